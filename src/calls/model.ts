@@ -1,0 +1,150 @@
+/**
+ * The call model (DESIGN §2): a call is a conversation, not a channel. These are the shapes
+ * every other part sees; the WebSocket JSON and the SQL rows are mapped from them in one
+ * place each (publish/protocol.ts, store/callLog.ts).
+ */
+
+export type Direction = "inbound" | "outbound" | "internal";
+
+export type CallState = "dialing" | "ringing" | "connected" | "on_hold" | "ended";
+
+export type CallOutcome = "answered" | "abandoned" | "unanswered" | "busy" | "failed" | "voicemail";
+
+export type LegOutcome =
+  | "placed"
+  | "answered_by_me"
+  | "picked_up"
+  | "answered_elsewhere"
+  | "missed"
+  | "declined";
+
+export type LegState = "dialing" | "ringing" | "connected" | "on_hold" | "ended";
+
+/** Why a ringing leg stopped ringing (the `call.ringing_stopped` reason). */
+export type RingStopReason =
+  | "answered"
+  | "answered_elsewhere"
+  | "caller_hangup"
+  | "timeout"
+  | "declined"
+  | "picked_up_elsewhere"
+  | "ended";
+
+/** How the end of a call was learnt. `unknown_end`: it vanished while the AMI link was down. */
+export type EndReason = "hangup" | "unknown_end";
+
+export interface Party {
+  /** As the PBX gave it (`+4930123456`, `1001`, `anonymous`, or `""`). */
+  raw: string;
+  /** E.164 when the number could be normalised; null for extensions and withheld numbers. */
+  e164: string | null;
+  /** What a person reads: the name if known, else the formatted number. */
+  display: string;
+  /** Caller-ID name when it is more than the number itself. */
+  name: string | null;
+  /** The internal extension when this party is one of ours. */
+  extension?: string | null;
+  /** The CRM user behind the party when it is one of ours. */
+  userId?: string | null;
+}
+
+export interface Times {
+  /** ISO-8601 UTC. */
+  started: string;
+  ringing: string | null;
+  answered: string | null;
+  ended: string | null;
+  /** Seconds from start to answer (or to end when never answered). */
+  waitSeconds: number | null;
+  /** Seconds from answer to end. */
+  talkSeconds: number | null;
+}
+
+export interface Leg {
+  userId: string | null;
+  device: string;
+  state: LegState;
+  outcome: LegOutcome | null;
+  /** Set when this leg placed the call. */
+  placed: boolean;
+  ringingAt: string | null;
+  answeredAt: string | null;
+  endedAt: string | null;
+  waitSeconds: number | null;
+  talkSeconds: number | null;
+}
+
+export interface AnsweredBy {
+  userId: string | null;
+  device: string;
+}
+
+export interface Transfer {
+  kind: "blind" | "attended";
+  /** Who transferred (the user and device whose leg handed the call on). */
+  by: AnsweredBy | null;
+  /** Where to: an extension/number, and the user when it is one of ours. */
+  to: { raw: string; userId: string | null; device: string | null };
+  /** The external party the call was about, kept across the transfer. */
+  originalCaller: Party;
+  at: string;
+}
+
+export interface Call {
+  callId: string;
+  /** Asterisk linkedids absorbed by this conversation. */
+  linkedIds: string[];
+  direction: Direction;
+  state: CallState;
+  from: Party;
+  to: Party;
+  /** The DID dialled for inbound calls, when known. */
+  did: string | null;
+  queue: string | null;
+  legs: Leg[];
+  answeredBy: AnsweredBy | null;
+  times: Times;
+  outcome: CallOutcome | null;
+  hangupCause: { code: number; text: string } | null;
+  /** Set when the call was closed with an end reason other than a seen hangup. */
+  endReason: EndReason | null;
+  transfer: Transfer | null;
+  /** Allow-listed channel variables (IVR context: CRM_ACCOUNT, TICKET, …). */
+  ivr: Record<string, string>;
+  /** Recording file when the call is recorded (MixMonitor). */
+  recording: string | null;
+  /** True when the call was rebuilt from a status listing after a (re)connect or restart. */
+  restored: boolean;
+  /** True for a call placed through our own click-to-dial. */
+  clickToDial: boolean;
+  /** Conference room when the call is in a ConfBridge. */
+  conference: string | null;
+}
+
+/** Domain events, past-tense facts, one per affected user with the full call snapshot. */
+export interface CallEventMap {
+  callDialing: CallEvent;
+  callRinging: CallEvent;
+  callRingingStopped: CallEvent & { reason: RingStopReason };
+  callAnswered: CallEvent;
+  callHeld: CallEvent;
+  callResumed: CallEvent;
+  callTransferred: CallEvent;
+  callUpdated: CallEvent;
+  callEnded: CallEvent;
+  callMissed: CallEvent;
+}
+
+export type CallEventName = keyof CallEventMap;
+
+export interface CallEvent {
+  /** The user this event is for (null: the call-level copy for supervisors and the store). */
+  userId: string | null;
+  call: Call;
+  /** Epoch milliseconds, from the AMI message that caused it. */
+  at: number;
+}
+
+export type AnyCallEvent = {
+  [K in CallEventName]: { name: K } & CallEventMap[K];
+}[CallEventName];

@@ -1,0 +1,312 @@
+/**
+ * Configuration: one zod schema → the Config type.
+ * Precedence: defaults ← YAML file ← environment (secrets) ← command-line flags.
+ * Every problem is reported with its path (`ami.port: expected an integer 1..65535`)
+ * before any socket opens.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { parse as parseYaml } from "yaml";
+
+const port = z
+  .number({ error: "expected an integer 1..65535" })
+  .int({ error: "expected an integer 1..65535" })
+  .min(1, { error: "expected an integer 1..65535" })
+  .max(65535, { error: "expected an integer 1..65535" });
+const portOrZero = z
+  .number({ error: "expected an integer 0..65535" })
+  .int({ error: "expected an integer 0..65535" })
+  .min(0, { error: "expected an integer 0..65535" })
+  .max(65535, { error: "expected an integer 0..65535" });
+const ms = (def: number) =>
+  z.number({ error: "expected a number of milliseconds" }).int().min(1).default(def);
+const device = z
+  .string()
+  .regex(/^[A-Za-z0-9]+\/[^\s/-][^\s]*$/, { error: "expected a device like PJSIP/1001" });
+
+const amiSchema = z
+  .object({
+    /** `live`: a real Asterisk; `simulator`: the built-in PBX simulator replaying recorded traces. */
+    mode: z.enum(["live", "simulator"]).default("simulator"),
+    host: z.string().min(1).default("127.0.0.1"),
+    port: port.default(5038),
+    username: z.string().min(1).default("ctibridge"),
+    /** Prefer CTIBRIDGE_AMI_SECRET or `secretFile`; a secret in the file works too. */
+    secret: z.string().optional(),
+    secretFile: z.string().optional(),
+    tls: z
+      .object({
+        enabled: z.boolean().default(false),
+        caFile: z.string().optional(),
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .strict()
+      .default({ enabled: false, rejectUnauthorized: true }),
+    /** Use the MD5 challenge instead of a plain secret on the wire. */
+    md5Login: z.boolean().default(false),
+    /** Keepalive Ping interval; a missing pong counts the socket dead. */
+    pingIntervalMs: ms(20_000),
+    actionTimeoutMs: ms(10_000),
+    connectTimeoutMs: ms(10_000),
+    reconnect: z
+      .object({ minDelayMs: ms(500), maxDelayMs: ms(30_000) })
+      .strict()
+      .default({ minDelayMs: 500, maxDelayMs: 30_000 }),
+    /** Server-side event filter (Asterisk `Filter` action); empty: every event. */
+    eventFilter: z.array(z.string()).default([]),
+    maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Downstream queue length past which a warning is logged and counted. */
+    maxQueuedEvents: z.number().int().min(1).default(50_000),
+    simulator: z
+      .object({
+        /** Folder of recorded `.ami` traces; default: the ones shipped with ctibridge. */
+        tracesDir: z.string().optional(),
+        /** Replay speed factor (1 = real time as recorded). */
+        speed: z.number().positive().default(1),
+        loop: z.boolean().default(true),
+        /** Pause between scenarios. */
+        gapMs: z.number().int().min(0).default(2000),
+      })
+      .strict()
+      .default({ speed: 1, loop: true, gapMs: 2000 }),
+  })
+  .strict();
+
+const userSchema = z
+  .object({
+    id: z.string().min(1),
+    name: z.string().min(1),
+    devices: z.array(device).default([]),
+    role: z.enum(["agent", "supervisor"]).default("agent"),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    ami: amiSchema.default(() => amiSchema.parse({})),
+    users: z.array(userSchema).default([]),
+    /** Carrier endpoints: calls from them are inbound, calls to them outbound. */
+    trunks: z.array(device).default([]),
+    numbers: z
+      .object({
+        /** ISO 3166 country for numbers without a country code. */
+        defaultCountry: z.string().length(2).default("DE"),
+        /** Digits compared when no E.164 match exists. */
+        lastDigits: z.number().int().min(4).max(15).default(8),
+        /** Numbers up to this length are internal extensions, never normalised. */
+        maxExtensionLength: z.number().int().min(2).max(8).default(6),
+      })
+      .strict()
+      .default({ defaultCountry: "DE", lastDigits: 8, maxExtensionLength: 6 }),
+    calls: z
+      .object({
+        /**
+         * Whose unanswered leg counts as missed (never a leg when a colleague answered:
+         * that one is always `answered_elsewhere`):
+         * `all-rung`: every rung member of a direct call, ring group or queue that nobody answered;
+         * `direct-only`: only a call that rang that user alone (group/queue legs are `unanswered`
+         *   for the user, the call itself still shows in the group's missed list);
+         * `none`: nobody's leg is marked missed (the call outcome still says abandoned/unanswered).
+         */
+        missedPolicy: z.enum(["all-rung", "direct-only", "none"]).default("all-rung"),
+        /** Channel variables carried with the call as IVR context. */
+        ivrVariables: z.array(z.string().regex(/^[A-Za-z0-9_]+$/)).default(["CRM_ACCOUNT", "TICKET", "IVR_CHOICE", "DID"]),
+        /** How long an ended call is kept in memory for late events. */
+        keepEndedMs: ms(60_000),
+      })
+      .strict()
+      .default({ missedPolicy: "all-rung", ivrVariables: ["CRM_ACCOUNT", "TICKET", "IVR_CHOICE", "DID"], keepEndedMs: 60_000 }),
+    store: z
+      .object({
+        /** SQLite file; `:memory:` for a throw-away database. Default: $STATE_DIRECTORY or ./data. */
+        path: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    server: z
+      .object({
+        host: z.string().default("127.0.0.1"),
+        port: portOrZero.default(8088),
+        wsPath: z.string().startsWith("/").default("/ws"),
+        tls: z
+          .object({ certFile: z.string(), keyFile: z.string() })
+          .strict()
+          .optional(),
+        /** Allowed `Origin` values for browsers; empty: any origin (non-browser clients send none). */
+        allowedOrigins: z.array(z.string()).default([]),
+        allowQueryToken: z.boolean().default(false),
+        heartbeatMs: ms(30_000),
+        /** Per-client send buffer before the client counts as slow. */
+        maxBufferedBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+        /** Events kept for `resume`. */
+        journalSize: z.number().int().min(0).default(10_000),
+        /** Debounce of ringing/stopped pairs per (call, user). */
+        ringDebounceMs: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .default(() => ({
+        host: "127.0.0.1",
+        port: 8088,
+        wsPath: "/ws",
+        allowedOrigins: [],
+        allowQueryToken: false,
+        heartbeatMs: 30_000,
+        maxBufferedBytes: 4 * 1024 * 1024,
+        journalSize: 10_000,
+        ringDebounceMs: 0,
+      })),
+    auth: z
+      .object({
+        /** HS256 shared secret (prefer CTIBRIDGE_JWT_SECRET). */
+        jwtSecret: z.string().optional(),
+        /** PEM public key for RS256/ES256 tokens. */
+        jwtPublicKeyFile: z.string().optional(),
+        jwtIssuer: z.string().optional(),
+        jwtAudience: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    contacts: z
+      .object({
+        /** CRM lookup URL template with {e164} / {raw}; empty: local directory only. */
+        lookupUrl: z.string().optional(),
+        lookupTimeoutMs: ms(1500),
+        cacheSeconds: z.number().int().min(0).default(60),
+      })
+      .strict()
+      .default({ lookupTimeoutMs: 1500, cacheSeconds: 60 }),
+    pop: z
+      .object({
+        /** e.g. https://crm.example/contacts?phone={e164}&ticket={ivr.TICKET} */
+        urlTemplate: z.string().optional(),
+        timing: z.enum(["ringing", "answered"]).default("ringing"),
+      })
+      .strict()
+      .default({ timing: "ringing" }),
+    control: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Dialplan context click-to-dial sends the number to. */
+        dialContext: z.string().regex(/^[A-Za-z0-9_-]+$/).default("from-internal"),
+        /** Context for blind transfers by Redirect. */
+        transferContext: z.string().regex(/^[A-Za-z0-9_-]+$/).default("from-internal"),
+        maxDigits: z.number().int().min(3).max(32).default(20),
+      })
+      .strict()
+      .default({ enabled: true, dialContext: "from-internal", transferContext: "from-internal", maxDigits: 20 }),
+    log: z
+      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+      .strict()
+      .default({ level: "info" }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type AmiConfig = Config["ami"];
+export type UserConfig = Config["users"][number];
+
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadOptions {
+  /** YAML file; absent: defaults only. */
+  file?: string;
+  env?: Record<string, string | undefined>;
+  /** Flat overrides from the command line, applied last (`ami.port` → 5039). */
+  overrides?: Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split(".");
+  let obj = target;
+  for (const p of parts.slice(0, -1)) {
+    const next = obj[p];
+    if (typeof next !== "object" || next === null || Array.isArray(next)) obj[p] = {};
+    obj = obj[p] as Record<string, unknown>;
+  }
+  obj[parts[parts.length - 1]!] = value;
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join(".") || "(root)";
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => `${path === "(root)" ? "" : path + "."}${k}: unknown setting`).join("\n  ");
+  }
+  return `${path}: ${issue.message}`;
+}
+
+/** Read, merge and validate. Throws ConfigError listing every problem. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? {};
+  const problems: string[] = [];
+  let raw: Record<string, unknown> = {};
+  if (opts.file) {
+    let text: string;
+    try {
+      text = readFileSync(opts.file, "utf8");
+    } catch (err) {
+      throw new ConfigError([`${opts.file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+    }
+    try {
+      const parsed: unknown = parseYaml(text);
+      if (parsed === null || parsed === undefined) raw = {};
+      else if (typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new ConfigError([`${opts.file}: expected a YAML mapping at the top level`]);
+      } else raw = parsed as Record<string, unknown>;
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError([`${opts.file}: not valid YAML (${(err as Error).message.split("\n")[0]})`]);
+    }
+  }
+  if (env.CTIBRIDGE_AMI_SECRET) setPath(raw, "ami.secret", env.CTIBRIDGE_AMI_SECRET);
+  if (env.CTIBRIDGE_JWT_SECRET) setPath(raw, "auth.jwtSecret", env.CTIBRIDGE_JWT_SECRET);
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) if (v !== undefined) setPath(raw, k, v);
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(formatIssue(issue));
+    throw new ConfigError(problems);
+  }
+  const config = result.data;
+  if (config.ami.secretFile && config.ami.secret === undefined) {
+    try {
+      config.ami.secret = readFileSync(config.ami.secretFile, "utf8").trim();
+    } catch (err) {
+      problems.push(`ami.secretFile: cannot read ${config.ami.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+  if (config.ami.mode === "live" && !config.ami.secret) {
+    problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, ami.secretFile or ami.secret)");
+  }
+  const seenDevice = new Map<string, string>();
+  config.users.forEach((u, i) => {
+    for (const d of u.devices) {
+      const other = seenDevice.get(d);
+      if (other !== undefined && other !== u.id) problems.push(`users.${i}.devices: ${d} already belongs to user ${other}`);
+      seenDevice.set(d, u.id);
+    }
+  });
+  const ids = new Set<string>();
+  config.users.forEach((u, i) => {
+    if (ids.has(u.id)) problems.push(`users.${i}.id: duplicate user id ${u.id}`);
+    ids.add(u.id);
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** The config as printed by check-config: secrets replaced. */
+export function redactConfig(config: Config): unknown {
+  const copy = structuredClone(config) as Config;
+  if (copy.ami.secret !== undefined) copy.ami.secret = "[redacted]";
+  if (copy.auth.jwtSecret !== undefined) copy.auth.jwtSecret = "[redacted]";
+  return copy;
+}
+
+/** Paths pino must never print. */
+export const REDACT_PATHS = ["secret", "*.secret", "*.Secret", "password", "token", "*.token", "authorization", "*.authorization", "jwtSecret", "*.jwtSecret"];
