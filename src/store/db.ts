@@ -1,0 +1,137 @@
+/**
+ * SQLite through better-sqlite3: WAL, foreign keys, numbered migrations run once each.
+ * Every table of ctibridge is created here so that the schema has one home.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+export type Db = Database.Database;
+
+const MIGRATIONS: string[] = [
+  // 1: calls, legs, directory, tokens, contacts, resume journal, open-call map, webhook outbox.
+  `
+  CREATE TABLE calls (
+    call_id TEXT PRIMARY KEY,
+    linked_ids TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    state TEXT NOT NULL,
+    from_raw TEXT NOT NULL, from_e164 TEXT, from_name TEXT,
+    to_raw TEXT NOT NULL, to_e164 TEXT, to_name TEXT,
+    did TEXT,
+    queue TEXT,
+    outcome TEXT,
+    answered_by_user TEXT, answered_by_device TEXT,
+    started_at TEXT NOT NULL, ringing_at TEXT, answered_at TEXT, ended_at TEXT,
+    wait_seconds REAL, talk_seconds REAL,
+    hangup_cause INTEGER, hangup_text TEXT,
+    end_reason TEXT,
+    transfer TEXT,
+    ivr TEXT,
+    recording TEXT,
+    restored INTEGER NOT NULL DEFAULT 0,
+    click_to_dial INTEGER NOT NULL DEFAULT 0,
+    conference TEXT,
+    annotation TEXT,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX calls_started ON calls(started_at);
+  CREATE TABLE legs (
+    call_id TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    device TEXT NOT NULL,
+    user_id TEXT,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    placed INTEGER NOT NULL DEFAULT 0,
+    ringing_at TEXT, answered_at TEXT, ended_at TEXT,
+    wait_seconds REAL, talk_seconds REAL,
+    done INTEGER NOT NULL DEFAULT 0,
+    done_at TEXT,
+    PRIMARY KEY (call_id, device)
+  );
+  CREATE INDEX legs_user ON legs(user_id, outcome);
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'agent',
+    source TEXT NOT NULL DEFAULT 'db'
+  );
+  CREATE TABLE devices (
+    device TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE
+  );
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'agent',
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+  CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    company TEXT,
+    record_id TEXT,
+    url TEXT
+  );
+  CREATE TABLE contact_numbers (
+    contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    raw TEXT NOT NULL,
+    e164 TEXT,
+    last_digits TEXT NOT NULL
+  );
+  CREATE INDEX contact_numbers_e164 ON contact_numbers(e164);
+  CREATE INDEX contact_numbers_last ON contact_numbers(last_digits);
+  CREATE TABLE open_calls (
+    linked_id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY,
+    user_id TEXT,
+    call_id TEXT,
+    message TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL,
+    delivered_at TEXT,
+    last_error TEXT
+  );
+  `,
+];
+
+/** Open (creating the folder and file when needed) and migrate. `:memory:` for tests. */
+export function openDb(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** The default database path: $STATE_DIRECTORY (systemd) or ./data. */
+export function defaultDbPath(env: Record<string, string | undefined>): string {
+  const dir = env.STATE_DIRECTORY?.split(":")[0] || "./data";
+  return `${dir}/ctibridge.db`;
+}
