@@ -78,6 +78,8 @@ const userSchema = z
     name: z.string().min(1),
     devices: z.array(device).default([]),
     role: z.enum(["agent", "supervisor"]).default("agent"),
+    /** When this user's front end should open the pop; default: pop.timing. */
+    popTiming: z.enum(["ringing", "answered"]).optional(),
   })
   .strict();
 

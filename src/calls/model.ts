@@ -16,7 +16,9 @@ export type LegOutcome =
   | "picked_up"
   | "answered_elsewhere"
   | "missed"
-  | "declined";
+  | "declined"
+  /** It rang here, nobody answered, and the missed policy does not count it against this user. */
+  | "unanswered";
 
 export type LegState = "dialing" | "ringing" | "connected" | "on_hold" | "ended";
 
@@ -119,6 +121,33 @@ export interface Call {
   clickToDial: boolean;
   /** Conference room when the call is in a ConfBridge. */
   conference: string | null;
+  /** Contact lookup for the external party (filled in after the tracker saw the call). */
+  match: Match | null;
+  /** What the CRM attached with `call.annotate`. */
+  annotation: Annotation | null;
+}
+
+export interface ContactRecord {
+  name: string;
+  company: string | null;
+  recordId: string | null;
+  url: string | null;
+  /** How it matched: the full E.164 number or only its last digits. */
+  matchedOn: "e164" | "last_digits";
+}
+
+export interface Match {
+  status: "none" | "single" | "multiple" | "pending";
+  count: number;
+  records: ContactRecord[];
+}
+
+export interface Annotation {
+  recordId?: string;
+  comment?: string;
+  disposition?: string;
+  by: string;
+  at: string;
 }
 
 /** Domain events, past-tense facts, one per affected user with the full call snapshot. */
