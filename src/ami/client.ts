@@ -1,0 +1,287 @@
+/**
+ * The AMI connection lifecycle: connect (optionally TLS), banner, login, optional
+ * server-side filters, CoreSettings, keepalive Ping, and reconnect forever with capped
+ * exponential backoff until stop(). Events are emitted synchronously in wire order.
+ */
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import type { Logger } from "pino";
+import { AmiCodecError, AmiDecoder, encodeAction, header, type ActionFields, type AmiMessage } from "./codec.js";
+import { AmiClientError, PendingActions, type AmiResponse } from "./pending.js";
+
+export { AmiClientError, type AmiResponse } from "./pending.js";
+
+export interface AmiClientOptions {
+  host: string;
+  port: number;
+  username: string;
+  secret?: string;
+  tls?: { enabled: boolean; caFile?: string; rejectUnauthorized: boolean };
+  md5Login: boolean;
+  pingIntervalMs: number;
+  actionTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnect: { minDelayMs: number; maxDelayMs: number };
+  /** Event names for server-side `Filter` actions; empty: every event. */
+  eventFilter: string[];
+  maxMessageBytes: number;
+  maxQueuedEvents: number;
+  log: Logger;
+  connect?: (host: string, port: number) => Socket;
+  random?: () => number;
+  now?: () => number;
+  actionIdPrefix?: string;
+}
+
+export interface AmiClientEvents {
+  connected: [{ amiVersion: string | undefined; asteriskVersion: string | undefined }];
+  disconnected: [{ reason: string }];
+  reconnecting: [{ attempt: number; delayMs: number }];
+  loginFailed: [{ username: string; message: string }];
+  event: [AmiMessage];
+}
+
+export interface AmiClientStats {
+  messages: number;
+  events: number;
+  reconnects: number;
+  pendingActions: number;
+  /** Events are handed over synchronously: nothing queues inside the client. */
+  queueLength: number;
+}
+
+type Phase = "idle" | "connecting" | "login" | "up";
+
+/**
+ * Delay before reconnect attempt `attempt` (1-based): minDelayMs doubling per attempt,
+ * capped at maxDelayMs, then ±20 % jitter (random() = 0.5 gives the exact value), and
+ * never above maxDelayMs. The jitter spreads many bridges restarting with one PBX.
+ */
+export function backoffDelay(attempt: number, min: number, max: number, random: () => number): number {
+  const base = Math.min(max, min * 2 ** Math.min(attempt - 1, 30));
+  return Math.min(max, Math.round(base * (0.8 + 0.4 * random())));
+}
+
+export class AmiClient extends EventEmitter<AmiClientEvents> {
+  private socket: Socket | undefined;
+  private decoder: AmiDecoder | undefined;
+  private phase: Phase = "idle";
+  private closing = true;
+  private attempt = 0;
+  private authFailed = false;
+  private timers = new Set<ReturnType<typeof setTimeout>>();
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly pending: PendingActions;
+  private readonly counters = { messages: 0, events: 0, reconnects: 0 };
+  private readonly log: Logger;
+
+  constructor(private readonly opts: AmiClientOptions) {
+    super();
+    this.log = opts.log;
+    this.pending = new PendingActions(opts.actionIdPrefix ?? "ctib-");
+  }
+
+  get stats(): AmiClientStats {
+    return { ...this.counters, pendingActions: this.pending.size, queueLength: 0 };
+  }
+
+  get isConnected(): boolean {
+    return this.phase === "up";
+  }
+
+  start(): void {
+    if (!this.closing) return;
+    this.closing = false;
+    this.open();
+  }
+
+  /** Log off if logged in, then close; no reconnect happens afterwards. */
+  async stop(): Promise<void> {
+    if (this.closing && !this.socket) return;
+    this.closing = true;
+    this.clearTimers();
+    if (this.phase === "up") {
+      await this.send("Logoff", []).promise.catch(() => undefined);
+    }
+    this.drop("stopped");
+  }
+
+  /** Send an action once logged in; list actions resolve with their events. */
+  action(name: string, fields: ActionFields = [], opts: { timeoutMs?: number } = {}): Promise<AmiResponse> {
+    if (this.phase !== "up") {
+      return Promise.reject(new AmiClientError("AMI_NOT_CONNECTED", `AMI not connected; ${name} not sent`));
+    }
+    return this.send(name, fields, opts.timeoutMs).promise;
+  }
+
+  private send(name: string, fields: ActionFields, timeoutMs = this.opts.actionTimeoutMs) {
+    const { id, promise } = this.pending.add(name, timeoutMs);
+    try {
+      if (fields.some(([k]) => k.toLowerCase() === "actionid")) {
+        throw new AmiClientError("AMI_BAD_ACTION", "ActionID is assigned by the client");
+      }
+      const bytes = encodeAction(name, [...fields, ["ActionID", id]]);
+      if (!this.socket || this.socket.destroyed) throw new AmiClientError("AMI_NOT_CONNECTED", "AMI socket closed");
+      this.socket.write(bytes);
+    } catch (err) {
+      this.pending.fail(id, err as Error);
+    }
+    return { id, promise };
+  }
+
+  private open(): void {
+    const { host, port, tls } = this.opts;
+    this.phase = "connecting";
+    const socket = this.opts.connect
+      ? this.opts.connect(host, port)
+      : tls?.enabled
+        ? tlsConnect({ host, port, rejectUnauthorized: tls.rejectUnauthorized, ca: tls.caFile ? readFileSync(tls.caFile) : undefined })
+        : netConnect({ host, port });
+    this.socket = socket;
+    this.decoder = new AmiDecoder({ maxMessageBytes: this.opts.maxMessageBytes, now: this.opts.now });
+    // The connect timeout covers TCP (and TLS) setup and the banner: a port that accepts
+    // but never greets is as dead as one that refuses.
+    this.connectTimer = this.timer(this.opts.connectTimeoutMs, () => this.drop("connect timeout"));
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => socket === this.socket && this.onData(chunk));
+    socket.on("error", (err) => socket === this.socket && this.drop(`socket error: ${err.message}`));
+    socket.on("close", () => socket === this.socket && this.drop("connection closed"));
+  }
+
+  private onData(chunk: Buffer): void {
+    let msgs: AmiMessage[];
+    try {
+      msgs = this.decoder!.push(chunk);
+    } catch (err) {
+      if (!(err instanceof AmiCodecError)) throw err;
+      this.log.error({ err, code: err.code, maxMessageBytes: this.opts.maxMessageBytes }, "ami frame too large");
+      return this.drop("frame too large");
+    }
+    if (this.phase === "connecting") {
+      if (this.decoder!.bannerVersion === undefined && msgs.length > 0) return this.drop("no AMI banner");
+      if (this.decoder!.bannerVersion === undefined) return;
+      this.phase = "login";
+      if (this.connectTimer) this.clearTimer(this.connectTimer);
+      void this.login(this.socket!);
+    }
+    for (const msg of msgs) {
+      // The socket may have been dropped by an earlier message's listener.
+      if (!this.socket) return;
+      this.counters.messages++;
+      if (this.pending.offer(msg)) continue;
+      if (msg.headers.Event !== undefined) {
+        this.counters.events++;
+        this.emitSafe("event", msg);
+      } else if (msg.headers.Response === undefined) {
+        this.log.warn({ keys: Object.keys(msg.headers).slice(0, 5) }, "ami message without event or response skipped");
+      }
+    }
+  }
+
+  private async login(socket: Socket): Promise<void> {
+    const { username, host, port, md5Login } = this.opts;
+    const secret = this.opts.secret ?? "";
+    try {
+      if (md5Login) {
+        const ch = await this.send("Challenge", [["AuthType", "MD5"]]).promise;
+        const key = createHash("md5").update(`${header(ch.response, "Challenge") ?? ""}${secret}`).digest("hex");
+        await this.send("Login", [["AuthType", "MD5"], ["Username", username], ["Key", key], ["Events", "on"]]).promise;
+      } else {
+        await this.send("Login", [["Username", username], ["Secret", secret], ["Events", "on"]]).promise;
+      }
+      for (const name of this.opts.eventFilter) {
+        // Legacy regex filter: a substring match, so `Dial` also admits DialBegin/DialEnd.
+        await this.send("Filter", [["Operation", "Add"], ["Filter", `Event: ${name}`]]).promise.catch((err: Error) =>
+          this.log.warn({ filter: name, err }, "ami filter refused"),
+        );
+      }
+      const cs = await this.send("CoreSettings", []).promise;
+      if (socket !== this.socket) return;
+      const info = { amiVersion: this.decoder?.bannerVersion, asteriskVersion: header(cs.response, "AsteriskVersion") };
+      this.phase = "up";
+      this.attempt = 0;
+      this.authFailed = false;
+      this.log.info({ host, port, ...info }, "ami connected");
+      this.emitSafe("connected", info);
+      this.schedulePing(socket);
+    } catch (err) {
+      if (socket !== this.socket) return;
+      const e = err as AmiClientError;
+      if (e.code === "AMI_ACTION_FAILED" && /auth/i.test(e.message)) {
+        const message = header(e.response!, "Message") ?? "login refused";
+        this.authFailed = true;
+        this.log.error({ username, host, port, message }, "ami login failed");
+        this.emitSafe("loginFailed", { username, message });
+        return this.drop("login failed");
+      }
+      this.drop(`login: ${e.message}`);
+    }
+  }
+
+  private schedulePing(socket: Socket): void {
+    this.timer(this.opts.pingIntervalMs, () => {
+      this.send("Ping", []).promise.then(
+        () => socket === this.socket && this.schedulePing(socket),
+        (err: AmiClientError) => {
+          if (socket !== this.socket || err.code !== "AMI_TIMEOUT") return;
+          this.log.warn({ timeoutMs: this.opts.actionTimeoutMs }, "ami ping unanswered");
+          this.drop("ping timeout");
+        },
+      );
+    });
+  }
+
+  /** Tear the connection down, reject what is pending, and reconnect unless stopping. */
+  private drop(reason: string): void {
+    const socket = this.socket;
+    if (!socket) return;
+    this.socket = undefined;
+    this.decoder = undefined;
+    this.phase = "idle";
+    this.clearTimers();
+    socket.destroy();
+    this.pending.rejectAll("AMI_DISCONNECTED", reason);
+    if (reason !== "stopped") this.log.warn({ reason }, "ami disconnected");
+    this.emitSafe("disconnected", { reason });
+    if (this.closing) return;
+    this.attempt++;
+    this.counters.reconnects++;
+    const { minDelayMs, maxDelayMs } = this.opts.reconnect;
+    // Wrong credentials will not fix themselves quickly: wait the full cap, don't hammer.
+    const delayMs = this.authFailed ? maxDelayMs : backoffDelay(this.attempt, minDelayMs, maxDelayMs, this.opts.random ?? Math.random);
+    this.log.info({ attempt: this.attempt, delayMs }, "ami reconnecting");
+    this.emitSafe("reconnecting", { attempt: this.attempt, delayMs });
+    this.timer(delayMs, () => this.open());
+  }
+
+  private emitSafe<K extends keyof AmiClientEvents>(name: K, ...args: AmiClientEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: AmiClientEvents[K]) => boolean)(name, ...args);
+    } catch (err) {
+      // One bad subscriber must not break the read loop.
+      this.log.error({ err, event: name }, "ami listener failed");
+    }
+  }
+
+  private timer(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private clearTimer(t: ReturnType<typeof setTimeout>): void {
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
