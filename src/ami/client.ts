@@ -3,23 +3,20 @@
  * server-side filters, CoreSettings, keepalive Ping, and reconnect forever with capped
  * exponential backoff until stop(). Events are emitted synchronously in wire order.
  */
-import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { AmiCodecError, AmiDecoder, encodeAction, header, type ActionFields, type AmiMessage } from "./codec.js";
 import { AmiClientError, PendingActions, type AmiResponse } from "./pending.js";
+import { backoffDelay, greet, openAmiSocket, type AmiEndpoint } from "./transport.js";
 
-export { AmiClientError, type AmiResponse } from "./pending.js";
+export { AmiClientError, type AmiClientErrorCode, type AmiResponse } from "./pending.js";
+export { backoffDelay } from "./transport.js";
 
-export interface AmiClientOptions {
-  host: string;
-  port: number;
+/** Built from `config.ami` plus a logger: `new AmiClient({ ...config.ami, log })`. */
+export interface AmiClientOptions extends AmiEndpoint {
   username: string;
   secret?: string;
-  tls?: { enabled: boolean; caFile?: string; rejectUnauthorized: boolean };
   md5Login: boolean;
   pingIntervalMs: number;
   actionTimeoutMs: number;
@@ -30,7 +27,6 @@ export interface AmiClientOptions {
   maxMessageBytes: number;
   maxQueuedEvents: number;
   log: Logger;
-  connect?: (host: string, port: number) => Socket;
   random?: () => number;
   now?: () => number;
   actionIdPrefix?: string;
@@ -54,16 +50,6 @@ export interface AmiClientStats {
 }
 
 type Phase = "idle" | "connecting" | "login" | "up";
-
-/**
- * Delay before reconnect attempt `attempt` (1-based): minDelayMs doubling per attempt,
- * capped at maxDelayMs, then ±20 % jitter (random() = 0.5 gives the exact value), and
- * never above maxDelayMs. The jitter spreads many bridges restarting with one PBX.
- */
-export function backoffDelay(attempt: number, min: number, max: number, random: () => number): number {
-  const base = Math.min(max, min * 2 ** Math.min(attempt - 1, 30));
-  return Math.min(max, Math.round(base * (0.8 + 0.4 * random())));
-}
 
 export class AmiClient extends EventEmitter<AmiClientEvents> {
   private socket: Socket | undefined;
@@ -133,13 +119,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private open(): void {
-    const { host, port, tls } = this.opts;
     this.phase = "connecting";
-    const socket = this.opts.connect
-      ? this.opts.connect(host, port)
-      : tls?.enabled
-        ? tlsConnect({ host, port, rejectUnauthorized: tls.rejectUnauthorized, ca: tls.caFile ? readFileSync(tls.caFile) : undefined })
-        : netConnect({ host, port });
+    const socket = openAmiSocket(this.opts);
     this.socket = socket;
     this.decoder = new AmiDecoder({ maxMessageBytes: this.opts.maxMessageBytes, now: this.opts.now });
     // The connect timeout covers TCP (and TLS) setup and the banner: a port that accepts
@@ -164,7 +145,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       if (this.decoder!.bannerVersion === undefined && msgs.length > 0) return this.drop("no AMI banner");
       if (this.decoder!.bannerVersion === undefined) return;
       this.phase = "login";
-      if (this.connectTimer) this.clearTimer(this.connectTimer);
+      if (this.connectTimer) clearTimeout(this.connectTimer);
       void this.login(this.socket!);
     }
     for (const msg of msgs) {
@@ -182,25 +163,11 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private async login(socket: Socket): Promise<void> {
-    const { username, host, port, md5Login } = this.opts;
-    const secret = this.opts.secret ?? "";
+    const { username, host, port } = this.opts;
     try {
-      if (md5Login) {
-        const ch = await this.send("Challenge", [["AuthType", "MD5"]]).promise;
-        const key = createHash("md5").update(`${header(ch.response, "Challenge") ?? ""}${secret}`).digest("hex");
-        await this.send("Login", [["AuthType", "MD5"], ["Username", username], ["Key", key], ["Events", "on"]]).promise;
-      } else {
-        await this.send("Login", [["Username", username], ["Secret", secret], ["Events", "on"]]).promise;
-      }
-      for (const name of this.opts.eventFilter) {
-        // Legacy regex filter: a substring match, so `Dial` also admits DialBegin/DialEnd.
-        await this.send("Filter", [["Operation", "Add"], ["Filter", `Event: ${name}`]]).promise.catch((err: Error) =>
-          this.log.warn({ filter: name, err }, "ami filter refused"),
-        );
-      }
-      const cs = await this.send("CoreSettings", []).promise;
+      const asteriskVersion = await greet((name, fields) => this.send(name, fields).promise, this.opts);
       if (socket !== this.socket) return;
-      const info = { amiVersion: this.decoder?.bannerVersion, asteriskVersion: header(cs.response, "AsteriskVersion") };
+      const info = { amiVersion: this.decoder?.bannerVersion, asteriskVersion };
       this.phase = "up";
       this.attempt = 0;
       this.authFailed = false;
@@ -210,7 +177,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     } catch (err) {
       if (socket !== this.socket) return;
       const e = err as AmiClientError;
-      if (e.code === "AMI_ACTION_FAILED" && /auth/i.test(e.message)) {
+      // greet() only rejects with AMI_ACTION_FAILED when Challenge or Login was refused.
+      if (e.code === "AMI_ACTION_FAILED") {
         const message = header(e.response!, "Message") ?? "login refused";
         this.authFailed = true;
         this.log.error({ username, host, port, message }, "ami login failed");
@@ -273,11 +241,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     }, ms);
     this.timers.add(t);
     return t;
-  }
-
-  private clearTimer(t: ReturnType<typeof setTimeout>): void {
-    clearTimeout(t);
-    this.timers.delete(t);
   }
 
   private clearTimers(): void {
