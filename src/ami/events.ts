@@ -1,0 +1,276 @@
+/**
+ * AMI events → typed PBX input for the call tracker. This is the one place that knows AMI
+ * event and header names; the tracker sees `PbxEvent`s only. Events the tracker does not
+ * act on map to `null` with one switch on the event name (the hot path).
+ */
+import { header, type AmiMessage } from "./codec.js";
+
+/** A channel as AMI describes it in a prefixed header group (`Dest…`, `Transferer…`). */
+export interface ChannelInfo {
+  channelId: string;
+  linkedId: string;
+  name: string;
+  /** `Down`, `Ring`, `Ringing`, `Up`, `Busy`, … */
+  state: string;
+  callerNum: string;
+  callerName: string;
+  connectedNum: string;
+  connectedName: string;
+  context: string;
+  exten: string;
+}
+
+export type PbxEvent =
+  | { type: "channelNew" | "channelState" | "callerId" | "connectedLine"; ch: ChannelInfo; at: number }
+  | { type: "channelListed"; ch: ChannelInfo; application: string; bridgeId: string; durationS: number; at: number }
+  | { type: "dialBegin"; caller: ChannelInfo | null; dest: ChannelInfo; dialString: string; at: number }
+  | { type: "dialState" | "dialEnd"; caller: ChannelInfo | null; dest: ChannelInfo; status: string; at: number }
+  | { type: "bridgeEnter" | "bridgeLeave"; ch: ChannelInfo; bridgeId: string; at: number }
+  | { type: "hold" | "unhold"; ch: ChannelInfo; at: number }
+  | { type: "hangupRequest"; ch: ChannelInfo; cause: number | null; at: number }
+  | { type: "hangup"; ch: ChannelInfo; cause: number; causeText: string; at: number }
+  | { type: "varSet"; ch: ChannelInfo; name: string; value: string; at: number }
+  | { type: "queueJoin" | "queueLeave" | "queueAbandon"; ch: ChannelInfo; queue: string; at: number }
+  | {
+      type: "agentCalled" | "agentConnect" | "agentRingNoAnswer" | "agentComplete";
+      ch: ChannelInfo;
+      dest: ChannelInfo | null;
+      queue: string;
+      memberInterface: string;
+      memberName: string;
+      at: number;
+    }
+  | {
+      type: "blindTransfer";
+      transferer: ChannelInfo | null;
+      transferee: ChannelInfo | null;
+      exten: string;
+      context: string;
+      ok: boolean;
+      at: number;
+    }
+  | {
+      type: "attendedTransfer";
+      origTransferer: ChannelInfo | null;
+      secondTransferer: ChannelInfo | null;
+      transferee: ChannelInfo | null;
+      target: ChannelInfo | null;
+      ok: boolean;
+      at: number;
+    }
+  | { type: "pickup"; ch: ChannelInfo; target: ChannelInfo; at: number }
+  | { type: "rename"; channelId: string; newName: string; at: number }
+  | { type: "conferenceJoin" | "conferenceLeave"; ch: ChannelInfo; conference: string; at: number }
+  | { type: "voicemail"; ch: ChannelInfo; at: number }
+  | {
+      type: "originateResponse";
+      actionId: string;
+      channelId: string;
+      name: string;
+      ok: boolean;
+      reason: string;
+      exten: string;
+      at: number;
+    };
+
+export type PbxEventType = PbxEvent["type"];
+
+/** Read a channel header group; null when the group is absent (`DialBegin` of an Originate has no caller). */
+export function readChannel(msg: AmiMessage, prefix = ""): ChannelInfo | null {
+  const h = msg.headers;
+  const name = h[prefix + "Channel"];
+  const channelId = h[prefix + "Uniqueid"];
+  if (typeof name !== "string" || typeof channelId !== "string") return null;
+  const s = (k: string): string => {
+    const v = h[prefix + k];
+    return typeof v === "string" ? v : "";
+  };
+  return {
+    channelId,
+    linkedId: s("Linkedid") || channelId,
+    name,
+    state: s("ChannelStateDesc"),
+    callerNum: s("CallerIDNum"),
+    callerName: s("CallerIDName"),
+    connectedNum: s("ConnectedLineNum"),
+    connectedName: s("ConnectedLineName"),
+    context: s("Context"),
+    exten: s("Exten"),
+  };
+}
+
+/**
+ * When the event happened: the `Timestamp` header when `timestampevents = yes` in
+ * manager.conf (exact PBX time), else when its bytes reached us.
+ */
+export function eventTime(msg: AmiMessage): number {
+  const ts = msg.headers.Timestamp;
+  if (typeof ts === "string") {
+    const secs = Number(ts);
+    if (Number.isFinite(secs) && secs > 0) return Math.round(secs * 1000);
+  }
+  return msg.receivedAt;
+}
+
+function durationSeconds(d: string): number {
+  const m = /^(\d+):(\d\d):(\d\d)$/.exec(d);
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
+}
+
+/** Map one AMI event to tracker input, or null when the tracker does not need it. */
+export function toPbxEvent(msg: AmiMessage): PbxEvent | null {
+  const name = msg.headers.Event;
+  if (typeof name !== "string") return null;
+  const str = (k: string): string => header(msg, k) ?? "";
+  switch (name) {
+    case "Newchannel":
+    case "Newstate":
+    case "NewCallerid":
+    case "NewConnectedLine": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      const type =
+        name === "Newchannel" ? "channelNew" : name === "Newstate" ? "channelState" : name === "NewCallerid" ? "callerId" : "connectedLine";
+      return { type, ch, at: eventTime(msg) };
+    }
+    case "CoreShowChannel": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      return {
+        type: "channelListed",
+        ch,
+        application: str("Application"),
+        bridgeId: str("BridgeId"),
+        durationS: durationSeconds(str("Duration")),
+        at: eventTime(msg),
+      };
+    }
+    case "DialBegin": {
+      const dest = readChannel(msg, "Dest");
+      if (!dest) return null;
+      return { type: "dialBegin", caller: readChannel(msg), dest, dialString: str("DialString"), at: eventTime(msg) };
+    }
+    case "DialState":
+    case "DialEnd": {
+      const dest = readChannel(msg, "Dest");
+      if (!dest) return null;
+      return {
+        type: name === "DialState" ? "dialState" : "dialEnd",
+        caller: readChannel(msg),
+        dest,
+        status: str("DialStatus"),
+        at: eventTime(msg),
+      };
+    }
+    case "BridgeEnter":
+    case "BridgeLeave": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      return { type: name === "BridgeEnter" ? "bridgeEnter" : "bridgeLeave", ch, bridgeId: str("BridgeUniqueid"), at: eventTime(msg) };
+    }
+    case "Hold":
+    case "Unhold": {
+      const ch = readChannel(msg);
+      return ch ? { type: name === "Hold" ? "hold" : "unhold", ch, at: eventTime(msg) } : null;
+    }
+    case "HangupRequest":
+    case "SoftHangupRequest": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      const cause = Number(str("Cause"));
+      return { type: "hangupRequest", ch, cause: Number.isFinite(cause) && str("Cause") !== "" ? cause : null, at: eventTime(msg) };
+    }
+    case "Hangup": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      return { type: "hangup", ch, cause: Number(str("Cause")) || 0, causeText: str("Cause-txt"), at: eventTime(msg) };
+    }
+    case "VarSet": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      return { type: "varSet", ch, name: str("Variable"), value: str("Value"), at: eventTime(msg) };
+    }
+    case "QueueCallerJoin":
+    case "QueueCallerLeave":
+    case "QueueCallerAbandon": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      const type = name === "QueueCallerJoin" ? "queueJoin" : name === "QueueCallerLeave" ? "queueLeave" : "queueAbandon";
+      return { type, ch, queue: str("Queue"), at: eventTime(msg) };
+    }
+    case "AgentCalled":
+    case "AgentConnect":
+    case "AgentRingNoAnswer":
+    case "AgentComplete": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      const type =
+        name === "AgentCalled" ? "agentCalled" : name === "AgentConnect" ? "agentConnect" : name === "AgentRingNoAnswer" ? "agentRingNoAnswer" : "agentComplete";
+      return {
+        type,
+        ch,
+        dest: readChannel(msg, "Dest"),
+        queue: str("Queue"),
+        memberInterface: str("Interface"),
+        memberName: str("MemberName"),
+        at: eventTime(msg),
+      };
+    }
+    case "BlindTransfer":
+      return {
+        type: "blindTransfer",
+        transferer: readChannel(msg, "Transferer"),
+        transferee: readChannel(msg, "Transferee"),
+        exten: str("Extension"),
+        context: str("Context"),
+        ok: str("Result") === "Success",
+        at: eventTime(msg),
+      };
+    case "AttendedTransfer":
+      return {
+        type: "attendedTransfer",
+        origTransferer: readChannel(msg, "OrigTransferer"),
+        secondTransferer: readChannel(msg, "SecondTransferer"),
+        transferee: readChannel(msg, "Transferee"),
+        target: readChannel(msg, "TransferTarget"),
+        ok: str("Result") === "Success",
+        at: eventTime(msg),
+      };
+    case "Pickup": {
+      const ch = readChannel(msg);
+      const target = readChannel(msg, "Target");
+      return ch && target ? { type: "pickup", ch, target, at: eventTime(msg) } : null;
+    }
+    case "Rename": {
+      const channelId = str("Uniqueid");
+      const newName = str("Newname");
+      return channelId && newName ? { type: "rename", channelId, newName, at: eventTime(msg) } : null;
+    }
+    case "ConfbridgeJoin":
+    case "ConfbridgeLeave": {
+      const ch = readChannel(msg);
+      if (!ch) return null;
+      return { type: name === "ConfbridgeJoin" ? "conferenceJoin" : "conferenceLeave", ch, conference: str("Conference"), at: eventTime(msg) };
+    }
+    case "Newexten": {
+      // Only the voicemail application matters (the `voicemail` call outcome).
+      const app = header(msg, "Application");
+      if (app !== "VoiceMail") return null;
+      const ch = readChannel(msg);
+      return ch ? { type: "voicemail", ch, at: eventTime(msg) } : null;
+    }
+    case "OriginateResponse":
+      return {
+        type: "originateResponse",
+        actionId: str("ActionID"),
+        channelId: str("Uniqueid"),
+        name: str("Channel"),
+        ok: str("Response") === "Success",
+        reason: str("Reason"),
+        exten: str("Exten"),
+        at: eventTime(msg),
+      };
+    default:
+      return null;
+  }
+}
