@@ -1,0 +1,225 @@
+/**
+ * Call control: a command from a user is validated (zod, allow-list of actions), authorised
+ * (agents act only on calls where one of their devices has a leg, and only through their own
+ * devices; supervisors on any call), then mapped onto a fixed AMI action template. No raw
+ * AMI ever comes from a client (CVE-2024-42365). Every command is logged with its result.
+ */
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import type { Call } from "../calls/model.js";
+import { argSchemas, describeIssue, type ActionName, type ArgsOf } from "./args.js";
+import { COMMAND_ERRORS, CommandError, fromAmiError, isCommandErrorCode, type CommandErrorCode } from "./errors.js";
+import * as T from "./templates.js";
+
+export interface CommandUser {
+  userId: string;
+  role: "agent" | "supervisor";
+  devices: string[];
+}
+export interface Command {
+  id: string;
+  action: string;
+  args: unknown;
+}
+export type CommandResult = { ok: true; data?: unknown } | { ok: false; error: { code: CommandErrorCode; message: string } };
+export type CommandHandler = (user: CommandUser, cmd: Command) => Promise<CommandResult>;
+
+export interface CommandDeps {
+  config: Config["control"];
+  log: Logger;
+  ami: {
+    action(
+      name: string,
+      fields: ReadonlyArray<readonly [string, string | number | readonly string[]]>,
+      opts?: { timeoutMs?: number },
+    ): Promise<{ response: { headers: Record<string, string | string[]> }; events: unknown[] }>;
+    connected(): boolean;
+  };
+  calls: {
+    getCall(callId: string): Call | undefined;
+    channelOf(callId: string, device: string): string | undefined;
+    peerChannelOf(callId: string, device: string): string | undefined;
+    beginClickToDial(args: { userId: string; device: string; to: string; channelId: string; at: number }): Call;
+    originateFailed(channelId: string, reason: string, at: number): void;
+  };
+  annotate: (userId: string, callId: string, a: { recordId?: string; comment?: string; disposition?: string }) => { ok: boolean; error?: string };
+  /**
+   * Hold by phone-side NOTIFY: the `pjsip_notify.conf` sections to send (e.g. `Event: hold`
+   * and `Event: talk`). Absent: `hold`/`unhold` answer `not_supported` (see holdUnsupported).
+   */
+  hold?: { holdOption: string; unholdOption: string };
+  newId?: () => string;
+  now?: () => number;
+}
+
+type Run<A extends ActionName> = (user: CommandUser, args: ArgsOf<A>) => Promise<unknown>;
+
+/** Why hold is not on by default: the honest limit, shown to the user. */
+const HOLD_UNSUPPORTED =
+  "hold is done on the phone: Asterisk has no AMI action that holds a PJSIP call; " +
+  "configure phone-side NOTIFY hold (pjsip_notify.conf) to enable it";
+
+function defaultNewId(): string {
+  // Uniqueid-like (`<seconds>.<n>` in Asterisk); prefixed so it can never collide with one.
+  return `ctib-${Math.floor(Date.now() / 1000)}.${Math.random().toString(36).slice(2, 10)}`;
+}
+
+export function createCommandHandler(deps: CommandDeps): CommandHandler {
+  const { config, ami, calls, log } = deps;
+  const now = deps.now ?? Date.now;
+  const newId = deps.newId ?? defaultNewId;
+  const schemas = argSchemas(config.maxDigits);
+
+  async function send(t: T.AmiActionTemplate): Promise<void> {
+    if (!ami.connected()) throw new CommandError("pbx_unavailable");
+    let res;
+    try {
+      res = await ami.action(t.name, t.fields);
+    } catch (err) {
+      throw fromAmiError(err);
+    }
+    if (res.response.headers.Response === "Error") {
+      const m = res.response.headers.Message;
+      throw new CommandError("pbx_rejected", typeof m === "string" ? m : COMMAND_ERRORS.pbx_rejected);
+    }
+  }
+
+  /** The call, when this user may act on it. */
+  function authorisedCall(user: CommandUser, callId: string): Call {
+    const call = calls.getCall(callId);
+    if (call === undefined) throw new CommandError("not_found");
+    const mine = call.legs.some((l) => user.devices.includes(l.device));
+    if (!mine && user.role !== "supervisor") throw new CommandError("forbidden", "not a call of this user");
+    return call;
+  }
+
+  /** The live channel to act through: the user's own leg; for a supervisor, else the answering leg. */
+  function actingChannel(user: CommandUser, call: Call): string {
+    const own = call.legs.filter((l) => user.devices.includes(l.device) && l.state !== "ended").map((l) => l.device);
+    const others =
+      user.role === "supervisor"
+        ? [call.answeredBy?.device, ...call.legs.filter((l) => l.state !== "ended").map((l) => l.device)]
+        : [];
+    for (const device of [...own, ...others]) {
+      if (device === undefined) continue;
+      const ch = calls.channelOf(call.callId, device);
+      // `Hangup` takes `/regex/` in Channel: never let a slash-led name through.
+      if (ch !== undefined && ch !== "" && !ch.startsWith("/")) return ch;
+    }
+    throw new CommandError("no_channel");
+  }
+
+  function ownDevice(user: CommandUser, requested: string | undefined): string {
+    const device = requested ?? user.devices[0];
+    if (device === undefined) throw new CommandError("forbidden", "this user has no device");
+    if (!user.devices.includes(device)) throw new CommandError("forbidden", "not a device of this user");
+    return device;
+  }
+
+  function requireState(call: Call, states: Call["state"][]): void {
+    if (!states.includes(call.state)) throw new CommandError("invalid_state", `the call is ${call.state}`);
+  }
+
+  const dial: Run<"dial"> = async (user, a) => {
+    const device = ownDevice(user, a.device);
+    if (!ami.connected()) throw new CommandError("pbx_unavailable");
+    const channelId = newId();
+    // Announce first, so `call.dialing` reaches the user before the phone even rings.
+    const call = calls.beginClickToDial({ userId: user.userId, device, to: a.to, channelId, at: now() });
+    try {
+      await send(T.originate({ device, context: config.dialContext, to: a.to, channelId }));
+    } catch (err) {
+      const e = fromAmiError(err);
+      calls.originateFailed(channelId, e.message, now());
+      throw e;
+    }
+    return { callId: call.callId, channelId };
+  };
+
+  const hangup: Run<"hangup"> = async (user, a) => {
+    await send(T.hangup(actingChannel(user, authorisedCall(user, a.callId))));
+  };
+
+  const transfer: Run<"transfer"> = async (user, a) => {
+    const call = authorisedCall(user, a.callId);
+    requireState(call, ["connected", "on_hold"]);
+    const t = { channel: actingChannel(user, call), context: config.transferContext, to: a.to };
+    await send(a.kind === "blind" ? T.blindTransfer(t) : T.attendedTransfer(t));
+  };
+
+  const holdOrResume = (hold: boolean) => async (user: CommandUser, a: { callId: string }) => {
+    const call = authorisedCall(user, a.callId);
+    if (deps.hold === undefined) throw new CommandError("not_supported", HOLD_UNSUPPORTED);
+    requireState(call, hold ? ["connected"] : ["on_hold"]);
+    const channel = actingChannel(user, call);
+    if (!channel.startsWith("PJSIP/")) throw new CommandError("not_supported", "hold by NOTIFY needs a PJSIP channel");
+    await send(T.notify({ channel, option: hold ? deps.hold.holdOption : deps.hold.unholdOption }));
+  };
+
+  /** Pause every device of the user; fine when at least one is a member (others may not be). */
+  const pause = async (user: CommandUser, paused: boolean, queue?: string, reason?: string) => {
+    if (user.devices.length === 0) throw new CommandError("forbidden", "this user has no device");
+    const results: { device: string; ok: boolean; error?: string }[] = [];
+    let firstError: CommandError | undefined;
+    for (const device of user.devices) {
+      try {
+        await send(T.queuePause({ device, paused, ...(queue ? { queue } : {}), ...(reason ? { reason } : {}) }));
+        results.push({ device, ok: true });
+      } catch (err) {
+        const e = fromAmiError(err);
+        firstError ??= e;
+        results.push({ device, ok: false, error: e.message });
+      }
+    }
+    if (!results.some((r) => r.ok)) throw firstError!;
+    return { devices: results };
+  };
+
+  const annotate: Run<"call.annotate"> = async (user, a) => {
+    // An ended call may have left memory: then the call log (deps.annotate) checks ownership.
+    if (calls.getCall(a.callId) !== undefined) authorisedCall(user, a.callId);
+    const { callId, ...note } = a;
+    const r = deps.annotate(user.userId, callId, note);
+    if (!r.ok) {
+      const code = r.error !== undefined && isCommandErrorCode(r.error) ? r.error : "bad_request";
+      throw new CommandError(code, r.error ?? COMMAND_ERRORS[code]);
+    }
+  };
+
+  const actions: { [A in ActionName]: Run<A> } = {
+    dial,
+    hangup,
+    transfer,
+    hold: holdOrResume(true),
+    unhold: holdOrResume(false),
+    "queue.pause": (user, a) => pause(user, true, a.queue, a.reason),
+    "queue.unpause": (user, a) => pause(user, false, a.queue),
+    "queue.login": async (user, a) => send(T.queueAdd({ device: ownDevice(user, a.device), queue: a.queue })),
+    "queue.logout": async (user, a) => send(T.queueRemove({ device: ownDevice(user, a.device), queue: a.queue })),
+    "call.annotate": annotate,
+  };
+
+  async function run(user: CommandUser, cmd: Command): Promise<unknown> {
+    const action = cmd.action;
+    if (typeof action !== "string" || !Object.hasOwn(actions, action)) throw new CommandError("unknown_action");
+    const name = action as ActionName;
+    if (!config.enabled && name !== "call.annotate") throw new CommandError("disabled");
+    const parsed = schemas[name].safeParse(cmd.args ?? {});
+    if (!parsed.success) throw new CommandError("bad_request", describeIssue(parsed.error));
+    return (actions[name] as Run<ActionName>)(user, parsed.data as ArgsOf<ActionName>);
+  }
+
+  return async (user, cmd) => {
+    const fields = { userId: user.userId, cmdId: cmd.id, action: String(cmd.action).slice(0, 64) };
+    try {
+      const data = await run(user, cmd);
+      log.info({ ...fields, ok: true }, "command handled");
+      return data === undefined ? { ok: true } : { ok: true, data };
+    } catch (err) {
+      const e = err instanceof CommandError ? err : new CommandError("internal");
+      if (e.code === "internal") log.error({ ...fields, err }, "command crashed");
+      log.info({ ...fields, ok: false, code: e.code }, "command handled");
+      return { ok: false, error: { code: e.code, message: e.message } };
+    }
+  };
+}
