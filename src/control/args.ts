@@ -69,7 +69,7 @@ export type ArgSchemas = ReturnType<typeof argSchemas>;
 export type ActionName = keyof ArgSchemas;
 export type ArgsOf<A extends ActionName> = z.output<ArgSchemas[A]>;
 
-/** `path: message` of the first problem, for `bad_request`. */
+/** `path: message` of the first problem, for `invalid_argument`. */
 export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return "invalid arguments";

@@ -181,7 +181,7 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     const { callId, ...note } = a;
     const r = deps.annotate(user.userId, callId, note);
     if (!r.ok) {
-      const code = r.error !== undefined && isCommandErrorCode(r.error) ? r.error : "bad_request";
+      const code = r.error !== undefined && isCommandErrorCode(r.error) ? r.error : "invalid_argument";
       throw new CommandError(code, r.error ?? COMMAND_ERRORS[code]);
     }
   };
@@ -205,7 +205,7 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     const name = action as ActionName;
     if (!config.enabled && name !== "call.annotate") throw new CommandError("disabled");
     const parsed = schemas[name].safeParse(cmd.args ?? {});
-    if (!parsed.success) throw new CommandError("bad_request", describeIssue(parsed.error));
+    if (!parsed.success) throw new CommandError("invalid_argument", describeIssue(parsed.error));
     return (actions[name] as Run<ActionName>)(user, parsed.data as ArgsOf<ActionName>);
   }
 

@@ -4,7 +4,7 @@
  */
 
 export const COMMAND_ERRORS = {
-  bad_request: "the command or its arguments are invalid",
+  invalid_argument: "the command or its arguments are invalid",
   unknown_action: "no such action",
   disabled: "call control is disabled on this server",
   forbidden: "not allowed for this user",
@@ -51,7 +51,7 @@ export function fromAmiError(err: unknown): CommandError {
     case "AMI_ACTION_FAILED":
       return new CommandError("pbx_rejected", typeof pbxMessage === "string" ? pbxMessage : COMMAND_ERRORS.pbx_rejected);
     case "AMI_INJECTION":
-      return new CommandError("bad_request", "a value contains a line break");
+      return new CommandError("invalid_argument", "a value contains a line break");
     default:
       return new CommandError("internal");
   }

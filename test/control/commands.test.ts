@@ -114,7 +114,7 @@ describe("dial", () => {
   ])("refuses %s and sends nothing", async (_n, args, message) => {
     const t = setup();
     const r = await t.handle(alice, cmd("dial", args));
-    expect(r).toEqual({ ok: false, error: { code: "bad_request", message } });
+    expect(r).toEqual({ ok: false, error: { code: "invalid_argument", message } });
     expect(t.trail).toEqual([]);
   });
 
@@ -172,14 +172,14 @@ describe("call actions and authorisation", () => {
       { name: "Atxfer", fields: [["Channel", "PJSIP/1001-0000002a"], ["Exten", "*1003#"], ["Context", "transfers"]] },
     ]);
     expect(await t.handle(alice, cmd("transfer", { callId: "ringing", to: "1003", kind: "blind" }))).toMatchObject({ error: { code: "invalid_state" } });
-    expect(await t.handle(alice, cmd("transfer", { callId: "c1", to: "1003\r\nAction: Command", kind: "blind" }))).toMatchObject({ error: { code: "bad_request" } });
+    expect(await t.handle(alice, cmd("transfer", { callId: "c1", to: "1003\r\nAction: Command", kind: "blind" }))).toMatchObject({ error: { code: "invalid_argument" } });
     expect(t.sent).toHaveLength(2);
   });
 
   it("the codec is the second guard: a poisoned channel name never reaches the wire", async () => {
     const t = setup({ fail: (name, fields) => { try { encodeAction(name, fields as never); } catch (e) { return e as AmiCodecError; } return undefined; } });
     t.channels["c1|PJSIP/1001"] = "PJSIP/1001-1\r\nAction: Command";
-    expect(await t.handle(alice, cmd("hangup", { callId: "c1" }))).toEqual({ ok: false, error: { code: "bad_request", message: "a value contains a line break" } });
+    expect(await t.handle(alice, cmd("hangup", { callId: "c1" }))).toEqual({ ok: false, error: { code: "invalid_argument", message: "a value contains a line break" } });
     expect(t.sent).toEqual([]);
   });
 
@@ -207,7 +207,7 @@ describe("queue actions", () => {
   it("fails when no device could be paused; refuses a reason with a line break", async () => {
     const t = setup({ fail: () => ({ code: "AMI_ACTION_FAILED", response: { headers: { Message: "Interface not found" } } }) });
     expect(await t.handle(bob, cmd("queue.pause", { reason: "x" }))).toEqual({ ok: false, error: { code: "pbx_rejected", message: "Interface not found" } });
-    expect(await t.handle(bob, cmd("queue.pause", { reason: "x\r\nAction: Command" }))).toMatchObject({ error: { code: "bad_request" } });
+    expect(await t.handle(bob, cmd("queue.pause", { reason: "x\r\nAction: Command" }))).toMatchObject({ error: { code: "invalid_argument" } });
   });
 
   it("login and logout add and remove the user's device", async () => {
@@ -219,7 +219,7 @@ describe("queue actions", () => {
       { name: "QueueRemove", fields: [["Queue", "support"], ["Interface", "PJSIP/1011"]] },
     ]);
     expect(await t.handle(alice, cmd("queue.login", { queue: "support", device: "PJSIP/1002" }))).toMatchObject({ error: { code: "forbidden" } });
-    expect(await t.handle(alice, cmd("queue.login", { queue: "sup port" }))).toMatchObject({ error: { code: "bad_request" } });
+    expect(await t.handle(alice, cmd("queue.login", { queue: "sup port" }))).toMatchObject({ error: { code: "invalid_argument" } });
   });
 });
 
@@ -230,7 +230,7 @@ describe("annotate, unknown actions, disabled control, logging", () => {
     expect(await t.handle(alice, cmd("call.annotate", { callId: "gone", disposition: "sale" }))).toEqual({ ok: true });
     expect(await t.handle(alice, cmd("call.annotate", { callId: "gone-foreign", comment: "x" }))).toMatchObject({ error: { code: "forbidden" } });
     expect(await t.handle(alice, cmd("call.annotate", { callId: "c2", comment: "x" }))).toMatchObject({ error: { code: "forbidden" } });
-    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1" }))).toMatchObject({ error: { code: "bad_request" } });
+    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1" }))).toMatchObject({ error: { code: "invalid_argument" } });
     expect(t.annotations).toEqual([
       { userId: "alice", callId: "c1", recordId: "CRM-1", comment: "line 1\nline 2" },
       { userId: "alice", callId: "gone", disposition: "sale" },
