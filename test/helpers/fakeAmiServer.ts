@@ -24,10 +24,15 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A pino logger whose JSON lines land in `lines` (synchronously). */
-export function memoryLogger(level = "debug"): { log: Logger; lines: LogLine[] } {
+/** A pino logger whose JSON lines land in `lines` (synchronously); `onLine` sees each. */
+export function memoryLogger(level = "debug", onLine?: (line: LogLine) => void): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const log = pino({ level, base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  const write = (s: string) => {
+    const line = JSON.parse(s) as LogLine;
+    lines.push(line);
+    onLine?.(line);
+  };
+  const log = pino({ level, base: undefined }, { write });
   return { log, lines };
 }
 
