@@ -1,0 +1,81 @@
+/**
+ * Per-user API keys (`ctibridge tokens create USER`): shown once, stored as a SHA-256 hash,
+ * revocable. The key is 32 random bytes, so a fast hash is enough (no password stretching);
+ * the id inside the key lets an operator name a key without ever seeing it again.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { Db } from "../store/db.js";
+
+export type Role = "agent" | "supervisor";
+
+export interface ApiTokenInfo {
+  id: string;
+  userId: string;
+  role: Role;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export const API_TOKEN_PREFIX = "ctb_";
+const TOKEN_RE = /^ctb_([a-f0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+export function looksLikeApiToken(token: string): boolean {
+  return token.startsWith(API_TOKEN_PREFIX);
+}
+
+/** Create a key. The returned `token` is the only time the secret exists outside the caller. */
+export function createApiToken(db: Db, userId: string, role: Role = "agent", now: () => number = Date.now): { id: string; token: string } {
+  const id = randomBytes(6).toString("hex");
+  const token = `${API_TOKEN_PREFIX}${id}_${randomBytes(32).toString("base64url")}`;
+  db.prepare("INSERT INTO api_tokens (id, user_id, role, hash, created_at) VALUES (?, ?, ?, ?, ?)").run(
+    id,
+    userId,
+    role,
+    hashToken(token),
+    new Date(now()).toISOString(),
+  );
+  return { id, token };
+}
+
+/** True when a live key was revoked now. */
+export function revokeApiToken(db: Db, id: string, now: () => number = Date.now): boolean {
+  const r = db.prepare("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(new Date(now()).toISOString(), id);
+  return r.changes > 0;
+}
+
+interface TokenRow {
+  id: string;
+  user_id: string;
+  role: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+function toInfo(r: TokenRow): ApiTokenInfo {
+  return { id: r.id, userId: r.user_id, role: r.role === "supervisor" ? "supervisor" : "agent", createdAt: r.created_at, revokedAt: r.revoked_at };
+}
+
+export function listApiTokens(db: Db): ApiTokenInfo[] {
+  const rows = db.prepare("SELECT id, user_id, role, created_at, revoked_at FROM api_tokens ORDER BY created_at, id").all() as TokenRow[];
+  return rows.map(toInfo);
+}
+
+/** The live key matching this secret, or null (malformed, unknown or revoked). */
+export function verifyApiToken(db: Db, token: string): ApiTokenInfo | null {
+  const m = TOKEN_RE.exec(token);
+  if (!m) return null;
+  const row = db
+    .prepare("SELECT id, user_id, role, created_at, revoked_at FROM api_tokens WHERE hash = ? AND revoked_at IS NULL")
+    .get(hashToken(token)) as TokenRow | undefined;
+  if (!row || row.id !== m[1]) return null;
+  return toInfo(row);
+}
+
+/** Still valid during a session (revocation is checked on each heartbeat). */
+export function isApiTokenLive(db: Db, id: string): boolean {
+  return db.prepare("SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL").get(id) !== undefined;
+}

@@ -1,0 +1,155 @@
+/**
+ * Authentication on upgrade (DESIGN §5, pitfall 12): a JWT the CRM back end signs (HS256 with a
+ * shared secret, or RS256/ES256 with a public key) or a per-user API key. Routing later trusts
+ * only what this returns, never a client-chosen extension.
+ */
+import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
+import { importSPKI, jwtVerify, type CryptoKey } from "jose";
+import type { Config } from "../config.js";
+import type { Db } from "../store/db.js";
+import { isApiTokenLive, looksLikeApiToken, verifyApiToken, type Role } from "./apiTokens.js";
+
+export { createApiToken, listApiTokens, revokeApiToken, type ApiTokenInfo, type Role } from "./apiTokens.js";
+
+export interface DirectoryUser {
+  id: string;
+  name: string;
+  role: Role;
+  devices: string[];
+  popTiming?: "ringing" | "answered";
+}
+
+export interface Directory {
+  getUser(id: string): DirectoryUser | undefined;
+  listUsers(): DirectoryUser[];
+}
+
+export interface AuthedUser {
+  userId: string;
+  role: Role;
+  /** Epoch ms of the token's `exp`; null for API keys (they live until revoked). */
+  expiresAt: number | null;
+  /** The API key id when authenticated by one (re-checked for revocation during the session). */
+  tokenId: string | null;
+}
+
+export type AuthResult = { ok: true; user: AuthedUser } | { ok: false; status: 401 | 403; reason: string };
+
+export interface AuthDeps {
+  config: Config;
+  db: Db;
+  directory: Directory;
+  now?: () => number;
+}
+
+const BEARER_PROTOCOL = "bearer.";
+
+/** The token from `Authorization: Bearer`, the `bearer.<token>` subprotocol, or `?token=` when enabled. */
+export function extractToken(req: IncomingMessage, allowQuery: boolean): string | null {
+  const auth = req.headers.authorization;
+  if (typeof auth === "string") {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1]!;
+  }
+  const protocols = req.headers["sec-websocket-protocol"];
+  if (typeof protocols === "string") {
+    for (const p of protocols.split(",")) {
+      const t = p.trim();
+      if (t.startsWith(BEARER_PROTOCOL) && t.length > BEARER_PROTOCOL.length) return t.slice(BEARER_PROTOCOL.length);
+    }
+  }
+  if (allowQuery && req.url) {
+    const q = new URL(req.url, "http://localhost").searchParams.get("token");
+    if (q) return q;
+  }
+  return null;
+}
+
+/** Browsers always send Origin; non-browser clients usually do not, and are let through. */
+export function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
+  if (allowed.length === 0) return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  return allowed.includes(origin);
+}
+
+export interface Authenticator {
+  /** Origin, token, signature, expiry and user checks for an HTTP upgrade or REST request. */
+  authenticateRequest(req: IncomingMessage, opts?: { checkOrigin?: boolean; allowQuery?: boolean }): Promise<AuthResult>;
+  authenticateToken(token: string): Promise<AuthResult>;
+  /** Whether a session may continue (API key not revoked, user still in the directory). */
+  stillValid(user: AuthedUser): boolean;
+}
+
+export function createAuthenticator(deps: AuthDeps): Authenticator {
+  const { config, db, directory } = deps;
+  const now = deps.now ?? Date.now;
+  const secret = config.auth.jwtSecret ? new TextEncoder().encode(config.auth.jwtSecret) : null;
+  const pem = config.auth.jwtPublicKeyFile ? readFileSync(config.auth.jwtPublicKeyFile, "utf8") : null;
+  const publicKeys = new Map<string, Promise<CryptoKey>>();
+
+  function keyFor(alg: string): Promise<CryptoKey | Uint8Array> | null {
+    if (alg === "HS256") return secret ? Promise.resolve(secret) : null;
+    if ((alg === "RS256" || alg === "ES256") && pem !== null) {
+      let k = publicKeys.get(alg);
+      if (!k) {
+        k = importSPKI(pem, alg);
+        publicKeys.set(alg, k);
+      }
+      return k;
+    }
+    return null;
+  }
+
+  async function verifyJwt(token: string): Promise<AuthResult> {
+    try {
+      const { payload } = await jwtVerify(token, async (header) => {
+        const k = keyFor(header.alg);
+        if (!k) throw new Error(`algorithm ${header.alg} not configured`);
+        return k;
+      }, {
+        algorithms: ["HS256", "RS256", "ES256"],
+        requiredClaims: ["sub", "exp"],
+        currentDate: new Date(now()),
+        ...(config.auth.jwtIssuer ? { issuer: config.auth.jwtIssuer } : {}),
+        ...(config.auth.jwtAudience ? { audience: config.auth.jwtAudience } : {}),
+      });
+      const user = typeof payload.sub === "string" ? directory.getUser(payload.sub) : undefined;
+      if (!user) return { ok: false, status: 401, reason: "unknown_user" };
+      const claimed = payload.role;
+      if (claimed !== undefined && claimed !== "agent" && claimed !== "supervisor") return { ok: false, status: 401, reason: "bad_role" };
+      return { ok: true, user: { userId: user.id, role: claimed ?? user.role, expiresAt: (payload.exp as number) * 1000, tokenId: null } };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return { ok: false, status: 401, reason: code === "ERR_JWT_EXPIRED" ? "expired" : "invalid_token" };
+    }
+  }
+
+  async function authenticateToken(token: string): Promise<AuthResult> {
+    if (looksLikeApiToken(token)) {
+      const info = verifyApiToken(db, token);
+      if (!info) return { ok: false, status: 401, reason: "invalid_token" };
+      if (!directory.getUser(info.userId)) return { ok: false, status: 401, reason: "unknown_user" };
+      return { ok: true, user: { userId: info.userId, role: info.role, expiresAt: null, tokenId: info.id } };
+    }
+    if (!secret && pem === null) return { ok: false, status: 401, reason: "jwt_not_configured" };
+    return verifyJwt(token);
+  }
+
+  return {
+    authenticateToken,
+    async authenticateRequest(req, opts = {}) {
+      if (opts.checkOrigin !== false && !originAllowed(req, config.server.allowedOrigins)) {
+        return { ok: false, status: 403, reason: "origin" };
+      }
+      const token = extractToken(req, opts.allowQuery ?? config.server.allowQueryToken);
+      if (!token) return { ok: false, status: 401, reason: "no_token" };
+      return authenticateToken(token);
+    },
+    stillValid(user) {
+      if (!directory.getUser(user.userId)) return false;
+      return user.tokenId === null || isApiTokenLive(db, user.tokenId);
+    },
+  };
+}

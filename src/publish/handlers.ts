@@ -1,0 +1,115 @@
+/**
+ * What the server does with each client frame: resume, claim, subscribe, command, ping.
+ * A bad frame gets an `error` reply and the connection stays; only the server decides routing.
+ */
+import type { RawData } from "ws";
+import type { Logger } from "../log.js";
+import type { AuthedUser } from "./auth.js";
+import type { Connection } from "./connection.js";
+import { parseIncoming, type IncomingMessage } from "./incoming.js";
+import type { Journal, JournalEntry } from "./journal.js";
+import type { ErrorCode, OutgoingMessage } from "./protocol.js";
+import { canNarrow, wants, type Router, type Scope } from "./routing.js";
+
+export type CommandResult = { ok: true; data?: unknown } | { ok: false; error: { code: string; message: string } };
+
+type Body<M> = M extends OutgoingMessage ? Omit<M, "v" | "seq" | "ts" | "userId"> : never;
+
+export interface HandlerDeps {
+  log: Logger;
+  journal: Journal;
+  router: Router<Connection>;
+  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
+  send: (c: Connection, body: Body<OutgoingMessage>) => void;
+  sendEntry: (c: Connection, e: JournalEntry) => void;
+  sendSnapshot: (c: Connection) => void;
+  /** Whether the call is active and visible to this client. */
+  findCall: (c: Connection, callId: string) => boolean;
+}
+
+export class IncomingHandler {
+  constructor(private readonly d: HandlerDeps) {}
+
+  onFrame(c: Connection, data: RawData, isBinary: boolean): void {
+    if (c.closed) return;
+    if (isBinary) return this.error(c, "bad_message", "binary frames are not accepted");
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
+    const parsed = parseIncoming(text);
+    if (!parsed.ok) {
+      this.d.log.debug({ connectionId: c.id, code: parsed.code }, "bad client frame");
+      return this.error(c, parsed.code, parsed.message, parsed.ref);
+    }
+    this.handle(c, parsed.message);
+  }
+
+  private handle(c: Connection, m: IncomingMessage): void {
+    switch (m.type) {
+      case "ping":
+        return this.d.send(c, { type: "pong" });
+      case "resume":
+        return this.resume(c, m.afterSeq);
+      case "claim":
+        return this.claim(c, m.callId);
+      case "subscribe":
+        return this.subscribe(c, m.users, m.queues);
+      case "command":
+        void this.command(c, m.id, m.action, m.args);
+        return;
+    }
+  }
+
+  /** Replays what this client missed up to the moment it connected; live events follow anyway. */
+  private resume(c: Connection, afterSeq: number): void {
+    const j = this.d.journal;
+    const entries = afterSeq > j.lastSeq ? null : j.range(afterSeq, c.connectedSeq);
+    if (entries === null) {
+      this.d.log.info({ connectionId: c.id, afterSeq, oldestSeq: j.oldestSeq() }, "resume needs resync");
+      this.d.send(c, { type: "resync_required", afterSeq, oldestSeq: j.oldestSeq() });
+      this.d.sendSnapshot(c);
+      return;
+    }
+    let n = 0;
+    for (const e of entries) {
+      if (!wants(c, e)) continue;
+      this.d.sendEntry(c, e);
+      n++;
+    }
+    this.d.log.debug({ connectionId: c.id, afterSeq, replayed: n }, "resumed");
+  }
+
+  /** One tab owns the pop: the user's other tabs are told which connection took it. */
+  private claim(c: Connection, callId: string): void {
+    if (!this.d.findCall(c, callId)) return this.error(c, "not_found", `no active call ${callId}`, callId);
+    for (const other of this.d.router.connectionsOf(c.userId)) {
+      if (other !== c) this.d.send(other, { type: "call.claimed", callId, by: c.id });
+    }
+  }
+
+  private subscribe(c: Connection, users: string[] | undefined, queues: string[] | undefined): void {
+    if (c.role !== "supervisor") return this.error(c, "forbidden", "only supervisors may subscribe");
+    const next: Scope =
+      users === undefined && queues === undefined ? { kind: "all" } : { kind: "filter", users: new Set(users ?? []), queues: new Set(queues ?? []) };
+    if (!canNarrow(c.scope, next)) return this.error(c, "forbidden", "a subscription can only be narrowed");
+    this.d.router.setScope(c, next);
+    this.d.log.info({ connectionId: c.id, users: users ?? null, queues: queues ?? null }, "subscription changed");
+    this.d.sendSnapshot(c);
+  }
+
+  private async command(c: Connection, id: string, action: string, args: unknown): Promise<void> {
+    let result: CommandResult;
+    try {
+      result = await this.d.onCommand(c.auth, { id, action, args });
+    } catch (err) {
+      this.d.log.error({ err, userId: c.userId, action, id }, "command handler failed");
+      result = { ok: false, error: { code: "internal", message: "internal error" } };
+    }
+    this.d.log.info({ userId: c.userId, connectionId: c.id, action, id, ok: result.ok, code: result.ok ? undefined : result.error.code }, "command");
+    if (c.closed) return;
+    if (result.ok) this.d.send(c, { type: "command.result", id, ok: true, ...(result.data !== undefined ? { data: result.data } : {}) });
+    else this.d.send(c, { type: "command.result", id, ok: false, error: result.error });
+  }
+
+  private error(c: Connection, code: ErrorCode, message: string, ref?: string): void {
+    this.d.send(c, { type: "error", code, message, ...(ref !== undefined ? { ref } : {}) });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The bounded in-memory journal behind `resume { afterSeq }`. Every message that takes a seq is
+ * journaled, so the seqs held are contiguous and a gap (evicted entries) is detected by
+ * arithmetic alone; the caller then answers `resync_required` with a fresh snapshot.
+ */
+import type { RingStopReason } from "../calls/model.js";
+import type { AgentState, CallMessageType, CallSnapshot } from "./protocol.js";
+
+interface Base {
+  seq: number;
+  /** ISO-8601 of the fact (the AMI time for call events). */
+  ts: string;
+}
+
+export type JournalEntry =
+  | (Base & {
+      kind: "call";
+      type: CallMessageType;
+      /** The user the domain event was for; null for the call-level (supervisor) copy. */
+      userId: string | null;
+      callId: string;
+      queue: string | null;
+      /** Epoch ms of the domain event; with type and callId it identifies one fact. */
+      at: number;
+      /** Every leg; narrowed per recipient when sent. */
+      snapshot: CallSnapshot;
+      reason?: RingStopReason;
+    })
+  | (Base & { kind: "agent"; userId: string; state: AgentState })
+  | (Base & { kind: "pbx"; type: "pbx.disconnected" | "pbx.resynced"; reason: string | null; calls: number | null });
+
+export class Journal {
+  private readonly buf: (JournalEntry | undefined)[];
+  private start = 0;
+  private count = 0;
+  /** The latest seq handed out (journaled or, with size 0, forgotten at once). */
+  lastSeq: number;
+
+  /**
+   * `baseSeq`: where numbering starts. The server starts from the clock (ms × 1000) so that a
+   * client's afterSeq from before a daemon restart is older than anything journaled now.
+   */
+  constructor(readonly size: number, baseSeq = 0) {
+    this.buf = new Array<JournalEntry | undefined>(size);
+    this.lastSeq = baseSeq;
+  }
+
+  nextSeq(): number {
+    return ++this.lastSeq;
+  }
+
+  push(entry: JournalEntry): void {
+    if (this.size === 0) return;
+    if (this.count < this.size) {
+      this.buf[(this.start + this.count) % this.size] = entry;
+      this.count++;
+    } else {
+      this.buf[this.start] = entry;
+      this.start = (this.start + 1) % this.size;
+    }
+  }
+
+  oldestSeq(): number | null {
+    return this.count === 0 ? null : this.buf[this.start]!.seq;
+  }
+
+  /** Entries with afterSeq < seq <= untilSeq in order, or null when some of them were evicted. */
+  range(afterSeq: number, untilSeq: number): JournalEntry[] | null {
+    if (afterSeq >= untilSeq) return [];
+    const oldest = this.oldestSeq();
+    if (oldest === null || oldest > afterSeq + 1) return null;
+    const out: JournalEntry[] = [];
+    for (let i = afterSeq + 1 - oldest; i < this.count; i++) {
+      const e = this.buf[(this.start + i) % this.size]!;
+      if (e.seq > untilSeq) break;
+      out.push(e);
+    }
+    return out;
+  }
+}

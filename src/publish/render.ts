@@ -1,0 +1,30 @@
+/**
+ * Journal entry + recipient → the message that recipient reads. Kept apart from the socket
+ * code so the exact JSON can be asserted in unit tests and quoted in docs/protocol.md.
+ */
+import type { JournalEntry } from "./journal.js";
+import { callbackNumber, narrow, popFor, type CallMessage, type OutgoingMessage } from "./protocol.js";
+import { legFilter, type Routable } from "./routing.js";
+
+export interface Recipient extends Routable {
+  readonly popTiming: "ringing" | "answered";
+}
+
+/** A view key: recipients with equal keys get byte-identical messages (rendered once per publish). */
+export function viewKey(r: Recipient): string {
+  const s = r.scope.kind === "filter" ? r.id : r.scope.kind;
+  return `${r.userId}\u0000${s}\u0000${r.popTiming}`;
+}
+
+export function renderEntry(r: Recipient, e: JournalEntry): OutgoingMessage {
+  const base = { v: 1 as const, seq: e.seq, ts: e.ts, userId: r.userId };
+  if (e.kind === "pbx") {
+    return e.type === "pbx.disconnected" ? { ...base, type: e.type, reason: e.reason } : { ...base, type: e.type, calls: e.calls };
+  }
+  if (e.kind === "agent") return { ...base, type: "agent.state", agent: e.userId, state: e.state };
+  const call = narrow(e.snapshot, legFilter(r, e.snapshot));
+  const msg: CallMessage = { ...base, type: e.type, call, pop: popFor(e.type, call, r.userId, r.popTiming) };
+  if (e.reason !== undefined) msg.reason = e.reason;
+  if (e.type === "call.missed") msg.callbackNumber = callbackNumber(call);
+  return msg;
+}

@@ -1,0 +1,61 @@
+/**
+ * Ringing discipline per (call, user), before anything takes a seq (pitfall 11: popup floods,
+ * blak3r/yaai#100): a second `call.ringing` for the same call and user is dropped, and with a
+ * debounce window a ringing that stops again within it is never shown at all (ring-all queues
+ * otherwise flicker a pop on every member for a few hundred ms).
+ */
+
+export interface GateItem {
+  type: string;
+  callId: string;
+  userId: string | null;
+}
+
+/** (call, user) pairs remembered; old pairs fall out first so memory stays bounded. */
+const SEEN_CAP = 100_000;
+
+export class RingGate<T extends GateItem> {
+  private readonly seen = new Set<string>();
+  private readonly held = new Map<string, { item: T; timer: NodeJS.Timeout }>();
+
+  /** `release` is called with a held ringing once its window passed without a stop. */
+  constructor(private readonly debounceMs: number, private readonly release: (item: T) => void) {}
+
+  /** The items to publish now, in order (none, this one, or a held ringing and then this one). */
+  offer(item: T): T[] {
+    const key = `${item.callId}\u0000${item.userId ?? ""}`;
+    if (item.type === "call.ringing") {
+      if (this.seen.has(key) || this.held.has(key)) return [];
+      if (this.debounceMs <= 0) {
+        this.remember(key);
+        return [item];
+      }
+      const timer = setTimeout(() => {
+        this.held.delete(key);
+        this.remember(key);
+        this.release(item);
+      }, this.debounceMs);
+      timer.unref();
+      this.held.set(key, { item, timer });
+      return [];
+    }
+    const held = this.held.get(key);
+    if (!held) return [item];
+    clearTimeout(held.timer);
+    this.held.delete(key);
+    if (item.type === "call.ringing_stopped") return [];
+    this.remember(key);
+    return [held.item, item];
+  }
+
+  clear(): void {
+    for (const h of this.held.values()) clearTimeout(h.timer);
+    this.held.clear();
+    this.seen.clear();
+  }
+
+  private remember(key: string): void {
+    this.seen.add(key);
+    if (this.seen.size > SEEN_CAP) this.seen.delete(this.seen.values().next().value!);
+  }
+}

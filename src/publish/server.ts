@@ -1,0 +1,292 @@
+/**
+ * The CTI WebSocket server: authentication on upgrade, per-user routing, hello → snapshot →
+ * live events, the resume journal, heartbeats and expiry. publish() is synchronous and touches
+ * only the recipients of one event, so no client can slow the AMI read loop (DESIGN §3).
+ */
+import type { Server as HttpServer, IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Registry } from "prom-client";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { AnyCallEvent, Call } from "../calls/model.js";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import type { Db } from "../store/db.js";
+import { createAuthenticator, type Authenticator, type AuthedUser, type Directory, type DirectoryUser } from "./auth.js";
+import { Connection } from "./connection.js";
+import { IncomingHandler, type CommandResult } from "./handlers.js";
+import { Journal, type JournalEntry } from "./journal.js";
+import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
+import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, narrow, toCallSnapshot, type AgentState, type OutgoingMessage } from "./protocol.js";
+import { renderEntry, viewKey } from "./render.js";
+import { RingGate } from "./ringGate.js";
+import { Router, legFilter, seesCall } from "./routing.js";
+
+export type { CommandResult } from "./handlers.js";
+
+export interface CtiServerDeps {
+  config: Config;
+  log: Logger;
+  db: Db;
+  directory: Directory;
+  activeCalls: () => Call[];
+  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
+  now?: () => number;
+  version: string;
+  registry?: Registry;
+  /** Shared with the REST API; built from config/db/directory when absent. */
+  authenticator?: Authenticator;
+}
+
+type CallEntry = JournalEntry & { kind: "call" };
+type Body<M> = M extends OutgoingMessage ? Omit<M, "v" | "seq" | "ts" | "userId"> : never;
+
+/** How long a client closed for slowness may take to read its close frame before the socket goes. */
+const CLOSE_GRACE_MS = 5_000;
+const INSTANCE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export class CtiServer {
+  readonly auth: Authenticator;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly wss: WebSocketServer;
+  private readonly router = new Router<Connection>();
+  private readonly journal: Journal;
+  private readonly gate: RingGate<CallEntry>;
+  private readonly metrics: CtiMetrics;
+  private readonly handler: IncomingHandler;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private connCounter = 0;
+  private closing = false;
+
+  constructor(private readonly deps: CtiServerDeps) {
+    this.log = deps.log.child({ component: "publish" });
+    this.now = deps.now ?? Date.now;
+    this.auth = deps.authenticator ?? createAuthenticator({ config: deps.config, db: deps.db, directory: deps.directory, now: this.now });
+    this.journal = new Journal(deps.config.server.journalSize, Math.floor(this.now()) * 1000);
+    this.gate = new RingGate<CallEntry>(deps.config.server.ringDebounceMs, (e) => this.emit(e));
+    this.metrics = createCtiMetrics(deps.registry);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    this.handler = new IncomingHandler({
+      log: this.log,
+      journal: this.journal,
+      router: this.router,
+      onCommand: deps.onCommand,
+      send: (c, body) => this.reply(c, body),
+      sendEntry: (c, e) => this.deliver(c, e),
+      sendSnapshot: (c) => this.sendSnapshot(c),
+      findCall: (c, callId) => this.activeSnapshots().some((s) => s.callId === callId && seesCall(c, s)),
+    });
+  }
+
+  get clientCount(): number {
+    return this.router.connections().size;
+  }
+
+  /** Take over upgrades on config.server.wsPath; other paths get 404. */
+  attach(http: HttpServer): void {
+    http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
+    if (!this.heartbeat) {
+      this.heartbeat = setInterval(() => this.tick(), this.deps.config.server.heartbeatMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** One domain event → journal → its recipients. Never throws into the caller (the tracker). */
+  publish(ev: AnyCallEvent): void {
+    try {
+      const entry: CallEntry = {
+        kind: "call",
+        seq: 0,
+        ts: isoTime(ev.at),
+        type: CALL_EVENT_TYPES[ev.name],
+        userId: ev.userId,
+        callId: ev.call.callId,
+        queue: ev.call.queue,
+        at: ev.at,
+        snapshot: toCallSnapshot(ev.call, this.deps.config.pop.urlTemplate),
+      };
+      if (ev.name === "callRingingStopped") entry.reason = ev.reason;
+      for (const e of this.gate.offer(entry)) this.emit(e);
+    } catch (err) {
+      this.log.error({ err, event: ev.name, callId: ev.call?.callId }, "publish failed");
+    }
+  }
+
+  pbxStatus(kind: "disconnected" | "resynced", info: { reason?: string; calls?: number } = {}): void {
+    this.emit({ kind: "pbx", seq: 0, ts: isoTime(this.now()), type: `pbx.${kind}`, reason: info.reason ?? null, calls: info.calls ?? null });
+  }
+
+  agentState(userId: string, state: AgentState): void {
+    this.emit({ kind: "agent", seq: 0, ts: isoTime(this.now()), userId, state });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    this.gate.clear();
+    const conns = [...this.router.connections()];
+    const closed = conns.map((c) => new Promise<void>((resolve) => c.ws.once("close", () => resolve())));
+    for (const c of conns) c.close(1001, "server shutting down");
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+    for (const c of conns) c.ws.terminate();
+    this.wss.close();
+  }
+
+  private emit(e: JournalEntry): void {
+    e.seq = this.journal.nextSeq();
+    this.journal.push(e);
+    const views = new Map<string, { text: string; pop: boolean }>();
+    for (const c of this.router.targets(e)) {
+      const key = viewKey(c);
+      let v = views.get(key);
+      if (!v) views.set(key, (v = this.render(c, e)));
+      if (e.kind === "call" && !c.admit(e, v.pop)) continue;
+      c.send(v.text, e.kind === "call" ? e.type : "", e.kind === "call" ? e.callId : null);
+    }
+  }
+
+  private render(c: Connection, e: JournalEntry): { text: string; pop: boolean } {
+    const msg = renderEntry(c, e);
+    return { text: JSON.stringify(msg), pop: "pop" in msg && msg.pop };
+  }
+
+  /** Replay path: the same render and guards as live delivery, for one client. */
+  private deliver(c: Connection, e: JournalEntry): void {
+    const v = this.render(c, e);
+    if (e.kind === "call" && !c.admit(e, v.pop)) return;
+    c.send(v.text, e.kind === "call" ? e.type : "", e.kind === "call" ? e.callId : null);
+  }
+
+  private reply(c: Connection, body: Body<OutgoingMessage>): void {
+    const msg = { v: 1, seq: this.journal.lastSeq, ts: isoTime(this.now()), userId: c.userId, ...body };
+    c.send(JSON.stringify(msg), body.type, null);
+  }
+
+  private activeSnapshots() {
+    return this.deps.activeCalls().map((call) => toCallSnapshot(call, this.deps.config.pop.urlTemplate));
+  }
+
+  private sendSnapshot(c: Connection): void {
+    const calls = this.activeSnapshots()
+      .filter((s) => seesCall(c, s))
+      .map((s) => narrow(s, legFilter(c, s)));
+    this.reply(c, { type: "snapshot", calls });
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on("error", (err) => this.log.debug({ err }, "upgrade socket error"));
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== this.deps.config.server.wsPath || this.closing) return refuse(socket, 404, "Not Found");
+    const result = await this.auth.authenticateRequest(req);
+    if (!result.ok) {
+      this.metrics.authFailure(result.reason);
+      this.log.info({ reason: result.reason, remote: req.socket.remoteAddress }, "upgrade refused");
+      return refuse(socket, result.status, result.status === 403 ? "Forbidden" : "Unauthorized");
+    }
+    const user = this.deps.directory.getUser(result.user.userId);
+    if (!user || socket.destroyed || this.closing) return refuse(socket, 401, "Unauthorized");
+    const instance = url.searchParams.get("instance");
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      this.onConnection(ws, result.user, user, instance !== null && INSTANCE_RE.test(instance) ? instance : null),
+    );
+  }
+
+  private onConnection(ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null): void {
+    const c: Connection = new Connection({
+      id: `c${++this.connCounter}`,
+      ws,
+      auth,
+      user,
+      popTiming: user.popTiming ?? this.deps.config.pop.timing,
+      connectedSeq: this.journal.lastSeq,
+      instance,
+      maxBufferedBytes: this.deps.config.server.maxBufferedBytes,
+      onOverflow: () => this.tooSlow(c),
+      onSent: () => this.metrics.messageSent(),
+    });
+    const log = this.log.child({ connectionId: c.id, userId: c.userId });
+    if (instance !== null) {
+      for (const other of this.router.connectionsOf(c.userId)) if (other.instance === instance) other.close(CLOSE_CODES.superseded, "superseded");
+    }
+    this.router.add(c);
+    this.metrics.clientConnected();
+    log.info({ role: c.role, instance }, "client connected");
+    ws.on("pong", () => (c.alive = true));
+    ws.on("message", (data, isBinary) => this.handler.onFrame(c, data, isBinary));
+    ws.on("error", (err) => log.debug({ err }, "client socket error"));
+    ws.on("close", (code) => {
+      c.closed = true;
+      c.clearTimers();
+      this.router.remove(c);
+      this.metrics.clientDisconnected();
+      log.info({ code }, "client disconnected");
+    });
+    if (auth.expiresAt !== null) this.scheduleExpiry(c, auth.expiresAt);
+    this.reply(c, {
+      type: "hello",
+      server: { name: "ctibridge", version: this.deps.version },
+      protocol: PROTOCOL_VERSION,
+      connectionId: c.id,
+      user: { id: user.id, name: user.name, role: c.role, devices: [...user.devices] },
+      expiresAt: auth.expiresAt === null ? null : isoTime(auth.expiresAt),
+    });
+    this.sendSnapshot(c);
+  }
+
+  /** setTimeout cannot wait past ~24.8 days; long tokens re-arm until they are due. */
+  private scheduleExpiry(c: Connection, expiresAt: number): void {
+    const delay = Math.min(Math.max(0, expiresAt - this.now()), 2 ** 31 - 1);
+    const t = setTimeout(() => {
+      if (c.closed) return;
+      if (this.now() < expiresAt) return this.scheduleExpiry(c, expiresAt);
+      this.log.info({ connectionId: c.id, userId: c.userId }, "token expired");
+      c.close(CLOSE_CODES.tokenExpired, "token expired");
+    }, delay);
+    t.unref();
+    c.timers.push(t);
+  }
+
+  private tooSlow(c: Connection): void {
+    this.metrics.slowClose();
+    this.log.warn({ connectionId: c.id, userId: c.userId, bufferedAmount: c.ws.bufferedAmount }, "slow client closed");
+    c.close(CLOSE_CODES.tooSlow, "too slow");
+    const t = setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS);
+    t.unref();
+    c.timers.push(t);
+  }
+
+  /** Heartbeat: drop clients that did not answer the last ping; re-check revocable sessions. */
+  private tick(): void {
+    for (const c of [...this.router.connections()]) {
+      if (!c.alive) {
+        this.log.info({ connectionId: c.id, userId: c.userId }, "client heartbeat lost");
+        c.closed = true;
+        c.ws.terminate();
+        continue;
+      }
+      if (!this.auth.stillValid(c.auth)) {
+        this.log.info({ connectionId: c.id, userId: c.userId }, "session revoked");
+        c.close(CLOSE_CODES.unauthorized, "unauthorized");
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+      c.queue.pump();
+    }
+  }
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  if (socket.destroyed) return;
+  socket.once("finish", () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
