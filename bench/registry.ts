@@ -1,0 +1,62 @@
+/**
+ * What a benchmark is, and the list of them. Adding a measurement (call tracker throughput,
+ * WebSocket pop latency, …) means one new file exporting a `Bench` and one line below;
+ * `node dist/bench/run.js --only NAME[,NAME]` then selects it.
+ *
+ * Every benchmark runs in a fresh child process (see child.ts), so one measurement's heap,
+ * JIT state and RSS never leak into the next: peak-RSS figures are the decoder's own.
+ */
+import { asteriskManagerBench } from "./asteriskManager.js";
+import { codecMemoryBench, codecTcpBench } from "./codec.js";
+import { rawSocketBench } from "./rawSocket.js";
+
+/** The shared AMI byte stream, written once per run to a temporary file (stream.ts). */
+export interface StreamInfo {
+  /** File holding the stream body: renumbered copies of every trace, no banner, no Login response. */
+  readonly path: string;
+  readonly bytes: number;
+  /** AMI messages in the file (the Login response the feeder adds is not counted). */
+  readonly messages: number;
+  readonly copies: number;
+  readonly traces: number;
+}
+
+export interface BenchContext {
+  readonly stream: StreamInfo;
+  /** Port of the loopback feeder (feeder.ts) that serves the stream to each connection. */
+  readonly feederPort: number;
+  /** Wall-clock budget for this measurement; a benchmark stops and reports failure after it. */
+  readonly timeoutMs: number;
+}
+
+/** Numbers a benchmark reports; absent ones do not apply to it. */
+export interface BenchMetrics {
+  messages?: number;
+  bytes?: number;
+  seconds: number;
+  /** CPU time (user + system) of the measuring process during the measurement. */
+  cpuMicros?: number;
+  /** Highest RSS sampled while the measurement ran, and RSS just before it started. */
+  peakRssBytes?: number;
+  baseRssBytes?: number;
+}
+
+export interface BenchResult {
+  readonly name: string;
+  readonly metrics: BenchMetrics;
+  /** Anything the reader should know (e.g. a message count that differs from the stream's). */
+  readonly notes: string[];
+}
+
+export interface Bench {
+  readonly name: string;
+  readonly title: string;
+  run(ctx: BenchContext): Promise<BenchResult>;
+}
+
+/** In run order. The ceiling first, the baseline last. */
+export const BENCHES: readonly Bench[] = [rawSocketBench, codecTcpBench, codecMemoryBench, asteriskManagerBench];
+
+export function findBench(name: string): Bench | undefined {
+  return BENCHES.find((b) => b.name === name);
+}
