@@ -125,6 +125,11 @@ export interface Call {
   match: Match | null;
   /** What the CRM attached with `call.annotate`. */
   annotation: Annotation | null;
+  /**
+   * Set when this call was absorbed by another (attended transfer's consultation call, the
+   * `*8` call of a pickup): the conversation goes on under that callId.
+   */
+  mergedInto: string | null;
 }
 
 export interface ContactRecord {

@@ -1,0 +1,241 @@
+/**
+ * One conversation: its Call snapshot, its legs (one per device offered or placing it),
+ * the facts that decide its outcome, and the domain events each transition emits.
+ * Owned and driven by the CallTracker; pure (time comes in with each call).
+ */
+import type { AnyCallEvent, Call, CallEventName, Leg, RingStopReason } from "./model.js";
+import {
+  callOutcome,
+  cloneCall,
+  fillDurations,
+  fillLegDurations,
+  iso,
+  legOutcome,
+  type CallFacts,
+  type MissedPolicy,
+} from "./outcomes.js";
+
+export interface LegRec {
+  leg: Leg;
+  /** Live channel ids of this device in the call. */
+  live: Set<string>;
+  answered: boolean;
+  pickedUp: boolean;
+  declined: boolean;
+  rang: boolean;
+}
+
+export type Emit = (ev: AnyCallEvent) => void;
+
+export class Conversation {
+  readonly legs = new Map<string, LegRec>();
+  readonly facts: CallFacts = {
+    answered: false,
+    failed: false,
+    voicemail: false,
+    queueAbandoned: false,
+    lastDialStatus: null,
+    anyDeclined: false,
+  };
+  /** Device that placed the call (the root channel was a user's phone), if any. */
+  placer: string | null = null;
+  /** Live device/trunk channel ids; the call ends when the last one hangs up. */
+  readonly liveParties = new Set<string>();
+  /** Every channel id of the call (glue included), forgotten with the call. */
+  readonly channelIds = new Set<string>();
+  /** Users that already got `callRinging` (one pop per user per call). */
+  private readonly rungUsers = new Set<string>();
+  ended = false;
+  endedAtMs = 0;
+
+  constructor(
+    readonly call: Call,
+    private readonly emitFn: Emit,
+    private readonly userOf: (device: string) => string | null,
+  ) {}
+
+  get users(): string[] {
+    const out = new Set<string>();
+    for (const l of this.legs.values()) if (l.leg.userId) out.add(l.leg.userId);
+    return [...out];
+  }
+
+  /** Emit `name` to each of `users` and once call-level (userId null), with one shared snapshot. */
+  emit(name: CallEventName, users: Iterable<string>, at: number, extra?: { reason: RingStopReason }): void {
+    const call = cloneCall(this.call);
+    for (const userId of new Set(users)) this.emitFn({ name, userId, call, at, ...extra } as AnyCallEvent);
+    this.emitFn({ name, userId: null, call, at, ...extra } as AnyCallEvent);
+  }
+
+  ensureLeg(device: string, placed: boolean): LegRec {
+    let rec = this.legs.get(device);
+    if (!rec) {
+      const leg: Leg = {
+        userId: this.userOf(device),
+        device,
+        state: placed ? "dialing" : "ringing",
+        outcome: null,
+        placed,
+        ringingAt: null,
+        answeredAt: null,
+        endedAt: null,
+        waitSeconds: null,
+        talkSeconds: null,
+      };
+      rec = { leg, live: new Set(), answered: false, pickedUp: false, declined: false, rang: false };
+      this.legs.set(device, rec);
+      this.call.legs.push(leg);
+    }
+    return rec;
+  }
+
+  placerDialing(device: string, at: number): void {
+    const rec = this.ensureLeg(device, true);
+    rec.leg.state = "dialing";
+    this.call.state = "dialing";
+    this.emit("callDialing", rec.leg.userId ? [rec.leg.userId] : [], at);
+  }
+
+  ringing(device: string, at: number): void {
+    const rec = this.ensureLeg(device, false);
+    if (rec.answered || (rec.rang && rec.leg.state === "ringing")) return;
+    rec.rang = true;
+    rec.leg.state = "ringing";
+    rec.leg.ringingAt ??= iso(at);
+    rec.leg.endedAt = null;
+    this.call.times.ringing ??= iso(at);
+    if (!this.hasConnectedLeg()) this.call.state = this.placer ? "dialing" : "ringing";
+    const user = rec.leg.userId;
+    if (user && !this.rungUsers.has(user)) {
+      this.rungUsers.add(user);
+      this.emit("callRinging", [user], at);
+    } else if (!user) {
+      this.emit("callRinging", [], at);
+    }
+  }
+
+  stopRinging(device: string, reason: RingStopReason, at: number): void {
+    const rec = this.legs.get(device);
+    if (!rec || rec.leg.state !== "ringing" || rec.leg.placed) return;
+    if (reason === "declined") {
+      rec.declined = true;
+      this.facts.anyDeclined = true;
+    }
+    rec.leg.state = "ended";
+    rec.leg.endedAt = iso(at);
+    fillLegDurations(rec.leg);
+    this.emit("callRingingStopped", rec.leg.userId ? [rec.leg.userId] : [], at, { reason });
+  }
+
+  /** A dialled device answered (or picked the call up). */
+  answered(device: string, at: number, pickedUp = false): void {
+    const rec = this.ensureLeg(device, false);
+    if (rec.answered && rec.leg.state !== "ended") return;
+    rec.answered = true;
+    rec.pickedUp ||= pickedUp;
+    rec.leg.state = "connected";
+    rec.leg.answeredAt ??= iso(at);
+    rec.leg.endedAt = null;
+    rec.leg.outcome = rec.pickedUp ? "picked_up" : "answered_by_me";
+    this.connectCall(at, { userId: rec.leg.userId, device });
+    for (const [d, other] of this.legs) {
+      if (d !== device && other.leg.state === "ringing" && !other.leg.placed) {
+        this.stopRinging(d, pickedUp ? "picked_up_elsewhere" : "answered_elsewhere", at);
+      }
+    }
+    this.emit("callAnswered", this.connectedUsers(), at);
+  }
+
+  /** The far end answered without a leg of ours (outbound trunk, conference, IVR). */
+  connectedWithoutLeg(at: number): void {
+    if (this.facts.answered && this.call.state !== "dialing" && this.call.state !== "ringing") return;
+    this.connectCall(at, this.call.answeredBy);
+    this.emit("callAnswered", this.connectedUsers(), at);
+  }
+
+  private connectCall(at: number, by: Call["answeredBy"]): void {
+    this.facts.answered = true;
+    this.call.times.answered ??= iso(at);
+    if (by) this.call.answeredBy = by;
+    this.call.state = "connected";
+    const placer = this.placer ? this.legs.get(this.placer) : undefined;
+    if (placer && placer.live.size > 0 && placer.leg.state === "dialing") {
+      placer.leg.state = "connected";
+      placer.leg.answeredAt ??= iso(at);
+    }
+  }
+
+  hold(device: string, held: boolean, at: number): void {
+    const rec = this.legs.get(device);
+    if (!rec || this.ended) return;
+    if (held && rec.leg.state === "connected") {
+      rec.leg.state = "on_hold";
+      this.call.state = "on_hold";
+      this.emit("callHeld", this.users, at);
+    } else if (!held && rec.leg.state === "on_hold") {
+      rec.leg.state = "connected";
+      if (!this.anyLegIn("on_hold")) this.call.state = "connected";
+      this.emit("callResumed", this.users, at);
+    }
+  }
+
+  /** A device channel of a leg is gone; the leg ends when its device has none left. */
+  legChannelGone(device: string, channelId: string, at: number): void {
+    const rec = this.legs.get(device);
+    if (!rec) return;
+    rec.live.delete(channelId);
+    if (rec.live.size > 0 || rec.leg.state === "ended") return;
+    rec.leg.state = "ended";
+    rec.leg.endedAt = iso(at);
+    fillLegDurations(rec.leg);
+    if (!this.hasConnectedLeg() && this.call.state === "on_hold") this.call.state = "connected";
+  }
+
+  updated(at: number): void {
+    if (this.users.length > 0 || this.call.times.ringing) this.emit("callUpdated", this.users, at);
+  }
+
+  /** Close the call: outcome, leg outcomes, `callEnded` to everyone, `callMissed` by policy. */
+  end(at: number, policy: MissedPolicy, unknownEnd: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endedAtMs = at;
+    const call = this.call;
+    call.state = "ended";
+    call.times.ended = iso(at);
+    call.endReason = unknownEnd ? "unknown_end" : "hangup";
+    call.outcome = unknownEnd && !this.facts.answered ? null : callOutcome(this.facts);
+    const offered = [...this.legs.values()].filter((l) => !l.leg.placed && l.rang).length;
+    const missed: string[] = [];
+    for (const rec of this.legs.values()) {
+      const leg = rec.leg;
+      if (leg.state !== "ended") {
+        leg.state = "ended";
+        leg.endedAt = iso(at);
+      }
+      const stillUnknown = unknownEnd && !rec.answered && !rec.leg.placed && !this.facts.answered;
+      leg.outcome = stillUnknown ? null : legOutcome({ ...rec, placed: leg.placed }, this.facts.answered, policy, offered);
+      if (leg.outcome === "missed" && leg.userId) missed.push(leg.userId);
+    }
+    fillDurations(call);
+    this.emit("callEnded", this.users, at);
+    if (missed.length > 0) this.emit("callMissed", missed, at);
+  }
+
+  private hasConnectedLeg(): boolean {
+    return this.anyLegIn("connected") || this.anyLegIn("on_hold");
+  }
+
+  private anyLegIn(state: Leg["state"]): boolean {
+    for (const l of this.legs.values()) if (l.leg.state === state) return true;
+    return false;
+  }
+
+  private connectedUsers(): string[] {
+    const out: string[] = [];
+    for (const l of this.legs.values()) {
+      if ((l.leg.state === "connected" || l.leg.state === "on_hold") && l.leg.userId) out.push(l.leg.userId);
+    }
+    return out;
+  }
+}

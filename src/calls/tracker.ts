@@ -1,0 +1,498 @@
+/**
+ * The call tracker: folds PBX events into conversations and per-user legs and emits domain
+ * events. Channels are keyed by Uniqueid, calls by Linkedid (asterisk-java `live`); events
+ * arrive out of order, so unknown channels are skipped at debug level, never thrown on.
+ * Pure: no sockets, no database, no clock — time comes in with each event.
+ */
+import type { ChannelInfo, PbxEvent } from "../ami/events.js";
+import { parseChannel } from "../directory/devices.js";
+import type { NumberOptions } from "../directory/numbers.js";
+import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
+import { Conversation } from "./conversation.js";
+import { iso, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
+import { makeParty } from "./parties.js";
+import { applyTransfer, mergeInto } from "./transfers.js";
+
+export type ChannelRole = "device" | "trunk" | "local" | "other";
+
+export interface Chan {
+  id: string;
+  linkedId: string;
+  name: string;
+  role: ChannelRole;
+  device: string | null;
+  state: string;
+  /** The first channel of its linkedid group: the caller or the placing phone. */
+  root: boolean;
+  callerNum: string;
+  callerName: string;
+  exten: string;
+  hungUp: boolean;
+  conv: Conversation | null;
+  /** Seen in the current resync listing. */
+  listed: boolean;
+}
+
+export interface TrackerDeps {
+  userForDevice: (device: string) => string | null;
+  deviceForExtension: (ext: string) => string | null;
+  trunks: ReadonlySet<string>;
+  numbers: NumberOptions;
+  missedPolicy: MissedPolicy;
+  ivrVariables: readonly string[];
+  keepEndedMs: number;
+  onEvent: (ev: AnyCallEvent) => void;
+  newCallId: () => string;
+  /** callIds of calls that were open before a daemon restart, by linkedid. */
+  knownCallId?: (linkedId: string) => string | undefined;
+  debug?: (fields: Record<string, unknown>, msg: string) => void;
+}
+
+export class CallTracker {
+  private readonly chans = new Map<string, Chan>();
+  private readonly byLinked = new Map<string, Conversation>();
+  private readonly byCallId = new Map<string, Conversation>();
+  private readonly endedQueue: Conversation[] = [];
+  private readonly ivr: ReadonlySet<string>;
+  private resyncing = false;
+  eventsHandled = 0;
+
+  constructor(private readonly deps: TrackerDeps) {
+    this.ivr = new Set(deps.ivrVariables);
+  }
+
+  handle(ev: PbxEvent): void {
+    this.eventsHandled++;
+    this.sweep(ev.at);
+    switch (ev.type) {
+      case "channelNew":
+        this.channel(ev.ch, ev.at);
+        return;
+      case "channelState":
+        return this.state(ev.ch, ev.at);
+      case "callerId":
+      case "connectedLine":
+        return;
+      case "channelListed": {
+        const known = this.chans.has(ev.ch.channelId);
+        const chan = this.channel(ev.ch, ev.at - ev.durationS * 1000, !known);
+        if (!chan) return;
+        chan.listed = true;
+        this.state(ev.ch, ev.at);
+        if (chan.role === "device" && ev.ch.state === "Up" && !chan.root && ev.bridgeId) this.answer(chan, ev.at);
+        return;
+      }
+      case "dialBegin":
+        return this.dialBegin(ev.caller, ev.dest, ev.at);
+      case "dialState":
+        if (ev.status === "RINGING") this.dialBegin(ev.caller, ev.dest, ev.at);
+        return;
+      case "dialEnd":
+        return this.dialEnd(ev.dest, ev.status, ev.at);
+      case "bridgeEnter": {
+        const chan = this.known(ev.ch);
+        if (chan?.conv && chan.role === "device" && !chan.root && ev.ch.state === "Up") this.answer(chan, ev.at);
+        return;
+      }
+      case "hold":
+      case "unhold": {
+        const chan = this.known(ev.ch);
+        if (chan?.conv && chan.device) chan.conv.hold(chan.device, ev.type === "hold", ev.at);
+        return;
+      }
+      case "hangupRequest":
+        return;
+      case "hangup":
+        return this.hangup(ev.ch, ev.cause, ev.causeText, ev.at);
+      case "varSet":
+        return this.varSet(ev.ch, ev.name, ev.value, ev.at);
+      case "queueJoin": {
+        const conv = this.known(ev.ch)?.conv;
+        if (conv && conv.call.queue !== ev.queue) {
+          conv.call.queue = ev.queue;
+          conv.updated(ev.at);
+        }
+        return;
+      }
+      case "queueAbandon": {
+        const conv = this.known(ev.ch)?.conv;
+        if (conv) conv.facts.queueAbandoned = true;
+        return;
+      }
+      case "agentConnect": {
+        const dest = ev.dest ? this.chans.get(ev.dest.channelId) : undefined;
+        if (dest?.role === "device") this.answer(dest, ev.at);
+        return;
+      }
+      case "agentRingNoAnswer": {
+        const dest = ev.dest ? this.chans.get(ev.dest.channelId) : undefined;
+        if (dest?.conv && dest.device) dest.conv.stopRinging(dest.device, "timeout", ev.at);
+        return;
+      }
+      case "conferenceJoin": {
+        const chan = this.known(ev.ch);
+        const conv = chan?.conv;
+        if (!conv) return;
+        conv.call.conference = ev.conference;
+        if (chan.role === "device" && chan.device && !chan.root) this.answer(chan, ev.at);
+        else conv.connectedWithoutLeg(ev.at);
+        return;
+      }
+      case "voicemail": {
+        const conv = this.known(ev.ch)?.conv;
+        if (conv && !conv.facts.answered) conv.facts.voicemail = true;
+        return;
+      }
+      case "blindTransfer":
+      case "attendedTransfer":
+        return applyTransfer(this.transferCtx(), ev);
+      case "pickup": {
+        const picker = this.known(ev.ch);
+        const target = this.known(ev.target);
+        if (!picker?.conv || !target?.conv || !picker.device) return;
+        if (picker.conv !== target.conv) mergeInto(this.transferCtx(), picker.conv, target.conv, ev.at);
+        target.conv.answered(picker.device, ev.at, true);
+        return;
+      }
+      case "rename": {
+        const chan = this.chans.get(ev.channelId);
+        if (chan) {
+          chan.name = ev.newName;
+          const p = parseChannel(ev.newName);
+          if (p.kind === "device" && chan.role === "device") chan.device = p.device;
+        }
+        return;
+      }
+      case "originateResponse": {
+        if (!ev.ok) this.originateFailed(ev.channelId, ev.reason, ev.at);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ---- channels -------------------------------------------------------------------------
+
+  private roleOf(name: string): { role: ChannelRole; device: string | null } {
+    const p = parseChannel(name);
+    if (p.kind !== "device") return { role: p.kind, device: p.device };
+    return { role: this.deps.trunks.has(p.device!) ? "trunk" : "device", device: p.device };
+  }
+
+  private known(ch: ChannelInfo): Chan | undefined {
+    const chan = this.chans.get(ch.channelId);
+    if (!chan) this.deps.debug?.({ channel: ch.name, channelId: ch.channelId }, "event for an unknown channel skipped");
+    return chan;
+  }
+
+  /** Create (or find) a channel and attach it to its conversation. */
+  private channel(ch: ChannelInfo, at: number, restored = false): Chan | undefined {
+    let chan = this.chans.get(ch.channelId);
+    if (chan) return chan;
+    const { role, device } = this.roleOf(ch.name);
+    chan = {
+      id: ch.channelId,
+      linkedId: ch.linkedId,
+      name: ch.name,
+      role,
+      device,
+      state: ch.state,
+      root: ch.channelId === ch.linkedId,
+      callerNum: ch.callerNum,
+      callerName: ch.callerName,
+      exten: ch.exten,
+      hungUp: false,
+      conv: null,
+      listed: false,
+    };
+    this.chans.set(chan.id, chan);
+    let conv = this.byLinked.get(ch.linkedId);
+    if (!conv && (role === "device" || role === "trunk")) conv = this.startCall(chan, at, restored);
+    if (!conv || conv.ended) return chan;
+    chan.conv = conv;
+    conv.channelIds.add(chan.id);
+    if (role === "device" || role === "trunk") conv.liveParties.add(chan.id);
+    if (role === "device" && chan.device) {
+      if (chan.device === conv.placer && chan.root) conv.ensureLeg(chan.device, true).live.add(chan.id);
+      else conv.ensureLeg(chan.device, false).live.add(chan.id);
+    }
+    if (role === "trunk" && !chan.root && conv.placer) {
+      conv.call.direction = "outbound";
+      this.setDialled(conv, chan);
+    }
+    return chan;
+  }
+
+  private startCall(chan: Chan, at: number, restored: boolean): Conversation {
+    const callId = this.deps.knownCallId?.(chan.linkedId) ?? this.deps.newCallId();
+    const n = this.deps.numbers;
+    const ext = chan.exten === "s" ? "" : chan.exten;
+    const inbound = chan.role === "trunk";
+    const call: Call = {
+      callId,
+      linkedIds: [chan.linkedId],
+      direction: inbound ? (chan.state === "Down" ? "outbound" : "inbound") : "internal",
+      state: "ringing",
+      from: inbound
+        ? makeParty(chan.callerNum, chan.callerName, n, this.deps)
+        : makeParty(chan.callerNum, chan.callerName, n, this.deps, chan.device),
+      to: makeParty(inbound ? ext : ext, "", n, this.deps),
+      did: inbound && chan.state !== "Down" ? ext || null : null,
+      queue: null,
+      legs: [],
+      answeredBy: null,
+      times: { started: iso(at), ringing: null, answered: null, ended: null, waitSeconds: null, talkSeconds: null },
+      outcome: null,
+      hangupCause: null,
+      endReason: null,
+      transfer: null,
+      ivr: {},
+      recording: null,
+      restored: restored || this.deps.knownCallId?.(chan.linkedId) !== undefined,
+      clickToDial: false,
+      conference: null,
+      match: null,
+      annotation: null,
+      mergedInto: null,
+    };
+    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice);
+    this.byLinked.set(chan.linkedId, conv);
+    this.byCallId.set(callId, conv);
+    if (chan.role === "device" && chan.root && chan.device) {
+      conv.placer = chan.device;
+      chan.conv = conv;
+      conv.ensureLeg(chan.device, true).live.add(chan.id);
+      conv.placerDialing(chan.device, at);
+    }
+    return conv;
+  }
+
+  /** The number a placing phone dialled, once known (Originate starts on `s`). */
+  private setDialled(conv: Conversation, via: Chan): void {
+    if (conv.call.to.raw !== "") return;
+    const placerChan = [...conv.legs.get(conv.placer ?? "")?.live ?? []].map((id) => this.chans.get(id)).find(Boolean);
+    const exten = placerChan && placerChan.exten !== "s" ? placerChan.exten : via.exten !== "s" ? via.exten : "";
+    if (exten) conv.call.to = makeParty(exten, "", this.deps.numbers, this.deps);
+  }
+
+  private state(ch: ChannelInfo, at: number): void {
+    const chan = this.known(ch);
+    if (!chan) return;
+    chan.state = ch.state;
+    if (ch.exten && ch.exten !== "s") chan.exten = ch.exten;
+    const conv = chan.conv;
+    if (!conv || conv.ended || chan.root) return;
+    if (chan.role === "device" && chan.device) {
+      if (ch.state === "Ringing") conv.ringing(chan.device, at);
+      else if (ch.state === "Up") this.answer(chan, at);
+      else if (ch.state === "Busy") conv.stopRinging(chan.device, "declined", at);
+    } else if (chan.role === "trunk" && ch.state === "Up" && conv.placer) {
+      conv.connectedWithoutLeg(at);
+    }
+  }
+
+  private answer(chan: Chan, at: number): void {
+    const conv = chan.conv;
+    if (!conv || conv.ended || !chan.device || chan.root) return;
+    conv.answered(chan.device, at);
+  }
+
+  private dialBegin(caller: ChannelInfo | null, dest: ChannelInfo, at: number): void {
+    const chan = this.chans.get(dest.channelId) ?? this.channel(dest, at);
+    const conv = chan?.conv;
+    if (!chan || !conv || conv.ended) return;
+    if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
+    if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
+  }
+
+  private dialEnd(dest: ChannelInfo, status: string, at: number): void {
+    const chan = this.known(dest);
+    const conv = chan?.conv;
+    if (!chan || !conv || conv.ended) return;
+    if (status !== "ANSWER" && status !== "CANCEL") conv.facts.lastDialStatus = status;
+    if (chan.role === "device" && chan.device && !chan.root) {
+      if (status === "ANSWER") this.answer(chan, at);
+      else conv.stopRinging(chan.device, ringStopFromDialStatus(status, conv.facts.answered), at);
+    } else if (chan.role === "trunk" && status === "ANSWER") {
+      conv.connectedWithoutLeg(at);
+    }
+  }
+
+  private hangup(ch: ChannelInfo, cause: number, causeText: string, at: number): void {
+    const chan = this.chans.get(ch.channelId);
+    if (!chan || chan.hungUp) return;
+    chan.hungUp = true;
+    const conv = chan.conv;
+    if (!conv) {
+      this.chans.delete(chan.id);
+      return;
+    }
+    if (conv.ended) return;
+    if (chan.root || (!conv.call.hangupCause && chan.role !== "local")) conv.call.hangupCause = { code: cause, text: causeText };
+    if (chan.role === "device" && chan.device) {
+      conv.stopRinging(chan.device, ringStopFromCause(cause, conv.facts.answered), at);
+      conv.legChannelGone(chan.device, chan.id, at);
+    }
+    conv.liveParties.delete(chan.id);
+    if (conv.liveParties.size === 0) this.endCall(conv, at, false);
+  }
+
+  private varSet(ch: ChannelInfo, name: string, value: string, at: number): void {
+    const bare = name.charCodeAt(0) === 95 /* _ */ ? name.replace(/^_+/, "") : name;
+    const isIvr = this.ivr.has(bare);
+    if (!isIvr && bare !== "MIXMONITOR_FILENAME") return;
+    const conv = this.chans.get(ch.channelId)?.conv;
+    if (!conv || conv.ended) return;
+    if (isIvr) {
+      if (conv.call.ivr[bare] === value) return;
+      conv.call.ivr[bare] = value;
+    } else {
+      if (conv.call.recording === value) return;
+      conv.call.recording = value;
+    }
+    conv.updated(at);
+  }
+
+  private endCall(conv: Conversation, at: number, unknownEnd: boolean): void {
+    conv.end(at, this.deps.missedPolicy, unknownEnd);
+    this.endedQueue.push(conv);
+  }
+
+  /** Forget ended calls once nothing late can arrive for them. */
+  private sweep(now: number): void {
+    const q = this.endedQueue;
+    while (q.length > 0 && now - q[0]!.endedAtMs > this.deps.keepEndedMs) {
+      const conv = q.shift()!;
+      for (const id of conv.call.linkedIds) if (this.byLinked.get(id) === conv) this.byLinked.delete(id);
+      if (this.byCallId.get(conv.call.callId) === conv) this.byCallId.delete(conv.call.callId);
+      for (const id of conv.channelIds) this.chans.delete(id);
+    }
+  }
+
+  private transferCtx() {
+    return {
+      chans: this.chans,
+      byLinked: this.byLinked,
+      byCallId: this.byCallId,
+      deviceForExtension: this.deps.deviceForExtension,
+      userForDevice: this.deps.userForDevice,
+      numbers: this.deps.numbers,
+      endedQueue: this.endedQueue,
+    };
+  }
+
+  // ---- resync ---------------------------------------------------------------------------
+
+  /** A (re)login happened: the status listing that follows says which channels still exist. */
+  beginResync(): void {
+    this.resyncing = true;
+    for (const chan of this.chans.values()) chan.listed = false;
+  }
+
+  /** The listing is complete: channels it did not name vanished while we were away. */
+  endResync(at: number): void {
+    if (!this.resyncing) return;
+    this.resyncing = false;
+    for (const chan of [...this.chans.values()]) {
+      if (chan.listed || chan.hungUp) continue;
+      chan.hungUp = true;
+      const conv = chan.conv;
+      if (!conv || conv.ended) continue;
+      if (chan.device) conv.legChannelGone(chan.device, chan.id, at);
+      conv.liveParties.delete(chan.id);
+      if (conv.liveParties.size === 0) this.endCall(conv, at, true);
+    }
+  }
+
+  // ---- queries and commands -------------------------------------------------------------
+
+  activeCalls(): Call[] {
+    const out: Call[] = [];
+    for (const conv of this.byCallId.values()) if (!conv.ended) out.push(conv.call);
+    return out;
+  }
+
+  getCall(callId: string): Call | undefined {
+    return this.byCallId.get(callId)?.call;
+  }
+
+  /** The live channel of `device` in a call (for hangup/transfer commands). */
+  channelOf(callId: string, device: string): string | undefined {
+    const conv = this.byCallId.get(callId);
+    for (const id of conv?.legs.get(device)?.live ?? []) {
+      const chan = this.chans.get(id);
+      if (chan && !chan.hungUp) return chan.name;
+    }
+    return undefined;
+  }
+
+  /** The channel of the other party (the caller, the far end) as seen from `device`. */
+  peerChannelOf(callId: string, device: string): string | undefined {
+    const conv = this.byCallId.get(callId);
+    if (!conv || conv.ended) return undefined;
+    let best: Chan | undefined;
+    for (const id of conv.liveParties) {
+      const chan = this.chans.get(id);
+      if (!chan || chan.hungUp || chan.device === device) continue;
+      if (!best || (chan.root && !best.root) || (chan.state === "Up" && best.state !== "Up")) best = chan;
+    }
+    return best?.name;
+  }
+
+  /** Our own click-to-dial: the call exists (and `callDialing` goes out) before the PBX answers. */
+  beginClickToDial(a: { userId: string; device: string; to: string; channelId: string; at: number }): Call {
+    const chanLike: Chan = {
+      id: a.channelId,
+      linkedId: a.channelId,
+      name: a.device,
+      role: "device",
+      device: a.device,
+      state: "Down",
+      root: true,
+      callerNum: "",
+      callerName: "",
+      exten: a.to,
+      hungUp: false,
+      conv: null,
+      listed: false,
+    };
+    const conv = this.startCall(chanLike, a.at, false);
+    conv.legs.get(a.device)?.live.clear();
+    conv.call.clickToDial = true;
+    conv.call.to = makeParty(a.to, "", this.deps.numbers, this.deps);
+    const p = conv.call.from;
+    if (!p.raw) conv.call.from = makeParty("", "", this.deps.numbers, this.deps, a.device);
+    conv.liveParties.add(a.channelId);
+    return conv.call;
+  }
+
+  /** The Originate failed (or its channel never came up): the call ends as failed. */
+  originateFailed(channelId: string, _reason: string, at: number): void {
+    const conv = this.byLinked.get(channelId);
+    if (!conv || conv.ended) return;
+    conv.facts.failed = true;
+    conv.liveParties.clear();
+    this.endCall(conv, at, false);
+  }
+
+  /** Attach the contact match (looked up outside the tracker); emits `callUpdated`. */
+  setMatch(callId: string, match: Match, at: number): void {
+    const conv = this.byCallId.get(callId);
+    if (!conv) return;
+    conv.call.match = match;
+    conv.updated(at);
+  }
+
+  annotate(callId: string, annotation: Annotation, at: number): boolean {
+    const conv = this.byCallId.get(callId);
+    if (!conv) return false;
+    conv.call.annotation = annotation;
+    conv.updated(at);
+    return true;
+  }
+
+  get size(): { calls: number; channels: number } {
+    return { calls: this.byCallId.size, channels: this.chans.size };
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Every recorded scenario replayed through the tracker: the call records must say what
+ * the scenario's .json says happened, and each user must receive exactly the event
+ * sequence a correct CTI bridge sends.
+ */
+import { describe, expect, it } from "vitest";
+import { replayFiles } from "../../src/calls/replay.js";
+import type { AnyCallEvent, Call } from "../../src/calls/model.js";
+import { EXT_USER, labConfig } from "../helpers/labConfig.js";
+import { FIXTURES, scenarioJson } from "../helpers/traces.js";
+
+async function replay(...names: string[]) {
+  const { events, tracker } = await replayFiles(
+    names.map((n) => `${FIXTURES}/${n}.ami`),
+    labConfig(),
+  );
+  const calls = new Map<string, Call>();
+  for (const e of events) if (e.userId === null && e.name === "callEnded" && !e.call.mergedInto) calls.set(e.call.callId, e.call);
+  return { events, calls: [...calls.values()].sort((a, b) => a.times.started.localeCompare(b.times.started)), tracker };
+}
+
+/** `callRinging`, `callRingingStopped(answered_elsewhere)`, … per user, in order. */
+function sequences(events: AnyCallEvent[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of events) {
+    if (!e.userId) continue;
+    const name = e.name.replace(/^call/, "").replace(/^./, (c) => c.toLowerCase());
+    (out[e.userId] ??= []).push("reason" in e ? `${name}(${e.reason})` : name);
+  }
+  return out;
+}
+
+/** The first word of an expected outcome string (`answered_elsewhere (by 1002)`). */
+const word = (s: string) => s.split(/[\s(,]/)[0]!;
+
+function checkAgainstJson(scenario: string, calls: Call[]) {
+  const json = scenarioJson(scenario);
+  const expected: any[] = json.expected_outcomes.calls;
+  expect(calls).toHaveLength(expected.length);
+  expected.forEach((exp, i) => {
+    const call = calls[i]!;
+    expect(call.direction).toBe(exp.direction);
+    expect(call.outcome).toBe(word(exp.outcome));
+    expect(call.state).toBe("ended");
+    if (exp.from) expect(call.from.raw).toBe(word(exp.from));
+    if (exp.to) expect(call.to.raw).toBe(exp.to);
+    if (exp.queue) expect(call.queue).toBe(exp.queue);
+    if (exp.ivr) expect(call.ivr).toMatchObject(exp.ivr);
+    if ("answeredBy" in exp) {
+      const ext = exp.answeredBy ? String(exp.answeredBy).split(" ").pop()! : null;
+      expect(call.answeredBy?.userId ?? null).toBe(ext ? EXT_USER[ext] : null);
+    }
+  });
+  const users: Record<string, string> = json.expected_outcomes.users ?? {};
+  const legs = new Map(calls.flatMap((c) => c.legs.map((l) => [l.userId!, l.outcome] as const)));
+  for (const [ext, outcome] of Object.entries(users)) {
+    if (outcome.includes("only if") && !legs.has(EXT_USER[ext]!)) continue;
+    expect(legs.get(EXT_USER[ext]!), `user ${ext}`).toBe(word(outcome));
+  }
+}
+
+const SCENARIOS: [string, Record<string, string[]>][] = [
+  ["01-inbound-answered", { alice: ["ringing", "answered", "ended"] }],
+  ["02-inbound-answered-agent-hangup", { alice: ["ringing", "answered", "ended"] }],
+  ["03-inbound-missed-caller-abandon", { alice: ["ringing", "ringingStopped(caller_hangup)", "ended", "missed"] }],
+  ["04-inbound-missed-dial-timeout", { alice: ["ringing", "ringingStopped(timeout)", "ended", "missed"] }],
+  ["05-inbound-busy-reject", { alice: ["ringing", "ringingStopped(declined)", "ended"] }],
+  [
+    "06-ringgroup-answered",
+    {
+      alice: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
+      bob: ["ringing", "answered", "ended"],
+      carol: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
+    },
+  ],
+  [
+    "07-queue-support-answered",
+    { alice: ["ringing", "answered", "ended"], bob: ["ringing", "ringingStopped(answered_elsewhere)", "ended"] },
+  ],
+  [
+    "08-queue-support-abandoned",
+    {
+      alice: ["ringing", "ringingStopped(caller_hangup)", "ended", "missed"],
+      bob: ["ringing", "ringingStopped(caller_hangup)", "ended", "missed"],
+    },
+  ],
+  ["09-queue-sales-local-members", { dave: ["ringing", "answered", "ended"] }],
+  ["10-ivr-crm-variables", { alice: ["ringing", "answered", "ended"] }],
+  ["11-outbound-answered", { alice: ["dialing", "answered", "ended"] }],
+  ["12-outbound-no-answer", { alice: ["dialing", "ended"] }],
+  ["13-click-to-dial", { alice: ["dialing", "updated", "answered", "ended"] }],
+  ["14-internal-call", { alice: ["dialing", "answered", "ended"], carol: ["ringing", "answered", "ended"] }],
+  ["15-hold-unhold", { alice: ["ringing", "answered", "held", "resumed", "ended"] }],
+  [
+    "16-blind-transfer-refer",
+    { alice: ["ringing", "answered", "transferred", "ended"], bob: ["ringing", "answered", "ended"] },
+  ],
+  ["20-confbridge-three-party", { alice: ["dialing", "answered", "ended"] }],
+  ["21-mixmonitor-recorded", { alice: ["ringing", "answered", "ended"] }],
+  ["22-anonymous-caller", { alice: ["ringing", "answered", "ended"] }],
+  [
+    "25-resync-actions",
+    {
+      alice: ["ringing", "answered", "ended"],
+      bob: ["ringing", "answered", "ended"],
+      carol: ["dialing", "answered", "ended"],
+      dave: ["ringing", "answered", "ended"],
+      frank: ["ringing", "ringingStopped(caller_hangup)", "ended", "missed"],
+    },
+  ],
+];
+
+describe("recorded scenarios", () => {
+  it.each(SCENARIOS)("%s", async (scenario, expectedSequences) => {
+    const { events, calls, tracker } = await replay(scenario);
+    checkAgainstJson(scenario, calls);
+    expect(sequences(events)).toEqual(expectedSequences);
+    expect(tracker.activeCalls()).toEqual([]);
+  });
+
+  it("01: the call record in full", async () => {
+    const { calls } = await replay("01-inbound-answered");
+    expect(calls[0]).toMatchObject({
+      callId: "call-0001",
+      linkedIds: ["1795305921.0"],
+      direction: "inbound",
+      from: { raw: "+4930123456", e164: "+4930123456", display: "+49 30 123456", name: null },
+      to: { raw: "4930555000", e164: "+4930555000" },
+      did: "4930555000",
+      answeredBy: { userId: "alice", device: "PJSIP/1001" },
+      outcome: "answered",
+      hangupCause: { code: 16, text: "Normal Clearing" },
+      endReason: "hangup",
+      transfer: null,
+      restored: false,
+      mergedInto: null,
+    });
+    expect(calls[0]!.legs).toEqual([
+      expect.objectContaining({ userId: "alice", device: "PJSIP/1001", outcome: "answered_by_me", state: "ended", placed: false }),
+    ]);
+  });
+
+  it("10: IVR variables travel with the call, the pop already carries them", async () => {
+    const { events, calls } = await replay("10-ivr-crm-variables");
+    expect(calls[0]!.ivr).toEqual({ DID: "4930555003", IVR_CHOICE: "2", CRM_ACCOUNT: "ACC-1042", TICKET: "INC-77" });
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === "alice")!;
+    expect(pop.call.ivr).toMatchObject({ CRM_ACCOUNT: "ACC-1042", TICKET: "INC-77" });
+  });
+
+  it("13: click-to-dial rings the agent first but is an outbound call, never an inbound pop", async () => {
+    const { events, calls } = await replay("13-click-to-dial");
+    expect(events.some((e) => e.name === "callRinging")).toBe(false);
+    expect(calls[0]).toMatchObject({ direction: "outbound", to: { raw: "0309876543", e164: "+49309876543" }, outcome: "answered" });
+    expect(calls[0]!.legs[0]).toMatchObject({ userId: "alice", placed: true, outcome: "placed" });
+  });
+
+  it("14: both sides of an internal call see it", async () => {
+    const { calls } = await replay("14-internal-call");
+    expect(calls[0]).toMatchObject({
+      from: { raw: "1001", extension: "1001", userId: "alice", display: "Alice Agent" },
+      to: { raw: "1003", extension: "1003", userId: "carol" },
+    });
+    expect(calls[0]!.legs.map((l) => [l.userId, l.placed, l.outcome])).toEqual([
+      ["alice", true, "placed"],
+      ["carol", false, "answered_by_me"],
+    ]);
+  });
+
+  it("16: the transfer target's pop shows the original caller and who transferred", async () => {
+    const { events, calls } = await replay("16-blind-transfer-refer");
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === "bob")!;
+    expect(pop.call.from.raw).toBe("0309876543");
+    expect(pop.call.transfer).toMatchObject({ kind: "blind", by: { userId: "alice" }, to: { raw: "1002", userId: "bob" } });
+    expect(calls[0]!.transfer?.originalCaller.raw).toBe("0309876543");
+    expect(calls[0]!.outcome).toBe("answered");
+  });
+
+  it("20: conference calls are answered by the room", async () => {
+    const { calls } = await replay("20-confbridge-three-party");
+    expect(calls.map((c) => [c.direction, c.from.raw, c.to.raw, c.conference, c.outcome])).toEqual([
+      ["inbound", "+4930123456", "4930555004", "800", "answered"],
+      ["inbound", "0309876543", "4930555004", "800", "answered"],
+      ["internal", "1001", "800", "800", "answered"],
+    ]);
+  });
+
+  it("21: the recording file is on the call", async () => {
+    const { calls } = await replay("21-mixmonitor-recorded");
+    expect(calls[0]!.recording).toBe(scenarioJson("21-mixmonitor-recorded").expected_cti.calls[0].recording_file);
+  });
+
+  it("22: a withheld caller is kept, not normalised, shown as Anonymous", async () => {
+    const { calls } = await replay("22-anonymous-caller");
+    expect(calls[0]!.from).toMatchObject({ raw: "anonymous", e164: null, display: "Anonymous" });
+  });
+
+  it("24: the burst of 34 concurrent calls comes out call by call", async () => {
+    const { calls } = await replay("24-burst-30-concurrent");
+    const json = scenarioJson("24-burst-30-concurrent");
+    const expected: any[] = json.expected_outcomes.calls;
+    expect(calls).toHaveLength(expected.length);
+    const byFrom = new Map(calls.map((c) => [c.from.raw, c]));
+    for (const exp of expected) {
+      const call = byFrom.get(exp.from)!;
+      expect(call, exp.from).toBeDefined();
+      expect([exp.from, call.did, call.outcome, call.answeredBy?.userId ?? null]).toEqual([
+        exp.from,
+        exp.did,
+        exp.outcome,
+        exp.answeredBy ? EXT_USER[exp.answeredBy] : null,
+      ]);
+      const legs = Object.fromEntries(call.legs.map((l) => [l.userId, l.outcome]));
+      const want = Object.fromEntries(Object.entries(exp.users as Record<string, string>).map(([ext, o]) => [EXT_USER[ext], o]));
+      expect(legs, exp.from).toEqual(want);
+    }
+  });
+});
