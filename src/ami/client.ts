@@ -49,12 +49,10 @@ export interface AmiClientStats {
   queueLength: number;
 }
 
-type Phase = "idle" | "connecting" | "login" | "up";
-
 export class AmiClient extends EventEmitter<AmiClientEvents> {
   private socket: Socket | undefined;
   private decoder: AmiDecoder | undefined;
-  private phase: Phase = "idle";
+  private phase: "idle" | "connecting" | "login" | "up" = "idle";
   private closing = true;
   private attempt = 0;
   private authFailed = false;
@@ -206,6 +204,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private drop(reason: string): void {
     const socket = this.socket;
     if (!socket) return;
+    // During stop() the PBX closes after its Goodbye: that is our doing, not a failure.
+    if (this.closing) reason = "stopped";
     this.socket = undefined;
     this.decoder = undefined;
     this.phase = "idle";

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { AmiClient, AmiClientError } from "../../src/ami/client.js";
+import { AmiClient, AmiClientError, type AmiClientOptions } from "../../src/ami/client.js";
+import { loadConfig } from "../../src/config.js";
 import { header, type AmiMessage } from "../../src/ami/codec.js";
 import { traceBytes } from "../helpers/traces.js";
 import { clientOptions, countEventLines, memoryLogger, next, startFakeAmi, traceBody, type AmiServer } from "../helpers/fakeAmiServer.js";
@@ -25,6 +26,19 @@ async function connected(opts: Parameters<typeof startFakeAmi>[0] = {}, over = {
 }
 
 describe("AmiClient login", () => {
+  it("is built from config.ami and a logger", async () => {
+    server = await startFakeAmi();
+    const { log } = memoryLogger();
+    const opts: AmiClientOptions = { ...loadConfig({ overrides: { "ami.port": server.port } }).ami, log };
+    client = new AmiClient(opts);
+    const up = next(client, "connected");
+    client.start();
+    await up;
+    const gone = next<[{ reason: string }]>(client, "disconnected");
+    await client.stop();
+    expect((await gone)[0].reason).toBe("stopped");
+  });
+
   it("reads the banner, logs in, asks CoreSettings and reports both versions", async () => {
     const { info, lines } = await connected();
     expect(info).toEqual({ amiVersion: "11.0.0", asteriskVersion: "22.10.1" });
