@@ -40,7 +40,7 @@ export interface Harness {
   registry: Registry;
   logs: Record<string, unknown>[];
   sign(sub: string, opts?: { role?: string; expSeconds?: number; secret?: string }): Promise<string>;
-  connect(token: string | null, opts?: ClientOptions & { path?: string }): TestClient;
+  connect(token: string | null, opts?: ClientOptions & { path?: string; protocols?: string[] }): TestClient;
   close(): Promise<void>;
 }
 
@@ -78,7 +78,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     },
     connect(token, co = {}) {
       const headers = { ...(co.headers ?? {}), ...(token ? { Authorization: `Bearer ${token}` } : {}) };
-      const c = new TestClient(new WebSocket(`ws://127.0.0.1:${port}${co.path ?? config.server.wsPath}`, { ...co, headers }));
+      const c = new TestClient(new WebSocket(`ws://127.0.0.1:${port}${co.path ?? config.server.wsPath}`, co.protocols ?? [], { ...co, headers }));
       clients.push(c);
       return c;
     },
