@@ -15,11 +15,13 @@ import { createAuthenticator, type Authenticator, type AuthedUser, type Director
 import { Connection } from "./connection.js";
 import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
+import { heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
 import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, narrow, toCallSnapshot, type AgentState, type OutgoingMessage } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
 import { RingGate } from "./ringGate.js";
 import { Router, legFilter, seesCall } from "./routing.js";
+import { createUpgradeHandler } from "./upgrade.js";
 
 export type { CommandResult } from "./handlers.js";
 
@@ -42,7 +44,6 @@ type Body<M> = M extends OutgoingMessage ? Omit<M, "v" | "seq" | "ts" | "userId"
 
 /** How long a client closed for slowness may take to read its close frame before the socket goes. */
 const CLOSE_GRACE_MS = 5_000;
-const INSTANCE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export class CtiServer {
   readonly auth: Authenticator;
@@ -90,9 +91,19 @@ export class CtiServer {
 
   /** Take over upgrades on config.server.wsPath; other paths get 404. */
   attach(http: HttpServer): void {
-    http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
+    const upgrade = createUpgradeHandler({
+      wss: this.wss,
+      auth: this.auth,
+      directory: this.deps.directory,
+      wsPath: this.deps.config.server.wsPath,
+      log: this.log,
+      metrics: this.metrics,
+      isClosing: () => this.closing,
+      onConnection: (ws, auth, user, instance) => this.onConnection(ws, auth, user, instance),
+    });
+    http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
     if (!this.heartbeat) {
-      this.heartbeat = setInterval(() => this.tick(), this.deps.config.server.heartbeatMs);
+      this.heartbeat = setInterval(() => heartbeatTick(this.router.connections(), this.auth, this.log), this.deps.config.server.heartbeatMs);
       this.heartbeat.unref();
     }
   }
@@ -182,24 +193,6 @@ export class CtiServer {
     this.reply(c, { type: "snapshot", calls });
   }
 
-  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on("error", (err) => this.log.debug({ err }, "upgrade socket error"));
-    const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname !== this.deps.config.server.wsPath || this.closing) return refuse(socket, 404, "Not Found");
-    const result = await this.auth.authenticateRequest(req);
-    if (!result.ok) {
-      this.metrics.authFailure(result.reason);
-      this.log.info({ reason: result.reason, remote: req.socket.remoteAddress }, "upgrade refused");
-      return refuse(socket, result.status, result.status === 403 ? "Forbidden" : "Unauthorized");
-    }
-    const user = this.deps.directory.getUser(result.user.userId);
-    if (!user || socket.destroyed || this.closing) return refuse(socket, 401, "Unauthorized");
-    const instance = url.searchParams.get("instance");
-    this.wss.handleUpgrade(req, socket, head, (ws) =>
-      this.onConnection(ws, result.user, user, instance !== null && INSTANCE_RE.test(instance) ? instance : null),
-    );
-  }
-
   private onConnection(ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null): void {
     const c: Connection = new Connection({
       id: `c${++this.connCounter}`,
@@ -230,7 +223,7 @@ export class CtiServer {
       this.metrics.clientDisconnected();
       log.info({ code }, "client disconnected");
     });
-    if (auth.expiresAt !== null) this.scheduleExpiry(c, auth.expiresAt);
+    if (auth.expiresAt !== null) scheduleExpiry(c, auth.expiresAt, this.now, this.log);
     this.reply(c, {
       type: "hello",
       server: { name: "ctibridge", version: this.deps.version },
@@ -242,19 +235,6 @@ export class CtiServer {
     this.sendSnapshot(c);
   }
 
-  /** setTimeout cannot wait past ~24.8 days; long tokens re-arm until they are due. */
-  private scheduleExpiry(c: Connection, expiresAt: number): void {
-    const delay = Math.min(Math.max(0, expiresAt - this.now()), 2 ** 31 - 1);
-    const t = setTimeout(() => {
-      if (c.closed) return;
-      if (this.now() < expiresAt) return this.scheduleExpiry(c, expiresAt);
-      this.log.info({ connectionId: c.id, userId: c.userId }, "token expired");
-      c.close(CLOSE_CODES.tokenExpired, "token expired");
-    }, delay);
-    t.unref();
-    c.timers.push(t);
-  }
-
   private tooSlow(c: Connection): void {
     this.metrics.slowClose();
     this.log.warn({ connectionId: c.id, userId: c.userId, bufferedAmount: c.ws.bufferedAmount }, "slow client closed");
@@ -263,30 +243,4 @@ export class CtiServer {
     t.unref();
     c.timers.push(t);
   }
-
-  /** Heartbeat: drop clients that did not answer the last ping; re-check revocable sessions. */
-  private tick(): void {
-    for (const c of [...this.router.connections()]) {
-      if (!c.alive) {
-        this.log.info({ connectionId: c.id, userId: c.userId }, "client heartbeat lost");
-        c.closed = true;
-        c.ws.terminate();
-        continue;
-      }
-      if (!this.auth.stillValid(c.auth)) {
-        this.log.info({ connectionId: c.id, userId: c.userId }, "session revoked");
-        c.close(CLOSE_CODES.unauthorized, "unauthorized");
-        continue;
-      }
-      c.alive = false;
-      c.ws.ping();
-      c.queue.pump();
-    }
-  }
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  if (socket.destroyed) return;
-  socket.once("finish", () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

@@ -1,4 +1,13 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { IncomingMessage } from "node:http";
+import { SignJWT, exportSPKI, generateKeyPair } from "jose";
+import { configSchema } from "../../src/config.js";
+import { createAuthenticator } from "../../src/publish/auth.js";
+import { openDb } from "../../src/store/db.js";
+import { USERS } from "../helpers/cti.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createApiToken, listApiTokens, revokeApiToken } from "../../src/publish/auth.js";
 import { T0 } from "../helpers/calls.js";
@@ -98,5 +107,32 @@ describe("authentication on upgrade", () => {
     expect(hello.expiresAt).toBe(new Date(exp * 1000).toISOString());
     clock = exp * 1000;
     expect(await c.closed).toEqual({ code: 4003, reason: "token expired" });
+  });
+
+  it("closes a session with 4001 once its API key is revoked (checked on the heartbeat)", async () => {
+    h = await startHarness({ server: { heartbeatMs: 20 } });
+    const { id, token } = createApiToken(h.db, "alice", "agent");
+    const c = h.connect(token);
+    await c.ready();
+    revokeApiToken(h.db, id);
+    expect((await c.closed).code).toBe(4001);
+  });
+});
+
+describe("public-key JWTs", () => {
+  it.each(["RS256", "ES256"] as const)("verifies %s with auth.jwtPublicKeyFile and refuses HS256 then", async (alg) => {
+    const { publicKey, privateKey } = await generateKeyPair(alg);
+    const file = join(mkdtempSync(join(tmpdir(), "ctb-key-")), "jwt.pem");
+    writeFileSync(file, await exportSPKI(publicKey));
+    const config = configSchema.parse({ auth: { jwtPublicKeyFile: file, jwtIssuer: "crm", jwtAudience: "ctibridge" } });
+    const users = new Map(USERS.map((u) => [u.id, u]));
+    const auth = createAuthenticator({ config, db: openDb(":memory:"), directory: { getUser: (i) => users.get(i), listUsers: () => USERS } });
+    const sign = (iss: string) => new SignJWT({}).setProtectedHeader({ alg }).setSubject("alice").setIssuer(iss).setAudience("ctibridge").setExpirationTime("5m").sign(privateKey);
+    expect(await auth.authenticateToken(await sign("crm"))).toMatchObject({ ok: true, user: { userId: "alice", role: "agent", tokenId: null } });
+    expect(await auth.authenticateToken(await sign("someone-else"))).toMatchObject({ ok: false, status: 401 });
+    const hs = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").setExpirationTime("5m").sign(new TextEncoder().encode("x".repeat(32)));
+    expect(await auth.authenticateToken(hs)).toMatchObject({ ok: false, reason: "invalid_token" });
+    const req = { headers: { authorization: `Bearer ${await sign("crm")}` }, url: "/ws" } as unknown as IncomingMessage;
+    expect((await auth.authenticateRequest(req)).ok).toBe(true);
   });
 });

@@ -124,4 +124,21 @@ describe("CtiServer connect and routing", () => {
     await fresh.ready();
     expect((await old.closed).code).toBe(4009);
   });
+
+  it("gives a queue-scoped supervisor the call-level copies of that queue's calls only", async () => {
+    h = await startHarness();
+    const sue = h.connect(await h.sign("sue"));
+    await sue.ready();
+    sue.send({ type: "subscribe", queues: ["support"] });
+    await sue.nextOf("snapshot");
+    const support = makeCall({ queue: "support", legs: [leg("alice", "PJSIP/1001"), leg("bob", "PJSIP/1002")] });
+    const sales = makeCall({ queue: "sales", legs: [leg("bob", "PJSIP/1002")] });
+    for (const c of [support, sales]) {
+      h.cti.publish(event("callRinging", "bob", c));
+      h.cti.publish(event("callRinging", null, c));
+    }
+    await sue.sync();
+    const rings = sue.messages.filter((m) => m.type === "call.ringing");
+    expect(rings.map((m) => [m.call.callId, m.call.legs.length])).toEqual([[support.callId, 2]]);
+  });
 });

@@ -1,0 +1,44 @@
+/**
+ * Keeping sessions honest while they run: heartbeats (a client that did not pong since the last
+ * ping is gone: a half-open TCP connection would otherwise hold its queue forever), token expiry
+ * (close 4003 at `exp`), and revocation of API keys (close 4001).
+ */
+import type { Logger } from "../log.js";
+import type { Authenticator } from "./auth.js";
+import type { Connection } from "./connection.js";
+import { CLOSE_CODES } from "./protocol.js";
+
+/** setTimeout cannot wait past ~24.8 days; long tokens re-arm until they are due. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function scheduleExpiry(c: Connection, expiresAt: number, now: () => number, log: Logger): void {
+  const delay = Math.min(Math.max(0, expiresAt - now()), MAX_TIMER_MS);
+  const t = setTimeout(() => {
+    if (c.closed) return;
+    if (now() < expiresAt) return scheduleExpiry(c, expiresAt, now, log);
+    log.info({ connectionId: c.id, userId: c.userId }, "token expired");
+    c.close(CLOSE_CODES.tokenExpired, "token expired");
+  }, delay);
+  t.unref();
+  c.timers.push(t);
+}
+
+/** One heartbeat round over every client; also a chance to move queued messages along. */
+export function heartbeatTick(conns: Iterable<Connection>, auth: Authenticator, log: Logger): void {
+  for (const c of [...conns]) {
+    if (!c.alive) {
+      log.info({ connectionId: c.id, userId: c.userId }, "client heartbeat lost");
+      c.closed = true;
+      c.ws.terminate();
+      continue;
+    }
+    if (!auth.stillValid(c.auth)) {
+      log.info({ connectionId: c.id, userId: c.userId }, "session revoked");
+      c.close(CLOSE_CODES.unauthorized, "unauthorized");
+      continue;
+    }
+    c.alive = false;
+    c.ws.ping();
+    c.queue.pump();
+  }
+}
