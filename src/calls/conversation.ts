@@ -3,7 +3,7 @@
  * the facts that decide its outcome, and the domain events each transition emits.
  * Owned and driven by the CallTracker; pure (time comes in with each call).
  */
-import type { AnyCallEvent, Call, CallEventName, Leg, RingStopReason } from "./model.js";
+import type { AnyCallEvent, Call, CallEventName, Leg, Match, RingStopReason } from "./model.js";
 import {
   callOutcome,
   cloneCall,
@@ -52,6 +52,8 @@ export class Conversation {
     readonly call: Call,
     private readonly emitFn: Emit,
     private readonly userOf: (device: string) => string | null,
+    /** Contact lookup for the pop; null while the external number is not known yet. */
+    private readonly lookup?: (call: Call) => Match | null,
   ) {}
 
   get users(): string[] {
@@ -62,6 +64,7 @@ export class Conversation {
 
   /** Emit `name` to each of `users` and once call-level (userId null), with one shared snapshot. */
   emit(name: CallEventName, users: Iterable<string>, at: number, extra?: { reason: RingStopReason }): void {
+    if (this.call.match === null && this.lookup && !this.call.mergedInto) this.call.match = this.lookup(this.call);
     const call = cloneCall(this.call);
     for (const userId of new Set(users)) this.emitFn({ name, userId, call, at, ...extra } as AnyCallEvent);
     this.emitFn({ name, userId: null, call, at, ...extra } as AnyCallEvent);

@@ -31,3 +31,8 @@ export function makeParty(raw: string, name: string, opts: NumberOptions, dir: P
   }
   return { raw: number, e164: n.e164, display: cleanName ?? displayNumber(n), name: cleanName, extension: null, userId: null };
 }
+
+/** A party not known yet (the number an Originate will dial, before the PBX says). */
+export function unknownParty(): Party {
+  return { raw: "", e164: null, display: "", name: null, extension: null, userId: null };
+}

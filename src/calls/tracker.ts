@@ -10,7 +10,7 @@ import type { NumberOptions } from "../directory/numbers.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
 import { Conversation } from "./conversation.js";
 import { iso, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
-import { makeParty } from "./parties.js";
+import { makeParty, unknownParty } from "./parties.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
 
 export type ChannelRole = "device" | "trunk" | "local" | "other";
@@ -46,6 +46,8 @@ export interface TrackerDeps {
   /** callIds of calls that were open before a daemon restart, by linkedid. */
   knownCallId?: (linkedId: string) => string | undefined;
   debug?: (fields: Record<string, unknown>, msg: string) => void;
+  /** Contact lookup, asked before the first event that carries the external number. */
+  lookup?: (call: Call) => Match | null;
 }
 
 export class CallTracker {
@@ -237,7 +239,7 @@ export class CallTracker {
       from: inbound
         ? makeParty(chan.callerNum, chan.callerName, n, this.deps)
         : makeParty(chan.callerNum, chan.callerName, n, this.deps, chan.device),
-      to: makeParty(inbound ? ext : ext, "", n, this.deps),
+      to: ext ? makeParty(ext, "", n, this.deps) : unknownParty(),
       did: inbound && chan.state !== "Down" ? ext || null : null,
       queue: null,
       legs: [],
@@ -256,7 +258,7 @@ export class CallTracker {
       annotation: null,
       mergedInto: null,
     };
-    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice);
+    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
     this.byLinked.set(chan.linkedId, conv);
     this.byCallId.set(callId, conv);
     if (chan.role === "device" && chan.root && chan.device) {

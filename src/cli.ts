@@ -1,0 +1,299 @@
+/**
+ * The command-line front (commander): options → one options object → the part that does the
+ * work. Process-level things (signals, exit, env, stdout) come in through `io`, so only
+ * main.ts touches `process`.
+ */
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { captureAmi, decodeToLines } from "./ami/capture.js";
+import { replayFiles } from "./calls/replay.js";
+import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
+import { createDaemon, VERSION } from "./daemon.js";
+import { ContactDirectory } from "./directory/contacts.js";
+import { Directory } from "./directory/users.js";
+import { createLogger, type Logger } from "./log.js";
+import { createApiToken, listApiTokens, revokeApiToken } from "./publish/apiTokens.js";
+import { CallLog } from "./store/callLog.js";
+import { defaultDbPath, openDb } from "./store/db.js";
+import { runWatch } from "./watch.js";
+import { runDemo } from "./demo.js";
+import { replayLines } from "./replayOutput.js";
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTTY: boolean;
+  onSignal: (signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void) => void;
+  exit: (code: number) => void;
+}
+
+interface ConfigOpts {
+  config?: string;
+  logLevel?: string;
+}
+
+export function buildCli(io: CliIo): Command {
+  const program = new Command("ctibridge").version(VERSION).description("CTI bridge between Asterisk (AMI) and CRM front ends (WebSocket)");
+  program.exitOverride();
+  program.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+
+  const withConfig = (cmd: Command) =>
+    cmd
+      .option("-c, --config <file>", "YAML configuration file")
+      .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
+
+  /** Load the config or print every problem and exit 1 (before any socket opens). */
+  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}): Config {
+    try {
+      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides } });
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        io.err(`ctibridge: ${o.config ?? "configuration"} is not valid:\n`);
+        for (const p of err.problems) io.err(`  ${p}\n`);
+        io.exit(1);
+      }
+      throw err;
+    }
+  }
+
+  function logger(c: Config): Logger {
+    return createLogger({ level: c.log.level, pretty: io.isTTY });
+  }
+
+  function dbOf(c: Config) {
+    return openDb(c.store.path ?? defaultDbPath(io.env));
+  }
+
+  withConfig(program.command("start").description("run the daemon"))
+    .option("--port <port>", "HTTP/WebSocket port (overrides server.port)", (v) => Number(v))
+    .action(async (o: ConfigOpts & { port?: number }) => {
+      const c = config(o, { "server.port": o.port });
+      await runDaemon(c, logger(c), io, o.config);
+    });
+
+  withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
+    const c = config(o);
+    io.out(JSON.stringify(redactConfig(c), null, 2) + "\n");
+    io.out("configuration is valid\n");
+  });
+
+  program
+    .command("demo")
+    .description("run the daemon against the built-in PBX simulator, with demo users and contacts")
+    .option("--port <port>", "HTTP/WebSocket port", (v) => Number(v), 8088)
+    .option("--speed <factor>", "replay speed", (v) => Number(v), 1)
+    .addOption(new Option("--log-level <level>", "log level").default("info"))
+    .action(async (o: { port: number; speed: number; logLevel: string }) => {
+      await runDemo({ ...o, io, runDaemon: (c, log) => runDaemon(c, log, io, undefined) });
+    });
+
+  program
+    .command("decode <file>")
+    .description("print each AMI message of a raw capture as one JSON line")
+    .action(async (file: string) => {
+      try {
+        await decodeToLines(file, (line) => io.out(line + "\n"));
+      } catch (err) {
+        io.err(`ctibridge: cannot decode ${file}: ${(err as Error).message}\n`);
+        io.exit(1);
+      }
+    });
+
+  withConfig(program.command("capture").description("record the raw bytes a live PBX sends (for support cases)"))
+    .requiredOption("-o, --out <file>", "output .ami file")
+    .option("-d, --duration <seconds>", "stop after this many seconds", (v) => Number(v))
+    .action(async (o: ConfigOpts & { out: string; duration?: number }) => {
+      const c = config(o);
+      const ctrl = new AbortController();
+      io.onSignal("SIGINT", () => ctrl.abort());
+      io.onSignal("SIGTERM", () => ctrl.abort());
+      const r = await captureAmi({ ami: { ...c.ami, secret: c.ami.secret }, out: o.out, durationS: o.duration, signal: ctrl.signal, log: logger(c) });
+      io.err(`captured ${r.bytes} bytes to ${o.out}\n`);
+    });
+
+  withConfig(program.command("replay <files...>").description("run the call tracker over raw captures, one JSON line per call"))
+    .option("--events", "print the per-user domain events instead")
+    .action(async (files: string[], o: ConfigOpts & { events?: boolean }) => {
+      const c = config(o);
+      for (const f of files) {
+        try {
+          readFileSync(f, { flag: "r" }).subarray(0, 0);
+        } catch (err) {
+          io.err(`ctibridge: cannot read ${f}: ${(err as NodeJS.ErrnoException).code}\n`);
+          return io.exit(1);
+        }
+      }
+      const { events } = await replayFiles(files, c);
+      for (const line of replayLines(events, o.events === true)) io.out(line + "\n");
+    });
+
+  withConfig(program.command("calls").description("list stored calls"))
+    .option("-u, --user <id>", "calls with a leg of this user")
+    .option("--since <date>", "calls started at or after (ISO date)")
+    .option("--missed", "only missed calls (under the configured policy)")
+    .option("--open", "with --missed: only those not yet called back or marked done")
+    .option("--limit <n>", "at most this many", (v) => Number(v), 100)
+    .option("--json", "one JSON object per line")
+    .action((o: ConfigOpts & { user?: string; since?: string; missed?: boolean; open?: boolean; limit: number; json?: boolean }) => {
+      const c = config(o);
+      if (o.since && Number.isNaN(Date.parse(o.since))) {
+        io.err(`ctibridge: --since: not a date: ${o.since}\n`);
+        return io.exit(1);
+      }
+      const db = dbOf(c);
+      const rows = new CallLog(db).list({ userId: o.user, since: o.since, missed: o.missed, openOnly: o.open, limit: o.limit });
+      db.close();
+      for (const r of rows) io.out((o.json ? JSON.stringify(r) : formatCallRow(r)) + "\n");
+    });
+
+  const users = program.command("users").description("manage users and their devices (SQLite)");
+  withConfig(users.command("list")).action((o: ConfigOpts) => {
+    const c = config(o);
+    const db = dbOf(c);
+    const dir = new Directory({ db });
+    dir.reload();
+    for (const u of dir.listUsers()) io.out(`${u.id}\t${u.name}\t${u.role}\t${u.devices.join(",")}\n`);
+    db.close();
+  });
+  withConfig(users.command("add <id> <name>"))
+    .option("--device <device...>", "devices, e.g. PJSIP/1001")
+    .option("--role <role>", "agent or supervisor", "agent")
+    .action((id: string, name: string, o: ConfigOpts & { device?: string[]; role: string }) => {
+      const c = config(o);
+      const db = dbOf(c);
+      new Directory({ db }).addUser({ id, name, role: o.role === "supervisor" ? "supervisor" : "agent", devices: o.device ?? [] });
+      db.close();
+      io.out(`user ${id} added\n`);
+    });
+  withConfig(users.command("remove <id>")).action((id: string, o: ConfigOpts) => {
+    const db = dbOf(config(o));
+    const ok = new Directory({ db }).removeUser(id);
+    db.close();
+    if (!ok) {
+      io.err(`ctibridge: no user ${id}\n`);
+      return io.exit(1);
+    }
+    io.out(`user ${id} removed\n`);
+  });
+  withConfig(users.command("set-devices <id> <devices...>")).action((id: string, devices: string[], o: ConfigOpts) => {
+    const db = dbOf(config(o));
+    new Directory({ db }).setDevices(id, devices);
+    db.close();
+    io.out(`user ${id}: ${devices.join(", ")}\n`);
+  });
+
+  const tokens = program.command("tokens").description("per-user API keys for the WebSocket and REST API");
+  withConfig(tokens.command("create <user>"))
+    .option("--role <role>", "agent or supervisor", "agent")
+    .action((user: string, o: ConfigOpts & { role: string }) => {
+      const db = dbOf(config(o));
+      const t = createApiToken(db, user, o.role === "supervisor" ? "supervisor" : "agent");
+      db.close();
+      io.out(`${t.token}\n`);
+      io.err(`token ${t.id} for ${user}: shown once, stored hashed\n`);
+    });
+  withConfig(tokens.command("list")).action((o: ConfigOpts) => {
+    const db = dbOf(config(o));
+    for (const t of listApiTokens(db)) io.out(JSON.stringify(t) + "\n");
+    db.close();
+  });
+  withConfig(tokens.command("revoke <id>")).action((id: string, o: ConfigOpts) => {
+    const db = dbOf(config(o));
+    const ok = revokeApiToken(db, id);
+    db.close();
+    if (!ok) return io.exit(1);
+    io.out(`token ${id} revoked\n`);
+  });
+
+  const contacts = program.command("contacts").description("the local contact directory used for screen pops");
+  const contactDir = (c: Config) => {
+    const db = dbOf(c);
+    return { db, dir: new ContactDirectory({ db, numbers: c.numbers, log: logger(c), lookupTimeoutMs: 1000, cacheSeconds: 0 }) };
+  };
+  withConfig(contacts.command("import <file>")).action((file: string, o: ConfigOpts) => {
+    const { db, dir } = contactDir(config(o));
+    const r = dir.importCsv(readFileSync(file, "utf8"));
+    db.close();
+    for (const e of r.errors) io.err(`${file}:${e.line}: ${e.message}\n`);
+    io.out(`imported ${r.imported} contacts\n`);
+    if (r.errors.length > 0) io.exit(1);
+  });
+  withConfig(contacts.command("list")).action((o: ConfigOpts) => {
+    const { db, dir } = contactDir(config(o));
+    for (const ct of dir.list()) io.out(JSON.stringify(ct) + "\n");
+    db.close();
+  });
+  withConfig(contacts.command("remove <id>")).action((id: string, o: ConfigOpts) => {
+    const { db, dir } = contactDir(config(o));
+    const ok = dir.remove(Number(id));
+    db.close();
+    if (!ok) return io.exit(1);
+  });
+
+  program
+    .command("watch")
+    .description("print the events a user receives, one line each")
+    .requiredOption("--url <url>", "WebSocket URL, e.g. ws://127.0.0.1:8088/ws")
+    .option("--token <token>", "JWT or API key (default: $CTIBRIDGE_TOKEN)")
+    .option("--json", "print raw JSON messages")
+    .action(async (o: { url: string; token?: string; json?: boolean }) => {
+      const token = o.token ?? io.env.CTIBRIDGE_TOKEN;
+      if (!token) {
+        io.err("ctibridge: watch needs --token or CTIBRIDGE_TOKEN\n");
+        return io.exit(1);
+      }
+      const ctrl = new AbortController();
+      io.onSignal("SIGINT", () => ctrl.abort());
+      io.onSignal("SIGTERM", () => ctrl.abort());
+      try {
+        await runWatch({ url: o.url, token, json: o.json === true, out: (l) => io.out(l + "\n"), status: (l) => io.err(l + "\n"), signal: ctrl.signal });
+      } catch (err) {
+        io.err(`ctibridge: ${(err as Error).message}\n`);
+        io.exit(1);
+      }
+    });
+
+  return program;
+}
+
+function formatCallRow(r: Record<string, any>): string {
+  const legs = (r.legs as any[]).map((l) => `${l.userId ?? l.device}:${l.outcome ?? "-"}${l.done ? "(done)" : ""}`).join(" ");
+  return [r.times.started, r.direction.padEnd(8), String(r.from.raw || "-").padEnd(16), "→", String(r.to.raw || "-").padEnd(14), String(r.outcome ?? r.state).padEnd(10), legs, r.callId].join(" ");
+}
+
+/** Start the daemon and keep it running until a signal; SIGHUP reloads the users. */
+export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined): Promise<void> {
+  const daemon = createDaemon({ config: c, log, env: io.env });
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) {
+      log.warn({ signal }, "second signal, exiting now");
+      return io.exit(1);
+    }
+    shuttingDown = true;
+    log.info({ signal }, "shutting down");
+    const force = setTimeout(() => {
+      log.error("shutdown took too long, exiting");
+      io.exit(1);
+    }, 10_000);
+    force.unref();
+    daemon.stop().then(
+      () => io.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        io.exit(1);
+      },
+    );
+  };
+  io.onSignal("SIGINT", () => shutdown("SIGINT"));
+  io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
+  io.onSignal("SIGHUP", () => {
+    try {
+      daemon.reloadUsers(loadConfig({ file: configFile, env: io.env }));
+    } catch (err) {
+      log.error({ err: err instanceof ConfigError ? err.problems : err }, "reload failed, keeping the old users");
+    }
+  });
+  await daemon.start();
+}

@@ -1,0 +1,279 @@
+/**
+ * The daemon: the one place that knows every part. start() brings them up in order
+ * (store → directory → tracker → simulator → HTTP/WebSocket → AMI link), stop() takes them
+ * down in reverse. Everything arrives through `deps`; nothing here touches `process`.
+ */
+import { randomUUID } from "node:crypto";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { AmiClient } from "./ami/client.js";
+import type { AmiMessage } from "./ami/codec.js";
+import { toPbxEvent } from "./ami/events.js";
+import type { AnyCallEvent, Call, Match } from "./calls/model.js";
+import { CallTracker } from "./calls/tracker.js";
+import type { Config } from "./config.js";
+import { createCommandHandler } from "./control/commands.js";
+import { ContactDirectory } from "./directory/contacts.js";
+import { Directory } from "./directory/users.js";
+import { createHttpApi, type HttpApi } from "./http/server.js";
+import { createRegistry } from "./http/metrics.js";
+import type { Logger } from "./log.js";
+import { CtiServer } from "./publish/server.js";
+import { PbxSimulator } from "./sim/pbxSimulator.js";
+import { CallLog } from "./store/callLog.js";
+import { defaultDbPath, openDb, type Db } from "./store/db.js";
+import { closeVanishedCalls, externalNumber } from "./daemonSupport.js";
+
+export const VERSION = "0.1.0";
+
+export interface DaemonDeps {
+  config: Config;
+  log: Logger;
+  env?: Record<string, string | undefined>;
+  now?: () => number;
+  /** Secret the simulator accepts (demo); default: a random one per start. */
+  simulatorSecret?: string;
+}
+
+export interface Daemon {
+  start(): Promise<{ port: number; amiPort: number }>;
+  stop(): Promise<void>;
+  /** Re-read the users (SIGHUP). */
+  reloadUsers(config: Config): void;
+  readonly tracker: CallTracker;
+  readonly db: Db;
+  readonly directory: Directory;
+  readonly callLog: CallLog;
+  readonly contacts: ContactDirectory;
+  readonly cti: CtiServer;
+  readonly ami: AmiClient | null;
+  readonly registry: Registry;
+}
+
+export function createDaemon(deps: DaemonDeps): Daemon {
+  const { config } = deps;
+  const log = deps.log;
+  const now = deps.now ?? Date.now;
+  const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
+  const directory = new Directory({ db, log: log.child({ component: "directory" }) });
+  directory.applyConfig(config.users);
+  const callLog = new CallLog(db);
+  const contacts = new ContactDirectory({
+    db,
+    numbers: config.numbers,
+    log: log.child({ component: "contacts" }),
+    lookupUrl: config.contacts.lookupUrl,
+    lookupTimeoutMs: config.contacts.lookupTimeoutMs,
+    cacheSeconds: config.contacts.cacheSeconds,
+    now,
+  });
+  const registry = createRegistry({ defaultMetrics: true });
+  const m = {
+    amiEvents: new Counter({ name: "ctibridge_ami_events_total", help: "AMI events received", registers: [registry] }),
+    amiConnected: new Gauge({ name: "ctibridge_ami_connected", help: "1 while logged in to the PBX", registers: [registry] }),
+    reconnects: new Counter({ name: "ctibridge_ami_reconnects_total", help: "AMI reconnect attempts", registers: [registry] }),
+    backlog: new Gauge({ name: "ctibridge_ami_backlog_events", help: "Events held while a resync listing runs", registers: [registry] }),
+    backlogOverflow: new Counter({ name: "ctibridge_ami_backlog_overflow_total", help: "Events past the backlog bound", registers: [registry] }),
+    callEvents: new Counter({ name: "ctibridge_call_events_total", help: "Domain call events", labelNames: ["name"], registers: [registry] }),
+    activeCalls: new Gauge({ name: "ctibridge_active_calls", help: "Calls in progress", registers: [registry] }),
+  };
+
+  let cti: CtiServer;
+  const trackerLog = log.child({ component: "tracker" });
+  const openIds = callLog.openCallIds();
+  const tracker: CallTracker = new CallTracker({
+    userForDevice: (d) => directory.userForDevice(d),
+    deviceForExtension: (e) => directory.deviceForExtension(e),
+    trunks: new Set(config.trunks),
+    numbers: config.numbers,
+    missedPolicy: config.calls.missedPolicy,
+    ivrVariables: config.calls.ivrVariables,
+    keepEndedMs: config.calls.keepEndedMs,
+    newCallId: randomUUID,
+    knownCallId: (linkedId) => openIds.get(linkedId),
+    debug: (fields, msg) => trackerLog.debug(fields, msg),
+    lookup: (call) => lookupContact(call),
+    onEvent: (ev) => onCallEvent(ev),
+  });
+
+  function lookupContact(call: Call): Match | null {
+    const number = externalNumber(call);
+    if (number === null) return null;
+    const { now: match, later } = contacts.lookup(number);
+    later?.then((m) => tracker.setMatch(call.callId, m, now())).catch(() => undefined);
+    return match;
+  }
+
+  function onCallEvent(ev: AnyCallEvent): void {
+    m.callEvents.inc({ name: ev.name });
+    if (ev.userId === null) {
+      try {
+        callLog.save(ev.call, new Date(ev.at).toISOString());
+      } catch (err) {
+        // The call stays in memory and is written again with its next event.
+        log.error({ err, callId: ev.call.callId }, "call log write failed");
+      }
+      if (ev.name === "callEnded" || ev.name === "callRinging" || ev.name === "callDialing") m.activeCalls.set(tracker.activeCalls().length);
+      if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
+    }
+    cti?.publish(ev);
+  }
+
+  const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
+  const simSecret = deps.simulatorSecret ?? randomUUID();
+  let ami: AmiClient | null = null;
+  let http: HttpApi | null = null;
+  let firstResyncDone = false;
+
+  // While the CoreShowChannels listing runs, live events wait, so that the listing (a
+  // snapshot) is applied first and the events that followed it after (never the reverse).
+  let backlog: AmiMessage[] | null = null;
+
+  function feed(msg: AmiMessage): void {
+    const ev = toPbxEvent(msg);
+    if (ev) tracker.handle(ev);
+  }
+
+  function onAmiEvent(msg: AmiMessage): void {
+    m.amiEvents.inc();
+    if (backlog) {
+      if (backlog.length >= config.ami.maxQueuedEvents) {
+        m.backlogOverflow.inc();
+        if (backlog.length === config.ami.maxQueuedEvents) log.warn({ bound: config.ami.maxQueuedEvents }, "resync backlog full, applying events unordered");
+        feed(msg);
+        return;
+      }
+      backlog.push(msg);
+      m.backlog.set(backlog.length);
+      return;
+    }
+    feed(msg);
+  }
+
+  async function resync(client: AmiClient): Promise<void> {
+    backlog = [];
+    tracker.beginResync();
+    try {
+      const listing = await client.action("CoreShowChannels", []);
+      for (const ev of listing.events) feed(ev);
+      tracker.endResync(now());
+      if (!firstResyncDone) {
+        firstResyncDone = true;
+        closeVanishedCalls(callLog, tracker, now(), log);
+      }
+      log.info({ channels: listing.events.length, calls: tracker.activeCalls().length }, "pbx resynced");
+      cti.pbxStatus("resynced", { calls: tracker.activeCalls().length });
+    } catch (err) {
+      log.warn({ err }, "resync listing failed");
+    } finally {
+      const held = backlog ?? [];
+      backlog = null;
+      m.backlog.set(0);
+      for (const msg of held) feed(msg);
+    }
+  }
+
+  const onCommand = createCommandHandler({
+    config: config.control,
+    log: log.child({ component: "control" }),
+    ami: {
+      action: (name, fields, opts) => {
+        if (!ami) return Promise.reject(new Error("no PBX link"));
+        return ami.action(name, fields, opts);
+      },
+      connected: () => ami?.isConnected ?? false,
+    },
+    calls: tracker,
+    annotate: (userId, callId, a) => annotate(userId, callId, a),
+    now,
+  });
+
+  function annotate(userId: string, callId: string, a: { recordId?: string; comment?: string; disposition?: string }) {
+    const annotation = { ...a, by: userId, at: new Date(now()).toISOString() };
+    const live = tracker.annotate(callId, annotation, now());
+    const stored = callLog.annotate(callId, annotation);
+    return live || stored ? { ok: true } : { ok: false, error: "no such call" };
+  }
+
+  cti = new CtiServer({
+    config,
+    log,
+    db,
+    directory,
+    activeCalls: () => tracker.activeCalls(),
+    onCommand: (user, cmd) => {
+      const u = directory.getUser(user.userId);
+      return onCommand({ userId: user.userId, role: user.role, devices: u?.devices ?? [] }, cmd);
+    },
+    now,
+    version: VERSION,
+    registry,
+  });
+
+  return {
+    tracker,
+    db,
+    directory,
+    callLog,
+    contacts,
+    cti,
+    registry,
+    get ami() {
+      return ami;
+    },
+    async start() {
+      let amiHost = config.ami.host;
+      let amiPort = config.ami.port;
+      let username = config.ami.username;
+      let secret = config.ami.secret;
+      if (simulator) {
+        amiPort = await simulator.start();
+        amiHost = "127.0.0.1";
+        username = "ctibridge";
+        secret = simSecret;
+      }
+      http = createHttpApi({
+        config,
+        log,
+        cti,
+        version: VERSION,
+        registry,
+        now,
+        health: () => ({ pbx: ami?.isConnected ? "connected" : "disconnected", activeCalls: tracker.activeCalls().length, clients: cti.clientCount }),
+        listCalls: (f) => callLog.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, limit: f.limit }),
+        annotate: (user, callId, body) => {
+          const r = annotate(user.userId, callId, body);
+          return r.ok ? { ok: true } : { ok: false, error: { code: "not_found", message: r.error ?? "no such call" } };
+        },
+      });
+      const port = await http.listen();
+      log.info({ host: config.server.host, port, wsPath: config.server.wsPath }, "http and websocket listening");
+      const client = new AmiClient({ ...config.ami, host: amiHost, port: amiPort, username, secret, log: log.child({ component: "ami" }), now });
+      ami = client;
+      client.on("event", onAmiEvent);
+      client.on("connected", (info) => {
+        m.amiConnected.set(1);
+        log.info({ ...info, host: amiHost, port: amiPort }, "pbx link up");
+        void resync(client);
+      });
+      client.on("disconnected", ({ reason }) => {
+        m.amiConnected.set(0);
+        cti.pbxStatus("disconnected", { reason });
+      });
+      client.on("reconnecting", () => m.reconnects.inc());
+      client.start();
+      return { port, amiPort };
+    },
+    async stop() {
+      await ami?.stop();
+      await cti.close();
+      await http?.close();
+      await simulator?.stop();
+      db.close();
+    },
+    reloadUsers(next: Config) {
+      directory.applyConfig(next.users);
+      log.info({ users: next.users.length }, "users reloaded");
+    },
+  };
+}
+

@@ -1,0 +1,38 @@
+/** Small pieces of daemon policy, kept out of daemon.ts so that file stays wiring only. */
+import type { Call } from "./calls/model.js";
+import type { CallTracker } from "./calls/tracker.js";
+import type { Logger } from "./log.js";
+import type { CallLog } from "./store/callLog.js";
+
+/** The number the contact lookup is about: the caller of an inbound call, the callee of an outbound one. */
+export function externalNumber(call: Call): string | null {
+  const party = call.direction === "inbound" ? call.from : call.direction === "outbound" ? call.to : null;
+  if (!party || party.raw === "" || party.extension) return null;
+  return party.raw;
+}
+
+/**
+ * After the first resync of a (re)started daemon: calls the store still had open but the PBX
+ * no longer has ended while we were away. They are closed with `unknown_end`, never dropped
+ * and never left open forever.
+ */
+export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: number, log: Logger): number {
+  const ended = new Date(at).toISOString();
+  let n = 0;
+  for (const call of callLog.openCalls()) {
+    if (tracker.getCall(call.callId) && tracker.getCall(call.callId)!.state !== "ended") continue;
+    call.state = "ended";
+    call.endReason = "unknown_end";
+    call.times.ended = ended;
+    call.outcome = call.times.answered ? "answered" : null;
+    for (const leg of call.legs) {
+      if (leg.state !== "ended") leg.endedAt = ended;
+      leg.state = "ended";
+      if (leg.outcome === null) leg.outcome = leg.placed ? "placed" : leg.answeredAt ? "answered_by_me" : null;
+    }
+    callLog.save(call, ended);
+    n++;
+    log.warn({ callId: call.callId }, "call ended while the daemon was down");
+  }
+  return n;
+}
