@@ -85,7 +85,7 @@ export function machine(): string {
 function commit(): string {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", timeout: 5_000 }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "bench"], { encoding: "utf8", timeout: 5_000 });
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "bench"], { encoding: "utf8", timeout: 5_000 });
     return dirty.trim() === "" ? head : `${head}+wip`;
   } catch {
     return "unknown";

@@ -33,16 +33,17 @@ measuring process ever holds it whole (except \`codec-memory\`, see below).
 
 **The feeder.** A separate Node process listening on 127.0.0.1, port 0. Per connection it
 writes the banner \`Asterisk Call Manager/11.0.0\`, waits for the client's \`Action: Login\`,
-answers \`Response: Success\` with the client's ActionID, pipes the stream file to the socket in
-64 KiB reads and closes. Being another process, its CPU and memory never count against the
-client.
+answers \`Response: Success\` with the client's ActionID, then writes the stream file to the
+socket, reading it 1 MiB at a time whenever the socket drains (a \`fs.ReadStream\` pipe capped the
+ceiling near 0.4 GB/s), and closes. Being another process, its CPU and memory never count
+against the client.
 
 **The measurements.** Each runs in a fresh child process (started with \`--expose-gc\`; the
 heap is collected just before the clock starts), one after the other, against the same feeder:
 
 | name | what the child does | reported |
 |---|---|---|
-| \`raw\` | connects, logs in, counts the bytes of every read and discards them | bytes/s: the ceiling no parser can beat on this socket |
+| \`raw\` | connects, logs in, counts the bytes of every read and discards them; five rounds, the fastest reported (one round is a few hundred ms, where scheduler noise swings 2×) | bytes/s: the ceiling no parser can beat on this socket |
 | \`codec\` | the same, and passes every read to \`AmiDecoder.push\` (src/ami/codec.ts), counting and dropping the messages | messages/s, CPU µs per message (user + system time of the process from connect to end of stream, \`process.cpuUsage\`), peak RSS |
 | \`codec-memory\` | reads the stream file into 64 KiB Buffers first (not timed), then times \`AmiDecoder.push\` over them | messages/s of pure decoding, no socket; its RSS holds the whole stream and is not reported |
 | \`asterisk-manager\` | \`asterisk-manager@0.2.0\` as its users run it: \`Manager(port, '127.0.0.1', user, secret, true)\` connects and logs in by itself, a \`managerevent\` listener receives the events; messages are counted on its \`rawevent\` (one per parsed message) | messages/s, CPU µs per message, peak RSS |
@@ -55,8 +56,9 @@ messages/s figures. Every loop is bounded: the stream by a copy count, each meas
 time budget after which its process is killed.
 
 **Reading the numbers.** Loopback on a shared machine is noisy; compare rows from the same
-machine, and ratios rather than absolute rates. The date is UTC; the commit gets \`+wip\` when
-\`src/\` or \`bench/\` had uncommitted changes.
+machine, and ratios rather than absolute rates. The machine column records \`nproc\`, the CPU
+model, memory and the Node version. The date is UTC; the commit gets \`+wip\` when
+\`src/ami/\`, \`src/sim/\` or \`bench/\` had uncommitted changes.
 
 ${RESULTS_HEADING}
 
