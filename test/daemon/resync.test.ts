@@ -1,0 +1,155 @@
+/**
+ * Calls survive reconnects and restarts: the fake PBX (real TCP on 127.0.0.1) replays the
+ * first half of a recorded call, the link drops or the daemon restarts, and the listing
+ * after the new login decides whether the call is still up.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { configSchema } from "../../src/config.js";
+import { createDaemon, type Daemon } from "../../src/daemon.js";
+import { AmiServer } from "../../src/sim/amiServer.js";
+import { stripTracePreamble } from "../../src/sim/replay.js";
+import { LAB_USERS } from "../helpers/labConfig.js";
+import { memoryLogger, startFakeAmi } from "../helpers/fakeAmiServer.js";
+import { traceBytes } from "../helpers/traces.js";
+
+/** Poll a condition without asserting on time; gives up after `limit` turns (~5 s). */
+async function waitFor<T>(fn: () => T | undefined | false, what: string, limit = 500): Promise<T> {
+  for (let i = 0; i < limit; i++) {
+    const v = fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Trace 01 split after the carrier channel entered the bridge (the call is connected). */
+function halves(): [Buffer, Buffer] {
+  const body = stripTracePreamble(traceBytes("01-inbound-answered")).toString("utf8");
+  const msgs = body.split("\r\n\r\n").filter((m) => m.trim() !== "");
+  const cut = msgs.findIndex((m) => m.startsWith("Event: BridgeEnter") && m.includes("Channel: PJSIP/carrier-00000000")) + 1;
+  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
+  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
+}
+
+/** What CoreShowChannels lists while the trace-01 call is up. */
+const LISTING: [string, string][][] = [
+  ["PJSIP/carrier-00000000", "1795305921.0", "+4930123456", "from-carrier", "4930555000", "Dial"],
+  ["PJSIP/1001-00000001", "1795305921.1", "1001", "from-internal", "", "AppDial"],
+].map(([channel, uniqueid, cid, context, exten, app]) => [
+  ["Event", "CoreShowChannel"],
+  ["Channel", channel!],
+  ["ChannelState", "6"],
+  ["ChannelStateDesc", "Up"],
+  ["CallerIDNum", cid!],
+  ["CallerIDName", cid!],
+  ["ConnectedLineNum", ""],
+  ["ConnectedLineName", ""],
+  ["Language", "en"],
+  ["AccountCode", ""],
+  ["Context", context!],
+  ["Exten", exten!],
+  ["Priority", "1"],
+  ["Uniqueid", uniqueid!],
+  ["Linkedid", "1795305921.0"],
+  ["Application", app!],
+  ["ApplicationData", ""],
+  ["Duration", "00:00:04"],
+  ["BridgeId", "28d6a1b2-0000-4000-8000-000000000000"],
+]);
+
+const running: { daemons: Daemon[]; servers: AmiServer[] } = { daemons: [], servers: [] };
+afterEach(async () => {
+  for (const d of running.daemons.splice(0)) await d.stop().catch(() => undefined);
+  for (const s of running.servers.splice(0)) await s.close();
+});
+
+async function setup(dbPath = join(mkdtempSync(join(tmpdir(), "ctib-test-")), "t.db"), server?: AmiServer) {
+  const pbx = server ?? (await startFakeAmi());
+  if (!server) running.servers.push(pbx);
+  const config = configSchema.parse({
+    ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 } },
+    users: LAB_USERS,
+    trunks: ["PJSIP/carrier"],
+    store: { path: dbPath },
+    server: { port: 0 },
+  });
+  const daemon = createDaemon({ config, log: memoryLogger("warn").log });
+  running.daemons.push(daemon);
+  await daemon.start();
+  const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
+  const before = listings();
+  await waitFor(() => listings() > before && daemon.ami?.isConnected, "first resync");
+  await waitFor(() => pbx.connections.length > 0, "connection");
+  return { pbx, daemon, dbPath, listings };
+}
+
+async function connectedCall(daemon: Daemon) {
+  return waitFor(() => daemon.tracker.activeCalls().find((c) => c.state === "connected"), "connected call");
+}
+
+describe("resync after reconnect", () => {
+  it("closes a call that ended while the link was down, with unknown_end", async () => {
+    const { pbx, daemon, listings } = await setup();
+    await pbx.replay(halves()[0], { raw: true });
+    const call = await connectedCall(daemon);
+    const n = listings();
+    pbx.setList("CoreShowChannels", []);
+    pbx.dropConnections();
+    await waitFor(() => listings() > n, "resync listing");
+    const stored = await waitFor(() => daemon.callLog.list().find((c) => c.callId === call.callId && c.state === "ended"), "ended call");
+    expect(stored).toMatchObject({ callId: call.callId, outcome: "answered", endReason: "unknown_end" });
+    expect(daemon.tracker.activeCalls()).toEqual([]);
+  });
+
+  it("keeps the same callId when the call is still up, and ends it normally later", async () => {
+    const { pbx, daemon, listings } = await setup();
+    const [first, rest] = halves();
+    await pbx.replay(first, { raw: true });
+    const call = await connectedCall(daemon);
+    const n = listings();
+    pbx.setList("CoreShowChannels", LISTING);
+    pbx.dropConnections();
+    await waitFor(() => listings() > n && daemon.ami?.isConnected, "resync listing");
+    expect(daemon.tracker.activeCalls().map((c) => [c.callId, c.state])).toEqual([[call.callId, "connected"]]);
+    await waitFor(() => pbx.connections.length > 0, "connection");
+    await pbx.replay(rest, { raw: true });
+    const stored = await waitFor(() => daemon.callLog.list().find((c) => c.state === "ended"), "ended call");
+    expect(stored).toMatchObject({ callId: call.callId, outcome: "answered", endReason: "hangup" });
+    expect(stored.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me" })]);
+  });
+});
+
+describe("daemon restart mid-call", () => {
+  it("keeps the callId of a call still up and marks it restored", async () => {
+    const first = await setup();
+    const [head, rest] = halves();
+    await first.pbx.replay(head, { raw: true });
+    const call = await connectedCall(first.daemon);
+    await first.daemon.stop();
+    running.daemons.splice(running.daemons.indexOf(first.daemon), 1);
+    first.pbx.setList("CoreShowChannels", LISTING);
+    const second = await setup(first.dbPath, first.pbx);
+    const restored = await connectedCall(second.daemon);
+    expect(restored).toMatchObject({ callId: call.callId, restored: true, direction: "inbound", from: { raw: "+4930123456" } });
+    expect(restored.legs.map((l) => [l.userId, l.state])).toEqual([["alice", "connected"]]);
+    await first.pbx.replay(rest, { raw: true });
+    const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.state === "ended"), "ended call");
+    expect(stored).toMatchObject({ callId: call.callId, outcome: "answered", endReason: "hangup", restored: true });
+  });
+
+  it("closes a call that ended while the daemon was down", async () => {
+    const first = await setup();
+    await first.pbx.replay(halves()[0], { raw: true });
+    const call = await connectedCall(first.daemon);
+    await first.daemon.stop();
+    running.daemons.splice(running.daemons.indexOf(first.daemon), 1);
+    first.pbx.setList("CoreShowChannels", []);
+    const second = await setup(first.dbPath, first.pbx);
+    const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.callId === call.callId && c.state === "ended"), "closed call");
+    expect(stored).toMatchObject({ outcome: "answered", endReason: "unknown_end" });
+    expect(second.daemon.callLog.openCallIds().size).toBe(0);
+  });
+});
