@@ -21,7 +21,7 @@ const portOrZero = z
 const ms = (def: number) =>
   z.number({ error: "expected a number of milliseconds" }).int().min(1).default(def);
 const device = z
-  .string()
+  .string({ error: "expected a device like PJSIP/1001" })
   .regex(/^[A-Za-z0-9]+\/[^\s/-][^\s]*$/, { error: "expected a device like PJSIP/1001" });
 
 const amiSchema = z
