@@ -1,0 +1,149 @@
+/** The CLI in-process, with a fake `io` (no process.exit, output captured). */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildCli, type CliIo } from "../src/cli.js";
+import { replayFiles } from "../src/calls/replay.js";
+import { CallLog } from "../src/store/callLog.js";
+import { openDb } from "../src/store/db.js";
+import { LAB_USERS, labConfig } from "./helpers/labConfig.js";
+import { FIXTURES, scenarioJson, traceFiles } from "./helpers/traces.js";
+
+class Exit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  let out = "";
+  let err = "";
+  let code = 0;
+  const io: CliIo = {
+    env,
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTTY: false,
+    onSignal: () => undefined,
+    exit: (c) => {
+      throw new Exit(c);
+    },
+  };
+  try {
+    await buildCli(io).parseAsync(["node", "ctibridge", ...args]);
+  } catch (e) {
+    if (e instanceof Exit) code = e.code;
+    else if ((e as { exitCode?: number }).exitCode !== undefined) code = (e as { exitCode: number }).exitCode;
+    else throw e;
+  }
+  return { out, err, code };
+}
+
+function tmp(name: string, text: string): string {
+  const p = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const LAB_YAML = `
+users:
+${LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`).join("\n")}
+trunks: [PJSIP/carrier]
+log: { level: silent }
+`;
+
+describe("ctibridge check-config", () => {
+  it("prints every problem with its path and exits 1", async () => {
+    const r = await run(["check-config", "--config", tmp("bad.yaml", "ami:\n  port: 0\n  mode: live\nserver:\n  port: x\n")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("ami.port: expected an integer 1..65535");
+    expect(r.err).toContain("server.port: expected an integer 0..65535");
+  });
+
+  it("prints the effective config with secrets redacted", async () => {
+    const r = await run(["check-config", "--config", tmp("ok.yaml", "ami: { mode: live }\n")], { CTIBRIDGE_AMI_SECRET: "hunter2" });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('"secret": "[redacted]"');
+    expect(r.out).not.toContain("hunter2");
+  });
+
+  it("start refuses a broken config before opening anything", async () => {
+    const r = await run(["start", "--config", tmp("bad.yaml", "ami: { port: 70000 }\n")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("ami.port");
+  });
+});
+
+describe("ctibridge decode", () => {
+  it.each(traceFiles())("%s: one JSON line per message", async (f) => {
+    const r = await run(["decode", join(FIXTURES, f)]);
+    const lines = r.out.trim().split("\n");
+    expect(lines).toHaveLength(scenarioJson(f).files[f].ami_messages);
+    expect(() => lines.map((l) => JSON.parse(l))).not.toThrow();
+  });
+
+  it("exits 1 with a clear error on an unreadable file", async () => {
+    const r = await run(["decode", "/nonexistent.ami"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot decode \/nonexistent\.ami: .*ENOENT/);
+  });
+});
+
+describe("ctibridge replay", () => {
+  it("prints one JSON line per call, deterministically", async () => {
+    const cfg = tmp("lab.yaml", LAB_YAML);
+    const a = await run(["replay", join(FIXTURES, "06-ringgroup-answered.ami"), "--config", cfg]);
+    const b = await run(["replay", join(FIXTURES, "06-ringgroup-answered.ami"), "--config", cfg]);
+    expect(a.out).toBe(b.out);
+    const calls = a.out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({
+      callId: "call-0001",
+      direction: "inbound",
+      from: { raw: "+4930123456", e164: "+4930123456" },
+      outcome: "answered",
+      answeredBy: { userId: "bob", device: "PJSIP/1002" },
+      legs: [
+        { userId: "alice", outcome: "answered_elsewhere" },
+        { userId: "bob", outcome: "answered_by_me" },
+        { userId: "carol", outcome: "answered_elsewhere" },
+      ],
+    });
+  });
+
+  it("replays several files as consecutive connections and prints events with --events", async () => {
+    const cfg = tmp("lab.yaml", LAB_YAML);
+    const r = await run(["replay", join(FIXTURES, "01-inbound-answered.ami"), join(FIXTURES, "03-inbound-missed-caller-abandon.ami"), "--events", "--config", cfg]);
+    const events = r.out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(events.map((e) => `${e.userId}:${e.event}`)).toEqual([
+      "alice:callRinging",
+      "alice:callAnswered",
+      "alice:callEnded",
+      "alice:callRinging",
+      "alice:callRingingStopped",
+      "alice:callEnded",
+      "alice:callMissed",
+    ]);
+  });
+});
+
+describe("ctibridge calls --missed", () => {
+  it("lists exactly the calls missed under the configured policy", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "c.db");
+    const db = openDb(dbPath);
+    const log = new CallLog(db);
+    const traces = ["03-inbound-missed-caller-abandon", "06-ringgroup-answered", "08-queue-support-abandoned", "25-resync-actions"];
+    const { events } = await replayFiles(traces.map((t) => `${FIXTURES}/${t}.ami`), labConfig());
+    for (const e of events) if (e.userId === null) log.save(e.call, new Date(e.at).toISOString());
+    db.close();
+    const cfg = tmp("c.yaml", `${LAB_YAML}store: { path: ${dbPath} }\n`);
+    const all = await run(["calls", "--missed", "--json", "--config", cfg]);
+    const missed = all.out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(missed.map((c) => c.from.raw).sort()).toEqual(["0049891234567", "0049891234567", "0309876543"]);
+    const alice = await run(["calls", "--missed", "--user", "alice", "--json", "--config", cfg]);
+    expect(alice.out.trim().split("\n").map((l) => JSON.parse(l).from.raw).sort()).toEqual(["0049891234567", "0309876543"]);
+    const frank = await run(["calls", "--missed", "--user", "frank", "--config", cfg]);
+    expect(frank.out).toMatch(/0049891234567 .* frank:missed/);
+  });
+});
