@@ -3,27 +3,12 @@
  * first half of a recorded call, the link drops or the daemon restarts, and the listing
  * after the new login decides whether the call is still up.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { configSchema } from "../../src/config.js";
-import { createDaemon, type Daemon } from "../../src/daemon.js";
-import { AmiServer } from "../../src/sim/amiServer.js";
+import type { Daemon } from "../../src/daemon.js";
+import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
-import { LAB_USERS } from "../helpers/labConfig.js";
-import { memoryLogger, startFakeAmi } from "../helpers/fakeAmiServer.js";
+import { DaemonRig, waitFor } from "../helpers/daemon.js";
 import { traceBytes } from "../helpers/traces.js";
-
-/** Poll a condition without asserting on time; gives up after `limit` turns (~5 s). */
-async function waitFor<T>(fn: () => T | undefined | false, what: string, limit = 500): Promise<T> {
-  for (let i = 0; i < limit; i++) {
-    const v = fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Trace 01 split after the carrier channel entered the bridge (the call is connected). */
 function halves(): [Buffer, Buffer] {
@@ -60,30 +45,11 @@ const LISTING: [string, string][][] = [
   ["BridgeId", "28d6a1b2-0000-4000-8000-000000000000"],
 ]);
 
-const running: { daemons: Daemon[]; servers: AmiServer[] } = { daemons: [], servers: [] };
-afterEach(async () => {
-  for (const d of running.daemons.splice(0)) await d.stop().catch(() => undefined);
-  for (const s of running.servers.splice(0)) await s.close();
-});
+const rig = new DaemonRig();
+afterEach(() => rig.close());
 
-async function setup(dbPath = join(mkdtempSync(join(tmpdir(), "ctib-test-")), "t.db"), server?: AmiServer) {
-  const pbx = server ?? (await startFakeAmi());
-  if (!server) running.servers.push(pbx);
-  const config = configSchema.parse({
-    ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 } },
-    users: LAB_USERS,
-    trunks: ["PJSIP/carrier"],
-    store: { path: dbPath },
-    server: { port: 0 },
-  });
-  const daemon = createDaemon({ config, log: memoryLogger("warn").log });
-  running.daemons.push(daemon);
-  await daemon.start();
-  const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
-  const before = listings();
-  await waitFor(() => listings() > before && daemon.ami?.isConnected, "first resync");
-  await waitFor(() => pbx.connections.length > 0, "connection");
-  return { pbx, daemon, dbPath, listings };
+function setup(dbPath?: string, pbx?: AmiServer) {
+  return rig.start({ ...(dbPath ? { dbPath } : {}), ...(pbx ? { pbx } : {}) });
 }
 
 async function connectedCall(daemon: Daemon) {
@@ -128,8 +94,7 @@ describe("daemon restart mid-call", () => {
     const [head, rest] = halves();
     await first.pbx.replay(head, { raw: true });
     const call = await connectedCall(first.daemon);
-    await first.daemon.stop();
-    running.daemons.splice(running.daemons.indexOf(first.daemon), 1);
+    await rig.stop(first.daemon);
     first.pbx.setList("CoreShowChannels", LISTING);
     const second = await setup(first.dbPath, first.pbx);
     const restored = await connectedCall(second.daemon);
@@ -144,8 +109,7 @@ describe("daemon restart mid-call", () => {
     const first = await setup();
     await first.pbx.replay(halves()[0], { raw: true });
     const call = await connectedCall(first.daemon);
-    await first.daemon.stop();
-    running.daemons.splice(running.daemons.indexOf(first.daemon), 1);
+    await rig.stop(first.daemon);
     first.pbx.setList("CoreShowChannels", []);
     const second = await setup(first.dbPath, first.pbx);
     const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.callId === call.callId && c.state === "ended"), "closed call");

@@ -1,0 +1,118 @@
+/**
+ * The whole daemon on loopback for daemon and end-to-end tests: a fake PBX (src/sim/amiServer.ts)
+ * on 127.0.0.1 port 0, createDaemon() in live AMI mode pointed at it, HTTP/WebSocket on port 0,
+ * and recording ws clients authenticated with per-user API keys. A rig owns what it started.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { WebSocket } from "ws";
+import { configSchema } from "../../src/config.js";
+import { createDaemon, type Daemon } from "../../src/daemon.js";
+import { createApiToken } from "../../src/publish/apiTokens.js";
+import { SUBPROTOCOL } from "../../src/publish/protocol.js";
+import type { AmiServer } from "../../src/sim/amiServer.js";
+import { TestClient } from "./cti.js";
+import { memoryLogger, startFakeAmi } from "./fakeAmiServer.js";
+import { LAB_USERS } from "./labConfig.js";
+
+/** Poll a condition without asserting on time; gives up after `limit` turns of 10 ms (~5 s). */
+export async function waitFor<T>(fn: () => T | undefined | null | false, what: string, limit = 500): Promise<T> {
+  for (let i = 0; i < limit; i++) {
+    const v = fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The lab users plus a supervisor without a phone. */
+export const E2E_USERS = [...LAB_USERS, { id: "sam", name: "Sam", devices: [] as string[], role: "supervisor" as const }];
+
+export interface DaemonOptions {
+  dbPath?: string;
+  /** Reuse a running fake PBX (a daemon restart); the rig does not close it. */
+  pbx?: AmiServer;
+  users?: unknown[];
+  server?: Record<string, unknown>;
+  calls?: Record<string, unknown>;
+}
+
+export interface RunningDaemon {
+  pbx: AmiServer;
+  daemon: Daemon;
+  dbPath: string;
+  /** HTTP/WebSocket port. */
+  port: number;
+  /** How many CoreShowChannels listings the PBX answered so far. */
+  listings(): number;
+  /** AMI events the daemon has read so far (its own counter). */
+  amiEvents(): Promise<number>;
+  /** A recording ws client for `userId`, token in the subprotocol list as browsers send it. */
+  connect(userId: string, query?: string): TestClient;
+}
+
+export class DaemonRig {
+  private readonly daemons: Daemon[] = [];
+  private readonly servers: AmiServer[] = [];
+  private readonly clients: TestClient[] = [];
+
+  async start(o: DaemonOptions = {}): Promise<RunningDaemon> {
+    const dbPath = o.dbPath ?? join(mkdtempSync(join(tmpdir(), "ctib-test-")), "t.db");
+    const pbx = o.pbx ?? (await startFakeAmi());
+    if (!o.pbx) this.servers.push(pbx);
+    const config = configSchema.parse({
+      ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 } },
+      users: o.users ?? LAB_USERS,
+      trunks: ["PJSIP/carrier"],
+      store: { path: dbPath },
+      server: { port: 0, ...o.server },
+      ...(o.calls ? { calls: o.calls } : {}),
+    });
+    const daemon = createDaemon({ config, log: memoryLogger("warn").log });
+    this.daemons.push(daemon);
+    const { port } = await daemon.start();
+    const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
+    const before = listings();
+    await waitFor(() => listings() > before && daemon.ami?.isConnected, "first resync");
+    await waitFor(() => pbx.connections.length > 0, "connection");
+    const tokens = new Map<string, string>();
+    const rig = this;
+    return {
+      pbx,
+      daemon,
+      dbPath,
+      port,
+      listings,
+      async amiEvents() {
+        const metric = await daemon.registry.getSingleMetric("ctibridge_ami_events_total")?.get();
+        return metric?.values[0]?.value ?? 0;
+      },
+      connect(userId, query = "") {
+        let token = tokens.get(userId);
+        if (!token) {
+          const role = userId === "sam" ? "supervisor" : "agent";
+          token = createApiToken(daemon.db, userId, role).token;
+          tokens.set(userId, token);
+        }
+        const ws = new WebSocket(`ws://127.0.0.1:${port}${config.server.wsPath}${query}`, [SUBPROTOCOL, `bearer.${token}`]);
+        const c = new TestClient(ws);
+        rig.clients.push(c);
+        return c;
+      },
+    };
+  }
+
+  /** Stop one daemon now (a restart); close() will not stop it again. */
+  async stop(daemon: Daemon): Promise<void> {
+    const i = this.daemons.indexOf(daemon);
+    if (i >= 0) this.daemons.splice(i, 1);
+    await daemon.stop();
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients.splice(0)) c.ws.terminate();
+    for (const d of this.daemons.splice(0)) await d.stop().catch(() => undefined);
+    for (const s of this.servers.splice(0)) await s.close();
+  }
+}
