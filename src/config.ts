@@ -265,6 +265,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       throw new ConfigError([`${opts.file}: not valid YAML (${(err as Error).message.split("\n")[0]})`]);
     }
   }
+  // A section whose settings are all commented out is YAML null: it means "the defaults".
+  for (const [k, v] of Object.entries(raw)) if (v === null) delete raw[k];
   if (env.CTIBRIDGE_AMI_SECRET) setPath(raw, "ami.secret", env.CTIBRIDGE_AMI_SECRET);
   if (env.CTIBRIDGE_JWT_SECRET) setPath(raw, "auth.jwtSecret", env.CTIBRIDGE_JWT_SECRET);
   for (const [k, v] of Object.entries(opts.overrides ?? {})) if (v !== undefined) setPath(raw, k, v);
@@ -282,7 +284,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       problems.push(`ami.secretFile: cannot read ${config.ami.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
   }
-  if (config.ami.mode === "live" && !config.ami.secret) {
+  if (config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
     problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, ami.secretFile or ami.secret)");
   }
   const seenDevice = new Map<string, string>();
