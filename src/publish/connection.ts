@@ -83,7 +83,9 @@ export class Connection implements Recipient {
       return true;
     }
     if (this.role !== "supervisor") return true;
-    const key = `${e.type}\u0000${e.callId}\u0000${e.at}`;
+    // Not (type, callId, at) alone: events decoded from one AMI read share `at`, and two legs
+    // that stop ringing in the same read are two facts.
+    const key = `${e.type}\u0000${e.callId}\u0000${e.at}\u0000${e.fact ?? ""}`;
     if (this.recent.has(key)) return false;
     this.recent.add(key);
     this.recentOrder.push(key);

@@ -20,8 +20,10 @@ export type JournalEntry =
       userId: string | null;
       callId: string;
       queue: string | null;
-      /** Epoch ms of the domain event; with type and callId it identifies one fact. */
+      /** Epoch ms of the domain event (shared by every message decoded from one AMI read). */
       at: number;
+      /** One domain emission: the user copies and the call-level copy of one fact share it. */
+      fact?: number;
       /** Every leg; narrowed per recipient when sent. */
       snapshot: CallSnapshot;
       reason?: RingStopReason;

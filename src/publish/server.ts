@@ -57,6 +57,9 @@ export class CtiServer {
   private readonly handler: IncomingHandler;
   private heartbeat: NodeJS.Timeout | null = null;
   private connCounter = 0;
+  /** The tracker emits one fact as consecutive copies sharing one Call object. */
+  private lastFactCall: Call | null = null;
+  private factCounter = 0;
   private closing = false;
 
   constructor(private readonly deps: CtiServerDeps) {
@@ -111,6 +114,10 @@ export class CtiServer {
   /** One domain event → journal → its recipients. Never throws into the caller (the tracker). */
   publish(ev: AnyCallEvent): void {
     try {
+      if (ev.call !== this.lastFactCall) {
+        this.lastFactCall = ev.call;
+        this.factCounter++;
+      }
       const entry: CallEntry = {
         kind: "call",
         seq: 0,
@@ -120,6 +127,7 @@ export class CtiServer {
         callId: ev.call.callId,
         queue: ev.call.queue,
         at: ev.at,
+        fact: this.factCounter,
         snapshot: toCallSnapshot(ev.call, this.deps.config.pop.urlTemplate),
       };
       if (ev.name === "callRingingStopped") entry.reason = ev.reason;
