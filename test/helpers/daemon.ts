@@ -13,13 +13,13 @@ import { createApiToken } from "../../src/publish/apiTokens.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { TestClient } from "./cti.js";
-import { memoryLogger, startFakeAmi } from "./fakeAmiServer.js";
+import { memoryLogger, startFakeAmi, type LogLine } from "./fakeAmiServer.js";
 import { LAB_USERS } from "./labConfig.js";
 
 /** Poll a condition without asserting on time; gives up after `limit` turns of 10 ms (~5 s). */
-export async function waitFor<T>(fn: () => T | undefined | null | false, what: string, limit = 500): Promise<T> {
+export async function waitFor<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, limit = 500): Promise<T> {
   for (let i = 0; i < limit; i++) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -46,6 +46,10 @@ export interface RunningDaemon {
   port: number;
   /** How many CoreShowChannels listings the PBX answered so far. */
   listings(): number;
+  /** How many resyncs the daemon has applied (its "pbx resynced" log line). */
+  resyncs(): number;
+  /** The daemon's log lines (level info and up). */
+  logs: LogLine[];
   /** AMI events the daemon has read so far (its own counter). */
   amiEvents(): Promise<number>;
   /** A recording ws client for `userId`, token in the subprotocol list as browsers send it. */
@@ -69,12 +73,14 @@ export class DaemonRig {
       server: { port: 0, ...o.server },
       ...(o.calls ? { calls: o.calls } : {}),
     });
-    const daemon = createDaemon({ config, log: memoryLogger("warn").log });
+    const { log, lines } = memoryLogger("info");
+    const daemon = createDaemon({ config, log });
     this.daemons.push(daemon);
     const { port } = await daemon.start();
     const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
-    const before = listings();
-    await waitFor(() => listings() > before && daemon.ami?.isConnected, "first resync");
+    const resyncs = () => lines.filter((l) => l.msg === "pbx resynced").length;
+    // Until the first resync is applied, `pbx.resynced` may still reach a client that connects.
+    await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected, "first resync");
     await waitFor(() => pbx.connections.length > 0, "connection");
     const tokens = new Map<string, string>();
     const rig = this;
@@ -84,6 +90,8 @@ export class DaemonRig {
       dbPath,
       port,
       listings,
+      resyncs,
+      logs: lines,
       async amiEvents() {
         const metric = await daemon.registry.getSingleMetric("ctibridge_ami_events_total")?.get();
         return metric?.values[0]?.value ?? 0;
