@@ -20,6 +20,8 @@ const fmt = (n: number | undefined, digits = 0) =>
 
 export interface Summary {
   readonly ratio?: number;
+  /** asterisk-manager's CPU µs per message ÷ ours: less sensitive to other load than wall time. */
+  readonly cpuRatio?: number;
   readonly memoryRatio?: number;
   readonly ceilingShare?: number;
   readonly checks: { label: string; ok: boolean | undefined }[];
@@ -34,9 +36,11 @@ export function summarize(results: readonly BenchResult[]): Summary {
   const mps = (m: typeof ours) => (m ? rate(m.messages, m.seconds) : undefined);
   const div = (a: number | undefined, b: number | undefined) => (a === undefined || !b ? undefined : a / b);
   const ratio = div(mps(ours), mps(base));
+  const cpuPerMsg = (m: typeof ours) => (m?.cpuMicros !== undefined && m.messages ? m.cpuMicros / m.messages : undefined);
   const peakMb = ours?.peakRssBytes === undefined ? undefined : ours.peakRssBytes / MB;
   return {
     ratio,
+    cpuRatio: div(cpuPerMsg(base), cpuPerMsg(ours)),
     memoryRatio: div(mps(mem), mps(base)),
     ceilingShare: div(ours && rate(ours.bytes, ours.seconds), raw && rate(raw.bytes, raw.seconds)),
     checks: [
@@ -71,6 +75,7 @@ export function printReport(stream: StreamInfo, results: readonly BenchResult[],
 
   const s = summarize(results);
   console.log(`\nours ÷ asterisk-manager (TCP):       ${s.ratio === undefined ? "—" : s.ratio.toFixed(2) + "×"}`);
+  console.log(`same, by CPU time per message:       ${s.cpuRatio === undefined ? "—" : s.cpuRatio.toFixed(2) + "×"}`);
   console.log(`ours in-memory ÷ asterisk-manager:   ${s.memoryRatio === undefined ? "—" : s.memoryRatio.toFixed(2) + "×"}`);
   console.log(`ours TCP bytes/s ÷ raw socket:       ${s.ceilingShare === undefined ? "—" : (s.ceilingShare * 100).toFixed(1) + " %"}`);
   for (const c of s.checks) console.log(`${c.ok === undefined ? "n/a " : c.ok ? "PASS" : "FAIL"}  ${c.label}`);
@@ -114,6 +119,7 @@ export function recordRun(docPath: string, stream: StreamInfo, results: readonly
     mps("codec-memory"),
     mps("asterisk-manager"),
     s.ratio === undefined ? "—" : `${s.ratio.toFixed(2)}×`,
+    s.cpuRatio === undefined ? "—" : `${s.cpuRatio.toFixed(2)}×`,
     s.checks.map((c) => (c.ok === undefined ? "n/a" : c.ok ? "pass" : "FAIL")).join(" / "),
   ];
   if (!existsSync(docPath)) {

@@ -52,7 +52,9 @@ Message counts include the Login response; a count that differs from the stream'
 as a note. Peak RSS is \`process.memoryUsage.rss()\` sampled every 5 ms by a timer and on every
 8th read of the data path (every 1,024th message for asterisk-manager); the RSS before the
 connection is shown next to it. "ours ÷ asterisk-manager" divides the two loopback-TCP
-messages/s figures. Every loop is bounded: the stream by a copy count, each measurement by a
+messages/s figures (the target); "by CPU µs/msg" divides asterisk-manager's CPU time per
+message by ours, which other load on the machine disturbs much less than wall time, so it is
+the better cross-check when the two wall-clock figures were taken under different load. Every loop is bounded: the stream by a copy count, each measurement by a
 time budget after which its process is killed.
 
 **Reading the numbers.** Loopback on a shared machine is noisy; compare rows from the same
@@ -62,7 +64,7 @@ model, memory and the Node version. The date is UTC; the commit gets \`+wip\` wh
 
 ${RESULTS_HEADING}
 
-| date (UTC) | commit | machine | method | stream | raw TCP read | ours TCP msgs/s | ours CPU µs/msg | ours peak RSS | ours in-memory msgs/s | asterisk-manager msgs/s | ours ÷ a-m | targets (ratio / RSS) |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| date (UTC) | commit | machine | method | stream | raw TCP read | ours TCP msgs/s | ours CPU µs/msg | ours peak RSS | ours in-memory msgs/s | asterisk-manager msgs/s | ours ÷ a-m | ours ÷ a-m by CPU µs/msg | targets (ratio / RSS) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 `;
 }
