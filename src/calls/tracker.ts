@@ -226,7 +226,7 @@ export class CallTracker {
     return chan;
   }
 
-  private startCall(chan: Chan, at: number, restored: boolean): Conversation {
+  private startCall(chan: Chan, at: number, restored: boolean, announce = true): Conversation {
     const callId = this.deps.knownCallId?.(chan.linkedId) ?? this.deps.newCallId();
     const n = this.deps.numbers;
     const ext = chan.exten === "s" ? "" : chan.exten;
@@ -265,7 +265,7 @@ export class CallTracker {
       conv.placer = chan.device;
       chan.conv = conv;
       conv.ensureLeg(chan.device, true).live.add(chan.id);
-      conv.placerDialing(chan.device, at);
+      if (announce) conv.placerDialing(chan.device, at);
     }
     return conv;
   }
@@ -459,13 +459,16 @@ export class CallTracker {
       conv: null,
       listed: false,
     };
-    const conv = this.startCall(chanLike, a.at, false);
+    // Announced only once the call says what it is: the user's first `call.dialing` is the pop.
+    const conv = this.startCall(chanLike, a.at, false, false);
     conv.legs.get(a.device)?.live.clear();
     conv.call.clickToDial = true;
     conv.call.to = makeParty(a.to, "", this.deps.numbers, this.deps);
+    if (conv.call.to.extension === null) conv.call.direction = "outbound";
     const p = conv.call.from;
     if (!p.raw) conv.call.from = makeParty("", "", this.deps.numbers, this.deps, a.device);
     conv.liveParties.add(a.channelId);
+    conv.placerDialing(a.device, a.at);
     return conv.call;
   }
 
