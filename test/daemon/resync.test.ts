@@ -6,18 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Daemon } from "../../src/daemon.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
-import { stripTracePreamble } from "../../src/sim/replay.js";
-import { DaemonRig, waitFor } from "../helpers/daemon.js";
-import { traceBytes } from "../helpers/traces.js";
-
-/** Trace 01 split after the carrier channel entered the bridge (the call is connected). */
-function halves(): [Buffer, Buffer] {
-  const body = stripTracePreamble(traceBytes("01-inbound-answered")).toString("utf8");
-  const msgs = body.split("\r\n\r\n").filter((m) => m.trim() !== "");
-  const cut = msgs.findIndex((m) => m.startsWith("Event: BridgeEnter") && m.includes("Channel: PJSIP/carrier-00000000")) + 1;
-  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
-  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
-}
+import { DaemonRig, trace01Halves, waitFor } from "../helpers/daemon.js";
 
 /** What CoreShowChannels lists while the trace-01 call is up. */
 const LISTING: [string, string][][] = [
@@ -59,7 +48,7 @@ async function connectedCall(daemon: Daemon) {
 describe("resync after reconnect", () => {
   it("closes a call that ended while the link was down, with unknown_end", async () => {
     const { pbx, daemon, listings } = await setup();
-    await pbx.replay(halves()[0], { raw: true });
+    await pbx.replay(trace01Halves()[0], { raw: true });
     const call = await connectedCall(daemon);
     const n = listings();
     pbx.setList("CoreShowChannels", []);
@@ -72,7 +61,7 @@ describe("resync after reconnect", () => {
 
   it("keeps the same callId when the call is still up, and ends it normally later", async () => {
     const { pbx, daemon, listings } = await setup();
-    const [first, rest] = halves();
+    const [first, rest] = trace01Halves();
     await pbx.replay(first, { raw: true });
     const call = await connectedCall(daemon);
     const n = listings();
@@ -91,7 +80,7 @@ describe("resync after reconnect", () => {
 describe("daemon restart mid-call", () => {
   it("keeps the callId of a call still up and marks it restored", async () => {
     const first = await setup();
-    const [head, rest] = halves();
+    const [head, rest] = trace01Halves();
     await first.pbx.replay(head, { raw: true });
     const call = await connectedCall(first.daemon);
     await rig.stop(first.daemon);
@@ -107,7 +96,7 @@ describe("daemon restart mid-call", () => {
 
   it("closes a call that ended while the daemon was down", async () => {
     const first = await setup();
-    await first.pbx.replay(halves()[0], { raw: true });
+    await first.pbx.replay(trace01Halves()[0], { raw: true });
     const call = await connectedCall(first.daemon);
     await rig.stop(first.daemon);
     first.pbx.setList("CoreShowChannels", []);

@@ -12,9 +12,11 @@ import { createDaemon, type Daemon } from "../../src/daemon.js";
 import { createApiToken } from "../../src/publish/apiTokens.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
+import { stripTracePreamble } from "../../src/sim/replay.js";
 import { TestClient } from "./cti.js";
 import { memoryLogger, startFakeAmi, type LogLine } from "./fakeAmiServer.js";
 import { LAB_USERS } from "./labConfig.js";
+import { traceBytes } from "./traces.js";
 
 /** Poll a condition without asserting on time; gives up after `limit` turns of 10 ms (~5 s). */
 export async function waitFor<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, limit = 500): Promise<T> {
@@ -24,6 +26,15 @@ export async function waitFor<T>(fn: () => T | undefined | null | false | Promis
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Trace 01 split after the carrier channel entered the bridge (alice's call is connected). */
+export function trace01Halves(): [Buffer, Buffer] {
+  const body = stripTracePreamble(traceBytes("01-inbound-answered")).toString("utf8");
+  const msgs = body.split("\r\n\r\n").filter((m) => m.trim() !== "");
+  const cut = msgs.findIndex((m) => m.startsWith("Event: BridgeEnter") && m.includes("Channel: PJSIP/carrier-00000000")) + 1;
+  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
+  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
 }
 
 /** The lab users plus a supervisor without a phone. */
@@ -36,6 +47,7 @@ export interface DaemonOptions {
   users?: unknown[];
   server?: Record<string, unknown>;
   calls?: Record<string, unknown>;
+  ami?: Record<string, unknown>;
 }
 
 export interface RunningDaemon {
@@ -66,7 +78,7 @@ export class DaemonRig {
     const pbx = o.pbx ?? (await startFakeAmi());
     if (!o.pbx) this.servers.push(pbx);
     const config = configSchema.parse({
-      ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 } },
+      ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 }, ...o.ami },
       users: o.users ?? LAB_USERS,
       trunks: ["PJSIP/carrier"],
       store: { path: dbPath },
