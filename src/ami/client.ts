@@ -151,11 +151,11 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       if (!this.socket) return;
       this.counters.messages++;
       if (this.pending.offer(msg)) continue;
-      if (msg.headers.Event !== undefined) {
+      if (msg.event !== undefined) {
         this.counters.events++;
         this.emitSafe("event", msg);
-      } else if (msg.headers.Response === undefined) {
-        this.log.warn({ keys: Object.keys(msg.headers).slice(0, 5) }, "ami message without event or response skipped");
+      } else if (msg.get("Response") === undefined) {
+        this.log.warn({ keys: msg.keys.slice(0, 5) }, "ami message without event or response skipped");
       }
     }
   }

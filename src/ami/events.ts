@@ -77,14 +77,10 @@ export type PbxEventType = PbxEvent["type"];
 
 /** Read a channel header group; null when the group is absent (`DialBegin` of an Originate has no caller). */
 export function readChannel(msg: AmiMessage, prefix = ""): ChannelInfo | null {
-  const h = msg.headers;
-  const name = h[prefix + "Channel"];
-  const channelId = h[prefix + "Uniqueid"];
-  if (typeof name !== "string" || typeof channelId !== "string") return null;
-  const s = (k: string): string => {
-    const v = h[prefix + k];
-    return typeof v === "string" ? v : "";
-  };
+  const name = msg.get(prefix + "Channel");
+  const channelId = msg.get(prefix + "Uniqueid");
+  if (name === undefined || channelId === undefined) return null;
+  const s = (k: string): string => msg.get(prefix + k) ?? "";
   return {
     channelId,
     linkedId: s("Linkedid") || channelId,
@@ -104,8 +100,8 @@ export function readChannel(msg: AmiMessage, prefix = ""): ChannelInfo | null {
  * manager.conf (exact PBX time), else when its bytes reached us.
  */
 export function eventTime(msg: AmiMessage): number {
-  const ts = msg.headers.Timestamp;
-  if (typeof ts === "string") {
+  const ts = msg.get("Timestamp");
+  if (ts !== undefined) {
     const secs = Number(ts);
     if (Number.isFinite(secs) && secs > 0) return Math.round(secs * 1000);
   }
@@ -119,8 +115,8 @@ function durationSeconds(d: string): number {
 
 /** Map one AMI event to tracker input, or null when the tracker does not need it. */
 export function toPbxEvent(msg: AmiMessage): PbxEvent | null {
-  const name = msg.headers.Event;
-  if (typeof name !== "string") return null;
+  const name = msg.event;
+  if (name === undefined) return null;
   const str = (k: string): string => header(msg, k) ?? "";
   switch (name) {
     case "Newchannel":

@@ -80,7 +80,7 @@ export class PendingActions {
     if (id === undefined) return false;
     const p = this.table.get(id);
     if (!p) return false;
-    if (msg.headers.Response !== undefined) {
+    if (msg.get("Response") !== undefined) {
       if (p.response) return false; // a second response with this id: not ours to swallow
       if (header(msg, "Response")?.toLowerCase() === "error") {
         this.finish(id, p);

@@ -44,10 +44,10 @@ export async function* readCapture(path: string): AsyncGenerator<AmiMessage> {
   const decoder = new AmiDecoder({ now: () => clock });
   for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
     for (const msg of decoder.push(chunk as Buffer)) {
-      const tv = msg.headers.EventTV ?? msg.headers.SessionTV;
-      if (clock === 0 && typeof tv === "string") clock = Date.parse(tv.replace(/([+-]\d\d)(\d\d)$/, "$1:$2")) || 0;
+      const tv = clock === 0 ? (msg.get("EventTV") ?? msg.get("SessionTV")) : undefined;
+      if (tv !== undefined) clock = Date.parse(tv.replace(/([+-]\d\d)(\d\d)$/, "$1:$2")) || 0;
       clock += 1;
-      yield { ...msg, receivedAt: clock };
+      yield msg.withReceivedAt(clock);
     }
   }
 }
@@ -61,7 +61,7 @@ export async function replayFiles(paths: string[], config: Config): Promise<Repl
     let listing = false;
     for await (const msg of readCapture(path)) {
       lastAt = Math.max(lastAt, msg.receivedAt);
-      const name = msg.headers.Event;
+      const name = msg.event;
       if (i > 0 && !listing && name === "CoreShowChannel") {
         listing = true;
         tracker.beginResync();

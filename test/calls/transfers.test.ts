@@ -28,11 +28,14 @@ function tracker() {
     newCallId: () => `call-${++n}`,
   });
   let at = 1_000;
-  const feed = (...evs: Omit<PbxEvent, "at">[]) => {
+  const feed = (...evs: PbxInput[]) => {
     for (const e of evs) t.handle({ ...e, at: (at += 100) } as PbxEvent);
   };
   return { t, events, feed };
 }
+
+/** A PbxEvent without its time (the test clock adds it). */
+type PbxInput = PbxEvent extends infer E ? (E extends PbxEvent ? Omit<E, "at"> : never) : never;
 
 function ch(name: string, id: string, linkedId: string, state: string, callerNum = "", exten = "s"): ChannelInfo {
   return { channelId: id, linkedId, name, state, callerNum, callerName: "", connectedNum: "", connectedName: "", context: "", exten };
