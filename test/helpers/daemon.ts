@@ -48,6 +48,7 @@ export interface DaemonOptions {
   server?: Record<string, unknown>;
   calls?: Record<string, unknown>;
   ami?: Record<string, unknown>;
+  pop?: Record<string, unknown>;
 }
 
 export interface RunningDaemon {
@@ -62,8 +63,12 @@ export interface RunningDaemon {
   resyncs(): number;
   /** The daemon's log lines (level info and up). */
   logs: LogLine[];
-  /** AMI events the daemon has read so far (its own counter). */
-  amiEvents(): Promise<number>;
+  /**
+   * Write trace bytes to the daemon's AMI link and resolve once it has handled all of them: a
+   * Ping round trip on the same connection, since the client hands events over synchronously
+   * in arrival order (an event counter would not do: unused events may be skipped unread).
+   */
+  replay(bytes: Buffer): Promise<void>;
   /** A recording ws client for `userId`, token in the subprotocol list as browsers send it. */
   connect(userId: string, query?: string): TestClient;
 }
@@ -84,6 +89,7 @@ export class DaemonRig {
       store: { path: dbPath },
       server: { port: 0, ...o.server },
       ...(o.calls ? { calls: o.calls } : {}),
+      ...(o.pop ? { pop: o.pop } : {}),
     });
     const { log, lines } = memoryLogger("info");
     const daemon = createDaemon({ config, log });
@@ -104,9 +110,11 @@ export class DaemonRig {
       listings,
       resyncs,
       logs: lines,
-      async amiEvents() {
-        const metric = await daemon.registry.getSingleMetric("ctibridge_ami_events_total")?.get();
-        return metric?.values[0]?.value ?? 0;
+      async replay(bytes) {
+        await pbx.replay(bytes, { raw: true });
+        const ami = daemon.ami;
+        if (!ami) throw new Error("no AMI client");
+        await ami.action("Ping", []);
       },
       connect(userId, query = "") {
         let token = tokens.get(userId);
