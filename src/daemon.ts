@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { AmiClient } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
-import { toPbxEvent } from "./ami/events.js";
+import { toPbxEvent, UNUSED_EVENTS } from "./ami/events.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { CallTracker } from "./calls/tracker.js";
 import type { Config } from "./config.js";
@@ -129,7 +129,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let backlog: AmiMessage[] | null = null;
 
   function feed(msg: AmiMessage): void {
-    const ev = toPbxEvent(msg);
+    const ev = toPbxEvent(msg, tracker.wantsVariable);
     if (ev) tracker.handle(ev);
   }
 
@@ -247,7 +247,16 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       });
       const port = await http.listen();
       log.info({ host: config.server.host, port, wsPath: config.server.wsPath }, "http and websocket listening");
-      const client = new AmiClient({ ...config.ami, host: amiHost, port: amiPort, username, secret, log: log.child({ component: "ami" }), now });
+      const client = new AmiClient({
+        ...config.ami,
+        host: amiHost,
+        port: amiPort,
+        username,
+        secret,
+        log: log.child({ component: "ami" }),
+        now,
+        skipEvent: (name) => UNUSED_EVENTS.has(name),
+      });
       ami = client;
       client.on("event", onAmiEvent);
       client.on("connected", (info) => {

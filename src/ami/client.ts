@@ -25,6 +25,8 @@ export interface AmiClientOptions extends AmiEndpoint {
   /** Event names for server-side `Filter` actions; empty: every event. */
   eventFilter: string[];
   maxMessageBytes: number;
+  /** Events dropped before decoding (nobody downstream reads them). */
+  skipEvent?: (name: string) => boolean;
   maxQueuedEvents: number;
   log: Logger;
   random?: () => number;
@@ -120,7 +122,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.phase = "connecting";
     const socket = openAmiSocket(this.opts);
     this.socket = socket;
-    this.decoder = new AmiDecoder({ maxMessageBytes: this.opts.maxMessageBytes, now: this.opts.now });
+    this.decoder = new AmiDecoder({ maxMessageBytes: this.opts.maxMessageBytes, now: this.opts.now, skipEvent: this.opts.skipEvent });
     // The connect timeout covers TCP (and TLS) setup and the banner: a port that accepts
     // but never greets is as dead as one that refuses.
     this.connectTimer = this.timer(this.opts.connectTimeoutMs, () => this.drop("connect timeout"));

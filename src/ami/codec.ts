@@ -11,6 +11,12 @@ export type HeaderValue = string | string[];
 const isChanVar = (k: string) => k.charCodeAt(0) === 0x43 /* C */ && k.startsWith("ChanVariable");
 const isDestChanVar = (k: string) => k.charCodeAt(0) === 0x44 /* D */ && k.startsWith("DestChanVariable");
 
+function startsWithAt(buf: Buffer, at: number, prefix: Buffer): boolean {
+  if (buf.length < at + prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[at + i] !== prefix[i]) return false;
+  return true;
+}
+
 function varMap(keys: readonly string[], values: readonly string[], pick: (k: string) => boolean): Record<string, string> | undefined {
   let out: Record<string, string> | undefined;
   for (let i = 0; i < keys.length; i++) {
@@ -127,7 +133,14 @@ export interface DecoderOptions {
   maxMessageBytes?: number;
   /** Clock for `receivedAt` (injectable for deterministic tests). */
   now?: () => number;
+  /**
+   * Events nobody downstream reads (RTCP reports, CDRs …): recognised by the name on their
+   * first line and dropped before they are decoded. Responses are never skipped.
+   */
+  skipEvent?: (name: string) => boolean;
 }
+
+const EVENT_PREFIX = Buffer.from("Event: ");
 
 /**
  * Streaming decoder. Feed it chunks with `push`; it returns the whole messages the chunk
@@ -142,8 +155,12 @@ export class AmiDecoder {
   private awaitingBanner: boolean;
   private readonly maxBytes: number;
   private readonly now: () => number;
+  private readonly skipEvent: ((name: string) => boolean) | undefined;
+  /** Messages dropped by `skipEvent`. */
+  skipped = 0;
 
   constructor(opts: DecoderOptions = {}) {
+    this.skipEvent = opts.skipEvent;
     this.awaitingBanner = opts.expectBanner ?? true;
     this.maxBytes = opts.maxMessageBytes ?? 1024 * 1024;
     this.now = opts.now ?? Date.now;
@@ -152,6 +169,13 @@ export class AmiDecoder {
   /** Bytes held for an unfinished message. */
   get pendingBytes(): number {
     return this.tail.length;
+  }
+
+  private skippable(buf: Buffer, start: number): boolean {
+    if (!startsWithAt(buf, start, EVENT_PREFIX)) return false;
+    let end = buf.indexOf(LF, start);
+    if (buf[end - 1] === CR) end--;
+    return this.skipEvent!(buf.toString("latin1", start + EVENT_PREFIX.length, end));
   }
 
   /**
@@ -181,8 +205,11 @@ export class AmiDecoder {
       if (lineEnd === pos) {
         // An empty line ends the message (several empty lines in a row are harmless).
         if (pos > msgStart) {
-          if (receivedAt === 0) receivedAt = this.now();
-          out.push(decodeMessage(buf.toString("utf8", msgStart, pos), receivedAt));
+          if (this.skipEvent && this.skippable(buf, msgStart)) this.skipped++;
+          else {
+            if (receivedAt === 0) receivedAt = this.now();
+            out.push(decodeMessage(buf.toString("utf8", msgStart, pos), receivedAt));
+          }
         }
         msgStart = nl + 1;
       }

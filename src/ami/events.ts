@@ -76,22 +76,32 @@ export type PbxEvent =
 export type PbxEventType = PbxEvent["type"];
 
 /** Read a channel header group; null when the group is absent (`DialBegin` of an Originate has no caller). */
+const FIELDS = ["Channel", "Uniqueid", "Linkedid", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum", "ConnectedLineName", "Context", "Exten"] as const;
+const keyCache = new Map<string, readonly string[]>();
+
+/** The header names of a prefixed group (`DestChannel`, `DestUniqueid` …), built once per prefix. */
+function keysFor(prefix: string): readonly string[] {
+  let keys = keyCache.get(prefix);
+  if (!keys) keyCache.set(prefix, (keys = FIELDS.map((f) => prefix + f)));
+  return keys;
+}
+
 export function readChannel(msg: AmiMessage, prefix = ""): ChannelInfo | null {
-  const name = msg.get(prefix + "Channel");
-  const channelId = msg.get(prefix + "Uniqueid");
+  const k = keysFor(prefix);
+  const name = msg.get(k[0]!);
+  const channelId = msg.get(k[1]!);
   if (name === undefined || channelId === undefined) return null;
-  const s = (k: string): string => msg.get(prefix + k) ?? "";
   return {
     channelId,
-    linkedId: s("Linkedid") || channelId,
+    linkedId: msg.get(k[2]!) || channelId,
     name,
-    state: s("ChannelStateDesc"),
-    callerNum: s("CallerIDNum"),
-    callerName: s("CallerIDName"),
-    connectedNum: s("ConnectedLineNum"),
-    connectedName: s("ConnectedLineName"),
-    context: s("Context"),
-    exten: s("Exten"),
+    state: msg.get(k[3]!) ?? "",
+    callerNum: msg.get(k[4]!) ?? "",
+    callerName: msg.get(k[5]!) ?? "",
+    connectedNum: msg.get(k[6]!) ?? "",
+    connectedName: msg.get(k[7]!) ?? "",
+    context: msg.get(k[8]!) ?? "",
+    exten: msg.get(k[9]!) ?? "",
   };
 }
 
@@ -113,8 +123,43 @@ function durationSeconds(d: string): number {
   return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
 }
 
-/** Map one AMI event to tracker input, or null when the tracker does not need it. */
-export function toPbxEvent(msg: AmiMessage): PbxEvent | null {
+/**
+ * Frequent events the tracker never reads: the daemon's AMI client drops them before they
+ * are decoded (RTCP reports alone are a tenth of a busy PBX's messages, and the largest).
+ */
+export const UNUSED_EVENTS: ReadonlySet<string> = new Set([
+  "RTCPSent",
+  "RTCPReceived",
+  "Cdr",
+  "CEL",
+  "DeviceStateChange",
+  "ExtensionStatus",
+  "PresenceStatus",
+  "QueueMemberStatus",
+  "NewConnectedLine",
+  "NewAccountCode",
+  "HangupRequest",
+  "SoftHangupRequest",
+  "MusicOnHoldStart",
+  "MusicOnHoldStop",
+  "BridgeCreate",
+  "BridgeDestroy",
+  "LocalBridge",
+  "DTMFBegin",
+  "DTMFEnd",
+  "SuccessfulAuth",
+  "ChallengeSent",
+  "PeerStatus",
+  "ContactStatus",
+  "Registry",
+]);
+
+/**
+ * Map one AMI event to tracker input, or null when the tracker does not need it.
+ * `wantVariable` (VarSet is half of all events) drops uninteresting variables before any
+ * channel is read.
+ */
+export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boolean): PbxEvent | null {
   const name = msg.event;
   if (name === undefined) return null;
   const str = (k: string): string => header(msg, k) ?? "";
@@ -182,6 +227,7 @@ export function toPbxEvent(msg: AmiMessage): PbxEvent | null {
       return { type: "hangup", ch, cause: Number(str("Cause")) || 0, causeText: str("Cause-txt"), at: eventTime(msg) };
     }
     case "VarSet": {
+      if (wantVariable && !wantVariable(str("Variable"))) return null;
       const ch = readChannel(msg);
       if (!ch) return null;
       return { type: "varSet", ch, name: str("Variable"), value: str("Value"), at: eventTime(msg) };

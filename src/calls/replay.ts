@@ -5,7 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import { AmiDecoder, type AmiMessage } from "../ami/codec.js";
-import { toPbxEvent } from "../ami/events.js";
+import { toPbxEvent, UNUSED_EVENTS } from "../ami/events.js";
 import type { Config } from "../config.js";
 import { Directory } from "../directory/users.js";
 import type { AnyCallEvent } from "./model.js";
@@ -41,7 +41,7 @@ export function replayTracker(config: Config, onEvent: (ev: AnyCallEvent) => voi
  */
 export async function* readCapture(path: string): AsyncGenerator<AmiMessage> {
   let clock = 0;
-  const decoder = new AmiDecoder({ now: () => clock });
+  const decoder = new AmiDecoder({ now: () => clock, skipEvent: (name) => UNUSED_EVENTS.has(name) });
   for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
     for (const msg of decoder.push(chunk as Buffer)) {
       const tv = clock === 0 ? (msg.get("EventTV") ?? msg.get("SessionTV")) : undefined;
@@ -66,7 +66,7 @@ export async function replayFiles(paths: string[], config: Config): Promise<Repl
         listing = true;
         tracker.beginResync();
       }
-      const ev = toPbxEvent(msg);
+      const ev = toPbxEvent(msg, tracker.wantsVariable);
       if (ev) tracker.handle({ ...ev, at: Math.max(ev.at, lastAt) });
       if (listing && name === "CoreShowChannelsComplete") {
         listing = false;

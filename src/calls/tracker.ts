@@ -63,6 +63,12 @@ export class CallTracker {
     this.ivr = new Set(deps.ivrVariables);
   }
 
+  /** Whether a channel variable matters to the tracker (IVR allow-list, recording file). */
+  readonly wantsVariable = (name: string): boolean => {
+    const bare = name.charCodeAt(0) === 95 /* _ */ ? name.replace(/^_+/, "") : name;
+    return this.ivr.has(bare) || bare === "MIXMONITOR_FILENAME";
+  };
+
   handle(ev: PbxEvent): void {
     this.eventsHandled++;
     this.sweep(ev.at);
