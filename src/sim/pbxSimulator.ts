@@ -100,12 +100,11 @@ export class PbxSimulator {
       }
       const trace = this.traces[this.scenariosPlayed % this.traces.length]!;
       if (this.scenariosPlayed > 0 && this.scenariosPlayed % this.traces.length === 0) copy++;
-      const bytes = renumberTrace(trace.bytes, copy, { stripPreamble: true, timeShiftMs: Date.now() - 1_795_300_000_000 });
+      const bytes = renumberTrace(trace.bytes, copy, { stripPreamble: true, dropResponses: true, timeShiftMs: Date.now() - 1_795_300_000_000 });
       this.opts.log.debug({ scenario: trace.name, copy }, "simulator scenario");
       for (const message of bytes.toString("utf8").split("\r\n\r\n")) {
         if (this.stopped) return;
-        // Replies to the recorder's own actions mean nothing to our client.
-        if (message.trim() === "" || message.startsWith("Response:")) continue;
+        if (message.trim() === "") continue;
         await this.server.replay(Buffer.from(message + "\r\n\r\n", "utf8"), { raw: true });
         const pause = pauseAfter(message);
         if (pause > 2) await this.sleep(pause);

@@ -146,8 +146,11 @@ function stripPreamble(text: string): string {
   if (text.startsWith("Asterisk Call Manager/")) start = text.indexOf("\n") + 1;
   // The Login response is the first message of a recorded connection.
   if (text.startsWith("Response:", start)) {
-    MESSAGE.lastIndex = start;
-    const m = MESSAGE.exec(text);
+    // A regex of our own: matchAll copies lastIndex, so a shared /g regex left mid-text
+    // would make a later dropResponses() start from the wrong place.
+    const re = new RegExp(MESSAGE.source, "g");
+    re.lastIndex = start;
+    const m = re.exec(text);
     start += m ? m[0].length : 0;
   }
   return start === 0 ? text : text.slice(start);
@@ -156,7 +159,14 @@ function stripPreamble(text: string): string {
 function dropResponses(text: string): string {
   const parts: string[] = [];
   for (const m of text.matchAll(MESSAGE)) {
-    if (m[0] !== "" && !m[0].startsWith("Response:")) parts.push(m[0]);
+    let part = m[0];
+    // The banner line has no empty line after it: it shares a block with the Login response.
+    if (part.startsWith("Asterisk Call Manager/")) {
+      const nl = part.indexOf("\n") + 1;
+      parts.push(part.slice(0, nl));
+      part = part.slice(nl);
+    }
+    if (part !== "" && !part.startsWith("Response:")) parts.push(part);
   }
   return parts.join("");
 }

@@ -138,3 +138,18 @@ describe("renumberTrace", () => {
     expect(chunks[0]!.toString("latin1")).toContain("PJSIP/carrier-00300000");
   });
 });
+
+describe("stripPreamble with dropResponses", () => {
+  it("keeps every event of the trace (regression: a shared regex's lastIndex cut the first events)", async () => {
+    const { renumberTrace } = await import("../../src/sim/renumber.js");
+    const { AmiDecoder } = await import("../../src/ami/codec.js");
+    const { readFileSync } = await import("node:fs");
+    const { FIXTURES } = await import("../helpers/traces.js");
+    const bytes = readFileSync(`${FIXTURES}/01-inbound-answered.ami`);
+    const out = renumberTrace(bytes, 1, { stripPreamble: true, dropResponses: true });
+    const msgs = new AmiDecoder({ expectBanner: false }).push(out);
+    expect(msgs.every((m) => m.event !== undefined)).toBe(true);
+    expect(msgs).toHaveLength(100);
+    expect(msgs[0]!.event).toBe("FullyBooted");
+  });
+});
