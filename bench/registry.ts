@@ -9,6 +9,7 @@
 import { asteriskManagerBench } from "./asteriskManager.js";
 import { codecMemoryBench, codecTcpBench } from "./codec.js";
 import { rawSocketBench } from "./rawSocket.js";
+import { trackerBench, trackerTcpBench } from "./tracker.js";
 
 /** The shared AMI byte stream, written once per run to a temporary file (stream.ts). */
 export interface StreamInfo {
@@ -27,6 +28,8 @@ export interface BenchContext {
   readonly feederPort: number;
   /** Wall-clock budget for this measurement; a benchmark stops and reports failure after it. */
   readonly timeoutMs: number;
+  /** Folder of the recorded traces (`--traces`), for benchmarks that build their own input. */
+  readonly traces: string;
 }
 
 /** Numbers a benchmark reports; absent ones do not apply to it. */
@@ -39,6 +42,8 @@ export interface BenchMetrics {
   /** Highest RSS sampled while the measurement ran, and RSS just before it started. */
   peakRssBytes?: number;
   baseRssBytes?: number;
+  /** Figures particular to one benchmark (latency percentiles, bytes per call, …), by name. */
+  extra?: Record<string, number>;
 }
 
 export interface BenchResult {
@@ -54,8 +59,15 @@ export interface Bench {
   run(ctx: BenchContext): Promise<BenchResult>;
 }
 
-/** In run order. The ceiling first, the baseline last. */
-export const BENCHES: readonly Bench[] = [rawSocketBench, codecTcpBench, codecMemoryBench, asteriskManagerBench];
+/** In run order: the codec group (the ceiling first, the baseline last), then the call engine and the pop. */
+export const BENCHES: readonly Bench[] = [
+  rawSocketBench,
+  codecTcpBench,
+  codecMemoryBench,
+  asteriskManagerBench,
+  trackerBench,
+  trackerTcpBench,
+];
 
 export function findBench(name: string): Bench | undefined {
   return BENCHES.find((b) => b.name === name);

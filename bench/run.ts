@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       for (const bench of selected) {
         process.stdout.write(`running ${bench.name} (${bench.title}) … `);
         try {
-          const r = await runIsolated(bench.name, { stream: info, feederPort: feeder.port, timeoutMs });
+          const r = await runIsolated(bench.name, { stream: info, feederPort: feeder.port, timeoutMs, traces: values.traces });
           results.push(r);
           console.log(`${r.metrics.seconds.toFixed(2)} s`);
         } catch (err) {
