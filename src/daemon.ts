@@ -21,7 +21,7 @@ import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { closeVanishedCalls, externalNumber } from "./daemonSupport.js";
+import { closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -128,9 +128,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   // snapshot) is applied first and the events that followed it after (never the reverse).
   let backlog: AmiMessage[] | null = null;
 
+  const originates = new OriginateWaiters();
+
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable);
-    if (ev) tracker.handle(ev);
+    if (!ev) return;
+    tracker.handle(ev);
+    if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
   }
 
   function onAmiEvent(msg: AmiMessage): void {
@@ -184,6 +188,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
     calls: tracker,
     annotate: (userId, callId, a) => annotate(userId, callId, a),
+    originateResult: (channelId, timeoutMs) => originates.wait(channelId, timeoutMs),
     now,
   });
 
@@ -273,6 +278,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       return { port, amiPort };
     },
     async stop() {
+      originates.clear();
       await ami?.stop();
       await cti.close();
       await http?.close();

@@ -36,3 +36,40 @@ export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: n
   }
   return n;
 }
+
+/**
+ * Click-to-dial outcomes by ChannelId: `wait` resolves when the PBX's OriginateResponse for
+ * that channel is seen (`settle`), or with ok after the timeout (the call itself still ends
+ * by its own events).
+ */
+export class OriginateWaiters {
+  private readonly waiting = new Map<string, { resolve: (r: { ok: boolean; reason: string }) => void; timer: NodeJS.Timeout }>();
+
+  wait(channelId: string, timeoutMs: number): Promise<{ ok: boolean; reason: string }> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(channelId);
+        resolve({ ok: true, reason: "no response" });
+      }, timeoutMs);
+      timer.unref();
+      this.waiting.set(channelId, { resolve, timer });
+    });
+  }
+
+  settle(channelId: string, ok: boolean, reason: string): void {
+    const w = this.waiting.get(channelId);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.waiting.delete(channelId);
+    w.resolve({ ok, reason });
+  }
+
+  /** Stop: everything still waiting resolves as failed. */
+  clear(): void {
+    for (const [id, w] of this.waiting) {
+      clearTimeout(w.timer);
+      w.resolve({ ok: false, reason: "shutting down" });
+      this.waiting.delete(id);
+    }
+  }
+}

@@ -270,6 +270,8 @@ export class CallTracker {
     if (chan.role === "device" && chan.root && chan.device) {
       conv.placer = chan.device;
       chan.conv = conv;
+      // A phone dialling a number that is not an extension is calling out, before any trunk channel exists.
+      if (call.to.raw !== "" && !call.to.extension) call.direction = "outbound";
       conv.ensureLeg(chan.device, true).live.add(chan.id);
       if (announce) conv.placerDialing(chan.device, at);
     }

@@ -48,6 +48,11 @@ export interface CommandDeps {
    * and `Event: talk`). Absent: `hold`/`unhold` answer `not_supported` (see holdUnsupported).
    */
   hold?: { holdOption: string; unholdOption: string };
+  /**
+   * Waits for the `OriginateResponse` of a click-to-dial (by its ChannelId), so the command
+   * result says whether the user's phone was reached. Absent: the result only says queued.
+   */
+  originateResult?: (channelId: string, timeoutMs: number) => Promise<{ ok: boolean; reason: string }>;
   newId?: () => string;
   now?: () => number;
 }
@@ -58,6 +63,12 @@ type Run<A extends ActionName> = (user: CommandUser, args: ArgsOf<A>) => Promise
 const HOLD_UNSUPPORTED =
   "hold is done on the phone: Asterisk has no AMI action that holds a PJSIP call; " +
   "configure phone-side NOTIFY hold (pjsip_notify.conf) to enable it";
+
+/** OriginateResponse `Reason` (the AST_CONTROL code the originate ended on) in words. */
+function originateReason(code: string): string {
+  const words: Record<string, string> = { "0": "failed", "1": "hung up", "3": "no answer", "5": "busy", "8": "congestion" };
+  return words[code] ?? (code || "failed");
+}
 
 function defaultNewId(): string {
   // Uniqueid-like (`<seconds>.<n>` in Asterisk); prefixed so it can never collide with one.
@@ -132,6 +143,14 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
       const e = fromAmiError(err);
       calls.originateFailed(channelId, e.message, now());
       throw e;
+    }
+    if (deps.originateResult) {
+      // Asterisk answers an Async Originate at once; the outcome comes with OriginateResponse.
+      const r = await deps.originateResult(channelId, T.ORIGINATE_RING_MS + 5_000);
+      if (!r.ok) {
+        calls.originateFailed(channelId, r.reason, now());
+        throw new CommandError("pbx_rejected", `the call could not be placed: ${originateReason(r.reason)}`);
+      }
     }
     return { callId: call.callId, channelId };
   };

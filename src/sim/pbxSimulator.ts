@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../log.js";
+import type { AmiMessage } from "../ami/codec.js";
 import { AmiServer } from "./amiServer.js";
 import { renumberTrace } from "./renumber.js";
 
@@ -60,6 +61,8 @@ export class PbxSimulator {
   private timer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
   scenariosPlayed = 0;
+  private readonly originates: AmiMessage[] = [];
+  private readonly clickToDial: Buffer | null;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.server = new AmiServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, asteriskVersion: "22.10.1 (ctibridge simulator)" });
@@ -69,11 +72,18 @@ export class PbxSimulator {
       .sort()
       .map((f) => ({ name: f, bytes: readFileSync(join(dir, f)) }));
     if (this.traces.length === 0) throw new Error(`no .ami traces in ${dir}`);
-    // Click-to-dial against the simulator: accepted, then reported as failed (it cannot place calls).
-    this.server.handle("Originate", () => [
-      ["Response", "Success"],
-      ["Message", "Originate successfully queued"],
-    ]);
+    const c2d = readdirSync(dir).find((f) => f === "13-click-to-dial.ami");
+    this.clickToDial = c2d ? readFileSync(join(dir, c2d)) : null;
+    // Click-to-dial: the recorded click-to-dial scenario, re-targeted at the requested
+    // device, number and ChannelId, is played after the scenario that is running.
+    this.server.handle("Originate", (action) => {
+      this.originates.push(action);
+      this.wake?.();
+      return [
+        ["Response", "Success"],
+        ["Message", "Originate successfully queued"],
+      ];
+    });
   }
 
   async start(): Promise<number> {
@@ -98,20 +108,35 @@ export class PbxSimulator {
         await this.sleep(200 * this.opts.speed);
         continue;
       }
+      const originate = this.originates.shift();
       const trace = this.traces[this.scenariosPlayed % this.traces.length]!;
       if (this.scenariosPlayed > 0 && this.scenariosPlayed % this.traces.length === 0) copy++;
-      const bytes = renumberTrace(trace.bytes, copy, { stripPreamble: true, dropResponses: true, timeShiftMs: Date.now() - 1_795_300_000_000 });
-      this.opts.log.debug({ scenario: trace.name, copy }, "simulator scenario");
-      for (const message of bytes.toString("utf8").split("\r\n\r\n")) {
+      const shift = Date.now() - 1_795_300_000_000;
+      const text = originate
+        ? this.retarget(renumberTrace(this.clickToDial!, copy + 1000, { stripPreamble: true, dropResponses: true, timeShiftMs: shift }), originate)
+        : renumberTrace(trace.bytes, copy, { stripPreamble: true, dropResponses: true, timeShiftMs: shift }).toString("utf8");
+      this.opts.log.debug({ scenario: originate ? "click-to-dial" : trace.name, copy }, "simulator scenario");
+      for (const message of text.split("\r\n\r\n")) {
         if (this.stopped) return;
         if (message.trim() === "") continue;
         await this.server.replay(Buffer.from(message + "\r\n\r\n", "utf8"), { raw: true });
         const pause = pauseAfter(message);
         if (pause > 2) await this.sleep(pause);
       }
-      this.scenariosPlayed++;
+      if (!originate) this.scenariosPlayed++;
       await this.sleep(this.opts.gapMs);
     }
+  }
+
+  /** The recorded click-to-dial as the requested Originate: its device, number, ChannelId, ActionID. */
+  private retarget(bytes: Buffer, action: AmiMessage): string {
+    let text = bytes.toString("utf8");
+    const root = /^Uniqueid: (\S+)$/m.exec(text)?.[1];
+    const device = action.get("Channel") ?? "PJSIP/1001";
+    const to = action.get("Exten") ?? "0309876543";
+    if (root) text = text.split(root).join(action.get("ChannelId") ?? root);
+    text = text.split("PJSIP/1001-").join(`${device}-`).split("0309876543").join(to);
+    return text.replace(/^ActionID: c2d-4711$/m, `ActionID: ${action.get("ActionID") ?? ""}`);
   }
 
   async stop(): Promise<void> {

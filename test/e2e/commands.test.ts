@@ -69,20 +69,28 @@ describe("dial", () => {
     expect(d.pbx.rawReceived().length - before).toBe(Buffer.byteLength(rawAction(d.pbx, "Originate", before)));
 
     conn.send([["Response", "Success"], ["ActionID", actionId], ["Message", "Originate successfully queued"]]);
+    // The result waits for the OriginateResponse: the user's phone answered, the number is being dialled.
+    conn.send([
+      ["Event", "OriginateResponse"],
+      ["ActionID", actionId],
+      ["Response", "Success"],
+      ["Channel", "PJSIP/1001-00000099"],
+      ["Context", "from-internal"],
+      ["Exten", "0301234567"],
+      ["Reason", "4"],
+      ["Uniqueid", channelId],
+    ]);
     const result = await alice.nextOf("command.result");
     expect(result).toEqual(expect.objectContaining({ id: "d1", ok: true, data: { callId: dialing.call.callId, channelId } }));
   });
 
-  it("an OriginateResponse failure ends the call as failed", async () => {
+  it("an OriginateResponse failure is a failed command result and ends the call as failed", async () => {
     const d = await start();
     d.pbx.handle("Originate", () => [["Response", "Success"], ["Message", "Originate successfully queued"]]);
     const alice = await connected(d, "alice");
     alice.send({ type: "command", id: "d2", action: "dial", args: { to: "0301234567" } });
     const dialing = await alice.nextOf("call.dialing");
-    // Async Originate: the command result only says the PBX queued it.
-    expect(await alice.nextOf("command.result")).toMatchObject({ id: "d2", ok: true, data: { callId: dialing.call.callId } });
-
-    const orig = lastAction(d.pbx, "Originate");
+    const orig = await waitFor(() => d.pbx.received.some((r) => r.action.get("Action") === "Originate") && lastAction(d.pbx, "Originate"), "Originate at the PBX");
     d.pbx.broadcast([
       ["Event", "OriginateResponse"],
       ["Privilege", "call,all"],
@@ -100,6 +108,7 @@ describe("dial", () => {
     ]);
     const ended = await alice.nextOf("call.ended");
     expect(ended.call).toMatchObject({ callId: dialing.call.callId, state: "ended", outcome: "failed", endReason: "hangup" });
+    expect(await alice.nextOf("command.result")).toMatchObject({ id: "d2", ok: false, error: { code: "pbx_rejected", message: "the call could not be placed: no answer" } });
     expect(ended.call.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "placed", state: "ended" })]);
     expect(d.daemon.tracker.activeCalls()).toEqual([]);
   });
