@@ -7,6 +7,7 @@
  * JIT state and RSS never leak into the next: peak-RSS figures are the decoder's own.
  */
 import { asteriskManagerBench } from "./asteriskManager.js";
+import { callMemoryBench } from "./callMemory.js";
 import { codecMemoryBench, codecTcpBench } from "./codec.js";
 import { rawSocketBench } from "./rawSocket.js";
 import { trackerBench, trackerTcpBench } from "./tracker.js";
@@ -67,6 +68,7 @@ export const BENCHES: readonly Bench[] = [
   asteriskManagerBench,
   trackerBench,
   trackerTcpBench,
+  callMemoryBench,
 ];
 
 export function findBench(name: string): Bench | undefined {
