@@ -44,8 +44,18 @@ export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: n
  */
 export class OriginateWaiters {
   private readonly waiting = new Map<string, { resolve: (r: { ok: boolean; reason: string }) => void; timer: NodeJS.Timeout }>();
+  /**
+   * Outcomes that arrived before anyone waited: Asterisk may send the OriginateResponse in
+   * the same read as the action's Response, before the command handler gets to `wait`.
+   */
+  private readonly early = new Map<string, { ok: boolean; reason: string }>();
 
   wait(channelId: string, timeoutMs: number): Promise<{ ok: boolean; reason: string }> {
+    const known = this.early.get(channelId);
+    if (known) {
+      this.early.delete(channelId);
+      return Promise.resolve(known);
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(channelId);
@@ -58,7 +68,12 @@ export class OriginateWaiters {
 
   settle(channelId: string, ok: boolean, reason: string): void {
     const w = this.waiting.get(channelId);
-    if (!w) return;
+    if (!w) {
+      this.early.set(channelId, { ok, reason });
+      // Bounded: responses for originates nobody waits for (another AMI client's) age out.
+      if (this.early.size > 1000) this.early.delete(this.early.keys().next().value!);
+      return;
+    }
     clearTimeout(w.timer);
     this.waiting.delete(channelId);
     w.resolve({ ok, reason });
