@@ -279,7 +279,10 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     }, 10_000);
     force.unref();
     daemon.stop().then(
-      () => io.exit(0),
+      () => {
+        log.info("stopped");
+        io.exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, "shutdown failed");
         io.exit(1);

@@ -251,7 +251,6 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         },
       });
       const port = await http.listen();
-      log.info({ host: config.server.host, port, wsPath: config.server.wsPath }, "http and websocket listening");
       const client = new AmiClient({
         ...config.ami,
         host: amiHost,
@@ -264,9 +263,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       });
       ami = client;
       client.on("event", onAmiEvent);
-      client.on("connected", (info) => {
+      client.on("connected", () => {
         m.amiConnected.set(1);
-        log.info({ ...info, host: amiHost, port: amiPort }, "pbx link up");
         void resync(client);
       });
       client.on("disconnected", ({ reason }) => {
