@@ -9,7 +9,7 @@ import { AmiClient } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
 import { toPbxEvent, UNUSED_EVENTS } from "./ami/events.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
-import { CallTracker } from "./calls/tracker.js";
+import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
 import { createCommandHandler } from "./control/commands.js";
 import { ContactDirectory } from "./directory/contacts.js";
@@ -81,13 +81,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
   const tracker: CallTracker = new CallTracker({
-    userForDevice: (d) => directory.userForDevice(d),
-    deviceForExtension: (e) => directory.deviceForExtension(e),
-    trunks: new Set(config.trunks),
-    numbers: config.numbers,
-    missedPolicy: config.calls.missedPolicy,
-    ivrVariables: config.calls.ivrVariables,
-    keepEndedMs: config.calls.keepEndedMs,
+    ...trackerDepsFromConfig(config, directory),
     newCallId: randomUUID,
     knownCallId: (linkedId) => openIds.get(linkedId),
     debug: (fields, msg) => trackerLog.debug(fields, msg),

@@ -9,7 +9,7 @@ import { toPbxEvent, UNUSED_EVENTS } from "../ami/events.js";
 import type { Config } from "../config.js";
 import { Directory } from "../directory/users.js";
 import type { AnyCallEvent } from "./model.js";
-import { CallTracker } from "./tracker.js";
+import { CallTracker, trackerDepsFromConfig } from "./tracker.js";
 
 export interface ReplayResult {
   events: AnyCallEvent[];
@@ -22,13 +22,7 @@ export function replayTracker(config: Config, onEvent: (ev: AnyCallEvent) => voi
   if (!directory) dir.applyConfig(config.users);
   let n = 0;
   return new CallTracker({
-    userForDevice: (d) => dir.userForDevice(d),
-    deviceForExtension: (e) => dir.deviceForExtension(e),
-    trunks: new Set(config.trunks),
-    numbers: config.numbers,
-    missedPolicy: config.calls.missedPolicy,
-    ivrVariables: config.calls.ivrVariables,
-    keepEndedMs: config.calls.keepEndedMs,
+    ...trackerDepsFromConfig(config, dir),
     onEvent,
     newCallId: () => `call-${String(++n).padStart(4, "0")}`,
   });

@@ -7,6 +7,7 @@
 import type { ChannelInfo, PbxEvent } from "../ami/events.js";
 import { parseChannel } from "../directory/devices.js";
 import type { NumberOptions } from "../directory/numbers.js";
+import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
 import { Conversation } from "./conversation.js";
 import { iso, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
@@ -48,6 +49,22 @@ export interface TrackerDeps {
   debug?: (fields: Record<string, unknown>, msg: string) => void;
   /** Contact lookup, asked before the first event that carries the external number. */
   lookup?: (call: Call) => Match | null;
+}
+
+/** The tracker's deps that come straight from the configuration and the user directory. */
+export function trackerDepsFromConfig(
+  config: Pick<Config, "trunks" | "numbers" | "calls">,
+  dir: { userForDevice(d: string): string | null; deviceForExtension(e: string): string | null },
+): Pick<TrackerDeps, "userForDevice" | "deviceForExtension" | "trunks" | "numbers" | "missedPolicy" | "ivrVariables" | "keepEndedMs"> {
+  return {
+    userForDevice: (d) => dir.userForDevice(d),
+    deviceForExtension: (e) => dir.deviceForExtension(e),
+    trunks: new Set(config.trunks),
+    numbers: config.numbers,
+    missedPolicy: config.calls.missedPolicy,
+    ivrVariables: config.calls.ivrVariables,
+    keepEndedMs: config.calls.keepEndedMs,
+  };
 }
 
 export class CallTracker {

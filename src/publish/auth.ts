@@ -8,18 +8,14 @@ import type { IncomingMessage } from "node:http";
 import { importSPKI, jwtVerify, type CryptoKey } from "jose";
 import type { Config } from "../config.js";
 import type { Db } from "../store/db.js";
+import type { DirectoryUser } from "../directory/users.js";
 import { isApiTokenLive, looksLikeApiToken, verifyApiToken, type Role } from "./apiTokens.js";
 
 export { createApiToken, listApiTokens, revokeApiToken, type ApiTokenInfo, type Role } from "./apiTokens.js";
 
-export interface DirectoryUser {
-  id: string;
-  name: string;
-  role: Role;
-  devices: string[];
-  popTiming?: "ringing" | "answered";
-}
+export type { DirectoryUser };
 
+/** What the server needs of the user directory (directory/users.ts implements it). */
 export interface Directory {
   getUser(id: string): DirectoryUser | undefined;
   listUsers(): DirectoryUser[];
