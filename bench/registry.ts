@@ -9,6 +9,7 @@
 import { asteriskManagerBench } from "./asteriskManager.js";
 import { callMemoryBench } from "./callMemory.js";
 import { codecMemoryBench, codecTcpBench } from "./codec.js";
+import { popBench } from "./popLatency.js";
 import { rawSocketBench } from "./rawSocket.js";
 import { trackerBench, trackerTcpBench } from "./tracker.js";
 
@@ -69,6 +70,8 @@ export const BENCHES: readonly Bench[] = [
   trackerBench,
   trackerTcpBench,
   callMemoryBench,
+  popBench(100),
+  popBench(1000),
 ];
 
 export function findBench(name: string): Bench | undefined {

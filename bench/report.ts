@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { dirname } from "node:path";
 import type { BenchResult, StreamInfo } from "./registry.js";
-import { docTemplate, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
+import { docTemplate, ENGINE_HEADING, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
+import { engineChecks, engineLines, engineRow } from "./reportEngine.js";
 
 export const TARGET_RATIO = 4;
 export const TARGET_PEAK_RSS_MB = 100;
@@ -47,6 +48,7 @@ export function summarize(results: readonly BenchResult[]): Summary {
     checks: [
       { label: `ours ≥ ${TARGET_RATIO}× asterisk-manager (messages/s, loopback TCP)`, ok: ratio === undefined ? undefined : ratio >= TARGET_RATIO },
       { label: `peak RSS while decoding < ${TARGET_PEAK_RSS_MB} MB (10^6 bytes)`, ok: peakMb === undefined ? undefined : peakMb < TARGET_PEAK_RSS_MB },
+      ...engineChecks(results),
     ],
   };
 }
@@ -79,6 +81,8 @@ export function printReport(stream: StreamInfo, results: readonly BenchResult[],
   console.log(`same, by CPU time per message:       ${s.cpuRatio === undefined ? "—" : s.cpuRatio.toFixed(2) + "×"}`);
   console.log(`ours in-memory ÷ asterisk-manager:   ${s.memoryRatio === undefined ? "—" : s.memoryRatio.toFixed(2) + "×"}`);
   console.log(`ours TCP bytes/s ÷ raw socket:       ${s.ceilingShare === undefined ? "—" : (s.ceilingShare * 100).toFixed(1) + " %"}`);
+  const engine = engineLines(results);
+  if (engine.length > 0) console.log(`\ncall engine and screen pop:\n${engine.join("\n")}`);
   for (const c of s.checks) console.log(`${c.ok === undefined ? "n/a " : c.ok ? "PASS" : "FAIL"}  ${c.label}`);
   return s;
 }
@@ -91,7 +95,7 @@ export function machine(): string {
 function commit(): string {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", timeout: 5_000 }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "bench"], { encoding: "utf8", timeout: 5_000 });
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "src/calls", "src/publish", "bench"], { encoding: "utf8", timeout: 5_000 });
     return dirty.trim() === "" ? head : `${head}+wip`;
   } catch {
     return "unknown";
@@ -128,12 +132,20 @@ export function recordRun(docPath: string, stream: StreamInfo, results: readonly
     writeFileSync(docPath, docTemplate());
   }
   const lines = readFileSync(docPath, "utf8").split("\n");
-  const heading = lines.indexOf(RESULTS_HEADING);
-  if (heading < 0) throw new Error(`${docPath} has no "${RESULTS_HEADING}" section`);
-  // The table is the first run of `|` lines after the heading; the row goes after its last line.
-  let at = lines.findIndex((l, i) => i > heading && l.startsWith("|"));
-  if (at < 0) throw new Error(`${docPath}: no table under "${RESULTS_HEADING}"`);
-  while (lines[at + 1]?.startsWith("|")) at++;
-  lines.splice(at + 1, 0, `| ${row.join(" | ")} |`);
+  const codecRan = ["raw", "codec", "codec-memory", "asterisk-manager"].some((n) => by(n) !== undefined);
+  if (codecRan) appendRow(docPath, lines, RESULTS_HEADING, row);
+  const engine = engineRow(results);
+  if (engine) appendRow(docPath, lines, ENGINE_HEADING, [row[0]!, row[1]!, row[2]!, METHOD_ID, ...engine]);
   writeFileSync(docPath, lines.join("\n"));
+}
+
+/** Puts `cells` after the last line of the first table under `heading`. */
+function appendRow(docPath: string, lines: string[], heading: string, cells: string[]): void {
+  const h = lines.indexOf(heading);
+  if (h < 0) throw new Error(`${docPath} has no "${heading}" section`);
+  // The table is the first run of `|` lines after the heading; the row goes after its last line.
+  let at = lines.findIndex((l, i) => i > h && l.startsWith("|"));
+  if (at < 0) throw new Error(`${docPath}: no table under "${heading}"`);
+  while (lines[at + 1]?.startsWith("|")) at++;
+  lines.splice(at + 1, 0, `| ${cells.join(" | ")} |`);
 }
