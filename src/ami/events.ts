@@ -71,7 +71,35 @@ export type PbxEvent =
       reason: string;
       exten: string;
       at: number;
-    };
+    }
+  | {
+      // Agent state (src/calls/agents.ts): QueueMember (QueueStatus list), QueueMemberStatus,
+      // QueueMemberAdded, QueueMemberPause all carry the whole member.
+      type: "queueMember";
+      queue: string;
+      /** What the queue dials: `PJSIP/1001`, or `Local/1004@agents/n` for a FreePBX-style member. */
+      memberInterface: string;
+      /** Where its device state comes from (`PJSIP/1004` for that Local member); "" when absent. */
+      stateInterface: string;
+      memberName: string;
+      paused: boolean;
+      /** Null when not paused or no reason given. */
+      pausedReason: string | null;
+      /** Numeric Asterisk device state of the state interface; `DEVICE_STATES[status]` names it. */
+      status: number;
+      inCall: boolean;
+      at: number;
+    }
+  | { type: "queueMemberRemoved"; queue: string; memberInterface: string; at: number }
+  /** DeviceStateChange, live and as DeviceStateList items; `state` as in DEVICE_STATES. */
+  | { type: "deviceState"; device: string; state: DeviceState; at: number };
+
+/** Asterisk's device states (`enum ast_device_state`), indexed by their number, in our spelling. */
+export const DEVICE_STATES = ["unknown", "not_inuse", "inuse", "busy", "invalid", "unavailable", "ringing", "ringinuse", "onhold"] as const;
+export type DeviceState = (typeof DEVICE_STATES)[number];
+
+/** DeviceStateChange `State` text (`NOT_INUSE` …) → ours; a fixed table, no per-event string work. */
+const DEVICE_STATE_TEXT: ReadonlyMap<string, DeviceState> = new Map(DEVICE_STATES.map((s) => [s.toUpperCase(), s]));
 
 export type PbxEventType = PbxEvent["type"];
 
@@ -132,10 +160,8 @@ export const UNUSED_EVENTS: ReadonlySet<string> = new Set([
   "RTCPReceived",
   "Cdr",
   "CEL",
-  "DeviceStateChange",
   "ExtensionStatus",
   "PresenceStatus",
-  "QueueMemberStatus",
   "NewConnectedLine",
   "NewAccountCode",
   "HangupRequest",
@@ -312,6 +338,42 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         exten: str("Exten"),
         at: eventTime(msg),
       };
+    case "QueueMember":
+    case "QueueMemberStatus":
+    case "QueueMemberAdded":
+    case "QueueMemberPause": {
+      // The QueueStatus list item names the member `Name`/`Location` (Asterisk 22, trace 25);
+      // the live events call them `MemberName`/`Interface`.
+      const memberInterface = msg.get("Interface") ?? msg.get("Location");
+      const queue = msg.get("Queue");
+      if (!memberInterface || !queue) return null;
+      const paused = msg.get("Paused") === "1";
+      // Asterisk 16 QueueMemberPause also sent the reason as `Reason`.
+      const reason = paused ? msg.get("PausedReason") || msg.get("Reason") || null : null;
+      const status = Number(msg.get("Status"));
+      return {
+        type: "queueMember",
+        queue,
+        memberInterface,
+        stateInterface: msg.get("StateInterface") ?? "",
+        memberName: msg.get("MemberName") ?? msg.get("Name") ?? "",
+        paused,
+        pausedReason: reason,
+        status: status >= 0 && status < DEVICE_STATES.length ? status : 0,
+        inCall: msg.get("InCall") === "1",
+        at: eventTime(msg),
+      };
+    }
+    case "QueueMemberRemoved": {
+      const memberInterface = msg.get("Interface") ?? msg.get("Location");
+      const queue = msg.get("Queue");
+      return memberInterface && queue ? { type: "queueMemberRemoved", queue, memberInterface, at: eventTime(msg) } : null;
+    }
+    case "DeviceStateChange": {
+      const device = msg.get("Device");
+      if (!device) return null;
+      return { type: "deviceState", device, state: DEVICE_STATE_TEXT.get(msg.get("State") ?? "") ?? "unknown", at: eventTime(msg) };
+    }
     default:
       return null;
   }
