@@ -8,6 +8,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import { AmiClient } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
 import { toPbxEvent, UNUSED_EVENTS } from "./ami/events.js";
+import { AgentTracker, isAgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
@@ -19,7 +20,7 @@ import { createRegistry } from "./http/metrics.js";
 import type { Logger } from "./log.js";
 import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
-import { CallLog } from "./store/callLog.js";
+import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
 import { closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
@@ -40,6 +41,7 @@ export interface Daemon {
   /** Re-read the users (SIGHUP). */
   reloadUsers(config: Config): void;
   readonly tracker: CallTracker;
+  readonly agents: AgentTracker;
   readonly db: Db;
   readonly directory: Directory;
   readonly callLog: CallLog;
@@ -57,6 +59,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const directory = new Directory({ db, log: log.child({ component: "directory" }) });
   directory.applyConfig(config.users);
   const callLog = new CallLog(db);
+  const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"));
   const contacts = new ContactDirectory({
     db,
     numbers: config.numbers,
@@ -100,17 +103,22 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
     if (ev.userId === null) {
-      try {
-        callLog.save(ev.call, new Date(ev.at).toISOString());
-      } catch (err) {
-        // The call stays in memory and is written again with its next event.
-        log.error({ err, callId: ev.call.callId }, "call log write failed");
-      }
+      writer.save(ev.call, new Date(ev.at).toISOString());
       if (ev.name === "callEnded" || ev.name === "callRinging" || ev.name === "callDialing") m.activeCalls.set(tracker.activeCalls().length);
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
     cti?.publish(ev);
   }
+
+  // Agent state (queues, pause, device state) → agent.state messages.
+  const agents = new AgentTracker({
+    userForDevice: (d) => directory.userForDevice(d),
+    userForExtension: (e) => {
+      const d = directory.deviceForExtension(e);
+      return d === null ? null : directory.userForDevice(d);
+    },
+    onChange: (userId, state) => cti?.agentState(userId, state),
+  });
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
   const simSecret = deps.simulatorSecret ?? randomUUID();
@@ -127,6 +135,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable);
     if (!ev) return;
+    if (isAgentEvent(ev)) return agents.handle(ev);
     tracker.handle(ev);
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
   }
@@ -163,11 +172,33 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     } catch (err) {
       log.warn({ err }, "resync listing failed");
     } finally {
+      await resyncAgents(client);
       const held = backlog ?? [];
       backlog = null;
       m.backlog.set(0);
       for (const msg of held) feed(msg);
     }
+  }
+
+  /**
+   * Queue members and device states, inside the same backlog window as the channel listing.
+   * Either listing may fail (no app_queue; DeviceStateList needs Asterisk 13): logged, ignored,
+   * and without a QueueStatus listing no member is dropped.
+   */
+  async function resyncAgents(client: AmiClient): Promise<void> {
+    agents.beginResync();
+    let membersListed = false;
+    for (const action of ["QueueStatus", "DeviceStateList"]) {
+      try {
+        const listing = await client.action(action, []);
+        for (const ev of listing.events) feed(ev);
+        if (action === "QueueStatus") membersListed = true;
+      } catch (err) {
+        log.warn({ err, action }, "agent state listing failed");
+      }
+    }
+    agents.endResync(membersListed);
+    log.info({ membersListed }, "agent state resynced");
   }
 
   const onCommand = createCommandHandler({
@@ -199,6 +230,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     db,
     directory,
     activeCalls: () => tracker.activeCalls(),
+    agentStateOf: (userId) => agents.stateOf(userId),
     onCommand: (user, cmd) => {
       const u = directory.getUser(user.userId);
       return onCommand({ userId: user.userId, role: user.role, devices: u?.devices ?? [] }, cmd);
@@ -210,6 +242,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   return {
     tracker,
+    agents,
     db,
     directory,
     callLog,
@@ -275,10 +308,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       await cti.close();
       await http?.close();
       await simulator?.stop();
+      writer.flush();
       db.close();
     },
     reloadUsers(next: Config) {
       directory.applyConfig(next.users);
+      agents.remap();
       log.info({ users: next.users.length }, "users reloaded");
     },
   };

@@ -35,11 +35,18 @@ export function replayTracker(config: Config, onEvent: (ev: AnyCallEvent) => voi
  */
 export async function* readCapture(path: string): AsyncGenerator<AmiMessage> {
   let clock = 0;
+  let anchored = false;
   const decoder = new AmiDecoder({ now: () => clock, skipEvent: (name) => UNUSED_EVENTS.has(name) });
   for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
     for (const msg of decoder.push(chunk as Buffer)) {
-      const tv = clock === 0 ? (msg.get("EventTV") ?? msg.get("SessionTV")) : undefined;
-      if (tv !== undefined) clock = Date.parse(tv.replace(/([+-]\d\d)(\d\d)$/, "$1:$2")) || 0;
+      if (!anchored) {
+        const tv = msg.get("EventTV") ?? msg.get("SessionTV");
+        const t = tv === undefined ? NaN : Date.parse(tv.replace(/([+-]\d\d)(\d\d)$/, "$1:$2"));
+        if (Number.isFinite(t)) {
+          anchored = true;
+          clock = Math.max(clock, t);
+        }
+      }
       clock += 1;
       yield msg.withReceivedAt(clock);
     }

@@ -226,3 +226,53 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
     })),
   };
 }
+
+/**
+ * Write-behind for the call log: the call-level events of one event-loop turn are coalesced
+ * per call (only the newest snapshot is written) and written in one transaction on the next
+ * turn, so a burst of AMI events costs one SQLite commit, not one per domain event. A failed
+ * write keeps the snapshots and is tried again on the next turn (never dropped).
+ */
+export class CallLogWriter {
+  private pending = new Map<string, { call: Call; at: string }>();
+  private scheduled = false;
+
+  constructor(
+    private readonly log: CallLog,
+    private readonly db: Db,
+    private readonly onError: (err: unknown, calls: number) => void,
+  ) {}
+
+  save(call: Call, at: string): void {
+    this.pending.set(call.callId, { call, at });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Write everything pending now (also called on stop). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      this.db.transaction(() => {
+        for (const { call, at } of batch.values()) this.log.save(call, at);
+      })();
+    } catch (err) {
+      // Keep what failed, unless a newer snapshot of the same call arrived meanwhile.
+      for (const [id, v] of batch) if (!this.pending.has(id)) this.pending.set(id, v);
+      this.onError(err, batch.size);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setTimeout(() => this.flush(), 1000).unref();
+      }
+    }
+  }
+
+  get backlog(): number {
+    return this.pending.size;
+  }
+}
