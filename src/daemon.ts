@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { AmiClient } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
-import { toPbxEvent, UNUSED_EVENTS } from "./ami/events.js";
+import { skipUnneeded, toPbxEvent } from "./ami/events.js";
 import { AgentTracker, isAgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
@@ -117,7 +117,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       const d = directory.deviceForExtension(e);
       return d === null ? null : directory.userForDevice(d);
     },
-    onChange: (userId, state) => cti?.agentState(userId, state),
+    onChange: (userId, state) => {
+      try {
+        cti?.agentState(userId, state);
+      } catch (err) {
+        log.error({ err, userId }, "agent state publish failed");
+      }
+    },
   });
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
@@ -286,7 +292,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         secret,
         log: log.child({ component: "ami" }),
         now,
-        skipEvent: (name) => UNUSED_EVENTS.has(name),
+        skipEvent: skipUnneeded(tracker.wantsVariable),
       });
       ami = client;
       client.on("event", onAmiEvent);

@@ -31,6 +31,8 @@ export interface CtiServerDeps {
   db: Db;
   directory: Directory;
   activeCalls: () => Call[];
+  /** The user's queue/device state, sent right after the snapshot on connect (null: nothing known). */
+  agentStateOf?: (userId: string) => AgentState | null;
   onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
   now?: () => number;
   version: string;
@@ -241,6 +243,8 @@ export class CtiServer {
       expiresAt: auth.expiresAt === null ? null : isoTime(auth.expiresAt),
     });
     this.sendSnapshot(c);
+    const agent = this.deps.agentStateOf?.(c.userId) ?? null;
+    if (agent !== null) this.reply(c, { type: "agent.state", agent: c.userId, state: agent });
   }
 
   private tooSlow(c: Connection): void {
