@@ -220,6 +220,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     calls: tracker,
     annotate: (userId, callId, a) => annotate(userId, callId, a),
     originateResult: (channelId, timeoutMs) => originates.wait(channelId, timeoutMs),
+    queueInterfaces: (device, queue) => agents.memberInterfacesOf(device, queue),
     now,
   });
 

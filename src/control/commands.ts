@@ -53,6 +53,12 @@ export interface CommandDeps {
    * result says whether the user's phone was reached. Absent: the result only says queued.
    */
   originateResult?: (channelId: string, timeoutMs: number) => Promise<{ ok: boolean; reason: string }>;
+  /**
+   * The queue member interfaces that stand for a device (a FreePBX-style member
+   * `Local/1004@agents/n` for `PJSIP/1004`), so QueuePause names the member Asterisk knows.
+   * Absent or empty: the device itself.
+   */
+  queueInterfaces?: (device: string, queue?: string) => string[];
   newId?: () => string;
   now?: () => number;
 }
@@ -178,16 +184,20 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
   /** Pause every device of the user; fine when at least one is a member (others may not be). */
   const pause = async (user: CommandUser, paused: boolean, queue?: string, reason?: string) => {
     if (user.devices.length === 0) throw new CommandError("forbidden", "this user has no device");
-    const results: { device: string; ok: boolean; error?: string }[] = [];
+    const results: { device: string; interface?: string; ok: boolean; error?: string }[] = [];
     let firstError: CommandError | undefined;
     for (const device of user.devices) {
-      try {
-        await send(T.queuePause({ device, paused, ...(queue ? { queue } : {}), ...(reason ? { reason } : {}) }));
-        results.push({ device, ok: true });
-      } catch (err) {
-        const e = fromAmiError(err);
-        firstError ??= e;
-        results.push({ device, ok: false, error: e.message });
+      const known = deps.queueInterfaces?.(device, queue) ?? [];
+      for (const iface of known.length > 0 ? known : [device]) {
+        const r = iface === device ? { device } : { device, interface: iface };
+        try {
+          await send(T.queuePause({ device: iface, paused, ...(queue ? { queue } : {}), ...(reason ? { reason } : {}) }));
+          results.push({ ...r, ok: true });
+        } catch (err) {
+          const e = fromAmiError(err);
+          firstError ??= e;
+          results.push({ ...r, ok: false, error: e.message });
+        }
       }
     }
     if (!results.some((r) => r.ok)) throw firstError!;
