@@ -3,7 +3,7 @@
  * (`24-burst-30-concurrent`, 30 calls at once) repeated with renumbered ids to ~300,000
  * messages, two ways:
  *  - "tracker": the bytes fed from memory in 64 KiB chunks: AmiDecoder with the daemon's
- *    `skipEvent` (UNUSED_EVENTS dropped before decoding) → toPbxEvent(msg, wantsVariable) →
+ *    `skipEvent` (skipUnneeded: unused events, unwanted VarSets, non-VoiceMail Newexten dropped before decoding) → toPbxEvent(msg, wantsVariable) →
  *    CallTracker.handle. The call engine's own rate, no socket in the way;
  *  - "tracker-tcp": the same bytes served by the loopback feeder (another process) and read
  *    by the real AmiClient, whose `event`s go through the same toPbxEvent → handle.
@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AmiClient } from "../src/ami/client.js";
 import { AmiDecoder } from "../src/ami/codec.js";
-import { toPbxEvent, UNUSED_EVENTS } from "../src/ami/events.js";
+import { skipUnneeded, toPbxEvent } from "../src/ami/events.js";
 import { replayTracker } from "../src/calls/replay.js";
 import { createLogger } from "../src/log.js";
 import { startFeeder } from "./feeder.js";
@@ -24,7 +24,6 @@ import { RssSampler, settleHeap, Stopwatch } from "./measure.js";
 import type { Bench, BenchContext, BenchResult } from "./registry.js";
 
 export const TRACKER_TARGET_MESSAGES = 300_000;
-const skipEvent = (name: string) => UNUSED_EVENTS.has(name);
 
 /** A tracker with the lab users, counting the domain events it emits. */
 function countingTracker() {
@@ -42,7 +41,7 @@ export const trackerBench: Bench = {
     const input = repeatTrace(ctx.traces, BURST_TRACE, TRACKER_TARGET_MESSAGES);
     const { tracker, counter } = countingTracker();
     // The production decoder: no banner (the chunks start with an event), Date.now clock.
-    const decoder = new AmiDecoder({ expectBanner: false, skipEvent });
+    const decoder = new AmiDecoder({ expectBanner: false, skipEvent: skipUnneeded(tracker.wantsVariable) });
     const deadline = Date.now() + ctx.timeoutMs;
     settleHeap();
     const rss = new RssSampler();
@@ -65,7 +64,7 @@ export const trackerBench: Bench = {
     rss.stop();
     const notes = [
       cpuNote,
-      `${input.copies} renumbered copies of ${BURST_TRACE}; ${decoded} decoded, ${decoder.skipped} skipped unread (UNUSED_EVENTS), ${tracker.eventsHandled} reached the tracker; ${counter.domainEvents} domain events; ${tracker.activeCalls().length} calls still open`,
+      `${input.copies} renumbered copies of ${BURST_TRACE}; ${decoded} decoded, ${decoder.skipped} skipped unread (skipUnneeded), ${tracker.eventsHandled} reached the tracker; ${counter.domainEvents} domain events; ${tracker.activeCalls().length} calls still open`,
     ];
     if (decoded + decoder.skipped !== input.messages) notes.push(`saw ${decoded + decoder.skipped} messages, expected ${input.messages}`);
     if (decoder.pendingBytes !== 0) notes.push(`${decoder.pendingBytes} bytes left undecoded`);
@@ -110,7 +109,7 @@ export const trackerTcpBench: Bench = {
         pingIntervalMs: ctx.timeoutMs,
         reconnect: { minDelayMs: ctx.timeoutMs, maxDelayMs: ctx.timeoutMs },
         log: createLogger({ level: "silent" }),
-        skipEvent,
+        skipEvent: skipUnneeded(tracker.wantsVariable),
       });
       let events = 0;
       client.on("event", (msg) => {

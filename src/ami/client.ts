@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import { AmiCodecError, AmiDecoder, encodeAction, header, type ActionFields, type AmiMessage } from "./codec.js";
+import { AmiCodecError, AmiDecoder, encodeAction, header, type ActionFields, type AmiMessage, type DecoderOptions } from "./codec.js";
 import { AmiClientError, PendingActions, type AmiResponse } from "./pending.js";
 import { backoffDelay, greet, openAmiSocket, type AmiEndpoint } from "./transport.js";
 
@@ -26,7 +26,7 @@ export interface AmiClientOptions extends AmiEndpoint {
   eventFilter: string[];
   maxMessageBytes: number;
   /** Events dropped before decoding (nobody downstream reads them). */
-  skipEvent?: (name: string) => boolean;
+  skipEvent?: DecoderOptions["skipEvent"];
   maxQueuedEvents: number;
   log: Logger;
   random?: () => number;

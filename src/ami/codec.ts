@@ -135,9 +135,10 @@ export interface DecoderOptions {
   now?: () => number;
   /**
    * Events nobody downstream reads (RTCP reports, CDRs …): recognised by the name on their
-   * first line and dropped before they are decoded. Responses are never skipped.
+   * first line (and, if the predicate looks, the raw bytes `buf[start, end)`) and dropped
+   * before they are decoded. Responses are never skipped.
    */
-  skipEvent?: (name: string) => boolean;
+  skipEvent?: (name: string, buf: Buffer, start: number, end: number) => boolean;
 }
 
 const EVENT_PREFIX = Buffer.from("Event: ");
@@ -155,7 +156,7 @@ export class AmiDecoder {
   private awaitingBanner: boolean;
   private readonly maxBytes: number;
   private readonly now: () => number;
-  private readonly skipEvent: ((name: string) => boolean) | undefined;
+  private readonly skipEvent: DecoderOptions["skipEvent"];
   /** Messages dropped by `skipEvent`. */
   skipped = 0;
 
@@ -171,11 +172,11 @@ export class AmiDecoder {
     return this.tail.length;
   }
 
-  private skippable(buf: Buffer, start: number): boolean {
+  private skippable(buf: Buffer, start: number, msgEnd: number): boolean {
     if (!startsWithAt(buf, start, EVENT_PREFIX)) return false;
     let end = buf.indexOf(LF, start);
     if (buf[end - 1] === CR) end--;
-    return this.skipEvent!(buf.toString("latin1", start + EVENT_PREFIX.length, end));
+    return this.skipEvent!(buf.toString("latin1", start + EVENT_PREFIX.length, end), buf, start, msgEnd);
   }
 
   /**
@@ -205,7 +206,7 @@ export class AmiDecoder {
       if (lineEnd === pos) {
         // An empty line ends the message (several empty lines in a row are harmless).
         if (pos > msgStart) {
-          if (this.skipEvent && this.skippable(buf, msgStart)) this.skipped++;
+          if (this.skipEvent && this.skippable(buf, msgStart, pos)) this.skipped++;
           else {
             if (receivedAt === 0) receivedAt = this.now();
             out.push(decodeMessage(buf.toString("utf8", msgStart, pos), receivedAt));

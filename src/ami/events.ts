@@ -3,7 +3,7 @@
  * event and header names; the tracker sees `PbxEvent`s only. Events the tracker does not
  * act on map to `null` with one switch on the event name (the hot path).
  */
-import { header, type AmiMessage } from "./codec.js";
+import { header, type AmiMessage, type DecoderOptions } from "./codec.js";
 
 /** A channel as AMI describes it in a prefixed header group (`Dest…`, `Transferer…`). */
 export interface ChannelInfo {
@@ -179,6 +179,41 @@ export const UNUSED_EVENTS: ReadonlySet<string> = new Set([
   "ContactStatus",
   "Registry",
 ]);
+
+const VARIABLE = Buffer.from("\nVariable: ");
+const APPLICATION = Buffer.from("\nApplication: ");
+const VOICEMAIL = Buffer.from("VoiceMail\r");
+
+/** The value of a header in raw message bytes, or null (the header must be in [start, end)). */
+function rawValue(buf: Buffer, key: Buffer, start: number, end: number): [number, number] | null {
+  const at = buf.indexOf(key, start);
+  if (at < 0 || at >= end) return null;
+  const from = at + key.length;
+  let to = buf.indexOf(0x0a, from);
+  if (to < 0 || to > end) to = end;
+  if (buf[to - 1] === 0x0d) to--;
+  return [from, to];
+}
+
+/**
+ * The daemon's decoder filter: unused events, VarSets of variables nobody wants (half of all
+ * AMI traffic) and Newexten of anything but VoiceMail are dropped from their raw bytes,
+ * before they are decoded. `VarSet` and `Newexten` always carry these headers.
+ */
+export function skipUnneeded(wantVariable: (name: string) => boolean): NonNullable<DecoderOptions["skipEvent"]> {
+  return (name, buf, start, end) => {
+    if (UNUSED_EVENTS.has(name)) return true;
+    if (name === "VarSet") {
+      const v = rawValue(buf, VARIABLE, start, end);
+      return v !== null && !wantVariable(buf.toString("latin1", v[0], v[1]));
+    }
+    if (name === "Newexten") {
+      const v = rawValue(buf, APPLICATION, start, end);
+      return v !== null && buf.compare(VOICEMAIL, 0, VOICEMAIL.length - 1, v[0], v[1]) !== 0;
+    }
+    return false;
+  };
+}
 
 /**
  * Map one AMI event to tracker input, or null when the tracker does not need it.

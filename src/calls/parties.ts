@@ -1,6 +1,6 @@
 /** Call parties: the number as the PBX gave it, E.164 when possible, and a display form. */
 import { deviceResource } from "../directory/devices.js";
-import { displayNumber, normalizeNumber, type NumberOptions } from "../directory/numbers.js";
+import { normalizeForDisplay, type NumberOptions } from "../directory/numbers.js";
 import type { Party } from "./model.js";
 
 const NO_NAME = new Set(["", "<unknown>", "unknown", "anonymous", "Anonymous"]);
@@ -22,14 +22,14 @@ export function makeParty(raw: string, name: string, opts: NumberOptions, dir: P
     const display = NO_NAME.has(name) || name === ext ? ext : name;
     return { raw: ext, e164: null, display, name: display === ext ? null : name, extension: ext, userId };
   }
-  const n = normalizeNumber(number, opts);
+  const { n, display } = normalizeForDisplay(number, opts);
   const cleanName = NO_NAME.has(name) || name === number ? null : name;
   if (n.isExtension) {
     const dev = dir.deviceForExtension(number);
     const userId = dev ? dir.userForDevice(dev) : null;
     return { raw: number, e164: null, display: cleanName ?? number, name: cleanName, extension: number, userId };
   }
-  return { raw: number, e164: n.e164, display: cleanName ?? displayNumber(n), name: cleanName, extension: null, userId: null };
+  return { raw: number, e164: n.e164, display: cleanName ?? display, name: cleanName, extension: null, userId: null };
 }
 
 /** A party not known yet (the number an Originate will dial, before the PBX says). */

@@ -4,8 +4,8 @@
  * them the link drops, and the next file's listing (if any) resyncs the tracker.
  */
 import { createReadStream } from "node:fs";
-import { AmiDecoder, type AmiMessage } from "../ami/codec.js";
-import { toPbxEvent, UNUSED_EVENTS } from "../ami/events.js";
+import { AmiDecoder, type AmiMessage, type DecoderOptions } from "../ami/codec.js";
+import { skipUnneeded, toPbxEvent } from "../ami/events.js";
 import type { Config } from "../config.js";
 import { Directory } from "../directory/users.js";
 import type { AnyCallEvent } from "./model.js";
@@ -33,10 +33,10 @@ export function replayTracker(config: Config, onEvent: (ev: AnyCallEvent) => voi
  * (`timestampevents` is off by default), so `receivedAt` is a virtual clock: the first
  * `EventTV`/`SessionTV` of the file, advanced 1 ms per message to keep order.
  */
-export async function* readCapture(path: string): AsyncGenerator<AmiMessage> {
+export async function* readCapture(path: string, skipEvent?: DecoderOptions["skipEvent"]): AsyncGenerator<AmiMessage> {
   let clock = 0;
   let anchored = false;
-  const decoder = new AmiDecoder({ now: () => clock, skipEvent: (name) => UNUSED_EVENTS.has(name) });
+  const decoder = new AmiDecoder({ now: () => clock, skipEvent });
   for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
     for (const msg of decoder.push(chunk as Buffer)) {
       if (!anchored) {
@@ -60,7 +60,7 @@ export async function replayFiles(paths: string[], config: Config): Promise<Repl
   let lastAt = 0;
   for (const [i, path] of paths.entries()) {
     let listing = false;
-    for await (const msg of readCapture(path)) {
+    for await (const msg of readCapture(path, skipUnneeded(tracker.wantsVariable))) {
       lastAt = Math.max(lastAt, msg.receivedAt);
       const name = msg.event;
       if (i > 0 && !listing && name === "CoreShowChannel") {

@@ -69,3 +69,23 @@ export function displayNumber(n: NormalizedNumber): string {
   }
   return n.raw;
 }
+
+const cache = new Map<string, { n: NormalizedNumber; display: string }>();
+const CACHE_MAX = 10_000;
+
+/**
+ * `normalizeNumber` and `displayNumber` with a bounded memo: the same few numbers (the DID,
+ * regular callers) recur on every call, and libphonenumber's parse is the tracker's most
+ * expensive step (measured: ~14 % of decode + track).
+ */
+export function normalizeForDisplay(raw: string, opts: NumberOptions): { n: NormalizedNumber; display: string } {
+  const key = `${opts.defaultCountry}|${opts.lastDigits}|${opts.maxExtensionLength}|${raw}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    const n = normalizeNumber(raw, opts);
+    hit = { n, display: displayNumber(n) };
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(key, hit);
+  }
+  return hit;
+}
