@@ -1,0 +1,110 @@
+/**
+ * Agent state end to end: the fake PBX answers the resync's QueueStatus and DeviceStateList
+ * with trace 25's recorded listings (or refuses them, as a PBX without them would), replays a
+ * recorded call trace, and real ws clients record the agent.state messages they receive.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { AmiDecoder } from "../../src/ami/codec.js";
+import type { AmiServer } from "../../src/sim/amiServer.js";
+import { stripTracePreamble } from "../../src/sim/replay.js";
+import { DaemonRig, E2E_USERS, waitFor } from "../helpers/daemon.js";
+import { startFakeAmi } from "../helpers/fakeAmiServer.js";
+import { traceBytes } from "../helpers/traces.js";
+
+const rig = new DaemonRig();
+const pbxs: AmiServer[] = [];
+afterEach(async () => {
+  await rig.close();
+  for (const p of pbxs.splice(0)) await p.close();
+});
+
+/** Trace 25's list items of one action, without their ActionID (the fake PBX adds its own). */
+function listing(actionId: string, event: string): [string, string][][] {
+  return new AmiDecoder()
+    .push(traceBytes("25-resync-actions"))
+    .filter((m) => m.get("ActionID") === actionId && m.event === event)
+    .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
+}
+
+async function start(withListings: boolean) {
+  const pbx = await startFakeAmi();
+  pbxs.push(pbx);
+  if (withListings) {
+    pbx.setList("QueueStatus", [...listing("resync-QueueStatus", "QueueParams"), ...listing("resync-QueueStatus", "QueueMember")]);
+    pbx.setList("DeviceStateList", listing("resync-DeviceStateList", "DeviceStateChange"));
+  }
+  const d = await rig.start({ users: E2E_USERS, pbx });
+  await waitFor(() => d.logs.some((l) => l.msg === "agent state resynced"), "agent resync");
+  return d;
+}
+
+const agentStates = (messages: any[]) => messages.filter((m) => m.type === "agent.state");
+const support = { queue: "support", loggedIn: true, paused: false, reason: null };
+const sales = { queue: "sales", loggedIn: true, paused: false, reason: null };
+
+describe("agent.state end to end", () => {
+  it("after the resync a user gets their state right after the snapshot, then each change of trace 07", async () => {
+    const d = await start(true);
+    const alice = d.connect("alice");
+    const sam = d.connect("sam");
+    const dave = d.connect("dave");
+    await Promise.all([alice.ready(), sam.ready(), dave.ready()]);
+    const first = await alice.next();
+    expect(first).toMatchObject({ type: "agent.state", userId: "alice", agent: "alice", state: { deviceState: "inuse", queues: [support] } });
+    await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
+    for (const c of [alice, sam, dave]) await c.sync();
+
+    expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
+      { deviceState: "inuse", queues: [support] },
+      { deviceState: "ringing", queues: [support] },
+      { deviceState: "inuse", queues: [support] },
+      { deviceState: "not_inuse", queues: [support] },
+    ]);
+    // The connect-time copy is a reply (it repeats the latest seq); live ones take new seqs.
+    const seqs = agentStates(alice.messages).slice(1).map((m) => m.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    // The supervisor sees every agent's changes (bob's phone rang too); dave saw none of them.
+    expect(agentStates(sam.messages).map((m) => `${m.agent}:${m.state.deviceState}`)).toEqual([
+      "bob:ringing",
+      "alice:ringing",
+      "alice:inuse",
+      "bob:not_inuse",
+      "alice:not_inuse",
+    ]);
+    expect(agentStates(dave.messages).map((m) => m.state)).toEqual([{ deviceState: "inuse", queues: [sales] }]);
+  });
+
+  it("dave, a Local/1004@agents/n member, follows trace 09, and queue.pause names his member interface", async () => {
+    const d = await start(true);
+    const dave = d.connect("dave");
+    await dave.ready();
+    await dave.nextOf("agent.state");
+    await d.replay(stripTracePreamble(traceBytes("09-queue-sales-local-members")));
+    await dave.sync();
+    expect(agentStates(dave.messages).map((m) => m.state.deviceState)).toEqual(["inuse", "ringing", "inuse", "not_inuse"]);
+    expect(agentStates(dave.messages).every((m) => m.state.queues.length === 1 && m.state.queues[0].queue === "sales")).toBe(true);
+
+    d.pbx.handle("QueuePause", () => [["Response", "Success"], ["Message", "Interface paused successfully"]]);
+    dave.send({ type: "command", id: "p1", action: "queue.pause", args: { queue: "sales", reason: "lunch" } });
+    const result = await dave.nextOf("command.result");
+    expect(result).toMatchObject({ id: "p1", ok: true, data: { devices: [{ device: "PJSIP/1004", interface: "Local/1004@agents/n", ok: true }] } });
+    const pause = d.pbx.received.find((r) => r.action.headers.Action === "QueuePause")!.action.headers;
+    expect(pause).toMatchObject({ Interface: "Local/1004@agents/n", Queue: "sales", Paused: "true", Reason: "lunch" });
+  });
+
+  it("a PBX that refuses the listings: nothing at connect, the state builds up from live events", async () => {
+    const d = await start(false);
+    expect(d.logs.filter((l) => l.msg === "agent state listing failed").map((l) => l.action)).toEqual(["QueueStatus", "DeviceStateList"]);
+    const alice = d.connect("alice");
+    await alice.ready();
+    await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
+    await alice.sync();
+    expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
+      { deviceState: "ringing", queues: [] },
+      { deviceState: "ringing", queues: [support] },
+      { deviceState: "inuse", queues: [support] },
+      { deviceState: "not_inuse", queues: [support] },
+    ]);
+  });
+});
