@@ -21,13 +21,12 @@ export interface ChannelInfo {
 }
 
 export type PbxEvent =
-  | { type: "channelNew" | "channelState" | "callerId" | "connectedLine"; ch: ChannelInfo; at: number }
+  | { type: "channelNew" | "channelState"; ch: ChannelInfo; at: number }
   | { type: "channelListed"; ch: ChannelInfo; application: string; bridgeId: string; durationS: number; at: number }
   | { type: "dialBegin"; caller: ChannelInfo | null; dest: ChannelInfo; dialString: string; at: number }
   | { type: "dialState" | "dialEnd"; caller: ChannelInfo | null; dest: ChannelInfo; status: string; at: number }
   | { type: "bridgeEnter" | "bridgeLeave"; ch: ChannelInfo; bridgeId: string; at: number }
   | { type: "hold" | "unhold"; ch: ChannelInfo; at: number }
-  | { type: "hangupRequest"; ch: ChannelInfo; cause: number | null; at: number }
   | { type: "hangup"; ch: ChannelInfo; cause: number; causeText: string; at: number }
   | { type: "varSet"; ch: ChannelInfo; name: string; value: string; at: number }
   | { type: "queueJoin" | "queueLeave" | "queueAbandon"; ch: ChannelInfo; queue: string; at: number }
@@ -163,6 +162,7 @@ export const UNUSED_EVENTS: ReadonlySet<string> = new Set([
   "ExtensionStatus",
   "PresenceStatus",
   "NewConnectedLine",
+  "NewCallerid",
   "NewAccountCode",
   "HangupRequest",
   "SoftHangupRequest",
@@ -226,14 +226,10 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
   const str = (k: string): string => header(msg, k) ?? "";
   switch (name) {
     case "Newchannel":
-    case "Newstate":
-    case "NewCallerid":
-    case "NewConnectedLine": {
+    case "Newstate": {
       const ch = readChannel(msg);
       if (!ch) return null;
-      const type =
-        name === "Newchannel" ? "channelNew" : name === "Newstate" ? "channelState" : name === "NewCallerid" ? "callerId" : "connectedLine";
-      return { type, ch, at: eventTime(msg) };
+      return { type: name === "Newchannel" ? "channelNew" : "channelState", ch, at: eventTime(msg) };
     }
     case "CoreShowChannel": {
       const ch = readChannel(msg);
@@ -274,13 +270,6 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
     case "Unhold": {
       const ch = readChannel(msg);
       return ch ? { type: name === "Hold" ? "hold" : "unhold", ch, at: eventTime(msg) } : null;
-    }
-    case "HangupRequest":
-    case "SoftHangupRequest": {
-      const ch = readChannel(msg);
-      if (!ch) return null;
-      const cause = Number(str("Cause"));
-      return { type: "hangupRequest", ch, cause: Number.isFinite(cause) && str("Cause") !== "" ? cause : null, at: eventTime(msg) };
     }
     case "Hangup": {
       const ch = readChannel(msg);

@@ -95,9 +95,6 @@ export class CallTracker {
         return;
       case "channelState":
         return this.state(ev.ch, ev.at);
-      case "callerId":
-      case "connectedLine":
-        return;
       case "channelListed": {
         const known = this.chans.has(ev.ch.channelId);
         const chan = this.channel(ev.ch, ev.at - ev.durationS * 1000, !known);
@@ -125,8 +122,6 @@ export class CallTracker {
         if (chan?.conv && chan.device) chan.conv.hold(chan.device, ev.type === "hold", ev.at);
         return;
       }
-      case "hangupRequest":
-        return;
       case "hangup":
         return this.hangup(ev.ch, ev.cause, ev.causeText, ev.at);
       case "varSet":
