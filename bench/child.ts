@@ -35,7 +35,7 @@ export function runIsolated(name: string, ctx: BenchContext): Promise<BenchResul
 }
 
 async function childMain(name: string, ctxJson: string): Promise<void> {
-  const bench = findBench(name);
+  const bench = await findBench(name);
   let reply: ChildReply;
   try {
     if (!bench) throw new Error(`unknown benchmark ${name}`);

@@ -6,12 +6,6 @@
  * Every benchmark runs in a fresh child process (see child.ts), so one measurement's heap,
  * JIT state and RSS never leak into the next: peak-RSS figures are the decoder's own.
  */
-import { asteriskManagerBench } from "./asteriskManager.js";
-import { callMemoryBench } from "./callMemory.js";
-import { codecMemoryBench, codecTcpBench } from "./codec.js";
-import { popBench } from "./popLatency.js";
-import { rawSocketBench } from "./rawSocket.js";
-import { trackerBench, trackerTcpBench } from "./tracker.js";
 
 /** The shared AMI byte stream, written once per run to a temporary file (stream.ts). */
 export interface StreamInfo {
@@ -61,19 +55,32 @@ export interface Bench {
   run(ctx: BenchContext): Promise<BenchResult>;
 }
 
+/**
+ * A benchmark by name, loaded on demand: each measuring child process imports only the module
+ * of its own benchmark, so the daemon, ws and SQLite that the pop benchmark needs do not
+ * inflate the RSS the codec benchmark reports.
+ */
+export interface BenchEntry {
+  readonly name: string;
+  load(): Promise<Bench>;
+}
+
+const entry = (name: string, load: () => Promise<Bench>): BenchEntry => ({ name, load });
+
 /** In run order: the codec group (the ceiling first, the baseline last), then the call engine and the pop. */
-export const BENCHES: readonly Bench[] = [
-  rawSocketBench,
-  codecTcpBench,
-  codecMemoryBench,
-  asteriskManagerBench,
-  trackerBench,
-  trackerTcpBench,
-  callMemoryBench,
-  popBench(100),
-  popBench(1000),
+export const BENCHES: readonly BenchEntry[] = [
+  entry("raw", async () => (await import("./rawSocket.js")).rawSocketBench),
+  entry("codec", async () => (await import("./codec.js")).codecTcpBench),
+  entry("codec-memory", async () => (await import("./codec.js")).codecMemoryBench),
+  entry("asterisk-manager", async () => (await import("./asteriskManager.js")).asteriskManagerBench),
+  entry("tracker", async () => (await import("./tracker.js")).trackerBench),
+  entry("tracker-tcp", async () => (await import("./tracker.js")).trackerTcpBench),
+  entry("call-memory", async () => (await import("./callMemory.js")).callMemoryBench),
+  entry("pop-100", async () => (await import("./popLatency.js")).popBench(100)),
+  entry("pop-1000", async () => (await import("./popLatency.js")).popBench(1000)),
 ];
 
-export function findBench(name: string): Bench | undefined {
-  return BENCHES.find((b) => b.name === name);
+export async function findBench(name: string): Promise<Bench | undefined> {
+  const e = BENCHES.find((b) => b.name === name);
+  return e ? e.load() : undefined;
 }

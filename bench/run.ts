@@ -56,7 +56,8 @@ async function main(): Promise<void> {
   try {
     const feeder = await startFeeder(stream.path);
     try {
-      for (const bench of selected) {
+      for (const entry of selected) {
+        const bench = await entry.load();
         process.stdout.write(`running ${bench.name} (${bench.title}) … `);
         try {
           const r = await runIsolated(bench.name, { stream: info, feederPort: feeder.port, timeoutMs, traces: values.traces });

@@ -150,8 +150,14 @@ const EVENT_PREFIX = Buffer.from("Event: ");
 export class AmiDecoder {
   /** The banner's protocol version (`11.0.0` on Asterisk 22), once seen. */
   bannerVersion: string | undefined;
-  private tail: Buffer = Buffer.alloc(0);
-  /** Where line scanning resumes inside `tail` (everything before it has no LF). */
+  /**
+   * The unfinished message is kept at the front of one reused buffer (`work[0, tailLen)`),
+   * never in a fresh allocation per read: concatenating each 64 KiB read with its tail cost
+   * an external allocation per read and let RSS climb before the GC noticed.
+   */
+  private work: Buffer = Buffer.alloc(0);
+  private tailLen = 0;
+  /** Where line scanning resumes inside the tail (everything before it has no LF). */
   private scanFrom = 0;
   private awaitingBanner: boolean;
   private readonly maxBytes: number;
@@ -169,7 +175,36 @@ export class AmiDecoder {
 
   /** Bytes held for an unfinished message. */
   get pendingBytes(): number {
-    return this.tail.length;
+    return this.tailLen;
+  }
+
+  /** The tail followed by `chunk`, in the work buffer (grown, by doubling, only when needed). */
+  private append(chunk: Buffer): Buffer {
+    const need = this.tailLen + chunk.length;
+    if (this.work.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.work.length * 2, 64 * 1024));
+      this.work.copy(grown, 0, 0, this.tailLen);
+      this.work = grown;
+    }
+    chunk.copy(this.work, this.tailLen);
+    return this.work.subarray(0, need);
+  }
+
+  /** Keep `buf[from, end)` as the new tail. */
+  private keep(buf: Buffer, from: number): void {
+    const rest = buf.length - from;
+    if (rest === 0) {
+      this.tailLen = 0;
+    } else if (buf.buffer === this.work.buffer && buf.byteOffset === this.work.byteOffset) {
+      this.work.copyWithin(0, from, buf.length);
+      this.tailLen = rest;
+    } else {
+      this.tailLen = 0;
+      this.append(buf.subarray(from));
+      this.tailLen = rest;
+    }
+    // A long-gone burst's large message should not pin a large buffer forever.
+    if (this.tailLen === 0 && this.work.length > 1024 * 1024) this.work = Buffer.alloc(0);
   }
 
   private skippable(buf: Buffer, start: number, msgEnd: number): boolean {
@@ -184,7 +219,7 @@ export class AmiDecoder {
    * message outgrows the cap; the decoder is then unusable (drop the connection).
    */
   push(chunk: Buffer): AmiMessage[] {
-    const buf = this.tail.length === 0 ? chunk : Buffer.concat([this.tail, chunk]);
+    const buf = this.tailLen === 0 ? chunk : this.append(chunk);
     const out: AmiMessage[] = [];
     let msgStart = 0;
     let pos = this.scanFrom;
@@ -216,13 +251,13 @@ export class AmiDecoder {
       }
       pos = nl + 1;
     }
-    // Keep the unfinished tail; copy it when small so the big chunk can be freed.
-    const rest = buf.length - msgStart;
-    this.tail = rest === 0 ? Buffer.alloc(0) : rest < 4096 ? Buffer.from(buf.subarray(msgStart)) : buf.subarray(msgStart);
+    // Keep the unfinished tail (a copy: the caller's chunk is not ours to hold).
+    this.keep(buf, msgStart);
     this.scanFrom = pos - msgStart;
-    if (this.tail.length > this.maxBytes) {
-      const size = this.tail.length;
-      this.tail = Buffer.alloc(0);
+    if (this.tailLen > this.maxBytes) {
+      const size = this.tailLen;
+      this.tailLen = 0;
+      this.work = Buffer.alloc(0);
       this.scanFrom = 0;
       throw new AmiCodecError(
         "AMI_FRAME_TOO_LARGE",
