@@ -187,7 +187,15 @@ export function buildCli(io: CliIo): Command {
   withConfig(tokens.command("create <user>"))
     .option("--role <role>", "agent or supervisor", "agent")
     .action((user: string, o: ConfigOpts & { role: string }) => {
-      const db = dbOf(config(o));
+      const c = config(o);
+      const db = dbOf(c);
+      const dir = new Directory({ db });
+      dir.reload();
+      if (!c.users.some((u) => u.id === user) && !dir.getUser(user)) {
+        db.close();
+        io.err(`ctibridge: no user ${user} (add it to the config's users or with 'ctibridge users add')\n`);
+        return io.exit(1);
+      }
       const t = createApiToken(db, user, o.role === "supervisor" ? "supervisor" : "agent");
       db.close();
       io.out(`${t.token}\n`);

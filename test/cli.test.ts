@@ -147,3 +147,45 @@ describe("ctibridge calls --missed", () => {
     expect(frank.out).toMatch(/0049891234567 .* frank:missed/);
   });
 });
+
+describe("ctibridge users, tokens, contacts", () => {
+  it("manages users and devices in SQLite", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "u.db");
+    const cfg = tmp("u.yaml", `store: { path: ${dbPath} }\nlog: { level: silent }\n`);
+    expect((await run(["users", "add", "zoe", "Zoe Z", "--device", "PJSIP/2001", "PJSIP/2002", "--config", cfg])).code).toBe(0);
+    expect((await run(["users", "list", "--config", cfg])).out).toBe("zoe\tZoe Z\tagent\tPJSIP/2001,PJSIP/2002\n");
+    await run(["users", "set-devices", "zoe", "PJSIP/3001", "--config", cfg]);
+    expect((await run(["users", "list", "--config", cfg])).out).toBe("zoe\tZoe Z\tagent\tPJSIP/3001\n");
+    expect((await run(["users", "remove", "zoe", "--config", cfg])).code).toBe(0);
+    expect((await run(["users", "remove", "zoe", "--config", cfg])).code).toBe(1);
+  });
+
+  it("creates an API key only for a known user, lists it without the secret, revokes it", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "t.db");
+    const cfg = tmp("t.yaml", `${LAB_YAML}store: { path: ${dbPath} }\n`);
+    const nobody = await run(["tokens", "create", "nobody", "--config", cfg]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.err).toContain("no user nobody");
+    const created = await run(["tokens", "create", "alice", "--role", "supervisor", "--config", cfg]);
+    const token = created.out.trim();
+    expect(token).toMatch(/^ctb_[0-9a-f]{12}_/);
+    const listed = (await run(["tokens", "list", "--config", cfg])).out;
+    expect(listed).toContain('"userId":"alice"');
+    expect(listed).not.toContain(token.split("_")[2]!);
+    const id = JSON.parse(listed.trim()).id as string;
+    expect((await run(["tokens", "revoke", id, "--config", cfg])).code).toBe(0);
+    expect(JSON.parse((await run(["tokens", "list", "--config", cfg])).out.trim()).revokedAt).not.toBeNull();
+  });
+
+  it("imports contacts from CSV and reports bad lines by number", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "c.db");
+    const cfg = tmp("c.yaml", `store: { path: ${dbPath} }\nlog: { level: silent }\n`);
+    const csv = tmp("c.csv", "name,company,numbers,record_id\nMax,Acme,+49 30 123456,A1\n,NoName,030 1,A2\nErika,Beispiel,030 9876543;0171 2345678,A3\n");
+    const r = await run(["contacts", "import", csv, "--config", cfg]);
+    expect(r.out).toBe("imported 2 contacts\n");
+    expect(r.err).toMatch(/c\.csv:3: /);
+    expect(r.code).toBe(1);
+    const list = (await run(["contacts", "list", "--config", cfg])).out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(list.map((c) => c.name).sort()).toEqual(["Erika", "Max"]);
+  });
+});
