@@ -78,6 +78,14 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     backlogOverflow: new Counter({ name: "ctibridge_ami_backlog_overflow_total", help: "Events past the backlog bound", registers: [registry] }),
     callEvents: new Counter({ name: "ctibridge_call_events_total", help: "Domain call events", labelNames: ["name"], registers: [registry] }),
     activeCalls: new Gauge({ name: "ctibridge_active_calls", help: "Calls in progress", registers: [registry] }),
+    storeBacklog: new Gauge({
+      name: "ctibridge_store_backlog_calls",
+      help: "Call snapshots waiting to be written (non-zero for long means the disk is failing)",
+      registers: [registry],
+      collect() {
+        this.set(writer.backlog);
+      },
+    }),
   };
 
   let cti: CtiServer;
