@@ -181,12 +181,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         firstResyncDone = true;
         closeVanishedCalls(callLog, tracker, now(), log);
       }
+      await resyncAgents(client);
       log.info({ channels: listing.events.length, calls: tracker.activeCalls().length }, "pbx resynced");
       cti.pbxStatus("resynced", { calls: tracker.activeCalls().length });
     } catch (err) {
       log.warn({ err }, "resync listing failed");
     } finally {
-      await resyncAgents(client);
       const held = backlog ?? [];
       backlog = null;
       m.backlog.set(0);
@@ -195,24 +195,21 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   }
 
   /**
-   * Queue members and device states, inside the same backlog window as the channel listing.
-   * Either listing may fail (no app_queue; DeviceStateList needs Asterisk 13): logged, ignored,
-   * and without a QueueStatus listing no member is dropped.
+   * Queue members and device states, inside the same backlog window as the channel listing
+   * (both actions sent at once: one round trip more, not two). Either may fail (no app_queue;
+   * DeviceStateList needs Asterisk 13): logged and ignored; without a QueueStatus listing no
+   * member is dropped. Never throws.
    */
   async function resyncAgents(client: AmiClient): Promise<void> {
+    const actions = ["QueueStatus", "DeviceStateList"] as const;
+    const results = await Promise.allSettled(actions.map((a) => client.action(a, [])));
     agents.beginResync();
-    let membersListed = false;
-    for (const action of ["QueueStatus", "DeviceStateList"]) {
-      try {
-        const listing = await client.action(action, []);
-        for (const ev of listing.events) feed(ev);
-        if (action === "QueueStatus") membersListed = true;
-      } catch (err) {
-        log.warn({ err, action }, "agent state listing failed");
-      }
-    }
-    agents.endResync(membersListed);
-    log.info({ membersListed }, "agent state resynced");
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") for (const ev of r.value.events) feed(ev);
+      else log.warn({ err: r.reason, action: actions[i] }, "agent state listing failed");
+    });
+    agents.endResync(results[0]!.status === "fulfilled");
+    log.info({ membersListed: results[0]!.status === "fulfilled" }, "agent state resynced");
   }
 
   const onCommand = createCommandHandler({
