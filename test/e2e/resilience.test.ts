@@ -14,7 +14,7 @@ import { FIXTURES, traceBytes } from "../helpers/traces.js";
 const rig = new DaemonRig();
 afterEach(() => rig.close());
 
-const isEvent = (m: any) => !["hello", "snapshot", "pong", "command.result", "error", "resync_required"].includes(m.type);
+const isEvent = (m: any) => !["hello", "snapshot", "pong", "command.result", "error", "resync_required", "agent.state"].includes(m.type);
 
 describe("resume after a reconnect", () => {
   it("replays from the journal exactly the messages missed, by seq", async () => {
@@ -59,7 +59,7 @@ describe("resume after a reconnect", () => {
     const { snapshot } = await back.ready();
     expect(snapshot.calls).toHaveLength(1);
     back.send({ type: "resume", afterSeq: lastSeen });
-    const r = await back.next();
+    const r = await back.nextOf("resync_required");
     expect(r).toMatchObject({ type: "resync_required", afterSeq: lastSeen });
     expect(r.oldestSeq).toBeGreaterThan(lastSeen + 1);
     const fresh = await back.next();

@@ -26,7 +26,7 @@ async function play(trace: Buffer) {
   // round trip per client then means every message sent has arrived.
   await d.replay(stripTracePreamble(trace));
   for (const c of clients.values()) await c.sync();
-  const got = (u: string): any[] => clients.get(u)!.messages.filter((m) => m.type !== "pong");
+  const got = (u: string): any[] => clients.get(u)!.messages.filter((m) => m.type !== "pong" && m.type !== "agent.state");
   const seq = (u: string) => got(u).map((m) => m.type + (m.reason ? `(${m.reason})` : ""));
   return { d, got, seq };
 }
