@@ -77,7 +77,14 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     backlog: new Gauge({ name: "ctibridge_ami_backlog_events", help: "Events held while a resync listing runs", registers: [registry] }),
     backlogOverflow: new Counter({ name: "ctibridge_ami_backlog_overflow_total", help: "Events past the backlog bound", registers: [registry] }),
     callEvents: new Counter({ name: "ctibridge_call_events_total", help: "Domain call events", labelNames: ["name"], registers: [registry] }),
-    activeCalls: new Gauge({ name: "ctibridge_active_calls", help: "Calls in progress", registers: [registry] }),
+    activeCalls: new Gauge({
+      name: "ctibridge_active_calls",
+      help: "Calls in progress",
+      registers: [registry],
+      collect() {
+        this.set(tracker.activeCalls().length);
+      },
+    }),
     storeBacklog: new Gauge({
       name: "ctibridge_store_backlog_calls",
       help: "Call snapshots waiting to be written (non-zero for long means the disk is failing)",
@@ -112,7 +119,6 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     m.callEvents.inc({ name: ev.name });
     if (ev.userId === null) {
       writer.save(ev.call, new Date(ev.at).toISOString());
-      if (ev.name === "callEnded" || ev.name === "callRinging" || ev.name === "callDialing") m.activeCalls.set(tracker.activeCalls().length);
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
     cti?.publish(ev);
@@ -143,6 +149,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   // While the CoreShowChannels listing runs, live events wait, so that the listing (a
   // snapshot) is applied first and the events that followed it after (never the reverse).
   let backlog: AmiMessage[] | null = null;
+  let backlogWarned = false;
 
   const originates = new OriginateWaiters();
 
@@ -159,7 +166,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (backlog) {
       if (backlog.length >= config.ami.maxQueuedEvents) {
         m.backlogOverflow.inc();
-        if (backlog.length === config.ami.maxQueuedEvents) log.warn({ bound: config.ami.maxQueuedEvents }, "resync backlog full, applying events unordered");
+        if (!backlogWarned) log.warn({ bound: config.ami.maxQueuedEvents }, "resync backlog full, applying events unordered");
+        backlogWarned = true;
         feed(msg);
         return;
       }
@@ -172,6 +180,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   async function resync(client: AmiClient): Promise<void> {
     backlog = [];
+    backlogWarned = false;
     tracker.beginResync();
     try {
       const listing = await client.action("CoreShowChannels", []);
