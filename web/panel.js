@@ -6,12 +6,12 @@
 "use strict";
 
 (() => {
-  const { h, callCard, historyItem, popBody, timerText } = window.CtiView;
+  const { h, callCard, historyItem, popBody, popAnnouncement, timerText, isMissed, resultText } = window.CtiView;
   const $ = (id) => document.getElementById(id);
   const FINAL = { 4001: "The token was refused.", 4003: "The token has expired.", 4009: "Another connection took over this session." };
   const MAX_HISTORY = 50;
 
-  const state = { ws: null, lastSeq: 0, delay: 500, retry: null, wanted: false, user: null, calls: new Map(), history: [], pending: new Map(), popCallId: null, lastHeard: 0 };
+  const state = { ws: null, lastSeq: 0, delay: 500, retry: null, wanted: false, user: null, calls: new Map(), history: [], pending: new Map(), errors: new Map(), popCallId: null, lastHeard: 0 };
 
   // Token: ?token= (then removed from the address bar), else localStorage.
   const params = new URLSearchParams(location.search);
@@ -19,9 +19,14 @@
   $("server").value = params.get("server") || localStorage.getItem("ctibridge.server") || location.host || "127.0.0.1:8088";
   if (params.has("token")) history.replaceState(null, "", location.pathname);
 
-  function setStatus(text) {
+  /** The connection line in the header; `kind` ok | busy | bad colours it (the text says it too). */
+  function setStatus(text, kind) {
     $("status").textContent = text;
+    $("status").dataset.kind = kind || "";
+    document.body.classList.toggle("offline", kind !== "ok");
   }
+
+  const view = () => ({ me: state.user && state.user.id, role: state.user && state.user.role });
 
   function logLine(text, ok) {
     const li = h("li", { class: ok ? "ok" : "bad" }, `${new Date().toLocaleTimeString()} ${text}`);
@@ -29,29 +34,40 @@
     while ($("log").children.length > 20) $("log").lastChild.remove();
   }
 
+  /** A failed command also shows for a while at the top, where the agent looks (the log is below the forms). */
+  let flashTimer = null;
+  function flash(text) {
+    $("flash").textContent = text;
+    $("flash").hidden = false;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => ($("flash").hidden = true), 10000);
+  }
+
   let cmdSeq = 0;
   function act(action, args) {
-    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return logLine(`${action}: not connected`, false);
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return logLine(resultText(action, { ok: false, error: { message: "not connected" } }), false);
     const id = `panel-${Date.now().toString(36)}-${++cmdSeq}`;
-    state.pending.set(id, action);
+    const callId = args && args.callId;
+    state.pending.set(id, { action, callId });
+    if (callId && state.errors.delete(callId) && state.calls.has(callId)) renderCall(state.calls.get(callId));
     state.ws.send(JSON.stringify({ type: "command", id, action, args }));
   }
 
   function connect() {
     const token = $("token").value.trim();
     const server = $("server").value.trim();
-    if (!token || !server) return setStatus("Enter the server and a token.");
+    if (!token || !server) return setStatus("Enter the server and a token.", "bad");
     localStorage.setItem("ctibridge.token", token);
     localStorage.setItem("ctibridge.server", server);
     state.wanted = true;
     clearTimeout(state.retry);
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    setStatus(`Connecting to ${server}…`);
+    setStatus(`Connecting to ${server}…`, "busy");
     const ws = new WebSocket(`${scheme}://${server}/ws`, ["ctibridge.v1", `bearer.${token}`]);
     state.ws = ws;
     ws.onopen = () => {
       state.lastHeard = Date.now();
-      setStatus("Connected");
+      setStatus("Connected", "ok");
       if (state.lastSeq > 0) ws.send(JSON.stringify({ type: "resume", afterSeq: state.lastSeq }));
       $("connect").hidden = true;
       $("disconnect").hidden = false;
@@ -72,13 +88,13 @@
       state.ws = null;
       if (FINAL[ev.code]) state.wanted = false;
       if (!state.wanted) {
-        setStatus(FINAL[ev.code] || "Disconnected");
+        setStatus(FINAL[ev.code] || "Disconnected", "bad");
         $("connect").hidden = false;
         $("disconnect").hidden = true;
         return;
       }
       const wait = Math.round(state.delay * (0.5 + Math.random() / 2));
-      setStatus(`Connection lost (${ev.code}); retrying in ${Math.ceil(wait / 1000)} s…`);
+      setStatus(`Disconnected (${ev.code}); retrying in ${Math.ceil(wait / 1000)} s…`, "bad");
       state.delay = Math.min(state.delay * 2, 30000);
       state.retry = setTimeout(connect, wait);
     };
@@ -100,10 +116,11 @@
       case "snapshot":
         state.calls = new Map((msg.calls || []).map((c) => [c.callId, c]));
         renderCalls();
+        if (state.popCallId && !state.calls.has(state.popCallId)) hidePop();
         break;
       case "call.ended":
       case "call.missed":
-        endCall(msg.call, msg.type === "call.missed");
+        if (msg.call) endCall(msg.call, msg.type === "call.missed");
         break;
       case "call.claimed":
         if (state.popCallId === msg.callId) hidePop();
@@ -119,13 +136,20 @@
         logLine("Missed too many events; a fresh snapshot follows.", false);
         break;
       case "command.result": {
-        const action = state.pending.get(msg.id) || "command";
+        const sent = state.pending.get(msg.id) || { action: "command" };
         state.pending.delete(msg.id);
-        logLine(msg.ok ? `${action}: done` : `${action}: ${msg.error ? msg.error.message : "failed"}`, msg.ok);
+        const text = resultText(sent.action, msg);
+        logLine(text, msg.ok);
+        if (!msg.ok) flash(text);
+        if (!msg.ok && sent.callId && state.calls.has(sent.callId)) {
+          state.errors.set(sent.callId, text);
+          renderCall(state.calls.get(sent.callId));
+        }
+        if (msg.ok && sent.action === "dial") $("dial-to").value = "";
         break;
       }
       case "error":
-        logLine(`${msg.code}: ${msg.message}`, false);
+        logLine(`Refused (${msg.code}): ${msg.message}`, false);
         break;
       default:
         if (typeof msg.type === "string" && msg.type.startsWith("call.") && msg.call) {
@@ -134,7 +158,7 @@
           if (msg.type === "call.ringing" && msg.pop !== false) showPop(msg.call);
           else if (msg.type === "call.answered" && msg.pop === true) showPop(msg.call);
           else if (msg.type === "call.ringing_stopped" && state.popCallId === msg.call.callId) hidePop();
-          else if (state.popCallId === msg.call.callId) $("pop-body").replaceChildren(popBody(msg.call));
+          else if (state.popCallId === msg.call.callId) $("pop-body").replaceChildren(popBody(msg.call, Date.now(), view().me));
         }
     }
   }
@@ -144,6 +168,11 @@
     $("me").className = "";
     $("me").replaceChildren(h("strong", {}, u.name), ` (${u.id}, ${u.role})`, h("br"), `Devices: ${u.devices.join(", ") || "none"}`);
     $("dial-device").replaceChildren(...u.devices.map((d) => h("option", { value: d }, d)));
+    // Without a device there is no phone to ring first: say so instead of a dead form.
+    const none = u.devices.length === 0;
+    $("dial-device").disabled = none;
+    $("dial-call").disabled = none;
+    $("dial-none").hidden = !none;
   }
 
   /** Replace one card, keeping what the user was typing and where the focus was. */
@@ -151,7 +180,7 @@
     const old = $("calls").querySelector(`[data-call-id="${CSS.escape(call.callId)}"]`);
     const typed = old ? [...old.querySelectorAll("input")].map((i) => i.value) : [];
     const focused = old && old.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
-    const card = callCard(call, act, Date.now());
+    const card = callCard(call, act, Date.now(), { ...view(), error: state.errors.get(call.callId) });
     card.querySelectorAll("input").forEach((i, n) => (i.value = typed[n] || ""));
     if (old) old.replaceWith(card);
     else $("calls").prepend(card);
@@ -167,23 +196,43 @@
 
   function endCall(call, missed) {
     state.calls.delete(call.callId);
+    state.errors.delete(call.callId);
     $("calls").querySelector(`[data-call-id="${CSS.escape(call.callId)}"]`)?.remove();
     $("no-calls").hidden = state.calls.size > 0;
     if (state.popCallId === call.callId) hidePop();
-    missed = missed || (call.legs || []).some((l) => l.outcome === "missed");
+    missed = missed || isMissed(call, view().me, view().role);
     const known = state.history.find((e) => e.call.callId === call.callId);
     if (known) {
       known.call = call;
       known.missed = known.missed || missed;
     } else state.history.unshift({ call, missed });
     state.history.length = Math.min(state.history.length, MAX_HISTORY);
-    $("history").replaceChildren(...state.history.map((e) => historyItem(e, act)));
+    // Keep an open note (and what is typed in it) across the re-render.
+    const open = new Map([...$("history").querySelectorAll("li[data-call-id]")].filter((li) => li.querySelector("details[open]")).map((li) => [li.dataset.callId, li.querySelector("input").value]));
+    $("history").replaceChildren(
+      ...state.history.map((e) => {
+        const li = historyItem(e, act, view());
+        li.dataset.callId = e.call.callId;
+        if (open.has(e.call.callId)) {
+          li.querySelector("details").open = true;
+          li.querySelector("input").value = open.get(e.call.callId);
+        }
+        return li;
+      }),
+    );
   }
 
   function showPop(call) {
+    const fresh = state.popCallId !== call.callId;
     state.popCallId = call.callId;
-    $("pop-body").replaceChildren(popBody(call));
+    $("pop-body").replaceChildren(popBody(call, Date.now(), view().me));
     $("pop").hidden = false;
+    if (fresh) {
+      $("pop-claim").disabled = false;
+      $("pop-claim").textContent = "Take this pop";
+      // The pop itself is not a live region (its body is rebuilt on every update); one line is announced.
+      $("announce").textContent = popAnnouncement(call, view().me);
+    }
   }
 
   function hidePop() {
@@ -198,9 +247,16 @@
     connect();
   });
   $("disconnect").addEventListener("click", disconnect);
+  setStatus("Not connected", "bad");
   $("pop-close").addEventListener("click", hidePop);
   $("pop-claim").addEventListener("click", () => {
-    if (state.popCallId && state.ws) state.ws.send(JSON.stringify({ type: "claim", callId: state.popCallId }));
+    if (!state.popCallId || !state.ws || state.ws.readyState !== WebSocket.OPEN) return logLine(resultText("claim", { ok: false, error: { message: "not connected" } }), false);
+    state.ws.send(JSON.stringify({ type: "claim", callId: state.popCallId }));
+    $("pop-claim").disabled = true;
+    $("pop-claim").textContent = "Taken by this tab";
+  });
+  $("pop").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") hidePop();
   });
   $("dial").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -229,6 +285,11 @@
       else if (++ticks % 30 === 0) state.ws.send(JSON.stringify({ type: "ping" }));
     }
   }, 1000);
+
+  // Back online (laptop woke up, network returned): retry now instead of waiting out the backoff.
+  window.addEventListener("online", () => {
+    if (state.wanted && !state.ws) connect();
+  });
 
   if ($("token").value) connect();
 })();
