@@ -17,12 +17,17 @@ import {
 
 export interface LegRec {
   leg: Leg;
-  /** Live channel ids of this device in the call. */
-  live: Set<string>;
+  /** Live channel ids of this device in the call (an array: usually one, a Set costs more). */
+  live: string[];
   answered: boolean;
   pickedUp: boolean;
   declined: boolean;
   rang: boolean;
+}
+
+/** Add a channel id to a leg's live list once. */
+export function addLive(rec: LegRec, channelId: string): void {
+  if (!rec.live.includes(channelId)) rec.live.push(channelId);
 }
 
 export type Emit = (ev: AnyCallEvent) => void;
@@ -39,12 +44,14 @@ export class Conversation {
   };
   /** Device that placed the call (the root channel was a user's phone), if any. */
   placer: string | null = null;
-  /** Live device/trunk channel ids; the call ends when the last one hangs up. */
-  readonly liveParties = new Set<string>();
+  /** Live device/trunk channels (counted, not listed: sets cost memory per call); the call ends at 0. */
+  liveParties = 0;
   /** Every channel id of the call (glue included), forgotten with the call. */
-  readonly channelIds = new Set<string>();
+  readonly channelIds: string[] = [];
+  /** A click-to-dial's channel, counted live before the PBX reports it. */
+  pendingOriginate: string | null = null;
   /** Users that already got `callRinging` (one pop per user per call). */
-  private readonly rungUsers = new Set<string>();
+  private readonly rungUsers: string[] = [];
   ended = false;
   endedAtMs = 0;
 
@@ -85,7 +92,7 @@ export class Conversation {
         waitSeconds: null,
         talkSeconds: null,
       };
-      rec = { leg, live: new Set(), answered: false, pickedUp: false, declined: false, rang: false };
+      rec = { leg, live: [], answered: false, pickedUp: false, declined: false, rang: false };
       this.legs.set(device, rec);
       this.call.legs.push(leg);
     }
@@ -109,8 +116,8 @@ export class Conversation {
     this.call.times.ringing ??= iso(at);
     if (!this.hasConnectedLeg()) this.call.state = this.placer ? "dialing" : "ringing";
     const user = rec.leg.userId;
-    if (user && !this.rungUsers.has(user)) {
-      this.rungUsers.add(user);
+    if (user && !this.rungUsers.includes(user)) {
+      this.rungUsers.push(user);
       this.emit("callRinging", [user], at);
     } else if (!user) {
       this.emit("callRinging", [], at);
@@ -162,7 +169,7 @@ export class Conversation {
     if (by) this.call.answeredBy = by;
     this.call.state = "connected";
     const placer = this.placer ? this.legs.get(this.placer) : undefined;
-    if (placer && placer.live.size > 0 && placer.leg.state === "dialing") {
+    if (placer && placer.live.length > 0 && placer.leg.state === "dialing") {
       placer.leg.state = "connected";
       placer.leg.answeredAt ??= iso(at);
     }
@@ -186,8 +193,9 @@ export class Conversation {
   legChannelGone(device: string, channelId: string, at: number): void {
     const rec = this.legs.get(device);
     if (!rec) return;
-    rec.live.delete(channelId);
-    if (rec.live.size > 0 || rec.leg.state === "ended") return;
+    const i = rec.live.indexOf(channelId);
+    if (i >= 0) rec.live.splice(i, 1);
+    if (rec.live.length > 0 || rec.leg.state === "ended") return;
     rec.leg.state = "ended";
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);

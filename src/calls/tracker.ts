@@ -9,24 +9,31 @@ import { parseChannel } from "../directory/devices.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
-import { Conversation } from "./conversation.js";
+import { addLive, Conversation } from "./conversation.js";
 import { iso, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
+
+/**
+ * A copy of a string that is kept beyond its AMI message. Header values are slices of the
+ * message text, and V8 keeps a slice's whole parent alive: a channel name held for an hour
+ * would pin its ~1 KB Newchannel message (measured: about 1 KB per open call).
+ */
+function own(s: string): string {
+  // Short slices are copied by V8 anyway; a Buffer round trip yields a flat string of its own.
+  return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
+}
 
 export type ChannelRole = "device" | "trunk" | "local" | "other";
 
 export interface Chan {
   id: string;
-  linkedId: string;
   name: string;
   role: ChannelRole;
   device: string | null;
   state: string;
   /** The first channel of its linkedid group: the caller or the placing phone. */
   root: boolean;
-  callerNum: string;
-  callerName: string;
   exten: string;
   hungUp: boolean;
   conv: Conversation | null;
@@ -129,7 +136,7 @@ export class CallTracker {
       case "queueJoin": {
         const conv = this.known(ev.ch)?.conv;
         if (conv && conv.call.queue !== ev.queue) {
-          conv.call.queue = ev.queue;
+          conv.call.queue = own(ev.queue);
           conv.updated(ev.at);
         }
         return;
@@ -153,7 +160,7 @@ export class CallTracker {
         const chan = this.known(ev.ch);
         const conv = chan?.conv;
         if (!conv) return;
-        conv.call.conference = ev.conference;
+        conv.call.conference = own(ev.conference);
         if (chan.role === "device" && chan.device && !chan.root) this.answer(chan, ev.at);
         else conv.connectedWithoutLeg(ev.at);
         return;
@@ -210,32 +217,32 @@ export class CallTracker {
   private channel(ch: ChannelInfo, at: number, restored = false): Chan | undefined {
     let chan = this.chans.get(ch.channelId);
     if (chan) return chan;
-    const { role, device } = this.roleOf(ch.name);
+    const name = own(ch.name);
+    const { role, device } = this.roleOf(name);
     chan = {
-      id: ch.channelId,
-      linkedId: ch.linkedId,
-      name: ch.name,
+      id: own(ch.channelId),
+      name,
       role,
       device,
       state: ch.state,
       root: ch.channelId === ch.linkedId,
-      callerNum: ch.callerNum,
-      callerName: ch.callerName,
-      exten: ch.exten,
+      exten: own(ch.exten),
       hungUp: false,
       conv: null,
       listed: false,
     };
     this.chans.set(chan.id, chan);
     let conv = this.byLinked.get(ch.linkedId);
-    if (!conv && (role === "device" || role === "trunk")) conv = this.startCall(chan, at, restored);
+    if (!conv && (role === "device" || role === "trunk")) {
+      conv = this.startCall(chan, chan.root ? chan.id : own(ch.linkedId), own(ch.callerNum), own(ch.callerName), at, restored);
+    }
     if (!conv || conv.ended) return chan;
     chan.conv = conv;
-    conv.channelIds.add(chan.id);
-    if (role === "device" || role === "trunk") conv.liveParties.add(chan.id);
+    conv.channelIds.push(chan.id);
+    if (conv.pendingOriginate === chan.id) conv.pendingOriginate = null; // counted at beginClickToDial
+    else if (role === "device" || role === "trunk") conv.liveParties++;
     if (role === "device" && chan.device) {
-      if (chan.device === conv.placer && chan.root) conv.ensureLeg(chan.device, true).live.add(chan.id);
-      else conv.ensureLeg(chan.device, false).live.add(chan.id);
+      addLive(conv.ensureLeg(chan.device, chan.device === conv.placer && chan.root), chan.id);
     }
     if (role === "trunk" && !chan.root && conv.placer) {
       conv.call.direction = "outbound";
@@ -244,19 +251,19 @@ export class CallTracker {
     return chan;
   }
 
-  private startCall(chan: Chan, at: number, restored: boolean, announce = true): Conversation {
-    const callId = this.deps.knownCallId?.(chan.linkedId) ?? this.deps.newCallId();
+  private startCall(chan: Chan, linkedId: string, callerNum: string, callerName: string, at: number, restored: boolean, announce = true): Conversation {
+    const callId = this.deps.knownCallId?.(linkedId) ?? this.deps.newCallId();
     const n = this.deps.numbers;
     const ext = chan.exten === "s" ? "" : chan.exten;
     const inbound = chan.role === "trunk";
     const call: Call = {
       callId,
-      linkedIds: [chan.linkedId],
+      linkedIds: [linkedId],
       direction: inbound ? (chan.state === "Down" ? "outbound" : "inbound") : "internal",
       state: "ringing",
       from: inbound
-        ? makeParty(chan.callerNum, chan.callerName, n, this.deps)
-        : makeParty(chan.callerNum, chan.callerName, n, this.deps, chan.device),
+        ? makeParty(callerNum, callerName, n, this.deps)
+        : makeParty(callerNum, callerName, n, this.deps, chan.device),
       to: ext ? makeParty(ext, "", n, this.deps) : unknownParty(),
       did: inbound && chan.state !== "Down" ? ext || null : null,
       queue: null,
@@ -269,7 +276,7 @@ export class CallTracker {
       transfer: null,
       ivr: {},
       recording: null,
-      restored: restored || this.deps.knownCallId?.(chan.linkedId) !== undefined,
+      restored: restored || this.deps.knownCallId?.(linkedId) !== undefined,
       clickToDial: false,
       conference: null,
       match: null,
@@ -277,14 +284,14 @@ export class CallTracker {
       mergedInto: null,
     };
     const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
-    this.byLinked.set(chan.linkedId, conv);
+    this.byLinked.set(linkedId, conv);
     this.byCallId.set(callId, conv);
     if (chan.role === "device" && chan.root && chan.device) {
       conv.placer = chan.device;
       chan.conv = conv;
       // A phone dialling a number that is not an extension is calling out, before any trunk channel exists.
       if (call.to.raw !== "" && !call.to.extension) call.direction = "outbound";
-      conv.ensureLeg(chan.device, true).live.add(chan.id);
+      addLive(conv.ensureLeg(chan.device, true), chan.id);
       if (announce) conv.placerDialing(chan.device, at);
     }
     return conv;
@@ -302,7 +309,7 @@ export class CallTracker {
     const chan = this.known(ch);
     if (!chan) return;
     chan.state = ch.state;
-    if (ch.exten && ch.exten !== "s") chan.exten = ch.exten;
+    if (ch.exten && ch.exten !== "s" && ch.exten !== chan.exten) chan.exten = own(ch.exten);
     const conv = chan.conv;
     if (!conv || conv.ended || chan.root) return;
     if (chan.role === "device" && chan.device) {
@@ -356,8 +363,8 @@ export class CallTracker {
       conv.stopRinging(chan.device, ringStopFromCause(cause, conv.facts.answered), at);
       conv.legChannelGone(chan.device, chan.id, at);
     }
-    conv.liveParties.delete(chan.id);
-    if (conv.liveParties.size === 0) this.endCall(conv, at, false);
+    if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
+    if (conv.liveParties <= 0) this.endCall(conv, at, false);
   }
 
   private varSet(ch: ChannelInfo, name: string, value: string, at: number): void {
@@ -368,10 +375,10 @@ export class CallTracker {
     if (!conv || conv.ended) return;
     if (isIvr) {
       if (conv.call.ivr[bare] === value) return;
-      conv.call.ivr[bare] = value;
+      conv.call.ivr[own(bare)] = own(value);
     } else {
       if (conv.call.recording === value) return;
-      conv.call.recording = value;
+      conv.call.recording = own(value);
     }
     conv.updated(at);
   }
@@ -422,8 +429,8 @@ export class CallTracker {
       const conv = chan.conv;
       if (!conv || conv.ended) continue;
       if (chan.device) conv.legChannelGone(chan.device, chan.id, at);
-      conv.liveParties.delete(chan.id);
-      if (conv.liveParties.size === 0) this.endCall(conv, at, true);
+      if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
+      if (conv.liveParties <= 0) this.endCall(conv, at, true);
     }
   }
 
@@ -454,9 +461,9 @@ export class CallTracker {
     const conv = this.byCallId.get(callId);
     if (!conv || conv.ended) return undefined;
     let best: Chan | undefined;
-    for (const id of conv.liveParties) {
+    for (const id of conv.channelIds) {
       const chan = this.chans.get(id);
-      if (!chan || chan.hungUp || chan.device === device) continue;
+      if (!chan || chan.hungUp || chan.device === device || (chan.role !== "device" && chan.role !== "trunk")) continue;
       if (!best || (chan.root && !best.root) || (chan.state === "Up" && best.state !== "Up")) best = chan;
     }
     return best?.name;
@@ -466,28 +473,27 @@ export class CallTracker {
   beginClickToDial(a: { userId: string; device: string; to: string; channelId: string; at: number }): Call {
     const chanLike: Chan = {
       id: a.channelId,
-      linkedId: a.channelId,
       name: a.device,
       role: "device",
       device: a.device,
       state: "Down",
       root: true,
-      callerNum: "",
-      callerName: "",
       exten: a.to,
       hungUp: false,
       conv: null,
       listed: false,
     };
     // Announced only once the call says what it is: the user's first `call.dialing` is the pop.
-    const conv = this.startCall(chanLike, a.at, false, false);
-    conv.legs.get(a.device)?.live.clear();
+    const conv = this.startCall(chanLike, a.channelId, "", "", a.at, false, false);
+    const placerLeg = conv.legs.get(a.device);
+    if (placerLeg) placerLeg.live.length = 0;
     conv.call.clickToDial = true;
     conv.call.to = makeParty(a.to, "", this.deps.numbers, this.deps);
     if (conv.call.to.extension === null) conv.call.direction = "outbound";
     const p = conv.call.from;
     if (!p.raw) conv.call.from = makeParty("", "", this.deps.numbers, this.deps, a.device);
-    conv.liveParties.add(a.channelId);
+    conv.liveParties++;
+    conv.pendingOriginate = a.channelId;
     conv.placerDialing(a.device, a.at);
     return conv.call;
   }
@@ -497,7 +503,7 @@ export class CallTracker {
     const conv = this.byLinked.get(channelId);
     if (!conv || conv.ended) return;
     conv.facts.failed = true;
-    conv.liveParties.clear();
+    conv.liveParties = 0;
     this.endCall(conv, at, false);
   }
 

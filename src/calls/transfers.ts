@@ -6,7 +6,7 @@
 import type { PbxEvent } from "../ami/events.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Party, Transfer } from "./model.js";
-import type { Conversation } from "./conversation.js";
+import { addLive, type Conversation } from "./conversation.js";
 import type { Chan } from "./tracker.js";
 import { iso } from "./outcomes.js";
 
@@ -35,20 +35,20 @@ export function mergeInto(ctx: TransferCtx, src: Conversation, dst: Conversation
     const chan = ctx.chans.get(id);
     if (!chan) continue;
     chan.conv = dst;
-    dst.channelIds.add(id);
-    if (src.liveParties.has(id)) dst.liveParties.add(id);
+    dst.channelIds.push(id);
+    if (!chan.hungUp && (chan.role === "device" || chan.role === "trunk")) dst.liveParties++;
   }
-  src.channelIds.clear();
-  src.liveParties.clear();
+  src.channelIds.length = 0;
+  src.liveParties = 0;
   for (const [device, rec] of src.legs) {
     const existing = dst.legs.get(device);
     if (existing) {
-      for (const id of rec.live) existing.live.add(id);
+      for (const id of rec.live) addLive(existing, id);
       if (rec.answered && existing.leg.state === "ended") {
         existing.leg.state = rec.leg.state;
         existing.leg.endedAt = null;
       }
-    } else if (!rec.leg.placed || rec.live.size > 0) {
+    } else if (!rec.leg.placed || rec.live.length > 0) {
       rec.leg.placed = false;
       dst.legs.set(device, rec);
       dst.call.legs.push(rec.leg);
