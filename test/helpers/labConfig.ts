@@ -1,14 +1,8 @@
 import { configSchema, type Config } from "../../src/config.js";
+import { DEMO_USERS } from "../../src/demo.js";
 
-/** The lab PBX of the recorded traces: six agents, one carrier trunk. */
-export const LAB_USERS = [
-  { id: "alice", name: "Alice Agent", devices: ["PJSIP/1001"] },
-  { id: "bob", name: "Bob Agent", devices: ["PJSIP/1002"] },
-  { id: "carol", name: "Carol Agent", devices: ["PJSIP/1003"] },
-  { id: "dave", name: "Dave Sales", devices: ["PJSIP/1004"] },
-  { id: "eve", name: "Eve Sales", devices: ["PJSIP/1005"] },
-  { id: "frank", name: "Frank Backoffice", devices: ["PJSIP/1006"] },
-];
+/** The lab PBX of the recorded traces: six agents (the demo's users without its supervisor). */
+export const LAB_USERS = DEMO_USERS.filter((u) => u.role !== "supervisor").map(({ id, name, devices }) => ({ id, name, devices }));
 
 /** Extension → user id in the lab. */
 export const EXT_USER: Record<string, string> = Object.fromEntries(LAB_USERS.map((u) => [u.devices[0]!.slice(6), u.id]));
