@@ -7,7 +7,7 @@
 import type { Db } from "../store/db.js";
 import type { Logger } from "../log.js";
 import type { ContactRecord, Match } from "../calls/model.js";
-import { normalizeNumber, type NumberOptions } from "./numbers.js";
+import { normalizeForDisplay, type NumberOptions } from "./numbers.js";
 import { CrmLookup } from "./crmLookup.js";
 import { importContactsCsv, type ImportResult } from "./contactsImport.js";
 
@@ -142,7 +142,8 @@ export class ContactDirectory {
   }
 
   private normalize(raw: string): { e164: string | null; lastDigits: string | null } | null {
-    const n = normalizeNumber(raw, this.deps.numbers);
+    // Memoised: the lookup runs in the pop's path, and libphonenumber's parse is its main cost.
+    const { n } = normalizeForDisplay(raw, this.deps.numbers);
     return n.isExtension || n.isWithheld ? null : n;
   }
 }
