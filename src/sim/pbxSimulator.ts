@@ -63,6 +63,8 @@ export class PbxSimulator {
   scenariosPlayed = 0;
   private readonly originates: AmiMessage[] = [];
   private readonly clickToDial: Buffer | null;
+  /** Each played click-to-dial gets its own renumbering copy, so its channels never collide. */
+  private clickToDials = 0;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.server = new AmiServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, asteriskVersion: "22.10.1 (ctibridge simulator)" });
@@ -77,6 +79,12 @@ export class PbxSimulator {
     // Click-to-dial: the recorded click-to-dial scenario, re-targeted at the requested
     // device, number and ChannelId, is played after the scenario that is running.
     this.server.handle("Originate", (action) => {
+      if (!this.clickToDial || this.originates.length >= 10) {
+        return [
+          ["Response", "Error"],
+          ["Message", this.clickToDial ? "Simulator busy" : "No click-to-dial recording to play"],
+        ];
+      }
       this.originates.push(action);
       this.wake?.();
       return [
@@ -113,7 +121,7 @@ export class PbxSimulator {
       if (this.scenariosPlayed > 0 && this.scenariosPlayed % this.traces.length === 0) copy++;
       const shift = Date.now() - 1_795_300_000_000;
       const text = originate
-        ? this.retarget(renumberTrace(this.clickToDial!, copy + 1000, { stripPreamble: true, dropResponses: true, timeShiftMs: shift }), originate)
+        ? this.retarget(renumberTrace(this.clickToDial!, 1000 + ++this.clickToDials, { stripPreamble: true, dropResponses: true, timeShiftMs: shift }), originate)
         : renumberTrace(trace.bytes, copy, { stripPreamble: true, dropResponses: true, timeShiftMs: shift }).toString("utf8");
       this.opts.log.debug({ scenario: originate ? "click-to-dial" : trace.name, copy }, "simulator scenario");
       for (const message of text.split("\r\n\r\n")) {
