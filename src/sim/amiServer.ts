@@ -46,6 +46,8 @@ export interface AmiServerOptions {
   /** Answer Ping (default true); false simulates a hung PBX. */
   answerPing?: boolean;
   now?: () => number;
+  /** Keep every action received (tests assert on them); the long-running simulator turns it off. */
+  record?: boolean;
 }
 
 export interface AmiServerEvents {
@@ -154,9 +156,9 @@ export class AmiServer extends EventEmitter<AmiServerEvents> {
     socket.on("close", () => this.conns.delete(conn));
     socket.write(`${this.opts.banner ?? "Asterisk Call Manager/11.0.0"}\r\n`);
     socket.on("data", (chunk: Buffer) => {
-      this.raw.push({ connId: conn.id, chunk });
+      if (this.opts.record !== false) this.raw.push({ connId: conn.id, chunk });
       for (const msg of decoder.push(chunk)) {
-        this.received.push({ connId: conn.id, action: msg });
+        if (this.opts.record !== false) this.received.push({ connId: conn.id, action: msg });
         this.dispatch(msg, conn);
         this.emit("action", msg, conn);
       }

@@ -67,7 +67,8 @@ export class PbxSimulator {
   private clickToDials = 0;
 
   constructor(private readonly opts: SimulatorOptions) {
-    this.server = new AmiServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, asteriskVersion: "22.10.1 (ctibridge simulator)" });
+    // record: false — the demo may run for days; nothing reads what it received.
+    this.server = new AmiServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, asteriskVersion: "22.10.1 (ctibridge simulator)", record: false });
     const dir = opts.tracesDir ?? defaultTracesDir();
     this.traces = readdirSync(dir)
       .filter((f) => f.endsWith(".ami") && !SKIP.test(f))
