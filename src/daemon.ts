@@ -126,10 +126,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   // Agent state (queues, pause, device state) → agent.state messages.
   const agents = new AgentTracker({
-    userForDevice: (d) => directory.userForDevice(d),
+    // Device states arrive for every endpoint (trunks too): no "not mapped" log from here.
+    userForDevice: (d) => directory.userForDevice(d, true),
     userForExtension: (e) => {
       const d = directory.deviceForExtension(e);
-      return d === null ? null : directory.userForDevice(d);
+      return d === null ? null : directory.userForDevice(d, true);
     },
     onChange: (userId, state) => {
       try {
@@ -215,7 +216,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     agents.beginResync();
     results.forEach((r, i) => {
       if (r.status === "fulfilled") for (const ev of r.value.events) feed(ev);
-      else log.warn({ err: r.reason, action: actions[i] }, "agent state listing failed");
+      // Expected on a PBX without app_queue or on Asterisk < 13: the reason is enough, no stack.
+      else log.warn({ action: actions[i], reason: (r.reason as Error)?.message ?? String(r.reason) }, "agent state listing failed");
     });
     agents.endResync(results[0]!.status === "fulfilled");
     log.info({ membersListed: results[0]!.status === "fulfilled" }, "agent state resynced");

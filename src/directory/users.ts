@@ -82,11 +82,11 @@ export class Directory {
     return [...this.users.values()];
   }
 
-  /** The user a device belongs to; an unmapped device is logged once, not per event. */
-  userForDevice(device: string): string | null {
+  /** The user a device belongs to; an unmapped device is logged once, not per event (unless quiet). */
+  userForDevice(device: string, quiet = false): string | null {
     const u = this.byDevice.get(device);
     if (u) return u.id;
-    if (!this.unmappedLogged.has(device)) {
+    if (!quiet && !this.unmappedLogged.has(device)) {
       this.unmappedLogged.add(device);
       this.deps.log?.info({ device }, "device not mapped to a user");
     }
