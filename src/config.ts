@@ -193,9 +193,19 @@ export const configSchema = z
         /** Context for blind transfers by Redirect. */
         transferContext: z.string().regex(/^[A-Za-z0-9_-]+$/).default("from-internal"),
         maxDigits: z.number().int().min(3).max(32).default(20),
+        /** Supervisors may hang up, transfer … any call (agents only their own). */
+        supervisorsMayControl: z.boolean().default(true),
+        /**
+         * Hold by phone-side NOTIFY (PJSIPNotify with a pjsip_notify.conf section), for phones
+         * that honour it; absent: hold/unhold answer not_supported (no AMI action holds a PJSIP call).
+         */
+        holdNotify: z
+          .object({ holdOption: z.string().regex(/^[A-Za-z0-9_-]+$/), unholdOption: z.string().regex(/^[A-Za-z0-9_-]+$/) })
+          .strict()
+          .optional(),
       })
       .strict()
-      .default({ enabled: true, dialContext: "from-internal", transferContext: "from-internal", maxDigits: 20 }),
+      .default({ enabled: true, dialContext: "from-internal", transferContext: "from-internal", maxDigits: 20, supervisorsMayControl: true }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

@@ -236,6 +236,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     calls: tracker,
     annotate: (userId, callId, a) => annotate(userId, callId, a),
     originateResult: (channelId, timeoutMs) => originates.wait(channelId, timeoutMs),
+    ...(config.control.holdNotify ? { hold: config.control.holdNotify } : {}),
     queueInterfaces: (device, queue) => agents.memberInterfacesOf(device, queue),
     now,
   });
@@ -256,7 +257,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     agentStateOf: (userId) => agents.stateOf(userId),
     onCommand: (user, cmd) => {
       const u = directory.getUser(user.userId);
-      return onCommand({ userId: user.userId, role: user.role, devices: u?.devices ?? [] }, cmd);
+      // A supervisor without control rights acts like an agent: only on their own calls.
+      const role = user.role === "supervisor" && !config.control.supervisorsMayControl ? "agent" : user.role;
+      return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
     },
     now,
     version: VERSION,

@@ -4,7 +4,7 @@ import { AmiCodecError, encodeAction } from "../../src/ami/codec.js";
 import { memoryLogger } from "../../src/log.js";
 import type { Call, Leg } from "../../src/calls/model.js";
 
-const control = { enabled: true, dialContext: "from-internal", transferContext: "transfers", maxDigits: 20 };
+const control = { enabled: true, dialContext: "from-internal", transferContext: "transfers", maxDigits: 20, supervisorsMayControl: true };
 const alice: CommandUser = { userId: "alice", role: "agent", devices: ["PJSIP/1001", "PJSIP/1011"] };
 const bob: CommandUser = { userId: "bob", role: "agent", devices: ["PJSIP/1002"] };
 const sue: CommandUser = { userId: "sue", role: "supervisor", devices: ["PJSIP/1009"] };

@@ -140,6 +140,31 @@ describe("hangup", () => {
   });
 });
 
+describe("configured control", () => {
+  it("holds by phone-side NOTIFY when control.holdNotify is set", async () => {
+    const d = await rig.start({ users: E2E_USERS, ami: { pingIntervalMs: 600_000 }, control: { holdNotify: { holdOption: "hold", unholdOption: "talk" } } });
+    d.pbx.handle("PJSIPNotify", () => [["Response", "Success"], ["Message", "NOTIFY sent"]]);
+    const alice = await connected(d, "alice");
+    await d.pbx.replay(trace01Halves()[0], { raw: true });
+    const answered = await alice.nextOf("call.answered");
+    alice.send({ type: "command", id: "n1", action: "hold", args: { callId: answered.call.callId } });
+    expect(await alice.nextOf("command.result")).toMatchObject({ id: "n1", ok: true });
+    const notify = lastAction(d.pbx, "PJSIPNotify");
+    expect([header(notify, "Channel"), header(notify, "Option")]).toEqual(["PJSIP/1001-00000001", "hold"]);
+  });
+
+  it("a supervisor acts only on their own calls when control.supervisorsMayControl is false", async () => {
+    const d = await rig.start({ users: E2E_USERS, ami: { pingIntervalMs: 600_000 }, control: { supervisorsMayControl: false } });
+    const sam = await connected(d, "sam");
+    await d.pbx.replay(trace01Halves()[0], { raw: true });
+    const answered = await sam.nextOf("call.answered");
+    const before = d.pbx.rawReceived().length;
+    sam.send({ type: "command", id: "s1", action: "hangup", args: { callId: answered.call.callId } });
+    expect(await sam.nextOf("command.result")).toMatchObject({ id: "s1", ok: false, error: { code: "forbidden" } });
+    expect(d.pbx.rawReceived().length).toBe(before);
+  });
+});
+
 describe("refused commands reach nothing", () => {
   it("refuses injection, a foreign callId and unknown actions; the PBX receives no byte", async () => {
     const d = await start();

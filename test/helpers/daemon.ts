@@ -49,6 +49,7 @@ export interface DaemonOptions {
   calls?: Record<string, unknown>;
   ami?: Record<string, unknown>;
   pop?: Record<string, unknown>;
+  control?: Record<string, unknown>;
 }
 
 export interface RunningDaemon {
@@ -90,6 +91,7 @@ export class DaemonRig {
       server: { port: 0, ...o.server },
       ...(o.calls ? { calls: o.calls } : {}),
       ...(o.pop ? { pop: o.pop } : {}),
+      ...(o.control ? { control: o.control } : {}),
     });
     const { log, lines } = memoryLogger("info");
     const daemon = createDaemon({ config, log });
