@@ -5,7 +5,7 @@
  * new id and bump METHOD_ID, so old rows stay readable as what they were.
  */
 
-export const METHOD_ID = "m1";
+export const METHOD_ID = "m2";
 export const RESULTS_HEADING = "## Results: AMI codec";
 export const ENGINE_HEADING = "## Results: call engine and screen pop";
 /** Columns of the call-engine table (reportEngine.ts fills the row). */
