@@ -65,7 +65,9 @@
     setStatus(`Connecting to ${server}…`, "busy");
     const ws = new WebSocket(`${scheme}://${server}/ws`, ["ctibridge.v1", `bearer.${token}`]);
     state.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       state.lastHeard = Date.now();
       setStatus("Connected", "ok");
       if (state.lastSeq > 0) ws.send(JSON.stringify({ type: "resume", afterSeq: state.lastSeq }));
@@ -93,10 +95,24 @@
         $("disconnect").hidden = true;
         return;
       }
-      const wait = Math.round(state.delay * (0.5 + Math.random() / 2));
-      setStatus(`Disconnected (${ev.code}); retrying in ${Math.ceil(wait / 1000)} s…`, "bad");
-      state.delay = Math.min(state.delay * 2, 30000);
-      state.retry = setTimeout(connect, wait);
+      const retry = () => {
+        const wait = Math.round(state.delay * (0.5 + Math.random() / 2));
+        setStatus(`Disconnected (${ev.code}); retrying in ${Math.ceil(wait / 1000)} s…`, "bad");
+        state.delay = Math.min(state.delay * 2, 30000);
+        state.retry = setTimeout(connect, wait);
+      };
+      // A refused upgrade (HTTP 401) reaches a browser only as close 1006 before open: ask the
+      // REST API with the same token whether it is the token, so we stop retrying a bad one.
+      if (opened) return retry();
+      fetch(`${location.protocol === "https:" ? "https" : "http"}://${server}/api/calls?limit=1`, { headers: { Authorization: `Bearer ${token}` } })
+        .then((r) => {
+          if (r.status !== 401 || state.ws !== null) return retry();
+          state.wanted = false;
+          setStatus("Token refused (unknown, expired or revoked): enter a valid token.", "bad");
+          $("connect").hidden = false;
+          $("disconnect").hidden = true;
+        })
+        .catch(retry);
     };
   }
 
