@@ -243,8 +243,12 @@ export class CtiServer {
       expiresAt: auth.expiresAt === null ? null : isoTime(auth.expiresAt),
     });
     this.sendSnapshot(c);
-    const agent = this.deps.agentStateOf?.(c.userId) ?? null;
-    if (agent !== null) this.reply(c, { type: "agent.state", agent: c.userId, state: agent });
+    // Agent states known now: a supervisor (who receives every agent's changes) gets all of them.
+    const ids = c.role === "supervisor" ? this.deps.directory.listUsers().map((u) => u.id) : [c.userId];
+    for (const id of ids) {
+      const agent = this.deps.agentStateOf?.(id) ?? null;
+      if (agent !== null) this.reply(c, { type: "agent.state", agent: id, state: agent });
+    }
   }
 
   private tooSlow(c: Connection): void {

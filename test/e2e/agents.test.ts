@@ -64,8 +64,15 @@ describe("agent.state end to end", () => {
     const seqs = agentStates(alice.messages).slice(1).map((m) => m.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(new Set(seqs).size).toBe(seqs.length);
-    // The supervisor sees every agent's changes (bob's phone rang too); dave saw none of them.
+    // The supervisor gets every agent's state at connect (as trace 25's listings left them),
+    // then every agent's changes (bob's phone rang too); dave saw none of them.
     expect(agentStates(sam.messages).map((m) => `${m.agent}:${m.state.deviceState}`)).toEqual([
+      "alice:inuse",
+      "bob:inuse",
+      "carol:inuse",
+      "dave:inuse",
+      "eve:not_inuse",
+      "frank:ringing",
       "bob:ringing",
       "alice:ringing",
       "alice:inuse",
