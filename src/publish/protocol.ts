@@ -91,26 +91,12 @@ export type OutgoingMessage =
 export type OutgoingType = OutgoingMessage["type"];
 
 /**
- * A fresh, deep-enough copy: the tracker may mutate its Call later, and journaled copies must not
- * move. The spread keeps fields the model gains later; nested objects are copied one level.
+ * The call as a client sees it: the Call plus its pop URL. No deep copy here: the tracker
+ * already emits a frozen copy per event (`cloneCall`), which the journal may keep as is, and
+ * the live calls behind a `snapshot` are serialized before the tracker can move them.
  */
 export function toCallSnapshot(call: Call, popTemplate: string | undefined): CallSnapshot {
-  const t = call.transfer;
-  return {
-    ...call,
-    linkedIds: [...call.linkedIds],
-    from: { ...call.from },
-    to: { ...call.to },
-    legs: call.legs.map((l) => ({ ...l })),
-    answeredBy: call.answeredBy ? { ...call.answeredBy } : null,
-    times: { ...call.times },
-    hangupCause: call.hangupCause ? { ...call.hangupCause } : null,
-    transfer: t ? { ...t, by: t.by ? { ...t.by } : null, to: { ...t.to }, originalCaller: { ...t.originalCaller } } : null,
-    ivr: { ...call.ivr },
-    match: call.match ? { ...call.match, records: call.match.records.map((r) => ({ ...r })) } : null,
-    annotation: call.annotation ? { ...call.annotation } : null,
-    popUrl: renderPopUrl(popTemplate, call),
-  };
+  return { ...call, popUrl: renderPopUrl(popTemplate, call) };
 }
 
 /** `{e164}`, `{raw}`, `{callId}`, `{ivr.NAME}` of the external party, URL-encoded; unknown → "". */

@@ -140,6 +140,16 @@ describe("recorded scenarios", () => {
     ]);
   });
 
+  it("an event's snapshot stays as it was when the tracker moves on (the journal keeps it)", async () => {
+    const { events } = await replay("01-inbound-answered");
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === "alice")!;
+    expect(pop.call.state).toBe("ringing");
+    expect(pop.call.legs[0]!.state).toBe("ringing");
+    expect(pop.call.times.answered).toBeNull();
+    const ended = events.find((e) => e.name === "callEnded" && e.userId === null)!;
+    expect(ended.call.state).toBe("ended");
+  });
+
   it("10: IVR variables travel with the call, the pop already carries them", async () => {
     const { events, calls } = await replay("10-ivr-crm-variables");
     expect(calls[0]!.ivr).toEqual({ DID: "4930555003", IVR_CHOICE: "2", CRM_ACCOUNT: "ACC-1042", TICKET: "INC-77" });
