@@ -22,11 +22,16 @@ export interface DirectoryUser {
   popTiming?: "ringing" | "answered";
   /** The record: random per created user row (absent without a database). */
   uid?: string;
-  /** ISO-8601: when this record was created (JWTs issued before it are refused). */
-  createdAt?: string;
+  /**
+   * ISO-8601: when an earlier record with this id was removed (null: never). A JWT issued
+   * (`iat`) up to that second was meant for the earlier record and is refused.
+   */
+  notBefore?: string;
 }
 
 const newUid = () => randomBytes(16).toString("hex");
+/** A new record's `not_before`: the last removal of an earlier record with the same id. */
+const NOT_BEFORE = "(SELECT removed_at FROM user_removals WHERE id = ?)";
 
 export class Directory {
   private users = new Map<string, DirectoryUser>();
@@ -56,11 +61,12 @@ export class Directory {
       const dropped = (db.prepare("SELECT id FROM users WHERE source = 'config'").all() as { id: string }[]).filter((r) => !listed.has(r.id));
       for (const r of dropped) this.deleteUser(db, r.id, at);
       const insUser = db.prepare(
-        "INSERT INTO users (id, name, role, source, uid, created_at) VALUES (?, ?, ?, 'config', ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, source = 'config'",
+        `INSERT INTO users (id, name, role, source, uid, created_at, not_before) VALUES (?, ?, ?, 'config', ?, ?, ${NOT_BEFORE})
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, source = 'config'`,
       );
       const insDev = db.prepare("INSERT INTO devices (device, user_id) VALUES (?, ?) ON CONFLICT(device) DO UPDATE SET user_id = excluded.user_id");
       for (const u of users) {
-        insUser.run(u.id, u.name, u.role, newUid(), at);
+        insUser.run(u.id, u.name, u.role, newUid(), at, u.id);
         db.prepare("DELETE FROM devices WHERE user_id = ?").run(u.id);
         for (const d of u.devices) insDev.run(d, u.id);
       }
@@ -73,7 +79,7 @@ export class Directory {
     const db = this.deps.db;
     if (!db) return;
     this.dataVersion = db.pragma("data_version", { simple: true }) as number;
-    const rows = db.prepare("SELECT id, name, role, uid, created_at FROM users ORDER BY id").all() as { id: string; name: string; role: Role; uid: string | null; created_at: string | null }[];
+    const rows = db.prepare("SELECT id, name, role, uid, not_before FROM users ORDER BY id").all() as { id: string; name: string; role: Role; uid: string | null; not_before: string | null }[];
     const devs = db.prepare("SELECT device, user_id FROM devices ORDER BY device").all() as { device: string; user_id: string }[];
     const users = rows.map((r) => ({
       id: r.id,
@@ -81,7 +87,7 @@ export class Directory {
       role: r.role,
       devices: devs.filter((d) => d.user_id === r.id).map((d) => d.device),
       ...(r.uid !== null ? { uid: r.uid } : {}),
-      ...(r.created_at !== null ? { createdAt: r.created_at } : {}),
+      ...(r.not_before !== null ? { notBefore: r.not_before } : {}),
     }));
     this.index(users);
   }
@@ -142,7 +148,14 @@ export class Directory {
   addUser(u: { id: string; name: string; role?: Role; devices?: string[] }, now: () => number = Date.now): void {
     const db = this.requireDb();
     db.transaction(() => {
-      db.prepare("INSERT INTO users (id, name, role, source, uid, created_at) VALUES (?, ?, ?, 'db', ?, ?)").run(u.id, u.name, u.role ?? "agent", newUid(), new Date(now()).toISOString());
+      db.prepare(`INSERT INTO users (id, name, role, source, uid, created_at, not_before) VALUES (?, ?, ?, 'db', ?, ?, ${NOT_BEFORE})`).run(
+        u.id,
+        u.name,
+        u.role ?? "agent",
+        newUid(),
+        new Date(now()).toISOString(),
+        u.id,
+      );
       for (const d of u.devices ?? []) db.prepare("INSERT INTO devices (device, user_id) VALUES (?, ?)").run(d, u.id);
     })();
     this.reload();
@@ -155,7 +168,9 @@ export class Directory {
   ensureConfigUser(u: UserConfig, now: () => number = Date.now): void {
     const db = this.requireDb();
     db.transaction(() => {
-      const r = db.prepare("INSERT INTO users (id, name, role, source, uid, created_at) VALUES (?, ?, ?, 'config', ?, ?) ON CONFLICT(id) DO NOTHING").run(u.id, u.name, u.role, newUid(), new Date(now()).toISOString());
+      const r = db
+        .prepare(`INSERT INTO users (id, name, role, source, uid, created_at, not_before) VALUES (?, ?, ?, 'config', ?, ?, ${NOT_BEFORE}) ON CONFLICT(id) DO NOTHING`)
+        .run(u.id, u.name, u.role, newUid(), new Date(now()).toISOString(), u.id);
       if (r.changes > 0) for (const d of u.devices) db.prepare("INSERT INTO devices (device, user_id) VALUES (?, ?) ON CONFLICT(device) DO NOTHING").run(d, u.id);
     })();
     this.reload();
@@ -169,9 +184,12 @@ export class Directory {
     return n > 0;
   }
 
+  /** Keys revoked, the record deleted, and the removal remembered for the next record of this id. */
   private deleteUser(db: Db, id: string, at: string): number {
     db.prepare("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL").run(at, id);
-    return db.prepare("DELETE FROM users WHERE id = ?").run(id).changes;
+    const n = db.prepare("DELETE FROM users WHERE id = ?").run(id).changes;
+    if (n > 0) db.prepare("INSERT INTO user_removals (id, removed_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET removed_at = excluded.removed_at").run(id, at);
+    return n;
   }
 
   setDevices(id: string, devices: string[]): void {

@@ -75,14 +75,14 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
 }
 
 /**
- * A JWT issued (`iat`) before the user record was created was meant for an earlier record of
- * the same id. Compared in whole seconds (`iat` has no finer grain); no `iat`: not decided here
- * (`auth.jwtRequireIat` makes it required).
+ * A JWT issued (`iat`) before an earlier record of the same user id was removed was meant for
+ * that record. `iat` has whole seconds: issued in the second of the removal counts as before.
+ * No `iat`: not decided here (`auth.jwtRequireIat` makes it required).
  */
-function issuedBeforeRecord(iat: unknown, createdAt: string | undefined): boolean {
-  if (typeof iat !== "number" || createdAt === undefined) return false;
-  const created = Date.parse(createdAt);
-  return Number.isFinite(created) && iat < Math.floor(created / 1000);
+function issuedBeforeRecord(iat: unknown, notBefore: string | undefined): boolean {
+  if (typeof iat !== "number" || notBefore === undefined) return false;
+  const removed = Date.parse(notBefore);
+  return Number.isFinite(removed) && iat <= Math.floor(removed / 1000);
 }
 
 export interface Authenticator {
@@ -132,7 +132,7 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
       if (!user) return { ok: false, status: 401, reason: "unknown_user" };
       const claimed = payload.role;
       if (claimed !== undefined && claimed !== "agent" && claimed !== "supervisor") return { ok: false, status: 401, reason: "bad_role" };
-      if (issuedBeforeRecord(payload.iat, user.createdAt)) return { ok: false, status: 401, reason: "stale_token" };
+      if (issuedBeforeRecord(payload.iat, user.notBefore)) return { ok: false, status: 401, reason: "stale_token" };
       const auth: AuthedUser = { userId: user.id, role: claimed ?? user.role, expiresAt: (payload.exp as number) * 1000, tokenId: null, userUid: user.uid ?? null };
       return { ok: true, user: auth };
     } catch (err) {

@@ -112,8 +112,13 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE users ADD COLUMN uid TEXT;
   ALTER TABLE users ADD COLUMN created_at TEXT;
+  ALTER TABLE users ADD COLUMN not_before TEXT;
   UPDATE users SET uid = lower(hex(randomblob(16))), created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE uid IS NULL;
   CREATE UNIQUE INDEX users_uid ON users(uid);
+  CREATE TABLE user_removals (
+    id TEXT PRIMARY KEY,
+    removed_at TEXT NOT NULL
+  );
   ALTER TABLE api_tokens ADD COLUMN user_uid TEXT;
   UPDATE api_tokens SET user_uid = (SELECT uid FROM users WHERE users.id = api_tokens.user_id);
   CREATE TABLE call_annotations (

@@ -177,11 +177,19 @@ describe("tokens are bound to the user record", () => {
     expect(listApiTokens(db).map((k) => k.revokedAt !== null)).toEqual([true]);
   });
 
-  it("a JWT issued before the record was created is refused; without iat it passes unless auth.jwtRequireIat", async () => {
-    const { jwt, now, auth } = setup();
+  it("a JWT issued before an earlier record of the same id was removed is refused; without iat it passes unless auth.jwtRequireIat", async () => {
+    const { jwt, now, auth, dir, later } = setup();
     const created = Math.floor(now() / 1000);
-    expect(await auth.authenticateToken(await jwt(created - 5))).toEqual({ ok: false, status: 401, reason: "stale_token" });
-    expect(await auth.authenticateToken(await jwt(created))).toMatchObject({ ok: true });
+    // A first record: no removal before it, so any iat passes (tokens minted before the first start keep working).
+    expect(await auth.authenticateToken(await jwt(created - 600))).toMatchObject({ ok: true });
+    later(60_000);
+    dir.removeUser("zed", now);
+    const removed = Math.floor(now() / 1000);
+    later(1000);
+    dir.addUser({ id: "zed", name: "Zed again" }, now);
+    expect(await auth.authenticateToken(await jwt(removed - 5))).toEqual({ ok: false, status: 401, reason: "stale_token" });
+    expect(await auth.authenticateToken(await jwt(removed))).toEqual({ ok: false, status: 401, reason: "stale_token" });
+    expect(await auth.authenticateToken(await jwt(removed + 1))).toMatchObject({ ok: true });
     expect(await auth.authenticateToken(await jwt(null))).toMatchObject({ ok: true });
     const strict = setup({ jwtRequireIat: true });
     expect(await strict.auth.authenticateToken(await strict.jwt(null))).toMatchObject({ ok: false, status: 401 });
