@@ -166,7 +166,7 @@ export function buildCli(io: CliIo): Command {
       db.close();
       io.out(`user ${id} added\n`);
     });
-  withConfig(users.command("remove <id>")).action((id: string, o: ConfigOpts) => {
+  withConfig(users.command("remove <id>").description("remove a user: their API keys are revoked, a running daemon closes their sessions within one heartbeat")).action((id: string, o: ConfigOpts) => {
     const db = dbOf(config(o));
     const ok = new Directory({ db }).removeUser(id);
     db.close();
