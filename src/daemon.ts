@@ -58,7 +58,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const log = deps.log;
   const now = deps.now ?? Date.now;
   const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
-  const directory = new Directory({ db, log: log.child({ component: "directory" }) });
+  // Users changed by another process (the CLI) are picked up on the next auth or heartbeat.
+  const directory = new Directory({ db, log: log.child({ component: "directory" }), onRefresh: () => agents.remap() });
   directory.applyConfig(config.users);
   const callLog = new CallLog(db);
   const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"));

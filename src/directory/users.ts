@@ -23,7 +23,7 @@ export interface DirectoryUser {
   /** The record: random per created user row (absent without a database). */
   uid?: string;
   /**
-   * ISO-8601: when an earlier record with this id was removed (null: never). A JWT issued
+   * ISO-8601: when an earlier record with this id was removed (absent: never). A JWT issued
    * (`iat`) up to that second was meant for the earlier record and is refused.
    */
   notBefore?: string;
@@ -41,7 +41,8 @@ export class Directory {
   private dataVersion = -1;
   private popTimings = new Map<string, "ringing" | "answered">();
 
-  constructor(private readonly deps: { db?: Db; log?: Logger }) {}
+  /** `onRefresh`: after refresh() picked up another process's changes (the agent tracker remaps devices). */
+  constructor(private readonly deps: { db?: Db; log?: Logger; onRefresh?: () => void }) {}
 
   /**
    * Make the config-sourced users those of `users`: a user already there keeps its record
@@ -102,6 +103,7 @@ export class Directory {
     if (!db || !db.open) return false;
     if ((db.pragma("data_version", { simple: true }) as number) === this.dataVersion) return false;
     this.reload();
+    this.deps.onRefresh?.();
     return true;
   }
 
