@@ -7,6 +7,7 @@
  * SQLite's `data_version` and reloads.
  */
 import { randomBytes } from "node:crypto";
+import type Database from "better-sqlite3";
 import type { Db } from "../store/db.js";
 import type { Logger } from "../log.js";
 import type { UserConfig } from "../config.js";
@@ -39,6 +40,7 @@ export class Directory {
   private byExtension = new Map<string, string>();
   private unmappedLogged = new Set<string>();
   private dataVersion = -1;
+  private versionStmt: Database.Statement<[], number> | null = null;
   private popTimings = new Map<string, "ringing" | "answered">();
 
   /** `onRefresh`: after refresh() picked up another process's changes (the agent tracker remaps devices). */
@@ -79,7 +81,7 @@ export class Directory {
   reload(): void {
     const db = this.deps.db;
     if (!db) return;
-    this.dataVersion = db.pragma("data_version", { simple: true }) as number;
+    this.dataVersion = this.version(db);
     const rows = db.prepare("SELECT id, name, role, uid, not_before FROM users ORDER BY id").all() as { id: string; name: string; role: Role; uid: string | null; not_before: string | null }[];
     const devs = db.prepare("SELECT device, user_id FROM devices ORDER BY device").all() as { device: string; user_id: string }[];
     const users = rows.map((r) => ({
@@ -101,10 +103,16 @@ export class Directory {
   refresh(): boolean {
     const db = this.deps.db;
     if (!db || !db.open) return false;
-    if ((db.pragma("data_version", { simple: true }) as number) === this.dataVersion) return false;
+    if (this.version(db) === this.dataVersion) return false;
     this.reload();
     this.deps.onRefresh?.();
     return true;
+  }
+
+  /** ~3 µs prepared (db.pragma() prepares each time: ~7 µs). */
+  private version(db: Db): number {
+    this.versionStmt ??= db.prepare<[], number>("PRAGMA data_version").pluck();
+    return this.versionStmt.get()!;
   }
 
   private index(users: DirectoryUser[]): void {
