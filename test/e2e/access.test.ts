@@ -106,9 +106,12 @@ describe("annotations belong to the call's parties", () => {
   });
 
   it("keeps the history; an absent field keeps its value, null clears it (WS and REST, live and stored)", async () => {
-    const d = await rig.start({ users: E2E_USERS });
+    // A supervisor without control rights still annotates: annotating is not call control.
+    const d = await rig.start({ users: E2E_USERS, control: { supervisorsMayControl: false } });
     const alice = d.connect("alice");
+    const sam = d.connect("sam");
     await alice.ready();
+    await sam.ready();
     const [first, second] = trace01Halves();
     await d.replay(first);
     const callId = (await alice.nextOf("call.answered")).call.callId as string;
@@ -125,7 +128,9 @@ describe("annotations belong to the call's parties", () => {
 
     await d.replay(second);
     await alice.nextOf("call.ended");
-    // The supervisor may annotate too; clearing the disposition keeps the rest.
+    // The supervisor may annotate too (WS and REST); clearing the disposition keeps the rest.
+    sam.send(annotate("s1", { callId, disposition: "escalated" }));
+    expect(await sam.nextOf("command.result")).toMatchObject({ id: "s1", ok: true, data: { annotation: { disposition: "escalated", by: "sam" } } });
     expect((await rest(d, "sam", "POST", `/api/calls/${callId}/annotate`, { disposition: null })).json.data.annotation).toEqual({
       recordId: "C-981",
       comment: "called back",
@@ -143,6 +148,7 @@ describe("annotations belong to the call's parties", () => {
     expect(history).toEqual([
       { by: "alice", at: expect.any(String), recordId: "C-981", disposition: "support" },
       { by: "alice", at: expect.any(String), comment: "called back" },
+      { by: "sam", at: expect.any(String), disposition: "escalated" },
       { by: "sam", at: expect.any(String), disposition: null },
       { by: "alice", at: expect.any(String), comment: "second note" },
     ]);
