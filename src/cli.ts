@@ -166,7 +166,7 @@ export function buildCli(io: CliIo): Command {
       db.close();
       io.out(`user ${id} added\n`);
     });
-  withConfig(users.command("remove <id>")).action((id: string, o: ConfigOpts) => {
+  withConfig(users.command("remove <id>").description("remove a user: their API keys are revoked, a running daemon closes their sessions within one heartbeat")).action((id: string, o: ConfigOpts) => {
     const db = dbOf(config(o));
     const ok = new Directory({ db }).removeUser(id);
     db.close();
@@ -191,11 +191,14 @@ export function buildCli(io: CliIo): Command {
       const db = dbOf(c);
       const dir = new Directory({ db });
       dir.reload();
-      if (!c.users.some((u) => u.id === user) && !dir.getUser(user)) {
+      const fromConfig = c.users.find((u) => u.id === user);
+      if (!fromConfig && !dir.getUser(user)) {
         db.close();
         io.err(`ctibridge: no user ${user} (add it to the config's users or with 'ctibridge users add')\n`);
         return io.exit(1);
       }
+      // The key is bound to the user's record: create it now if the daemon has not yet.
+      if (fromConfig && !dir.getUser(user)) dir.ensureConfigUser(fromConfig);
       const t = createApiToken(db, user, o.role === "supervisor" ? "supervisor" : "agent");
       db.close();
       io.out(`${t.token}\n`);

@@ -165,9 +165,14 @@ export const configSchema = z
         jwtPublicKeyFile: z.string().optional(),
         jwtIssuer: z.string().optional(),
         jwtAudience: z.string().optional(),
+        /**
+         * Refuse JWTs without `iat`. With `iat`, a JWT issued before the user's record was
+         * created (the user was removed and added again) is always refused.
+         */
+        jwtRequireIat: z.boolean().default(false),
       })
       .strict()
-      .default({}),
+      .default({ jwtRequireIat: false }),
     contacts: z
       .object({
         /** CRM lookup URL template with {e164} / {raw}; empty: local directory only. */

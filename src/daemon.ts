@@ -12,12 +12,14 @@ import { AgentTracker, isAgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
+import { createAnnotations } from "./control/annotations.js";
 import { createCommandHandler } from "./control/commands.js";
 import { ContactDirectory } from "./directory/contacts.js";
 import { Directory } from "./directory/users.js";
 import { createHttpApi, type HttpApi } from "./http/server.js";
 import { createRegistry } from "./http/metrics.js";
 import type { Logger } from "./log.js";
+import { toCallSnapshot } from "./publish/protocol.js";
 import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
@@ -56,7 +58,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const log = deps.log;
   const now = deps.now ?? Date.now;
   const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
-  const directory = new Directory({ db, log: log.child({ component: "directory" }) });
+  // Users changed by another process (the CLI) are picked up on the next auth or heartbeat.
+  const directory = new Directory({ db, log: log.child({ component: "directory" }), onRefresh: () => agents.remap() });
   directory.applyConfig(config.users);
   const callLog = new CallLog(db);
   const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"));
@@ -234,19 +237,20 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       connected: () => ami?.isConnected ?? false,
     },
     calls: tracker,
-    annotate: (userId, callId, a) => annotate(userId, callId, a),
+    annotate: (user, callId, patch) => annotations.annotate(user, callId, patch),
     originateResult: (channelId, timeoutMs) => originates.wait(channelId, timeoutMs),
     ...(config.control.holdNotify ? { hold: config.control.holdNotify } : {}),
     queueInterfaces: (device, queue) => agents.memberInterfacesOf(device, queue),
     now,
   });
 
-  function annotate(userId: string, callId: string, a: { recordId?: string; comment?: string; disposition?: string }) {
-    const annotation = { ...a, by: userId, at: new Date(now()).toISOString() };
-    const live = tracker.annotate(callId, annotation, now());
-    const stored = callLog.annotate(callId, annotation);
-    return live || stored ? { ok: true } : { ok: false, error: "no such call" };
-  }
+  // Who may annotate and the merge rule: control/annotations.ts, for the WebSocket and REST alike.
+  const annotations = createAnnotations({
+    liveCall: (callId) => tracker.getCall(callId),
+    applyLive: (callId, a) => tracker.annotate(callId, a, now()),
+    store: callLog,
+    now,
+  });
 
   cti = new CtiServer({
     config,
@@ -257,8 +261,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     agentStateOf: (userId) => agents.stateOf(userId),
     onCommand: (user, cmd) => {
       const u = directory.getUser(user.userId);
-      // A supervisor without control rights acts like an agent: only on their own calls.
-      const role = user.role === "supervisor" && !config.control.supervisorsMayControl ? "agent" : user.role;
+      // A supervisor without control rights acts like an agent: only on their own calls. An
+      // annotation is no call control: supervisors may annotate any call (as over REST).
+      const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate";
+      const role = demote ? "agent" : user.role;
       return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
     },
     now,
@@ -297,10 +303,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         registry,
         now,
         health: () => ({ pbx: ami?.isConnected ? "connected" : "disconnected", activeCalls: tracker.activeCalls().length, clients: cti.clientCount }),
-        listCalls: (f) => callLog.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, limit: f.limit }),
+        listCalls: (f) =>
+          callLog
+            .list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, limit: f.limit })
+            .map((c) => toCallSnapshot(c, config.pop.urlTemplate)),
         annotate: (user, callId, body) => {
-          const r = annotate(user.userId, callId, body);
-          return r.ok ? { ok: true } : { ok: false, error: { code: "not_found", message: r.error ?? "no such call" } };
+          const r = annotations.annotate(user, callId, body);
+          return r.ok ? { ok: true, data: { annotation: r.annotation } } : { ok: false, error: { code: r.code, message: r.message } };
+        },
+        annotations: (user, callId) => {
+          const r = annotations.history(user, callId);
+          return r.ok ? { ok: true, data: r.annotations } : { ok: false, error: { code: r.code, message: r.message } };
         },
       });
       const port = await http.listen();

@@ -147,6 +147,7 @@ export interface Match {
   records: ContactRecord[];
 }
 
+/** The call's current annotation: the merge of every annotation sent (cleared fields absent), by and at of the last. */
 export interface Annotation {
   recordId?: string;
   comment?: string;
@@ -154,6 +155,16 @@ export interface Annotation {
   by: string;
   at: string;
 }
+
+/** One annotation as sent: an absent field keeps its value, null clears it. */
+export interface AnnotationPatch {
+  recordId?: string | null;
+  comment?: string | null;
+  disposition?: string | null;
+}
+
+/** One entry of a call's annotation history. */
+export type AnnotationEntry = AnnotationPatch & { by: string; at: string };
 
 /** Domain events, past-tense facts, one per affected user with the full call snapshot. */
 export interface CallEventMap {

@@ -35,6 +35,27 @@ export function destination(maxDigits: number) {
     );
 }
 
+/**
+ * An annotation, the same on the WebSocket and REST: an absent field keeps its stored value,
+ * `null` clears it. A CRM note may span lines: it goes to the call log, never to the PBX.
+ */
+const annotationFields = {
+  recordId: line(256).min(1).nullable().optional(),
+  comment: z
+    .string()
+    .max(4000)
+    .refine((s) => !NUL.test(s), { error: "NUL is not allowed" })
+    .nullable()
+    .optional(),
+  disposition: line(64).min(1).nullable().optional(),
+};
+const ANNOTATION_EMPTY = "give a recordId, a comment or a disposition";
+const givesAField = (a: { recordId?: unknown; comment?: unknown; disposition?: unknown }) =>
+  a.recordId !== undefined || a.comment !== undefined || a.disposition !== undefined;
+
+/** The body of `POST /api/calls/:id/annotate`: the `call.annotate` arguments without `callId`. */
+export const annotationBody = z.strictObject(annotationFields).refine(givesAField, { error: ANNOTATION_EMPTY });
+
 export function argSchemas(maxDigits: number) {
   const to = destination(maxDigits);
   return {
@@ -47,21 +68,7 @@ export function argSchemas(maxDigits: number) {
     "queue.unpause": z.strictObject({ queue: queue.optional() }),
     "queue.login": z.strictObject({ queue, device: device.optional() }),
     "queue.logout": z.strictObject({ queue, device: device.optional() }),
-    // A CRM note may span lines: it goes to the call log, never to the PBX.
-    "call.annotate": z
-      .strictObject({
-        callId,
-        recordId: line(128).optional(),
-        comment: z
-          .string()
-          .max(2000)
-          .refine((s) => !NUL.test(s), { error: "NUL is not allowed" })
-          .optional(),
-        disposition: line(64).optional(),
-      })
-      .refine((a) => a.recordId !== undefined || a.comment !== undefined || a.disposition !== undefined, {
-        error: "give a recordId, a comment or a disposition",
-      }),
+    "call.annotate": z.strictObject({ callId, ...annotationFields }).refine(givesAField, { error: ANNOTATION_EMPTY }),
   } as const;
 }
 

@@ -6,7 +6,8 @@
  */
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import type { Call } from "../calls/model.js";
+import type { AnnotationPatch, Call } from "../calls/model.js";
+import type { AnnotateResult } from "./annotations.js";
 import { argSchemas, describeIssue, type ActionName, type ArgsOf } from "./args.js";
 import { COMMAND_ERRORS, CommandError, fromAmiError, isCommandErrorCode, type CommandErrorCode } from "./errors.js";
 import * as T from "./templates.js";
@@ -42,7 +43,8 @@ export interface CommandDeps {
     beginClickToDial(args: { userId: string; device: string; to: string; channelId: string; at: number }): Call;
     originateFailed(channelId: string, reason: string, at: number): void;
   };
-  annotate: (userId: string, callId: string, a: { recordId?: string; comment?: string; disposition?: string }) => { ok: boolean; error?: string };
+  /** `call.annotate`: decides who may (control/annotations.ts), for live and stored calls alike. */
+  annotate: (user: CommandUser, callId: string, patch: AnnotationPatch) => AnnotateResult;
   /**
    * Hold by phone-side NOTIFY: the `pjsip_notify.conf` sections to send (e.g. `Event: hold`
    * and `Event: talk`). Absent: `hold`/`unhold` answer `not_supported` (see holdUnsupported).
@@ -205,14 +207,10 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
   };
 
   const annotate: Run<"call.annotate"> = async (user, a) => {
-    // An ended call may have left memory: then the call log (deps.annotate) checks ownership.
-    if (calls.getCall(a.callId) !== undefined) authorisedCall(user, a.callId);
-    const { callId, ...note } = a;
-    const r = deps.annotate(user.userId, callId, note);
-    if (!r.ok) {
-      const code = r.error !== undefined && isCommandErrorCode(r.error) ? r.error : "invalid_argument";
-      throw new CommandError(code, r.error ?? COMMAND_ERRORS[code]);
-    }
+    const { callId, ...patch } = a;
+    const r = deps.annotate(user, callId, patch);
+    if (!r.ok) throw new CommandError(r.code, r.message);
+    return { annotation: r.annotation };
   };
 
   const actions: { [A in ActionName]: Run<A> } = {

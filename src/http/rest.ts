@@ -1,11 +1,17 @@
 /**
  * REST: call history and CRM annotations, authenticated with the same tokens as the WebSocket
- * (Authorization header only: URLs end up in proxy logs). Agents see only their own calls.
+ * (Authorization header only: URLs end up in proxy logs). A call looks here exactly as in the
+ * WebSocket call snapshot, narrowed by the same rule (routing.ts `viewOf`): agents see only
+ * their own calls and legs, supervisors everything.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import type { AnnotationEntry, AnnotationPatch } from "../calls/model.js";
+import { annotationBody } from "../control/args.js";
 import type { Logger } from "../log.js";
 import type { Authenticator, AuthedUser } from "../publish/auth.js";
+import type { CallSnapshot } from "../publish/protocol.js";
+import { defaultScope, viewOf } from "../publish/routing.js";
 import { readJsonBody, sendError, sendJson, BodyError } from "./respond.js";
 
 export interface CallFilter {
@@ -18,19 +24,19 @@ export interface CallFilter {
   limit: number;
 }
 
-export interface AnnotateBody {
-  recordId?: string;
-  comment?: string;
-  disposition?: string;
-}
+/** An absent field keeps its stored value, null clears it. */
+export type AnnotateBody = AnnotationPatch;
 
-export type RestResult = { ok: true; data?: unknown } | { ok: false; error: { code: string; message: string } };
+export type RestResult<T = unknown> = { ok: true; data?: T } | { ok: false; error: { code: string; message: string } };
 
 export interface RestDeps {
   log: Logger;
   auth: Authenticator;
-  listCalls: (filter: CallFilter) => unknown[] | Promise<unknown[]>;
+  /** Stored calls as WebSocket call snapshots (popUrl rendered), every leg: REST narrows them. */
+  listCalls: (filter: CallFilter) => CallSnapshot[] | Promise<CallSnapshot[]>;
   annotate: (user: AuthedUser, callId: string, body: AnnotateBody) => RestResult | Promise<RestResult>;
+  /** The annotation history of a call, oldest first (parties and supervisors only). */
+  annotations: (user: AuthedUser, callId: string) => RestResult<AnnotationEntry[]> | Promise<RestResult<AnnotationEntry[]>>;
 }
 
 const querySchema = z
@@ -42,27 +48,18 @@ const querySchema = z
   })
   .strict();
 
-const annotateSchema = z
-  .object({
-    recordId: z.string().min(1).max(256).optional(),
-    comment: z.string().max(4000).optional(),
-    disposition: z.string().min(1).max(64).optional(),
-  })
-  .strict()
-  .refine((b) => b.recordId !== undefined || b.comment !== undefined || b.disposition !== undefined, { error: "expected recordId, comment or disposition" });
-
 function issueText(error: z.ZodError): string {
   const i = error.issues[0];
   return `${i?.path.map(String).join(".") || "(body)"}: ${i?.message ?? "invalid"}`;
 }
 
-const ANNOTATE_PATH = /^\/api\/calls\/([^/]{1,128})\/annotate$/;
+const CALL_PATH = /^\/api\/calls\/([^/]{1,128})\/(annotate|annotations)$/;
 
 /** Handles /api/*; false when the path is not ours. */
 export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-  const annotate = ANNOTATE_PATH.exec(url.pathname);
-  if (url.pathname !== "/api/calls" && !annotate) return false;
-  const method = annotate ? "POST" : "GET";
+  const sub = CALL_PATH.exec(url.pathname);
+  if (url.pathname !== "/api/calls" && !sub) return false;
+  const method = sub?.[2] === "annotate" ? "POST" : "GET";
   if (req.method !== method) {
     res.setHeader("Allow", method);
     sendError(res, "bad_message", `use ${method}`, 405);
@@ -74,15 +71,21 @@ export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerR
     return true;
   }
   const user = authed.user;
-  if (!annotate) {
+  if (!sub) {
     await listCalls(d, res, url, user);
     return true;
   }
   let callId: string;
   try {
-    callId = decodeURIComponent(annotate[1]!);
+    callId = decodeURIComponent(sub[1]!);
   } catch {
     sendError(res, "invalid_argument", "bad call id");
+    return true;
+  }
+  if (sub[2] === "annotations") {
+    const r = await d.annotations(user, callId);
+    if (r.ok) sendJson(res, 200, { annotations: r.data ?? [] });
+    else sendError(res, r.error.code, r.error.message);
     return true;
   }
   let body: unknown;
@@ -93,13 +96,13 @@ export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerR
     sendError(res, err.code, err.message, err.status);
     return true;
   }
-  const parsed = annotateSchema.safeParse(body);
+  const parsed = annotationBody.safeParse(body);
   if (!parsed.success) {
     sendError(res, "invalid_argument", issueText(parsed.error));
     return true;
   }
   const result = await d.annotate(user, callId, parsed.data);
-  d.log.info({ userId: user.userId, callId, ok: result.ok }, "call annotated");
+  d.log.info({ userId: user.userId, callId, ok: result.ok, code: result.ok ? undefined : result.error.code }, "call annotated");
   if (result.ok) sendJson(res, 200, { ok: true, ...(result.data !== undefined ? { data: result.data } : {}) });
   else sendError(res, result.error.code, result.error.message);
   return true;
@@ -118,6 +121,7 @@ async function listCalls(d: RestDeps, res: ServerResponse, url: URL, user: Authe
     missed: q.missed === "1" || q.missed === "true",
     limit: q.limit,
   };
-  const calls = await d.listCalls(filter);
+  const viewer = { id: "rest", userId: user.userId, role: user.role, scope: defaultScope(user.role) };
+  const calls = (await d.listCalls(filter)).flatMap((c) => viewOf(viewer, c) ?? []);
   sendJson(res, 200, { calls });
 }

@@ -57,7 +57,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const now = deps.now ?? Date.now;
   const startedAt = now();
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
-  const rest: RestDeps = { log, auth: deps.cti.auth, listCalls: deps.listCalls, annotate: deps.annotate };
+  const rest: RestDeps = { log, auth: deps.cti.auth, listCalls: deps.listCalls, annotate: deps.annotate, annotations: deps.annotations };
   const tls = config.server.tls;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

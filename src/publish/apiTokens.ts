@@ -1,7 +1,9 @@
 /**
  * Per-user API keys (`ctibridge tokens create USER`): shown once, stored as a SHA-256 hash,
  * revocable. The key is 32 random bytes, so a fast hash is enough (no password stretching);
- * the id inside the key lets an operator name a key without ever seeing it again.
+ * the id inside the key lets an operator name a key without ever seeing it again. A key is
+ * bound to the user record (`users.uid`) it was created for, not only to the user id: once
+ * that record is removed, no later user with the same id can use it.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "../store/db.js";
@@ -27,16 +29,22 @@ export function looksLikeApiToken(token: string): boolean {
   return token.startsWith(API_TOKEN_PREFIX);
 }
 
-/** Create a key. The returned `token` is the only time the secret exists outside the caller. */
+/**
+ * Create a key for the user's current record. The returned `token` is the only time the secret
+ * exists outside the caller. Without a user row (a directory that is not in SQLite) the key is
+ * bound to no record and only opens a user that has none either.
+ */
 export function createApiToken(db: Db, userId: string, role: Role = "agent", now: () => number = Date.now): { id: string; token: string } {
   const id = randomBytes(6).toString("hex");
   const token = `${API_TOKEN_PREFIX}${id}_${randomBytes(32).toString("base64url")}`;
-  db.prepare("INSERT INTO api_tokens (id, user_id, role, hash, created_at) VALUES (?, ?, ?, ?, ?)").run(
+  const user = db.prepare("SELECT uid FROM users WHERE id = ?").get(userId) as { uid: string | null } | undefined;
+  db.prepare("INSERT INTO api_tokens (id, user_id, role, hash, created_at, user_uid) VALUES (?, ?, ?, ?, ?, ?)").run(
     id,
     userId,
     role,
     hashToken(token),
     new Date(now()).toISOString(),
+    user?.uid ?? null,
   );
   return { id, token };
 }
@@ -64,15 +72,15 @@ export function listApiTokens(db: Db): ApiTokenInfo[] {
   return rows.map(toInfo);
 }
 
-/** The live key matching this secret, or null (malformed, unknown or revoked). */
-export function verifyApiToken(db: Db, token: string): ApiTokenInfo | null {
+/** The live key matching this secret with the user record it is bound to, or null (malformed, unknown or revoked). */
+export function verifyApiToken(db: Db, token: string): (ApiTokenInfo & { userUid: string | null }) | null {
   const m = TOKEN_RE.exec(token);
   if (!m) return null;
   const row = db
-    .prepare("SELECT id, user_id, role, created_at, revoked_at FROM api_tokens WHERE hash = ? AND revoked_at IS NULL")
-    .get(hashToken(token)) as TokenRow | undefined;
+    .prepare("SELECT id, user_id, role, created_at, revoked_at, user_uid FROM api_tokens WHERE hash = ? AND revoked_at IS NULL")
+    .get(hashToken(token)) as (TokenRow & { user_uid: string | null }) | undefined;
   if (!row || row.id !== m[1]) return null;
-  return toInfo(row);
+  return { ...toInfo(row), userUid: row.user_uid };
 }
 
 /** Still valid during a session (revocation is checked on each heartbeat). */

@@ -19,6 +19,8 @@ export type { DirectoryUser };
 export interface Directory {
   getUser(id: string): DirectoryUser | undefined;
   listUsers(): DirectoryUser[];
+  /** Pick up changes another process wrote (the CLI); called before authenticating and on each heartbeat. */
+  refresh?(): void;
 }
 
 export interface AuthedUser {
@@ -28,6 +30,8 @@ export interface AuthedUser {
   expiresAt: number | null;
   /** The API key id when authenticated by one (re-checked for revocation during the session). */
   tokenId: string | null;
+  /** The user record (`uid`) the token was accepted for; the session ends when that record goes. */
+  userUid?: string | null;
 }
 
 export type AuthResult = { ok: true; user: AuthedUser } | { ok: false; status: 401 | 403; reason: string };
@@ -70,12 +74,25 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
   return allowed.includes(origin);
 }
 
+/**
+ * A JWT issued (`iat`) before an earlier record of the same user id was removed was meant for
+ * that record. `iat` has whole seconds: issued in the second of the removal counts as before.
+ * No `iat`: not decided here (`auth.jwtRequireIat` makes it required).
+ */
+function issuedBeforeRecord(iat: unknown, notBefore: string | undefined): boolean {
+  if (typeof iat !== "number" || notBefore === undefined) return false;
+  const removed = Date.parse(notBefore);
+  return Number.isFinite(removed) && iat <= Math.floor(removed / 1000);
+}
+
 export interface Authenticator {
   /** Origin, token, signature, expiry and user checks for an HTTP upgrade or REST request. */
   authenticateRequest(req: IncomingMessage, opts?: { checkOrigin?: boolean; allowQuery?: boolean }): Promise<AuthResult>;
   authenticateToken(token: string): Promise<AuthResult>;
-  /** Whether a session may continue (API key not revoked, user still in the directory). */
+  /** Whether a session may continue (API key not revoked, the same user record still in the directory). */
   stillValid(user: AuthedUser): boolean;
+  /** Pick up directory changes written by another process (once per heartbeat). */
+  refresh(): void;
 }
 
 export function createAuthenticator(deps: AuthDeps): Authenticator {
@@ -106,7 +123,7 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
         return k;
       }, {
         algorithms: ["HS256", "RS256", "ES256"],
-        requiredClaims: ["sub", "exp"],
+        requiredClaims: config.auth.jwtRequireIat ? ["sub", "exp", "iat"] : ["sub", "exp"],
         currentDate: new Date(now()),
         ...(config.auth.jwtIssuer ? { issuer: config.auth.jwtIssuer } : {}),
         ...(config.auth.jwtAudience ? { audience: config.auth.jwtAudience } : {}),
@@ -115,7 +132,9 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
       if (!user) return { ok: false, status: 401, reason: "unknown_user" };
       const claimed = payload.role;
       if (claimed !== undefined && claimed !== "agent" && claimed !== "supervisor") return { ok: false, status: 401, reason: "bad_role" };
-      return { ok: true, user: { userId: user.id, role: claimed ?? user.role, expiresAt: (payload.exp as number) * 1000, tokenId: null } };
+      if (issuedBeforeRecord(payload.iat, user.notBefore)) return { ok: false, status: 401, reason: "stale_token" };
+      const auth: AuthedUser = { userId: user.id, role: claimed ?? user.role, expiresAt: (payload.exp as number) * 1000, tokenId: null, userUid: user.uid ?? null };
+      return { ok: true, user: auth };
     } catch (err) {
       const code = (err as { code?: string }).code;
       return { ok: false, status: 401, reason: code === "ERR_JWT_EXPIRED" ? "expired" : "invalid_token" };
@@ -123,11 +142,15 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
   }
 
   async function authenticateToken(token: string): Promise<AuthResult> {
+    directory.refresh?.();
     if (looksLikeApiToken(token)) {
       const info = verifyApiToken(db, token);
       if (!info) return { ok: false, status: 401, reason: "invalid_token" };
-      if (!directory.getUser(info.userId)) return { ok: false, status: 401, reason: "unknown_user" };
-      return { ok: true, user: { userId: info.userId, role: info.role, expiresAt: null, tokenId: info.id } };
+      const user = directory.getUser(info.userId);
+      if (!user) return { ok: false, status: 401, reason: "unknown_user" };
+      // A key made for an earlier record of this user id (removed since) never opens the new one.
+      if ((user.uid ?? null) !== info.userUid) return { ok: false, status: 401, reason: "stale_token" };
+      return { ok: true, user: { userId: info.userId, role: info.role, expiresAt: null, tokenId: info.id, userUid: info.userUid } };
     }
     if (!secret && pem === null) return { ok: false, status: 401, reason: "jwt_not_configured" };
     return verifyJwt(token);
@@ -144,8 +167,12 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
       return authenticateToken(token);
     },
     stillValid(user) {
-      if (!directory.getUser(user.userId)) return false;
+      const u = directory.getUser(user.userId);
+      if (!u || (u.uid ?? null) !== (user.userUid ?? null)) return false;
       return user.tokenId === null || isApiTokenLive(db, user.tokenId);
+    },
+    refresh() {
+      directory.refresh?.();
     },
   };
 }

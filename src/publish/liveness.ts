@@ -1,7 +1,9 @@
 /**
  * Keeping sessions honest while they run: heartbeats (a client that did not pong since the last
  * ping is gone: a half-open TCP connection would otherwise hold its queue forever), token expiry
- * (close 4003 at `exp`), and revocation of API keys (close 4001).
+ * (close 4003 at `exp`), and revocation of API keys or removal of the user record (close 4001;
+ * the directory first picks up what another process wrote, so `ctibridge users remove` takes
+ * effect within one heartbeat).
  */
 import type { Logger } from "../log.js";
 import type { Authenticator } from "./auth.js";
@@ -25,6 +27,7 @@ export function scheduleExpiry(c: Connection, expiresAt: number, now: () => numb
 
 /** One heartbeat round over every client; also a chance to move queued messages along. */
 export function heartbeatTick(conns: Iterable<Connection>, auth: Authenticator, log: Logger): void {
+  auth.refresh();
   for (const c of [...conns]) {
     if (!c.alive) {
       log.info({ connectionId: c.id, userId: c.userId }, "client heartbeat lost");

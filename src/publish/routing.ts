@@ -5,10 +5,15 @@
  */
 import type { Role } from "./apiTokens.js";
 import type { JournalEntry } from "./journal.js";
-import type { CallSnapshot } from "./protocol.js";
+import { narrow, type CallSnapshot } from "./protocol.js";
 
 /** `own`: agents (their legs only); `all`: a supervisor's default; `filter`: a narrowed supervisor. */
 export type Scope = { kind: "own" } | { kind: "all" } | { kind: "filter"; users: ReadonlySet<string>; queues: ReadonlySet<string> };
+
+/** What a user sees before narrowing anything: agents their own legs, supervisors everything. */
+export function defaultScope(role: Role): Scope {
+  return role === "supervisor" ? { kind: "all" } : { kind: "own" };
+}
 
 export interface Routable {
   readonly id: string;
@@ -42,6 +47,17 @@ export function legFilter(c: Routable, call: CallSnapshot): ((leg: Leg) => boole
 export function seesCall(c: Routable, call: CallSnapshot): boolean {
   const keep = legFilter(c, call);
   return keep === null || call.legs.some(keep);
+}
+
+/**
+ * What a viewer may see of a call: null when nothing, else the call with only the legs they
+ * may see. The one rule for the WebSocket snapshot and the REST history (live events use the
+ * same legFilter on the recipients the Router chose).
+ */
+export function viewOf(c: Routable, call: CallSnapshot): CallSnapshot | null {
+  const keep = legFilter(c, call);
+  if (keep !== null && !call.legs.some(keep)) return null;
+  return narrow(call, keep);
 }
 
 /** Whether a journaled message was meant for this client (the replay twin of Router.targets). */

@@ -17,10 +17,10 @@ import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
 import { heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
-import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, narrow, toCallSnapshot, type AgentState, type OutgoingMessage } from "./protocol.js";
+import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type OutgoingMessage } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
 import { RingGate } from "./ringGate.js";
-import { Router, legFilter, seesCall } from "./routing.js";
+import { Router, seesCall, viewOf } from "./routing.js";
 import { createUpgradeHandler } from "./upgrade.js";
 
 export type { CommandResult } from "./handlers.js";
@@ -197,9 +197,7 @@ export class CtiServer {
   }
 
   private sendSnapshot(c: Connection): void {
-    const calls = this.activeSnapshots()
-      .filter((s) => seesCall(c, s))
-      .map((s) => narrow(s, legFilter(c, s)));
+    const calls = this.activeSnapshots().flatMap((s) => viewOf(c, s) ?? []);
     this.reply(c, { type: "snapshot", calls });
   }
 

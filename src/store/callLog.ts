@@ -3,7 +3,7 @@
  * daemon keep the callIds of calls still up. The one place that maps Call ⇄ snake_case rows.
  */
 import type { Db } from "./db.js";
-import type { Annotation, Call, LegOutcome } from "../calls/model.js";
+import type { Annotation, AnnotationEntry, Call, Leg, Party } from "../calls/model.js";
 
 export interface CallQuery {
   userId?: string;
@@ -16,14 +16,11 @@ export interface CallQuery {
   limit?: number;
 }
 
-export interface StoredLeg {
-  userId: string | null;
-  device: string;
-  outcome: LegOutcome | null;
-  answeredAt: string | null;
-  endedAt: string | null;
-  done: boolean;
-}
+/** A stored leg: the WebSocket leg plus `done` (a missed leg called back or dismissed). */
+export type StoredLeg = Leg & { done: boolean };
+
+/** A stored call: the same shape as the Call behind a WebSocket call snapshot, legs with `done`. */
+export type StoredCall = Omit<Call, "legs"> & { legs: StoredLeg[] };
 
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -33,6 +30,8 @@ export class CallLog {
   private readonly insertLeg;
   private readonly upsertOpen;
   private readonly deleteOpen;
+  private readonly updateView;
+  private readonly legsOf;
 
   constructor(private readonly db: Db) {
     this.upsertCall = db.prepare(`
@@ -56,11 +55,16 @@ export class CallLog {
         conference = excluded.conference, updated_at = excluded.updated_at`);
     this.deleteLegs = db.prepare("DELETE FROM legs WHERE call_id = ? AND done = 0");
     this.insertLeg = db.prepare(`
-      INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT(call_id, device) DO UPDATE SET user_id = excluded.user_id, state = excluded.state,
         outcome = excluded.outcome, ringing_at = excluded.ringing_at, answered_at = excluded.answered_at,
-        ended_at = excluded.ended_at, wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds`);
+        ended_at = excluded.ended_at, wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds,
+        position = excluded.position`);
+    // What the snapshot has beyond the searchable columns. A null annotation from the tracker
+    // (a call rebuilt after a restart) never erases the stored one.
+    this.updateView = db.prepare("UPDATE calls SET match = ?, from_party = ?, to_party = ?, annotation = coalesce(?, annotation) WHERE call_id = ?");
+    this.legsOf = db.prepare("SELECT * FROM legs WHERE call_id = ? ORDER BY position, rowid");
     this.upsertOpen = db.prepare(
       "INSERT INTO open_calls (linked_id, call_id, snapshot, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(linked_id) DO UPDATE SET call_id = excluded.call_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at",
     );
@@ -110,10 +114,11 @@ export class CallLog {
         conference: call.conference,
         updated_at: now,
       });
+      this.updateView.run(json(call.match), JSON.stringify(call.from), JSON.stringify(call.to), json(call.annotation), call.callId);
       this.deleteLegs.run(call.callId);
-      for (const l of call.legs) {
-        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds);
-      }
+      call.legs.forEach((l, i) => {
+        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, i);
+      });
       if (call.state === "ended") this.deleteOpen.run(call.callId);
       else for (const id of call.linkedIds) this.upsertOpen.run(id, call.callId, JSON.stringify(call), now);
       if (call.state === "ended" && call.direction !== "inbound") this.markCalledBack(call);
@@ -139,8 +144,28 @@ export class CallLog {
     return this.db.prepare("UPDATE legs SET done = 1, done_at = ? WHERE call_id = ? AND user_id = ? AND outcome = 'missed'").run(at, callId, userId).changes > 0;
   }
 
-  annotate(callId: string, annotation: Annotation): boolean {
-    return this.db.prepare("UPDATE calls SET annotation = ? WHERE call_id = ?").run(JSON.stringify(annotation), callId).changes > 0;
+  /**
+   * Append one annotation to the call's history (kept even while the call row is not written
+   * yet) and store the merged result on the call. False when no such call is stored.
+   */
+  annotate(callId: string, entry: AnnotationEntry, merged: Annotation): boolean {
+    const { by, at, ...patch } = entry;
+    return this.db.transaction(() => {
+      this.db.prepare("INSERT INTO call_annotations (call_id, by_user, at, patch) VALUES (?, ?, ?, ?)").run(callId, by, at, JSON.stringify(patch));
+      return this.db.prepare("UPDATE calls SET annotation = ? WHERE call_id = ?").run(JSON.stringify(merged), callId).changes > 0;
+    })();
+  }
+
+  /** Every annotation of a call, oldest first, as sent (`null`: that field was cleared). */
+  annotations(callId: string): AnnotationEntry[] {
+    const rows = this.db.prepare("SELECT by_user, at, patch FROM call_annotations WHERE call_id = ? ORDER BY id").all(callId) as { by_user: string; at: string; patch: string }[];
+    return rows.map((r) => ({ by: r.by_user, at: r.at, ...(JSON.parse(r.patch) as Omit<AnnotationEntry, "by" | "at">) }));
+  }
+
+  /** One stored call, or null. */
+  get(callId: string): StoredCall | null {
+    const row = this.db.prepare("SELECT * FROM calls WHERE call_id = ?").get(callId) as Record<string, unknown> | undefined;
+    return row ? rowToCall(row, this.legsOf.all(callId) as Record<string, unknown>[]) : null;
   }
 
   /** linkedid → callId of calls that were open when the daemon stopped. */
@@ -156,7 +181,7 @@ export class CallLog {
     return rows.filter((r) => !seen.has(r.call_id) && seen.add(r.call_id)).map((r) => JSON.parse(r.snapshot) as Call);
   }
 
-  list(q: CallQuery = {}): Record<string, unknown>[] {
+  list(q: CallQuery = {}): StoredCall[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.since) {
@@ -176,54 +201,70 @@ export class CallLog {
     const sql = `SELECT * FROM calls c ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY c.started_at DESC LIMIT ?`;
     args.push(Math.min(Math.max(q.limit ?? 100, 1), 10_000));
     const rows = this.db.prepare(sql).all(...args) as Record<string, unknown>[];
-    const legStmt = this.db.prepare("SELECT * FROM legs WHERE call_id = ? ORDER BY rowid");
-    return rows.map((r) => rowToCall(r, legStmt.all(r.call_id) as Record<string, unknown>[]));
+    return rows.map((r) => rowToCall(r, this.legsOf.all(r.call_id) as Record<string, unknown>[]));
   }
 }
 
-function parse(v: unknown): unknown {
-  return typeof v === "string" ? JSON.parse(v) : null;
+function parse<T>(v: unknown): T | null {
+  return typeof v === "string" ? (JSON.parse(v) as T) : null;
 }
 
-/** A stored call as the CLI and REST show it (camelCase). */
-function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]): Record<string, unknown> {
+/** The stored party; rows written before the full party was kept fall back to the columns. */
+function party(stored: unknown, raw: unknown, e164: unknown, name: unknown): Party {
+  const p = parse<Party>(stored);
+  if (p) return p;
+  const n = (name as string | null) ?? null;
+  return { raw: raw as string, e164: (e164 as string | null) ?? null, display: n ?? (e164 as string | null) ?? (raw as string), name: n };
+}
+
+/**
+ * A stored call in the shape of the Call behind the WebSocket snapshot (the REST and CLI view);
+ * an absorbed call is deleted, so `mergedInto` is always null here.
+ */
+function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]): StoredCall {
   return {
-    callId: r.call_id,
-    direction: r.direction,
-    state: r.state,
-    from: { raw: r.from_raw, e164: r.from_e164, name: r.from_name },
-    to: { raw: r.to_raw, e164: r.to_e164, name: r.to_name },
-    did: r.did,
-    queue: r.queue,
-    outcome: r.outcome,
-    answeredBy: r.answered_by_device ? { userId: r.answered_by_user, device: r.answered_by_device } : null,
-    times: {
-      started: r.started_at,
-      ringing: r.ringing_at,
-      answered: r.answered_at,
-      ended: r.ended_at,
-      waitSeconds: r.wait_seconds,
-      talkSeconds: r.talk_seconds,
-    },
-    hangupCause: r.hangup_cause === null ? null : { code: r.hangup_cause, text: r.hangup_text },
-    endReason: r.end_reason,
-    transfer: parse(r.transfer),
-    ivr: parse(r.ivr) ?? {},
-    recording: r.recording,
-    restored: r.restored === 1,
-    conference: r.conference,
-    annotation: parse(r.annotation),
+    callId: r.call_id as string,
+    linkedIds: parse<string[]>(r.linked_ids) ?? [],
+    direction: r.direction as Call["direction"],
+    state: r.state as Call["state"],
+    from: party(r.from_party, r.from_raw, r.from_e164, r.from_name),
+    to: party(r.to_party, r.to_raw, r.to_e164, r.to_name),
+    did: r.did as string | null,
+    queue: r.queue as string | null,
     legs: legs.map((l) => ({
-      userId: l.user_id,
-      device: l.device,
-      outcome: l.outcome,
+      userId: l.user_id as string | null,
+      device: l.device as string,
+      state: l.state as Leg["state"],
+      outcome: l.outcome as Leg["outcome"],
       placed: l.placed === 1,
-      answeredAt: l.answered_at,
-      endedAt: l.ended_at,
-      waitSeconds: l.wait_seconds,
-      talkSeconds: l.talk_seconds,
+      ringingAt: l.ringing_at as string | null,
+      answeredAt: l.answered_at as string | null,
+      endedAt: l.ended_at as string | null,
+      waitSeconds: l.wait_seconds as number | null,
+      talkSeconds: l.talk_seconds as number | null,
       done: l.done === 1,
     })),
+    answeredBy: r.answered_by_device ? { userId: r.answered_by_user as string | null, device: r.answered_by_device as string } : null,
+    times: {
+      started: r.started_at as string,
+      ringing: r.ringing_at as string | null,
+      answered: r.answered_at as string | null,
+      ended: r.ended_at as string | null,
+      waitSeconds: r.wait_seconds as number | null,
+      talkSeconds: r.talk_seconds as number | null,
+    },
+    outcome: r.outcome as Call["outcome"],
+    hangupCause: r.hangup_cause === null ? null : { code: r.hangup_cause as number, text: r.hangup_text as string },
+    endReason: r.end_reason as Call["endReason"],
+    transfer: parse<Call["transfer"]>(r.transfer),
+    ivr: parse<Record<string, string>>(r.ivr) ?? {},
+    recording: r.recording as string | null,
+    restored: r.restored === 1,
+    clickToDial: r.click_to_dial === 1,
+    conference: r.conference as string | null,
+    match: parse<Call["match"]>(r.match),
+    annotation: parse<Annotation>(r.annotation),
+    mergedInto: null,
   };
 }
 

@@ -106,6 +106,34 @@ const MIGRATIONS: string[] = [
     last_error TEXT
   );
   `,
+  // Access (issue 7): users bound to a record (uid), keys bound to it; the annotation history;
+  // what the WebSocket call snapshot has that the call columns lacked (match, full parties,
+  // leg order). Self-contained: it names every table and column it needs.
+  `
+  ALTER TABLE users ADD COLUMN uid TEXT;
+  ALTER TABLE users ADD COLUMN created_at TEXT;
+  ALTER TABLE users ADD COLUMN not_before TEXT;
+  UPDATE users SET uid = lower(hex(randomblob(16))), created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE uid IS NULL;
+  CREATE UNIQUE INDEX users_uid ON users(uid);
+  CREATE TABLE user_removals (
+    id TEXT PRIMARY KEY,
+    removed_at TEXT NOT NULL
+  );
+  ALTER TABLE api_tokens ADD COLUMN user_uid TEXT;
+  UPDATE api_tokens SET user_uid = (SELECT uid FROM users WHERE users.id = api_tokens.user_id);
+  CREATE TABLE call_annotations (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    at TEXT NOT NULL,
+    patch TEXT NOT NULL
+  );
+  CREATE INDEX call_annotations_call ON call_annotations(call_id, id);
+  ALTER TABLE calls ADD COLUMN match TEXT;
+  ALTER TABLE calls ADD COLUMN from_party TEXT;
+  ALTER TABLE calls ADD COLUMN to_party TEXT;
+  ALTER TABLE legs ADD COLUMN position INTEGER;
+  `,
 ];
 
 /** Open (creating the folder and file when needed) and migrate. `:memory:` for tests. */

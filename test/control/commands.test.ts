@@ -62,9 +62,11 @@ function setup(opts: { fail?: (name: string, fields: readonly (readonly [string,
       },
       originateFailed: (channelId, reason) => void trail.push(`failed ${channelId} ${reason}`),
     },
-    annotate: (userId, callId, a) => {
-      annotations.push({ userId, callId, ...a });
-      return callId === "gone-foreign" ? { ok: false, error: "forbidden" } : { ok: true };
+    // The policy itself (who may, the merge) is control/annotations.ts, tested on its own.
+    annotate: (user, callId, a) => {
+      annotations.push({ userId: user.userId, callId, ...a });
+      if (callId === "gone-foreign" || callId === "c2") return { ok: false, code: "forbidden", message: "not a call of this user" };
+      return { ok: true, annotation: { by: user.userId, at: "2026-11-22T00:00:00.000Z" } };
     },
     newId: () => "ctib-1795306187.1",
     now: () => 1_795_306_187_000,
@@ -225,17 +227,20 @@ describe("queue actions", () => {
 });
 
 describe("annotate, unknown actions, disabled control, logging", () => {
-  it("annotates a live call and one that already left memory", async () => {
+  it("passes annotations (null clears a field) to the annotation policy and answers with its result", async () => {
     const t = setup();
-    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1", recordId: "CRM-1", comment: "line 1\nline 2" }))).toEqual({ ok: true });
-    expect(await t.handle(alice, cmd("call.annotate", { callId: "gone", disposition: "sale" }))).toEqual({ ok: true });
-    expect(await t.handle(alice, cmd("call.annotate", { callId: "gone-foreign", comment: "x" }))).toMatchObject({ error: { code: "forbidden" } });
+    const annotated = { ok: true, data: { annotation: { by: "alice", at: "2026-11-22T00:00:00.000Z" } } };
+    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1", recordId: "CRM-1", comment: "line 1\nline 2" }))).toEqual(annotated);
+    expect(await t.handle(alice, cmd("call.annotate", { callId: "gone", disposition: "sale", recordId: null }))).toEqual(annotated);
+    expect(await t.handle(alice, cmd("call.annotate", { callId: "gone-foreign", comment: "x" }))).toEqual({ ok: false, error: { code: "forbidden", message: "not a call of this user" } });
     expect(await t.handle(alice, cmd("call.annotate", { callId: "c2", comment: "x" }))).toMatchObject({ error: { code: "forbidden" } });
     expect(await t.handle(alice, cmd("call.annotate", { callId: "c1" }))).toMatchObject({ error: { code: "invalid_argument" } });
+    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1", disposition: "" }))).toMatchObject({ error: { code: "invalid_argument" } });
     expect(t.annotations).toEqual([
       { userId: "alice", callId: "c1", recordId: "CRM-1", comment: "line 1\nline 2" },
-      { userId: "alice", callId: "gone", disposition: "sale" },
+      { userId: "alice", callId: "gone", disposition: "sale", recordId: null },
       { userId: "alice", callId: "gone-foreign", comment: "x" },
+      { userId: "alice", callId: "c2", comment: "x" },
     ]);
     expect(t.sent).toEqual([]);
   });
@@ -249,7 +254,7 @@ describe("annotate, unknown actions, disabled control, logging", () => {
   it("with control disabled only annotate works", async () => {
     const t = setup({ extra: { config: { ...control, enabled: false } } });
     expect(await t.handle(alice, cmd("hangup", { callId: "c1" }))).toMatchObject({ error: { code: "disabled" } });
-    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1", comment: "x" }))).toEqual({ ok: true });
+    expect(await t.handle(alice, cmd("call.annotate", { callId: "c1", comment: "x" }))).toMatchObject({ ok: true });
   });
 
   it("logs every command with user, action and result", async () => {

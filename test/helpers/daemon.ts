@@ -7,7 +7,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "ws";
-import { configSchema } from "../../src/config.js";
+import { configSchema, type Config } from "../../src/config.js";
 import { createDaemon, type Daemon } from "../../src/daemon.js";
 import { createApiToken } from "../../src/publish/apiTokens.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
@@ -72,6 +72,9 @@ export interface RunningDaemon {
   replay(bytes: Buffer): Promise<void>;
   /** A recording ws client for `userId`, token in the subprotocol list as browsers send it. */
   connect(userId: string, query?: string): TestClient;
+  /** The API key the rig uses for `userId` (created on first use; `sam` is a supervisor). */
+  token(userId: string): string;
+  readonly config: Config;
 }
 
 export class DaemonRig {
@@ -103,6 +106,15 @@ export class DaemonRig {
     await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected, "first resync");
     await waitFor(() => pbx.connections.length > 0, "connection");
     const tokens = new Map<string, string>();
+    const tokenOf = (userId: string): string => {
+      let token = tokens.get(userId);
+      if (!token) {
+        const role = userId === "sam" ? "supervisor" : "agent";
+        token = createApiToken(daemon.db, userId, role).token;
+        tokens.set(userId, token);
+      }
+      return token;
+    };
     const rig = this;
     return {
       pbx,
@@ -118,13 +130,10 @@ export class DaemonRig {
         if (!ami) throw new Error("no AMI client");
         await ami.action("Ping", []);
       },
+      config,
+      token: tokenOf,
       connect(userId, query = "") {
-        let token = tokens.get(userId);
-        if (!token) {
-          const role = userId === "sam" ? "supervisor" : "agent";
-          token = createApiToken(daemon.db, userId, role).token;
-          tokens.set(userId, token);
-        }
+        const token = tokenOf(userId);
         const ws = new WebSocket(`ws://127.0.0.1:${port}${config.server.wsPath}${query}`, [SUBPROTOCOL, `bearer.${token}`]);
         const c = new TestClient(ws);
         rig.clients.push(c);

@@ -12,6 +12,7 @@ import { memoryLogger } from "../../src/log.js";
 import { createApiToken } from "../../src/publish/auth.js";
 import { CtiServer } from "../../src/publish/server.js";
 import { openDb, type Db } from "../../src/store/db.js";
+import { leg, makeCall } from "../helpers/calls.js";
 import { SECRET, USERS } from "../helpers/cti.js";
 
 interface Started {
@@ -54,7 +55,8 @@ async function start(): Promise<Started> {
   const api = createHttpApi({
     config, log, cti, registry, version: "9.9.9", webDir: webDir(),
     health: () => ({ pbx: { connected: true } }),
-    listCalls: (f) => (filters.push(f), [{ callId: "c-1" }]),
+    listCalls: (f) => (filters.push(f), [{ ...makeCall({ callId: "c-1", legs: [leg("alice", "PJSIP/1001"), leg("bob", "PJSIP/1002")] }), popUrl: null }]),
+    annotations: (_user, callId) => ({ ok: true, data: [{ by: "alice", at: "2024-06-01T09:00:00.000Z", comment: `on ${callId}` }] }),
     annotate: (user, callId, body) => {
       if (callId === "missing") return { ok: false, error: { code: "not_found", message: "no such call" } };
       annotations.push([user.userId, callId, body]);
@@ -102,11 +104,13 @@ describe("http server", () => {
     const alice = await s.token("alice");
     const ok = await http(s.port, "GET", "/api/calls?missed=1&limit=5&since=2024-06-01T00:00:00Z", { token: alice });
     expect(ok).toMatchObject({ status: 200, json: { calls: [{ callId: "c-1" }] } });
+    // The same view rule as the WebSocket: an agent's own legs only, a supervisor's all.
+    expect(ok.json.calls[0].legs.map((l: { userId: string }) => l.userId)).toEqual(["alice"]);
     expect((await http(s.port, "GET", "/api/calls?user=bob", { token: alice })).status).toBe(403);
     expect((await http(s.port, "GET", "/api/calls?limit=0", { token: alice })).json.error.code).toBe("invalid_argument");
     const sue = await s.token("sue");
     await http(s.port, "GET", "/api/calls?user=bob", { token: sue });
-    await http(s.port, "GET", "/api/calls", { token: sue });
+    expect((await http(s.port, "GET", "/api/calls", { token: sue })).json.calls[0].legs).toHaveLength(2);
     expect(s.filters).toEqual([
       { userId: "alice", since: "2024-06-01T00:00:00Z", missed: true, limit: 5 },
       { userId: "bob", since: null, missed: false, limit: 100 },
@@ -126,6 +130,8 @@ describe("http server", () => {
     expect(await post("/api/calls/c-1/annotate", "x".repeat(70_000))).toMatchObject({ status: 413 });
     expect(await post("/api/calls/missing/annotate", '{"comment":"x"}')).toMatchObject({ status: 404, json: { error: { code: "not_found" } } });
     expect((await http(s.port, "GET", "/api/calls/c-1/annotate", { token })).status).toBe(405);
+    expect(await http(s.port, "GET", "/api/calls/c-1/annotations", { token })).toMatchObject({ status: 200, json: { annotations: [{ by: "alice", comment: "on c-1" }] } });
+    expect((await http(s.port, "POST", "/api/calls/c-1/annotations", { token })).status).toBe(405);
     expect((await http(s.port, "GET", "/healthz")).status).toBe(200);
   });
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import type { IncomingMessage } from "node:http";
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { configSchema } from "../../src/config.js";
-import { createAuthenticator } from "../../src/publish/auth.js";
+import { Directory } from "../../src/directory/users.js";
+import { createAuthenticator, type AuthedUser } from "../../src/publish/auth.js";
 import { openDb } from "../../src/store/db.js";
 import { USERS } from "../helpers/cti.js";
 import { afterEach, describe, expect, it } from "vitest";
@@ -134,5 +135,77 @@ describe("public-key JWTs", () => {
     expect(await auth.authenticateToken(hs)).toMatchObject({ ok: false, reason: "invalid_token" });
     const req = { headers: { authorization: `Bearer ${await sign("crm")}` }, url: "/ws" } as unknown as IncomingMessage;
     expect((await auth.authenticateRequest(req)).ok).toBe(true);
+  });
+});
+
+describe("tokens are bound to the user record", () => {
+  const SECRET_BYTES = new TextEncoder().encode("record-binding-secret-record-binding");
+  function setup(overrides: Record<string, unknown> = {}) {
+    const db = openDb(":memory:");
+    let t = Date.parse("2024-06-01T09:00:00Z");
+    const now = () => t;
+    const dir = new Directory({ db });
+    dir.addUser({ id: "zed", name: "Zed" }, now);
+    const config = configSchema.parse({ auth: { jwtSecret: "record-binding-secret-record-binding", ...overrides } });
+    const auth = createAuthenticator({ config, db, directory: dir, now });
+    const jwt = (iat: number | null) => {
+      const j = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("zed").setExpirationTime(Math.floor(t / 1000) + 3600);
+      if (iat !== null) j.setIssuedAt(iat);
+      return j.sign(SECRET_BYTES);
+    };
+    return { db, dir, auth, jwt, later: (ms: number) => (t += ms), now };
+  }
+
+  it("a key of a removed record opens no later user with the same id, even if its revocation was lost", async () => {
+    const { db, dir, auth, later, now } = setup();
+    const { token } = createApiToken(db, "zed");
+    const first = await auth.authenticateToken(token);
+    expect(first).toMatchObject({ ok: true, user: { userId: "zed", userUid: dir.getUser("zed")!.uid } });
+    // A removal that did not revoke (a database written by an older ctibridge): the binding still holds.
+    db.prepare("DELETE FROM users WHERE id = 'zed'").run();
+    later(1000);
+    dir.addUser({ id: "zed", name: "Zed again" }, now);
+    expect(await auth.authenticateToken(token)).toEqual({ ok: false, status: 401, reason: "stale_token" });
+    expect(auth.stillValid((first as { user: AuthedUser }).user)).toBe(false);
+    expect(await auth.authenticateToken(createApiToken(db, "zed").token)).toMatchObject({ ok: true });
+  });
+
+  it("removeUser revokes the user's keys for good", async () => {
+    const { db, dir } = setup();
+    createApiToken(db, "zed");
+    dir.removeUser("zed");
+    expect(listApiTokens(db).map((k) => k.revokedAt !== null)).toEqual([true]);
+  });
+
+  it("a JWT issued before an earlier record of the same id was removed is refused; without iat it passes unless auth.jwtRequireIat", async () => {
+    const { jwt, now, auth, dir, later } = setup();
+    const created = Math.floor(now() / 1000);
+    // A first record: no removal before it, so any iat passes (tokens minted before the first start keep working).
+    expect(await auth.authenticateToken(await jwt(created - 600))).toMatchObject({ ok: true });
+    later(60_000);
+    dir.removeUser("zed", now);
+    const removed = Math.floor(now() / 1000);
+    later(1000);
+    dir.addUser({ id: "zed", name: "Zed again" }, now);
+    expect(await auth.authenticateToken(await jwt(removed - 5))).toEqual({ ok: false, status: 401, reason: "stale_token" });
+    expect(await auth.authenticateToken(await jwt(removed))).toEqual({ ok: false, status: 401, reason: "stale_token" });
+    expect(await auth.authenticateToken(await jwt(removed + 1))).toMatchObject({ ok: true });
+    expect(await auth.authenticateToken(await jwt(null))).toMatchObject({ ok: true });
+    const strict = setup({ jwtRequireIat: true });
+    expect(await strict.auth.authenticateToken(await strict.jwt(null))).toMatchObject({ ok: false, status: 401 });
+    expect(await strict.auth.authenticateToken(await strict.jwt(created))).toMatchObject({ ok: true });
+  });
+
+  it("a SIGHUP re-apply keeps an unchanged user's record; dropping a config user removes it and revokes its keys", () => {
+    const { db, dir } = setup();
+    const users = [{ id: "amy", name: "Amy", role: "agent" as const, devices: ["PJSIP/1"] }, { id: "ben", name: "Ben", role: "agent" as const, devices: [] }];
+    dir.applyConfig(users);
+    const uid = dir.getUser("amy")!.uid;
+    createApiToken(db, "ben");
+    dir.applyConfig([{ ...users[0]!, name: "Amy R." }]);
+    expect(dir.getUser("amy")).toMatchObject({ name: "Amy R.", uid, devices: ["PJSIP/1"] });
+    expect(dir.getUser("ben")).toBeUndefined();
+    expect(listApiTokens(db).map((k) => [k.userId, k.revokedAt !== null])).toEqual([["ben", true]]);
+    expect(dir.getUser("zed")).toBeDefined();
   });
 });
