@@ -3,10 +3,22 @@
  * Every table of ctibridge is created here so that the schema has one home.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 
 export type Db = Database.Database;
+
+/**
+ * The database cannot be opened or used: the message is one line an operator can act on
+ * (`store: /var/lib/ctibridge/ctibridge.db is not a SQLite database`), printed without a stack.
+ */
+export class StoreOpenError extends Error {
+  readonly code = "STORE_OPEN";
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = "StoreOpenError";
+  }
+}
 
 const MIGRATIONS: string[] = [
   // 1: calls, legs, directory, tokens, contacts, resume journal, open-call map, webhook outbox.
@@ -108,20 +120,65 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-/** Open (creating the folder and file when needed) and migrate. `:memory:` for tests. */
+/**
+ * Open (creating the folder and file when needed) and migrate. `:memory:` for tests.
+ * A new file is created with mode 0600 before SQLite opens it: it holds phone numbers, and
+ * SQLite gives its -wal and -shm files the mode of the database file. Any failure becomes a
+ * StoreOpenError naming the file and the cause.
+ */
 export function openDb(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
-  migrate(db);
-  return db;
+  let db: Db | undefined;
+  try {
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // "a": create if missing (mode applies only then), never truncate an existing file.
+      closeSync(openSync(path, "a", 0o600));
+    }
+    db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+    migrate(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    throw new StoreOpenError(`store: ${path} ${openFailure(err)}`, { cause: err });
+  }
+}
+
+/** What went wrong, in words (the SQLite or errno code decides). */
+function openFailure(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e.code) {
+    case "SQLITE_NOTADB":
+      return "is not a SQLite database";
+    case "SQLITE_CORRUPT":
+      return "is corrupt (restore a backup, or move it away to start empty)";
+    case "SQLITE_READONLY":
+    case "EROFS":
+      return "is read-only";
+    case "SQLITE_CANTOPEN":
+    case "EACCES":
+    case "EPERM":
+      return "cannot be opened (permission denied?)";
+    case "EISDIR":
+      return "is a directory";
+    case "SQLITE_FULL":
+    case "ENOSPC":
+      return "cannot be written: the disk is full";
+    case "STORE_TOO_NEW":
+      return String(e.message);
+    default:
+      return `cannot be opened: ${String(e.message ?? err).split("\n")[0]}`;
+  }
 }
 
 function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw Object.assign(new Error(`has schema version ${current}, newer than this ctibridge knows (${MIGRATIONS.length})`), { code: "STORE_TOO_NEW" });
+  }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);
