@@ -58,7 +58,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
   const directory = new Directory({ db, log: log.child({ component: "directory" }) });
   directory.applyConfig(config.users);
-  const callLog = new CallLog(db);
+  const callLog = new CallLog(db, { callbackWindowDays: config.calls.callbackWindowDays });
   const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"));
   const contacts = new ContactDirectory({
     db,

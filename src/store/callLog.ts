@@ -25,6 +25,13 @@ export interface StoredLeg {
   done: boolean;
 }
 
+export interface CallLogOptions {
+  /** A call-back closes missed legs of calls from that number started at most this many days before it. */
+  callbackWindowDays?: number;
+}
+
+const DAY_MS = 86_400_000;
+
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
 export class CallLog {
@@ -33,19 +40,26 @@ export class CallLog {
   private readonly insertLeg;
   private readonly upsertOpen;
   private readonly deleteOpen;
+  private readonly calledBack;
+  private readonly callbackWindowMs: number;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    opts: CallLogOptions = {},
+  ) {
+    this.callbackWindowMs = (opts.callbackWindowDays ?? 7) * DAY_MS;
     this.upsertCall = db.prepare(`
-      INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, to_raw, to_e164, to_name,
+      INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, from_key, to_raw, to_e164, to_name,
         did, queue, outcome, answered_by_user, answered_by_device, started_at, ringing_at, answered_at, ended_at,
         wait_seconds, talk_seconds, hangup_cause, hangup_text, end_reason, transfer, ivr, recording, restored,
         click_to_dial, conference, updated_at)
-      VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @to_raw, @to_e164, @to_name,
+      VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @from_key, @to_raw, @to_e164, @to_name,
         @did, @queue, @outcome, @answered_by_user, @answered_by_device, @started_at, @ringing_at, @answered_at, @ended_at,
         @wait_seconds, @talk_seconds, @hangup_cause, @hangup_text, @end_reason, @transfer, @ivr, @recording, @restored,
         @click_to_dial, @conference, @updated_at)
       ON CONFLICT(call_id) DO UPDATE SET linked_ids = excluded.linked_ids, direction = excluded.direction,
         state = excluded.state, from_raw = excluded.from_raw, from_e164 = excluded.from_e164, from_name = excluded.from_name,
+        from_key = excluded.from_key,
         to_raw = excluded.to_raw, to_e164 = excluded.to_e164, to_name = excluded.to_name, did = excluded.did,
         queue = excluded.queue, outcome = excluded.outcome, answered_by_user = excluded.answered_by_user,
         answered_by_device = excluded.answered_by_device, ringing_at = excluded.ringing_at,
@@ -65,6 +79,13 @@ export class CallLog {
       "INSERT INTO open_calls (linked_id, call_id, snapshot, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(linked_id) DO UPDATE SET call_id = excluded.call_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at",
     );
     this.deleteOpen = db.prepare("DELETE FROM open_calls WHERE call_id = ?");
+    // Earlier calls from the dialled number (index calls_from_key, bounded by the window), then
+    // their legs by primary key: `+user_id` keeps SQLite off legs_user, whose range (all of a
+    // user's missed legs ever) grows with history.
+    this.calledBack = db.prepare(`
+      UPDATE legs SET done = 1, done_at = ?
+      WHERE call_id IN (SELECT call_id FROM calls WHERE from_key = ? AND started_at >= ? AND started_at < ?)
+        AND +user_id = ? AND outcome = 'missed' AND done = 0`);
   }
 
   /** Write the call, its legs and (while it runs) its open-call entry, in one transaction. */
@@ -85,6 +106,7 @@ export class CallLog {
         from_raw: call.from.raw,
         from_e164: call.from.e164,
         from_name: call.from.name,
+        from_key: call.from.e164 ?? call.from.raw,
         to_raw: call.to.raw,
         to_e164: call.to.e164,
         to_name: call.to.name,
@@ -120,18 +142,17 @@ export class CallLog {
     })();
   }
 
-  /** A call placed back to a number that had missed us closes those missed legs. */
+  /**
+   * A call placed back to a number that had missed us closes those missed legs, for calls
+   * started within `callbackWindowDays` before it: the cost stays flat however long the history.
+   */
   private markCalledBack(call: Call): void {
     const placer = call.legs.find((l) => l.placed);
     if (!placer?.userId || call.outcome !== "answered") return;
     const key = call.to.e164 ?? call.to.raw;
     if (!key) return;
-    this.db
-      .prepare(
-        `UPDATE legs SET done = 1, done_at = ? WHERE user_id = ? AND outcome = 'missed' AND done = 0
-         AND call_id IN (SELECT call_id FROM calls WHERE coalesce(from_e164, from_raw) = ? AND started_at < ?)`,
-      )
-      .run(call.times.ended, placer.userId, key, call.times.started);
+    const from = new Date(Date.parse(call.times.started) - this.callbackWindowMs).toISOString();
+    this.calledBack.run(call.times.ended, key, from, call.times.started, placer.userId);
   }
 
   /** Mark a user's missed leg done (called back another way, or dismissed). */

@@ -118,6 +118,15 @@ const MIGRATIONS: string[] = [
     last_error TEXT
   );
   `,
+  // 2: the "called back" check on every answered outbound call looks up earlier calls from
+  // the dialled number; coalesce(from_e164, from_raw) cannot use an index, so the key gets a
+  // column of its own. open_calls is deleted from by call_id when a call ends.
+  `
+  ALTER TABLE calls ADD COLUMN from_key TEXT;
+  UPDATE calls SET from_key = coalesce(from_e164, from_raw);
+  CREATE INDEX calls_from_key ON calls(from_key, started_at);
+  CREATE INDEX open_calls_call ON open_calls(call_id);
+  `,
 ];
 
 /**
