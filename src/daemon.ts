@@ -22,7 +22,7 @@ import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
+import { CallReaper, closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -84,6 +84,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       collect() {
         this.set(tracker.activeCalls().length);
       },
+    }),
+    reaped: new Counter({
+      name: "ctibridge_calls_reaped_total",
+      help: "Calls closed as unknown_end by the reaper (not_listed: the PBX no longer has them; max_age: open longer than calls.maxCallAgeMs)",
+      labelNames: ["reason"],
+      registers: [registry],
     }),
     storeBacklog: new Gauge({
       name: "ctibridge_store_backlog_calls",
@@ -154,10 +160,32 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   const originates = new OriginateWaiters();
 
+  const reaper = new CallReaper({
+    tracker,
+    intervalMs: config.calls.reconcileIntervalMs,
+    maxAgeMs: config.calls.maxCallAgeMs,
+    now,
+    log,
+    onReaped: (reason, n) => m.reaped.inc({ reason }, n),
+    listChannels: () => {
+      const client = ami;
+      if (!client?.isConnected || backlog) return null;
+      return client.action("CoreShowChannels", []).then((listing) => {
+        const ids = new Set<string>();
+        for (const msg of listing.events) {
+          const ev = toPbxEvent(msg, tracker.wantsVariable);
+          if (ev?.type === "channelListed") ids.add(ev.ch.channelId);
+        }
+        return ids;
+      });
+    },
+  });
+
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable);
     if (!ev) return;
     if (isAgentEvent(ev)) return agents.handle(ev);
+    reaper.noteEvent(ev);
     tracker.handle(ev);
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
   }
@@ -326,9 +354,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       });
       client.on("reconnecting", () => m.reconnects.inc());
       client.start();
+      reaper.start();
       return { port, amiPort };
     },
     async stop() {
+      reaper.stop();
       originates.clear();
       await ami?.stop();
       await cti.close();

@@ -434,6 +434,44 @@ export class CallTracker {
     }
   }
 
+  // ---- reconcile: periodic listings while live events keep flowing ----------------------
+
+  /**
+   * Active calls the PBX no longer has: none of their channels is in `listed` (Uniqueids of a
+   * CoreShowChannels listing). Spared: calls with a channel or linkedid in `touched` (an event
+   * for them arrived while the listing ran, so it may predate them or their change), and
+   * click-to-dial calls whose PBX channel has not appeared yet.
+   */
+  unlistedCalls(listed: ReadonlySet<string>, touched: ReadonlySet<string>): string[] {
+    const out: string[] = [];
+    for (const conv of this.byCallId.values()) {
+      if (conv.ended || conv.pendingOriginate !== null) continue;
+      if (conv.channelIds.some((id) => listed.has(id) || touched.has(id))) continue;
+      if (conv.call.linkedIds.some((id) => touched.has(id))) continue;
+      out.push(conv.call.callId);
+    }
+    return out;
+  }
+
+  /** End these calls now with `unknown_end`, as a resync ends calls that vanished. Returns how many. */
+  endUnknown(callIds: Iterable<string>, at: number): number {
+    let n = 0;
+    for (const callId of callIds) {
+      const conv = this.byCallId.get(callId);
+      if (!conv || conv.ended) continue;
+      for (const id of conv.channelIds) {
+        const chan = this.chans.get(id);
+        if (!chan || chan.hungUp) continue;
+        chan.hungUp = true;
+        if (chan.device) conv.legChannelGone(chan.device, chan.id, at);
+      }
+      conv.liveParties = 0;
+      this.endCall(conv, at, true);
+      n++;
+    }
+    return n;
+  }
+
   // ---- queries and commands -------------------------------------------------------------
 
   activeCalls(): Call[] {
