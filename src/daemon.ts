@@ -59,7 +59,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const directory = new Directory({ db, log: log.child({ component: "directory" }) });
   directory.applyConfig(config.users);
   const callLog = new CallLog(db, { callbackWindowDays: config.calls.callbackWindowDays });
-  const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"));
+  const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"), {
+    maxBacklog: config.store.maxBacklogCalls,
+    now,
+    onDrop: () => m.storeDropped.inc(),
+    onRecovered: (calls, since) => log.info({ calls, failingSince: new Date(since).toISOString() }, "call log writes work again"),
+  });
   const contacts = new ContactDirectory({
     db,
     numbers: config.numbers,
@@ -89,6 +94,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       name: "ctibridge_calls_reaped_total",
       help: "Calls closed as unknown_end by the reaper (not_listed: the PBX no longer has them; max_age: open longer than calls.maxCallAgeMs)",
       labelNames: ["reason"],
+      registers: [registry],
+    }),
+    storeDropped: new Counter({
+      name: "ctibridge_store_backlog_dropped_total",
+      help: "Snapshots of calls in progress not kept because the store backlog was at store.maxBacklogCalls (ended calls are never dropped)",
       registers: [registry],
     }),
     storeBacklog: new Gauge({
@@ -152,6 +162,22 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let ami: AmiClient | null = null;
   let http: HttpApi | null = null;
   let firstResyncDone = false;
+  /** Since when the AMI link is not logged in (null while it is). */
+  let pbxDownSince: number | null = now();
+
+  /** /healthz: ok only while the PBX link is logged in and the last call-log write succeeded. */
+  function health(): Record<string, unknown> {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const up = ami?.isConnected === true;
+    const failing = writer.failingSince;
+    return {
+      status: up && failing === null ? "ok" : "failing",
+      pbx: up ? "connected" : `disconnected since ${iso(pbxDownSince ?? now())}`,
+      store: failing === null ? "ok" : `write failing since ${iso(failing)}, ${writer.backlog} calls pending`,
+      activeCalls: tracker.activeCalls().length,
+      clients: cti.clientCount,
+    };
+  }
 
   // While the CoreShowChannels listing runs, live events wait, so that the listing (a
   // snapshot) is applied first and the events that followed it after (never the reverse).
@@ -324,7 +350,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         version: VERSION,
         registry,
         now,
-        health: () => ({ pbx: ami?.isConnected ? "connected" : "disconnected", activeCalls: tracker.activeCalls().length, clients: cti.clientCount }),
+        health: () => health(),
         listCalls: (f) => callLog.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, limit: f.limit }),
         annotate: (user, callId, body) => {
           const r = annotate(user.userId, callId, body);
@@ -346,10 +372,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.on("event", onAmiEvent);
       client.on("connected", () => {
         m.amiConnected.set(1);
+        pbxDownSince = null;
         void resync(client);
       });
       client.on("disconnected", ({ reason }) => {
         m.amiConnected.set(0);
+        pbxDownSince ??= now();
         cti.pbxStatus("disconnected", { reason });
       });
       client.on("reconnecting", () => m.reconnects.inc());

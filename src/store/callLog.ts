@@ -248,23 +248,52 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
   };
 }
 
+export interface CallLogWriterOptions {
+  /** Snapshots held while writes fail, past which live calls' snapshots are dropped (store.maxBacklogCalls). */
+  maxBacklog?: number;
+  now?: () => number;
+  /** A live call's snapshot was not kept: the backlog is at its bound. */
+  onDrop?: (callId: string) => void;
+  /** Writes work again after failing; `calls` were written. */
+  onRecovered?: (calls: number, failingSinceMs: number) => void;
+}
+
 /**
  * Write-behind for the call log: the call-level events of one event-loop turn are coalesced
  * per call (only the newest snapshot is written) and written in one transaction on the next
  * turn, so a burst of AMI events costs one SQLite commit, not one per domain event. A failed
- * write keeps the snapshots and is tried again on the next turn (never dropped).
+ * write keeps the snapshots and is tried again every second (never dropped).
+ *
+ * The backlog is bounded by calls, not by snapshots (a newer snapshot replaces the waiting
+ * one). At the bound, a snapshot of a call still in progress that is not already waiting is
+ * dropped and counted: a later snapshot (its next change, at the latest its end) writes it.
+ * An ended call's final record is always kept, so no ended call is ever lost; the bound is
+ * exceeded rather than lose one. `onError` is called on the first failure and whenever the
+ * backlog has doubled since it was last called.
  */
 export class CallLogWriter {
   private pending = new Map<string, { call: Call; at: string }>();
   private scheduled = false;
+  private failing: number | null = null;
+  private reportedBacklog = 0;
+  private readonly maxBacklog: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly log: CallLog,
     private readonly db: Db,
     private readonly onError: (err: unknown, calls: number) => void,
-  ) {}
+    private readonly opts: CallLogWriterOptions = {},
+  ) {
+    this.maxBacklog = opts.maxBacklog ?? 10_000;
+    this.now = opts.now ?? Date.now;
+  }
 
   save(call: Call, at: string): void {
+    if (call.state !== "ended" && this.pending.size >= this.maxBacklog && !this.pending.has(call.callId)) {
+      this.opts.onDrop?.(call.callId);
+      return;
+    }
     this.pending.set(call.callId, { call, at });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -282,10 +311,20 @@ export class CallLogWriter {
       this.db.transaction(() => {
         for (const { call, at } of batch.values()) this.log.save(call, at);
       })();
+      if (this.failing !== null) {
+        const since = this.failing;
+        this.failing = null;
+        this.reportedBacklog = 0;
+        this.opts.onRecovered?.(batch.size, since);
+      }
     } catch (err) {
       // Keep what failed, unless a newer snapshot of the same call arrived meanwhile.
       for (const [id, v] of batch) if (!this.pending.has(id)) this.pending.set(id, v);
-      this.onError(err, batch.size);
+      if (this.failing === null || this.pending.size >= 2 * this.reportedBacklog) {
+        this.reportedBacklog = this.pending.size;
+        this.onError(err, this.pending.size);
+      }
+      this.failing ??= this.now();
       if (!this.scheduled) {
         this.scheduled = true;
         setTimeout(() => this.flush(), 1000).unref();
@@ -295,5 +334,10 @@ export class CallLogWriter {
 
   get backlog(): number {
     return this.pending.size;
+  }
+
+  /** When writes started failing (epoch ms), or null while the last write succeeded. */
+  get failingSince(): number | null {
+    return this.failing;
   }
 }

@@ -159,4 +159,46 @@ describe("CallLogWriter", () => {
     expect(writer.backlog).toBe(0);
     expect(log.list()).toHaveLength(1);
   });
+
+  it("bounds the backlog by calls while writes fail: live snapshots past it are dropped and counted, ended calls never", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    let fail = true;
+    const flaky = Object.assign(Object.create(log), {
+      save: (c: Call, at: string) => {
+        if (fail) throw new Error("disk full");
+        log.save(c, at);
+      },
+    }) as CallLog;
+    const dropped: string[] = [];
+    const errors: number[] = [];
+    const writer = new CallLogWriter(flaky, db, (_e, n) => errors.push(n), { maxBacklog: 2, now: () => 1_000, onDrop: (id) => dropped.push(id) });
+    const snaps = await snapshots("01-inbound-answered");
+    const live = snaps.find((c) => c.state === "connected")!;
+    const ended = snaps.at(-1)!;
+    const as = (c: Call, callId: string): Call => ({ ...c, callId });
+    writer.save(as(live, "a"), live.times.started);
+    writer.save(as(live, "b"), live.times.started);
+    await turn();
+    expect([writer.backlog, writer.failingSince, errors]).toEqual([2, 1_000, [2]]);
+    // At the bound: a third live call is dropped; a newer snapshot of a waiting call replaces it.
+    writer.save(as(live, "c"), live.times.started);
+    writer.save(as(ended, "a"), ended.times.ended!);
+    expect([writer.backlog, dropped]).toEqual([2, ["c"]]);
+    // An ended call is kept past the bound.
+    writer.save(as(ended, "c"), ended.times.ended!);
+    writer.save(as(ended, "d"), ended.times.ended!);
+    expect(writer.backlog).toBe(4);
+    writer.flush();
+    expect(errors).toEqual([2, 4]);
+    fail = false;
+    writer.flush();
+    expect([writer.backlog, writer.failingSince]).toEqual([0, null]);
+    expect(log.list().map((c) => [c.callId, c.state]).sort()).toEqual([
+      ["a", "ended"],
+      ["b", "connected"],
+      ["c", "ended"],
+      ["d", "ended"],
+    ]);
+  });
 });
