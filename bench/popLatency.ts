@@ -22,6 +22,9 @@
  *    write to the last frame read.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createDaemon, type Daemon } from "../src/daemon.js";
@@ -32,6 +35,7 @@ import { benchUsers } from "./callMemory.js";
 import { benchConfig, percentile } from "./lab.js";
 import { hangupBytes, popCall, ringBytes, setupBytes, type PopCall } from "./popCalls.js";
 import type { Bench, BenchContext, BenchResult } from "./registry.js";
+import { populateHistory } from "./storeSave.js";
 
 const FIRST_DEVICE = 2000;
 const PACE_MS = 1;
@@ -87,18 +91,37 @@ async function waitUntil(cond: () => boolean, what: string, limitMs: number): Pr
   }
 }
 
-export function popBench(calls: number): Bench {
+/**
+ * `historyRows` > 0: the daemon's store is a file database already holding that many calls
+ * (storeSave.ts's history, populated before the clock starts) instead of ":memory:", so every
+ * call-log write, commit and WAL checkpoint of the rounds runs on the daemon's event loop as
+ * in production.
+ */
+export function popBench(calls: number, historyRows = 0): Bench {
+  const name = historyRows > 0 ? `pop-${calls}-file` : `pop-${calls}`;
   return {
-    name: `pop-${calls}`,
-    title: `screen pop, ${calls} calls / ${calls} ws clients`,
+    name,
+    title: `screen pop, ${calls} calls / ${calls} ws clients${historyRows > 0 ? `, file store with ${historyRows.toLocaleString("en-US")} calls` : ""}`,
     async run(ctx: BenchContext): Promise<BenchResult> {
+      const dir = historyRows > 0 ? mkdtempSync(join(tmpdir(), "ctib-bench-pop-")) : null;
+      try {
+        const storePath = dir ? join(dir, "pop.db") : ":memory:";
+        if (dir) populateHistory(storePath, historyRows, Date.now() + ctx.timeoutMs / 2);
+        return await measure(ctx, storePath);
+      } finally {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+
+  async function measure(ctx: BenchContext, storePath: string): Promise<BenchResult> {
       const started = process.hrtime.bigint();
       const users = benchUsers(calls, FIRST_DEVICE);
       const pbx = new AmiServer();
       const amiPort = await pbx.listen();
       const config = benchConfig(users, {
         ami: { mode: "live", host: "127.0.0.1", port: amiPort, secret: "bench", pingIntervalMs: 600_000 },
-        store: { path: ":memory:" },
+        store: { path: storePath },
         server: { host: "127.0.0.1", port: 0 },
       });
       let daemon: Daemon | undefined;
@@ -178,7 +201,7 @@ export function popBench(calls: number): Bench {
         ];
         if (!paced.complete || !burst.complete) notes.push("some call.ringing frames did not arrive within the bound");
         return {
-          name: `pop-${calls}`,
+          name,
           metrics: {
             messages: calls,
             seconds: Number(process.hrtime.bigint() - started) / 1e9,
@@ -203,6 +226,5 @@ export function popBench(calls: number): Bench {
         await daemon?.stop().catch(() => undefined);
         await pbx.close();
       }
-    },
-  };
+  }
 }

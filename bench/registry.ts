@@ -78,6 +78,7 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("call-memory", async () => (await import("./callMemory.js")).callMemoryBench),
   entry("pop-100", async () => (await import("./popLatency.js")).popBench(100)),
   entry("pop-1000", async () => (await import("./popLatency.js")).popBench(1000)),
+  entry("pop-100-file", async () => (await import("./popLatency.js")).popBench(100, 100_000)),
   entry("store-10k", async () => (await import("./storeSave.js")).storeBench(10_000, "10k")),
   entry("store-100k", async () => (await import("./storeSave.js")).storeBench(100_000, "100k")),
   entry("store-1m", async () => (await import("./storeSave.js")).storeBench(1_000_000, "1m")),

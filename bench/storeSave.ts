@@ -40,6 +40,17 @@ type Kind = (typeof KINDS)[number][0];
 
 const numberOf = (n: number) => `+4930${String(10_000_000 + n)}`;
 
+/** A file database at `path` holding `rows` calls of history (also used by the pop benchmark). */
+export function populateHistory(path: string, rows: number, deadline: number): void {
+  const db = openDb(path);
+  try {
+    populate(db, rows, deadline);
+    db.pragma("wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
+}
+
 function populate(db: Db, rows: number, deadline: number): void {
   const call = db.prepare(`INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_key, to_raw, outcome,
     started_at, ended_at, end_reason, updated_at) VALUES (?, '[]', 'inbound', 'ended', ?, ?, ?, '4930555000', ?, ?, ?, 'hangup', ?)`);
