@@ -56,7 +56,8 @@ export interface ReaperDeps {
  * channel listing (the PBX is the truth) is compared with the active calls, while live events
  * keep flowing (no backlog: pops are not delayed). A call is closed only when none of its
  * channels is listed and no event touched it while the listing ran, so a call that began or
- * changed during the listing is never closed on a listing older than it. Last resort: a call
+ * changed during the listing is never closed on a listing older than it; a click-to-dial call
+ * whose channel has not appeared is closed only after a whole interval. Last resort: a call
  * open `maxAgeMs` (by our clock, from the first tick that saw it) is closed even when listed or
  * when no listing can be had.
  */
@@ -88,10 +89,17 @@ export class CallReaper {
     this.touched = new Set();
     const touched = this.touched;
     try {
+      const sentAt = this.deps.now();
       const listing = this.deps.listChannels();
       if (!listing) return;
       const listed = await listing;
-      this.reap(this.deps.tracker.unlistedCalls(listed, touched), "not_listed");
+      const gone = this.deps.tracker
+        .unlistedCalls(listed, touched)
+        // A click-to-dial without its channel yet: only when it existed a whole interval before
+        // this listing was sent (its Originate was on the wire long before).
+        .filter((c) => !c.awaitingOriginate || sentAt - (this.firstSeen.get(c.callId) ?? sentAt) >= this.deps.intervalMs)
+        .map((c) => c.callId);
+      this.reap(gone, "not_listed");
     } catch (err) {
       this.deps.log.warn({ reason: (err as Error)?.message ?? String(err) }, "reconcile listing failed");
     } finally {

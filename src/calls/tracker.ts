@@ -437,18 +437,20 @@ export class CallTracker {
   // ---- reconcile: periodic listings while live events keep flowing ----------------------
 
   /**
-   * Active calls the PBX no longer has: none of their channels is in `listed` (Uniqueids of a
-   * CoreShowChannels listing). Spared: calls with a channel or linkedid in `touched` (an event
-   * for them arrived while the listing ran, so it may predate them or their change), and
-   * click-to-dial calls whose PBX channel has not appeared yet.
+   * Active calls the PBX no longer has: none of their channels, and no channel whose Uniqueid
+   * is one of their linkedids, is in `listed` (Uniqueids of a CoreShowChannels listing).
+   * Spared: calls with a channel or linkedid in `touched` (an event for them arrived while the
+   * listing ran, so the listing may predate them or their change). `awaitingOriginate`: a
+   * click-to-dial call whose PBX channel has not appeared yet (the listing may have raced the
+   * Originate; the caller decides how long to wait).
    */
-  unlistedCalls(listed: ReadonlySet<string>, touched: ReadonlySet<string>): string[] {
-    const out: string[] = [];
+  unlistedCalls(listed: ReadonlySet<string>, touched: ReadonlySet<string>): { callId: string; awaitingOriginate: boolean }[] {
+    const out: { callId: string; awaitingOriginate: boolean }[] = [];
     for (const conv of this.byCallId.values()) {
-      if (conv.ended || conv.pendingOriginate !== null) continue;
+      if (conv.ended) continue;
       if (conv.channelIds.some((id) => listed.has(id) || touched.has(id))) continue;
-      if (conv.call.linkedIds.some((id) => touched.has(id))) continue;
-      out.push(conv.call.callId);
+      if (conv.call.linkedIds.some((id) => listed.has(id) || touched.has(id))) continue;
+      out.push({ callId: conv.call.callId, awaitingOriginate: conv.pendingOriginate !== null });
     }
     return out;
   }

@@ -223,6 +223,32 @@ describe("the reaper of stuck calls", () => {
     expect(active(d.daemon)).toEqual([]);
   });
 
+  it("closes a click-to-dial call whose channel never appeared, but not on a listing sent before it began", async () => {
+    const d = await rig.start({ calls: { reconcileIntervalMs: 20 } });
+    const listings = new HeldListings(d.pbx);
+    const req = await listings.next();
+    // The Originate went out (beginClickToDial is what the dial command does first) but the
+    // PBX never made its channel: no Newchannel, no OriginateResponse.
+    const call = d.daemon.tracker.beginClickToDial({ userId: "alice", device: "PJSIP/1001", to: "004930999888", channelId: "ctd-0001", at: Date.now() });
+    // This listing was sent before the Originate: it cannot know the channel.
+    await listings.answer(d, req, []);
+    expect(active(d.daemon)).toEqual([["dialing", "1001"]]);
+    const closed = async () => {
+      await listings.answer(d, await listings.next(), []);
+      return d.daemon.tracker.getCall(call.callId)?.state === "ended";
+    };
+    await waitFor(closed, "the click-to-dial call closed", 20);
+    expect(d.daemon.tracker.getCall(call.callId)).toMatchObject({ state: "ended", endReason: "unknown_end", clickToDial: true });
+  });
+
+  it("keeps a click-to-dial call while the PBX lists its channel (Uniqueid = our ChannelId), even if its Newchannel was lost", async () => {
+    const d = await rig.start({ calls: { reconcileIntervalMs: 20 } });
+    const listings = new HeldListings(d.pbx);
+    const call = d.daemon.tracker.beginClickToDial({ userId: "alice", device: "PJSIP/1001", to: "004930999888", channelId: "ctd-0002", at: Date.now() });
+    for (let i = 0; i < 4; i++) await listings.answer(d, await listings.next(), [listed("PJSIP/1001-00000009", "ctd-0002")]);
+    expect(d.daemon.tracker.getCall(call.callId)?.state).toBe("dialing");
+  });
+
   it("closes a call open longer than calls.maxCallAgeMs even while the PBX lists it", async () => {
     const d = await rig.start({ calls: { reconcileIntervalMs: 20, maxCallAgeMs: 1 } });
     d.pbx.setList("CoreShowChannels", TRACE01_LISTING);
