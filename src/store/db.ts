@@ -176,8 +176,6 @@ function openFailure(err: unknown): string {
     case "SQLITE_FULL":
     case "ENOSPC":
       return "cannot be written: the disk is full";
-    case "STORE_TOO_NEW":
-      return String(e.message);
     default:
       return `cannot be opened: ${String(e.message ?? err).split("\n")[0]}`;
   }
@@ -185,9 +183,6 @@ function openFailure(err: unknown): string {
 
 function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw Object.assign(new Error(`has schema version ${current}, newer than this ctibridge knows (${MIGRATIONS.length})`), { code: "STORE_TOO_NEW" });
-  }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);
