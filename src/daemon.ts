@@ -165,10 +165,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   /** Since when the AMI link is not logged in (null while it is). */
   let pbxDownSince: number | null = now();
 
-  /** /healthz: ok only while the PBX link is logged in and the last call-log write succeeded. */
+  /** /healthz: ok only while the PBX link is logged in and the store takes writes (CallLogWriter.checkWritable). */
   function health(): Record<string, unknown> {
     const iso = (ms: number) => new Date(ms).toISOString();
     const up = ami?.isConnected === true;
+    writer.checkWritable();
     const failing = writer.failingSince;
     return {
       status: up && failing === null ? "ok" : "failing",

@@ -155,6 +155,11 @@ export class CallLog {
     this.calledBack.run(call.times.ended, key, from, call.times.started, placer.userId);
   }
 
+  /** Rewrite the one probe row: a real write transaction, to learn whether the disk takes writes. */
+  probe(at: string): void {
+    this.db.prepare("INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at").run(at);
+  }
+
   /** Mark a user's missed leg done (called back another way, or dismissed). */
   markDone(callId: string, userId: string, at: string): boolean {
     return this.db.prepare("UPDATE legs SET done = 1, done_at = ? WHERE call_id = ? AND user_id = ? AND outcome = 'missed'").run(at, callId, userId).changes > 0;
@@ -248,6 +253,9 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
   };
 }
 
+/** How long a successful write vouches for the store before /healthz writes a probe row. */
+const PROBE_AFTER_MS = 10_000;
+
 export interface CallLogWriterOptions {
   /** Snapshots held while writes fail, past which live calls' snapshots are dropped (store.maxBacklogCalls). */
   maxBacklog?: number;
@@ -275,6 +283,8 @@ export class CallLogWriter {
   private pending = new Map<string, { call: Call; at: string }>();
   private scheduled = false;
   private failing: number | null = null;
+  private lastOk: number;
+  private lastProbe = -Infinity;
   private reportedBacklog = 0;
   private readonly maxBacklog: number;
   private readonly now: () => number;
@@ -287,6 +297,7 @@ export class CallLogWriter {
   ) {
     this.maxBacklog = opts.maxBacklog ?? 10_000;
     this.now = opts.now ?? Date.now;
+    this.lastOk = this.now();
   }
 
   save(call: Call, at: string): void {
@@ -311,25 +322,53 @@ export class CallLogWriter {
       this.db.transaction(() => {
         for (const { call, at } of batch.values()) this.log.save(call, at);
       })();
-      if (this.failing !== null) {
-        const since = this.failing;
-        this.failing = null;
-        this.reportedBacklog = 0;
-        this.opts.onRecovered?.(batch.size, since);
-      }
+      this.succeeded(batch.size);
     } catch (err) {
       // Keep what failed, unless a newer snapshot of the same call arrived meanwhile.
       for (const [id, v] of batch) if (!this.pending.has(id)) this.pending.set(id, v);
-      if (this.failing === null || this.pending.size >= 2 * this.reportedBacklog) {
-        this.reportedBacklog = this.pending.size;
-        this.onError(err, this.pending.size);
-      }
-      this.failing ??= this.now();
+      this.failed(err);
       if (!this.scheduled) {
         this.scheduled = true;
         setTimeout(() => this.flush(), 1000).unref();
       }
     }
+  }
+
+  /**
+   * Does the store take writes? Answered from the last write while it is recent; when nothing
+   * was written for a while (a quiet night), one row is written to find out, at most once per
+   * PROBE_AFTER_MS however often /healthz is asked. A failing probe counts as a failing write.
+   */
+  checkWritable(): void {
+    const now = this.now();
+    if (this.failing !== null && this.pending.size > 0) return; // the retry timer is on it
+    if (this.failing === null && now - this.lastOk < PROBE_AFTER_MS) return;
+    if (now - this.lastProbe < PROBE_AFTER_MS) return;
+    this.lastProbe = now;
+    try {
+      this.log.probe(new Date(now).toISOString());
+      this.succeeded(0);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private succeeded(calls: number): void {
+    this.lastOk = this.now();
+    if (this.failing !== null) {
+      const since = this.failing;
+      this.failing = null;
+      this.reportedBacklog = 0;
+      this.opts.onRecovered?.(calls, since);
+    }
+  }
+
+  private failed(err: unknown): void {
+    if (this.failing === null || this.pending.size >= 2 * this.reportedBacklog) {
+      this.reportedBacklog = this.pending.size;
+      this.onError(err, this.pending.size);
+    }
+    this.failing ??= this.now();
   }
 
   get backlog(): number {

@@ -120,12 +120,14 @@ const MIGRATIONS: string[] = [
   `,
   // 2: the "called back" check on every answered outbound call looks up earlier calls from
   // the dialled number; coalesce(from_e164, from_raw) cannot use an index, so the key gets a
-  // column of its own. open_calls is deleted from by call_id when a call ends.
+  // column of its own. open_calls is deleted from by call_id when a call ends. store_probe:
+  // one row /healthz rewrites when no call was written lately (does the disk take writes?).
   `
   ALTER TABLE calls ADD COLUMN from_key TEXT;
   UPDATE calls SET from_key = coalesce(from_e164, from_raw);
   CREATE INDEX calls_from_key ON calls(from_key, started_at);
   CREATE INDEX open_calls_call ON open_calls(call_id);
+  CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
   `,
 ];
 

@@ -114,7 +114,7 @@ describe("CallLog", () => {
     const log = new CallLog(db);
     for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
     // Back to schema 1: no from_key column, no index.
-    db.exec("DROP INDEX calls_from_key; DROP INDEX open_calls_call; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 1");
+    db.exec("DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 1");
     db.close();
     db = openDb(path);
     expect(db.prepare("SELECT from_key, from_raw, from_e164 FROM calls").all()).toEqual([{ from_key: "+49891234567", from_raw: "0049891234567", from_e164: "+49891234567" }]);
@@ -200,5 +200,34 @@ describe("CallLogWriter", () => {
       ["c", "ended"],
       ["d", "ended"],
     ]);
+  });
+
+  it("checkWritable writes a probe row after a quiet spell, at most once per 10 s, and reports a disk that refuses it", () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    let t = 1_000_000;
+    const errors: number[] = [];
+    const writer = new CallLogWriter(log, db, (_e, n) => errors.push(n), { now: () => t });
+    const probeAt = () => (db.prepare("SELECT at FROM store_probe").get() as { at: string } | undefined)?.at;
+    writer.checkWritable();
+    expect(probeAt()).toBeUndefined(); // the writer was just created: nothing to learn yet
+    t += 10_000;
+    writer.checkWritable();
+    expect(probeAt()).toBe(new Date(t).toISOString());
+    db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON store_probe BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    t += 5_000;
+    writer.checkWritable();
+    expect(writer.failingSince).toBeNull(); // within 10 s of the last good write: not asked again
+    t += 5_000;
+    writer.checkWritable();
+    expect([writer.failingSince, errors]).toEqual([t, [0]]);
+    const failedAt = t;
+    db.exec("DROP TRIGGER refuse");
+    t += 1_000;
+    writer.checkWritable();
+    expect(writer.failingSince).toBe(failedAt); // probes are at most every 10 s
+    t += 9_000;
+    writer.checkWritable();
+    expect(writer.failingSince).toBeNull();
   });
 });
