@@ -22,6 +22,9 @@
  *    write to the last frame read.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createDaemon, type Daemon } from "../src/daemon.js";
@@ -32,6 +35,7 @@ import { benchUsers } from "./callMemory.js";
 import { benchConfig, percentile } from "./lab.js";
 import { hangupBytes, popCall, ringBytes, setupBytes, type PopCall } from "./popCalls.js";
 import type { Bench, BenchContext, BenchResult } from "./registry.js";
+import { populateHistory } from "./storeSave.js";
 
 const FIRST_DEVICE = 2000;
 const PACE_MS = 1;
@@ -87,122 +91,140 @@ async function waitUntil(cond: () => boolean, what: string, limitMs: number): Pr
   }
 }
 
-export function popBench(calls: number): Bench {
+/**
+ * `historyRows` > 0: the daemon's store is a file database already holding that many calls
+ * (storeSave.ts's history, populated before the clock starts) instead of ":memory:", so every
+ * call-log write, commit and WAL checkpoint of the rounds runs on the daemon's event loop as
+ * in production.
+ */
+export function popBench(calls: number, historyRows = 0): Bench {
+  const name = historyRows > 0 ? `pop-${calls}-file` : `pop-${calls}`;
   return {
-    name: `pop-${calls}`,
-    title: `screen pop, ${calls} calls / ${calls} ws clients`,
+    name,
+    title: `screen pop, ${calls} calls / ${calls} ws clients${historyRows > 0 ? `, file store with ${historyRows.toLocaleString("en-US")} calls` : ""}`,
     async run(ctx: BenchContext): Promise<BenchResult> {
-      const started = process.hrtime.bigint();
-      const users = benchUsers(calls, FIRST_DEVICE);
-      const pbx = new AmiServer();
-      const amiPort = await pbx.listen();
-      const config = benchConfig(users, {
-        ami: { mode: "live", host: "127.0.0.1", port: amiPort, secret: "bench", pingIntervalMs: 600_000 },
-        store: { path: ":memory:" },
-        server: { host: "127.0.0.1", port: 0 },
-      });
-      let daemon: Daemon | undefined;
-      const { child, ask } = clientProcess();
+      const dir = historyRows > 0 ? mkdtempSync(join(tmpdir(), "ctib-bench-pop-")) : null;
       try {
-        daemon = createDaemon({ config, log: createLogger({ level: "silent" }) });
-        const { port } = await daemon.start();
-        const d = daemon;
-        await waitUntil(() => d.ami?.isConnected === true && pbx.received.some((r) => r.action.get("Action") === "CoreShowChannels"), "AMI login and resync", 10_000);
-        const ping = () => d.ami!.action("Ping", []);
-        await ping();
-        const conn = pbx.connections.find((c) => c.loggedIn);
-        if (!conn) throw new Error("no logged-in AMI connection");
-        // Without TCP_NODELAY the fake PBX's small writes wait for the daemon's delayed ACK
-        // (measured: ~30-40 ms per pop on loopback); the pop is measured from the write.
-        conn.socket.setNoDelay(true);
-        const url = `ws://127.0.0.1:${port}${config.server.wsPath}`;
-        const openClients = async (role: "agent" | "supervisor") => {
-          const tokens = users.map((u) => createApiToken(d.db, u.id, role).token);
-          const r = await ask({ type: "open", url, tokens }, "opened", ctx.timeoutMs / 2);
-          if (r?.n !== calls) throw new Error(`only ${String(r?.n ?? 0)} of ${calls} ${role} clients connected`);
-        };
-        await openClients("agent");
-        const offset = await clockOffset(ask);
-
-        // One round: set up every call, let its frames settle, ring them, collect, hang up.
-        const round = async (n: number, index: number, paced: boolean, expect: number) => {
-          const cs: PopCall[] = Array.from({ length: n }, (_, i) => popCall(i, index, FIRST_DEVICE));
-          conn.socket.write(Buffer.concat(cs.map(setupBytes)));
-          await ping();
-          await sleep(50);
-          await ask({ type: "collect" }, "collected", 5_000);
-          const done = ask({ type: "expect", n: expect }, "done", ROUND_WAIT_MS);
-          const written = new Map<string, bigint>();
-          const t0 = process.hrtime.bigint();
-          for (const c of cs) {
-            written.set(c.linkedId, process.hrtime.bigint());
-            conn.socket.write(ringBytes(c));
-            if (paced) await sleep(PACE_MS);
-          }
-          const complete = (await done) !== null;
-          const got = (await ask({ type: "collect" }, "collected", 5_000))!;
-          conn.socket.write(Buffer.concat(cs.map(hangupBytes)));
-          await ping();
-          await sleep(50);
-          await ask({ type: "collect" }, "collected", 5_000);
-          const lat: number[] = [];
-          for (const [id, t] of got.ringing as [string, string][]) {
-            const w = written.get(id);
-            if (w !== undefined) lat.push(Number(BigInt(t) - offset - w) / 1e6);
-          }
-          lat.sort((a, b) => a - b);
-          const seconds = Number(BigInt(got.last as string) - offset - t0) / 1e9;
-          return { lat, complete, frames: got.frames as number, seconds };
-        };
-
-        // Warm-up, not measured: the first pop runs the ringing and publish paths cold (V8 has
-        // not compiled them yet; measured ~2.5 ms inside the daemon for ring #0 against
-        // ≤0.6 ms after), which a daemon that has been up for more than a few calls never sees.
-        const warm = Math.min(calls, WARMUP_RINGS);
-        await round(warm, 3, true, warm);
-        const paced = await round(calls, 0, true, calls);
-        const burst = await round(calls, 1, false, calls);
-        await ask({ type: "close" }, "closed", 10_000);
-        await openClients("supervisor");
-        const fan = await round(FANOUT_CALLS, 2, false, FANOUT_CALLS * calls);
-
-        const stats = (l: number[]) => ({ p50: percentile(l, 50), p99: percentile(l, 99), max: l[l.length - 1] ?? NaN });
-        const p = stats(paced.lat);
-        const b = stats(burst.lat);
-        const ms = (x: number) => x.toFixed(2);
-        const notes = [
-          `paced (1 ring/${PACE_MS} ms timer): ${paced.lat.length}/${calls} pops, p50 ${ms(p.p50)} ms, p99 ${ms(p.p99)} ms, max ${ms(p.max)} ms`,
-          `burst (all ${calls} rings in one turn): ${burst.lat.length}/${calls} pops, p50 ${ms(b.p50)} ms, p99 ${ms(b.p99)} ms, max ${ms(b.max)} ms; ${burst.frames} frames`,
-          `fan-out: ${calls} supervisor clients, ${FANOUT_CALLS} calls ring at once: ${fan.frames} frames (${fan.lat.length} call.ringing) in ${ms(fan.seconds * 1000)} ms = ${Math.round(fan.frames / fan.seconds)} frames/s${fan.complete ? "" : " (not every call.ringing arrived within the bound)"}`,
-          `clock offset clients − daemon process ${Number(offset) / 1e3} µs (subtracted)`,
-        ];
-        if (!paced.complete || !burst.complete) notes.push("some call.ringing frames did not arrive within the bound");
-        return {
-          name: `pop-${calls}`,
-          metrics: {
-            messages: calls,
-            seconds: Number(process.hrtime.bigint() - started) / 1e9,
-            extra: {
-              calls,
-              clients: calls,
-              p50Ms: p.p50,
-              p99Ms: p.p99,
-              maxMs: p.max,
-              pops: paced.lat.length,
-              burstP50Ms: b.p50,
-              burstP99Ms: b.p99,
-              burstMaxMs: b.max,
-              fanoutFramesPerSec: fan.frames / fan.seconds,
-              fanoutFrames: fan.frames,
-            },
-          },
-          notes,
-        };
+        const storePath = dir ? join(dir, "pop.db") : ":memory:";
+        if (dir) populateHistory(storePath, historyRows, Date.now() + ctx.timeoutMs / 2);
+        return await measure(ctx, storePath);
       } finally {
-        child.kill();
-        await daemon?.stop().catch(() => undefined);
-        await pbx.close();
+        if (dir) rmSync(dir, { recursive: true, force: true });
       }
     },
   };
+
+  async function measure(ctx: BenchContext, storePath: string): Promise<BenchResult> {
+    const started = process.hrtime.bigint();
+    const users = benchUsers(calls, FIRST_DEVICE);
+    const pbx = new AmiServer();
+    const amiPort = await pbx.listen();
+    const config = benchConfig(users, {
+      ami: { mode: "live", host: "127.0.0.1", port: amiPort, secret: "bench", pingIntervalMs: 600_000 },
+      store: { path: storePath },
+      server: { host: "127.0.0.1", port: 0 },
+    });
+    let daemon: Daemon | undefined;
+    const { child, ask } = clientProcess();
+    try {
+      daemon = createDaemon({ config, log: createLogger({ level: "silent" }) });
+      const { port } = await daemon.start();
+      const d = daemon;
+      await waitUntil(() => d.ami?.isConnected === true && pbx.received.some((r) => r.action.get("Action") === "CoreShowChannels"), "AMI login and resync", 10_000);
+      const ping = () => d.ami!.action("Ping", []);
+      await ping();
+      const conn = pbx.connections.find((c) => c.loggedIn);
+      if (!conn) throw new Error("no logged-in AMI connection");
+      // Without TCP_NODELAY the fake PBX's small writes wait for the daemon's delayed ACK
+      // (measured: ~30-40 ms per pop on loopback); the pop is measured from the write.
+      conn.socket.setNoDelay(true);
+      const url = `ws://127.0.0.1:${port}${config.server.wsPath}`;
+      const openClients = async (role: "agent" | "supervisor") => {
+        const tokens = users.map((u) => createApiToken(d.db, u.id, role).token);
+        const r = await ask({ type: "open", url, tokens }, "opened", ctx.timeoutMs / 2);
+        if (r?.n !== calls) throw new Error(`only ${String(r?.n ?? 0)} of ${calls} ${role} clients connected`);
+      };
+      await openClients("agent");
+      const offset = await clockOffset(ask);
+
+      // One round: set up every call, let its frames settle, ring them, collect, hang up.
+      const round = async (n: number, index: number, paced: boolean, expect: number) => {
+        const cs: PopCall[] = Array.from({ length: n }, (_, i) => popCall(i, index, FIRST_DEVICE));
+        conn.socket.write(Buffer.concat(cs.map(setupBytes)));
+        await ping();
+        await sleep(50);
+        await ask({ type: "collect" }, "collected", 5_000);
+        const done = ask({ type: "expect", n: expect }, "done", ROUND_WAIT_MS);
+        const written = new Map<string, bigint>();
+        const t0 = process.hrtime.bigint();
+        for (const c of cs) {
+          written.set(c.linkedId, process.hrtime.bigint());
+          conn.socket.write(ringBytes(c));
+          if (paced) await sleep(PACE_MS);
+        }
+        const complete = (await done) !== null;
+        const got = (await ask({ type: "collect" }, "collected", 5_000))!;
+        conn.socket.write(Buffer.concat(cs.map(hangupBytes)));
+        await ping();
+        await sleep(50);
+        await ask({ type: "collect" }, "collected", 5_000);
+        const lat: number[] = [];
+        for (const [id, t] of got.ringing as [string, string][]) {
+          const w = written.get(id);
+          if (w !== undefined) lat.push(Number(BigInt(t) - offset - w) / 1e6);
+        }
+        lat.sort((a, b) => a - b);
+        const seconds = Number(BigInt(got.last as string) - offset - t0) / 1e9;
+        return { lat, complete, frames: got.frames as number, seconds };
+      };
+
+      // Warm-up, not measured: the first pop runs the ringing and publish paths cold (V8 has
+      // not compiled them yet; measured ~2.5 ms inside the daemon for ring #0 against
+      // ≤0.6 ms after), which a daemon that has been up for more than a few calls never sees.
+      const warm = Math.min(calls, WARMUP_RINGS);
+      await round(warm, 3, true, warm);
+      const paced = await round(calls, 0, true, calls);
+      const burst = await round(calls, 1, false, calls);
+      await ask({ type: "close" }, "closed", 10_000);
+      await openClients("supervisor");
+      const fan = await round(FANOUT_CALLS, 2, false, FANOUT_CALLS * calls);
+
+      const stats = (l: number[]) => ({ p50: percentile(l, 50), p99: percentile(l, 99), max: l[l.length - 1] ?? NaN });
+      const p = stats(paced.lat);
+      const b = stats(burst.lat);
+      const ms = (x: number) => x.toFixed(2);
+      const notes = [
+        `paced (1 ring/${PACE_MS} ms timer): ${paced.lat.length}/${calls} pops, p50 ${ms(p.p50)} ms, p99 ${ms(p.p99)} ms, max ${ms(p.max)} ms`,
+        `burst (all ${calls} rings in one turn): ${burst.lat.length}/${calls} pops, p50 ${ms(b.p50)} ms, p99 ${ms(b.p99)} ms, max ${ms(b.max)} ms; ${burst.frames} frames`,
+        `fan-out: ${calls} supervisor clients, ${FANOUT_CALLS} calls ring at once: ${fan.frames} frames (${fan.lat.length} call.ringing) in ${ms(fan.seconds * 1000)} ms = ${Math.round(fan.frames / fan.seconds)} frames/s${fan.complete ? "" : " (not every call.ringing arrived within the bound)"}`,
+        `clock offset clients − daemon process ${Number(offset) / 1e3} µs (subtracted)`,
+      ];
+      if (!paced.complete || !burst.complete) notes.push("some call.ringing frames did not arrive within the bound");
+      return {
+        name,
+        metrics: {
+          messages: calls,
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          extra: {
+            calls,
+            clients: calls,
+            p50Ms: p.p50,
+            p99Ms: p.p99,
+            maxMs: p.max,
+            pops: paced.lat.length,
+            burstP50Ms: b.p50,
+            burstP99Ms: b.p99,
+            burstMaxMs: b.max,
+            fanoutFramesPerSec: fan.frames / fan.seconds,
+            fanoutFrames: fan.frames,
+          },
+        },
+        notes,
+      };
+    } finally {
+      child.kill();
+      await daemon?.stop().catch(() => undefined);
+      await pbx.close();
+    }
+  }
 }

@@ -67,7 +67,7 @@ export interface BenchEntry {
 
 const entry = (name: string, load: () => Promise<Bench>): BenchEntry => ({ name, load });
 
-/** In run order: the codec group (the ceiling first, the baseline last), then the call engine and the pop. */
+/** In run order: the codec group (the ceiling first, the baseline last), the call engine and the pop, then the store. */
 export const BENCHES: readonly BenchEntry[] = [
   entry("raw", async () => (await import("./rawSocket.js")).rawSocketBench),
   entry("codec", async () => (await import("./codec.js")).codecTcpBench),
@@ -78,6 +78,10 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("call-memory", async () => (await import("./callMemory.js")).callMemoryBench),
   entry("pop-100", async () => (await import("./popLatency.js")).popBench(100)),
   entry("pop-1000", async () => (await import("./popLatency.js")).popBench(1000)),
+  entry("pop-100-file", async () => (await import("./popLatency.js")).popBench(100, 100_000)),
+  entry("store-10k", async () => (await import("./storeSave.js")).storeBench(10_000, "10k")),
+  entry("store-100k", async () => (await import("./storeSave.js")).storeBench(100_000, "100k")),
+  entry("store-1m", async () => (await import("./storeSave.js")).storeBench(1_000_000, "1m")),
 ];
 
 export async function findBench(name: string): Promise<Bench | undefined> {

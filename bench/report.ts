@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import type { BenchResult, StreamInfo } from "./registry.js";
 import { docTemplate, ENGINE_HEADING, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
 import { engineChecks, engineLines, engineRow } from "./reportEngine.js";
+import { STORE_HEADING, STORE_TABLE_HEAD, storeChecks, storeLines, storeRows } from "./reportStore.js";
 
 export const TARGET_RATIO = 4;
 export const TARGET_PEAK_RSS_MB = 100;
@@ -49,6 +50,7 @@ export function summarize(results: readonly BenchResult[]): Summary {
       { label: `ours ≥ ${TARGET_RATIO}× asterisk-manager (messages/s, loopback TCP)`, ok: ratio === undefined ? undefined : ratio >= TARGET_RATIO },
       { label: `peak RSS while decoding < ${TARGET_PEAK_RSS_MB} MB (10^6 bytes)`, ok: peakMb === undefined ? undefined : peakMb < TARGET_PEAK_RSS_MB },
       ...engineChecks(results),
+      ...storeChecks(results),
     ],
   };
 }
@@ -83,6 +85,8 @@ export function printReport(stream: StreamInfo, results: readonly BenchResult[],
   console.log(`ours TCP bytes/s ÷ raw socket:       ${s.ceilingShare === undefined ? "—" : (s.ceilingShare * 100).toFixed(1) + " %"}`);
   const engine = engineLines(results);
   if (engine.length > 0) console.log(`\ncall engine and screen pop:\n${engine.join("\n")}`);
+  const store = storeLines(results);
+  if (store.length > 0) console.log(`\nstore, time per save:\n${store.join("\n")}`);
   for (const c of s.checks) console.log(`${c.ok === undefined ? "n/a " : c.ok ? "PASS" : "FAIL"}  ${c.label}`);
   return s;
 }
@@ -95,7 +99,7 @@ export function machine(): string {
 function commit(): string {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", timeout: 5_000 }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "src/calls", "src/publish", "bench"], { encoding: "utf8", timeout: 5_000 });
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "src/calls", "src/publish", "src/store", "bench"], { encoding: "utf8", timeout: 5_000 });
     return dirty.trim() === "" ? head : `${head}+wip`;
   } catch {
     return "unknown";
@@ -136,6 +140,9 @@ export function recordRun(docPath: string, stream: StreamInfo, results: readonly
   if (codecRan) appendRow(docPath, lines, RESULTS_HEADING, row);
   const engine = engineRow(results);
   if (engine) appendRow(docPath, lines, ENGINE_HEADING, [row[0]!, row[1]!, row[2]!, METHOD_ID, ...engine]);
+  const store = storeRows(results);
+  if (store.length > 0 && !lines.includes(STORE_HEADING)) lines.push("", STORE_HEADING, "", ...STORE_TABLE_HEAD.split("\n"), "");
+  for (const cells of store) appendRow(docPath, lines, STORE_HEADING, [row[0]!, row[1]!, row[2]!, "s1", ...cells]);
   writeFileSync(docPath, lines.join("\n"));
 }
 

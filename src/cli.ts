@@ -14,7 +14,7 @@ import { Directory } from "./directory/users.js";
 import { createLogger, type Logger } from "./log.js";
 import { createApiToken, listApiTokens, revokeApiToken } from "./publish/apiTokens.js";
 import { CallLog } from "./store/callLog.js";
-import { defaultDbPath, openDb } from "./store/db.js";
+import { defaultDbPath, openDb, StoreOpenError, type Db } from "./store/db.js";
 import { runWatch } from "./watch.js";
 import { runDemo } from "./demo.js";
 import { replayLines } from "./replayOutput.js";
@@ -61,8 +61,8 @@ export function buildCli(io: CliIo): Command {
     return createLogger({ level: c.log.level, pretty: io.isTTY });
   }
 
-  function dbOf(c: Config) {
-    return openDb(c.store.path ?? defaultDbPath(io.env));
+  function dbOf(c: Config): Db {
+    return storeOrExit(io, () => openDb(c.store.path ?? defaultDbPath(io.env)));
   }
 
   withConfig(program.command("start").description("run the daemon"))
@@ -273,9 +273,21 @@ function formatCallRow(r: Record<string, any>): string {
   return [r.times.started, r.direction.padEnd(8), String(r.from.raw || "-").padEnd(16), "→", String(r.to.raw || "-").padEnd(14), String(r.outcome ?? r.state).padEnd(10), legs, r.callId].join(" ");
 }
 
+/** A database that cannot be opened: one line naming the file and the cause, exit 1, no stack. */
+function storeOrExit<T>(io: CliIo, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    if (!(err instanceof StoreOpenError)) throw err;
+    io.err(`ctibridge: ${err.message}\n`);
+    io.exit(1);
+    throw err; // io.exit does not return in the real process
+  }
+}
+
 /** Start the daemon and keep it running until a signal; SIGHUP reloads the users. */
 export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined): Promise<void> {
-  const daemon = createDaemon({ config: c, log, env: io.env });
+  const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) {

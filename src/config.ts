@@ -115,16 +115,44 @@ export const configSchema = z
         ivrVariables: z.array(z.string().regex(/^[A-Za-z0-9_]+$/)).default(["CRM_ACCOUNT", "TICKET", "IVR_CHOICE", "DID"]),
         /** How long an ended call is kept in memory for late events. */
         keepEndedMs: ms(60_000),
+        /**
+         * An answered call-back closes the caller's missed legs of calls from that number
+         * started at most this many days before it (bounds the store's work per call).
+         */
+        callbackWindowDays: z.number().int().min(1).max(3650).default(7),
+        /**
+         * How often the daemon lists the PBX's channels (CoreShowChannels) and closes, with
+         * `endReason: unknown_end`, calls the PBX no longer has (their Hangup never arrived).
+         */
+        reconcileIntervalMs: ms(60_000),
+        /**
+         * Last resort: a call open longer than this is closed with `unknown_end` even when no
+         * listing can be had or the PBX still lists it (a channel up this long is stuck there too).
+         */
+        maxCallAgeMs: ms(24 * 3_600_000),
       })
       .strict()
-      .default({ missedPolicy: "all-rung", ivrVariables: ["CRM_ACCOUNT", "TICKET", "IVR_CHOICE", "DID"], keepEndedMs: 60_000 }),
+      .default({
+        missedPolicy: "all-rung",
+        ivrVariables: ["CRM_ACCOUNT", "TICKET", "IVR_CHOICE", "DID"],
+        keepEndedMs: 60_000,
+        callbackWindowDays: 7,
+        reconcileIntervalMs: 60_000,
+        maxCallAgeMs: 24 * 3_600_000,
+      }),
     store: z
       .object({
         /** SQLite file; `:memory:` for a throw-away database. Default: $STATE_DIRECTORY or ./data. */
         path: z.string().optional(),
+        /**
+         * Call snapshots waiting while writes fail. Past the bound, snapshots of calls still in
+         * progress that are not already waiting are dropped (counted; the call's next change or
+         * its end writes it); an ended call's final record is always kept, so nothing ended is lost.
+         */
+        maxBacklogCalls: z.number().int().min(1).default(10_000),
       })
       .strict()
-      .default({}),
+      .default({ maxBacklogCalls: 10_000 }),
     server: z
       .object({
         host: z.string().default("127.0.0.1"),

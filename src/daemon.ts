@@ -24,7 +24,7 @@ import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
+import { CallReaper, closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -61,8 +61,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   // Users changed by another process (the CLI) are picked up on the next auth or heartbeat.
   const directory = new Directory({ db, log: log.child({ component: "directory" }), onRefresh: () => agents.remap() });
   directory.applyConfig(config.users);
-  const callLog = new CallLog(db);
-  const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"));
+  const callLog = new CallLog(db, { callbackWindowDays: config.calls.callbackWindowDays });
+  const writer = new CallLogWriter(callLog, db, (err, calls) => log.error({ err, calls }, "call log write failed, will retry"), {
+    maxBacklog: config.store.maxBacklogCalls,
+    now,
+    onDrop: () => m.storeDropped.inc(),
+    onRecovered: (calls, since) => log.info({ calls, failingSince: new Date(since).toISOString() }, "call log writes work again"),
+  });
   const contacts = new ContactDirectory({
     db,
     numbers: config.numbers,
@@ -87,6 +92,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       collect() {
         this.set(tracker.activeCalls().length);
       },
+    }),
+    reaped: new Counter({
+      name: "ctibridge_calls_reaped_total",
+      help: "Calls closed as unknown_end by the reaper (not_listed: the PBX no longer has them; max_age: open longer than calls.maxCallAgeMs)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    storeDropped: new Counter({
+      name: "ctibridge_store_backlog_dropped_total",
+      help: "Snapshots of calls in progress not kept because the store backlog was at store.maxBacklogCalls (ended calls are never dropped)",
+      registers: [registry],
     }),
     storeBacklog: new Gauge({
       name: "ctibridge_store_backlog_calls",
@@ -149,6 +165,23 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let ami: AmiClient | null = null;
   let http: HttpApi | null = null;
   let firstResyncDone = false;
+  /** Since when the AMI link is not logged in (null while it is). */
+  let pbxDownSince: number | null = now();
+
+  /** /healthz: ok only while the PBX link is logged in and the store takes writes (CallLogWriter.checkWritable). */
+  function health(): Record<string, unknown> {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const up = ami?.isConnected === true;
+    writer.checkWritable();
+    const failing = writer.failingSince;
+    return {
+      status: up && failing === null ? "ok" : "failing",
+      pbx: up ? "connected" : `disconnected since ${iso(pbxDownSince ?? now())}`,
+      store: failing === null ? "ok" : `write failing since ${iso(failing)}, ${writer.backlog} calls pending`,
+      activeCalls: tracker.activeCalls().length,
+      clients: cti.clientCount,
+    };
+  }
 
   // While the CoreShowChannels listing runs, live events wait, so that the listing (a
   // snapshot) is applied first and the events that followed it after (never the reverse).
@@ -157,10 +190,32 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   const originates = new OriginateWaiters();
 
+  const reaper = new CallReaper({
+    tracker,
+    intervalMs: config.calls.reconcileIntervalMs,
+    maxAgeMs: config.calls.maxCallAgeMs,
+    now,
+    log,
+    onReaped: (reason, n) => m.reaped.inc({ reason }, n),
+    listChannels: () => {
+      const client = ami;
+      if (!client?.isConnected || backlog) return null;
+      return client.action("CoreShowChannels", []).then((listing) => {
+        const ids = new Set<string>();
+        for (const msg of listing.events) {
+          const ev = toPbxEvent(msg, tracker.wantsVariable);
+          if (ev?.type === "channelListed") ids.add(ev.ch.channelId);
+        }
+        return ids;
+      });
+    },
+  });
+
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable);
     if (!ev) return;
     if (isAgentEvent(ev)) return agents.handle(ev);
+    reaper.noteEvent(ev);
     tracker.handle(ev);
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
   }
@@ -302,7 +357,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         version: VERSION,
         registry,
         now,
-        health: () => ({ pbx: ami?.isConnected ? "connected" : "disconnected", activeCalls: tracker.activeCalls().length, clients: cti.clientCount }),
+        health: () => health(),
         listCalls: (f) =>
           callLog
             .list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, limit: f.limit })
@@ -331,17 +386,21 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.on("event", onAmiEvent);
       client.on("connected", () => {
         m.amiConnected.set(1);
+        pbxDownSince = null;
         void resync(client);
       });
       client.on("disconnected", ({ reason }) => {
         m.amiConnected.set(0);
+        pbxDownSince ??= now();
         cti.pbxStatus("disconnected", { reason });
       });
       client.on("reconnecting", () => m.reconnects.inc());
       client.start();
+      reaper.start();
       return { port, amiPort };
     },
     async stop() {
+      reaper.stop();
       originates.clear();
       await ami?.stop();
       await cti.close();

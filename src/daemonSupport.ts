@@ -1,4 +1,5 @@
 /** Small pieces of daemon policy, kept out of daemon.ts so that file stays wiring only. */
+import type { PbxEvent } from "./ami/events.js";
 import type { Call } from "./calls/model.js";
 import type { CallTracker } from "./calls/tracker.js";
 import type { Logger } from "./log.js";
@@ -35,6 +36,109 @@ export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: n
     log.warn({ callId: call.callId }, "call ended while the daemon was down");
   }
   return n;
+}
+
+export type ReapReason = "not_listed" | "max_age";
+
+export interface ReaperDeps {
+  tracker: Pick<CallTracker, "activeCalls" | "unlistedCalls" | "endUnknown">;
+  /** Uniqueids of the channels the PBX has now; null when no listing can be had (link down, resync running). */
+  listChannels: () => Promise<ReadonlySet<string>> | null;
+  intervalMs: number;
+  maxAgeMs: number;
+  now: () => number;
+  log: Logger;
+  onReaped: (reason: ReapReason, calls: number) => void;
+}
+
+/**
+ * Calls whose Hangup never arrived are closed (`unknown_end`): every `intervalMs` the PBX's
+ * channel listing (the PBX is the truth) is compared with the active calls, while live events
+ * keep flowing (no backlog: pops are not delayed). A call is closed only when none of its
+ * channels is listed and no event touched it while the listing ran, so a call that began or
+ * changed during the listing is never closed on a listing older than it; a click-to-dial call
+ * whose channel has not appeared is closed only after a whole interval. Last resort: a call
+ * open `maxAgeMs` (by our clock, from the first tick that saw it) is closed even when listed or
+ * when no listing can be had.
+ */
+export class CallReaper {
+  private touched: Set<string> | null = null;
+  private readonly firstSeen = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: ReaperDeps) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.deps.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A live event is about to reach the tracker: while a listing runs, its ids are spared. */
+  noteEvent(ev: PbxEvent): void {
+    if (this.touched) addEventIds(ev, this.touched);
+  }
+
+  async tick(): Promise<void> {
+    this.reap(this.tooOld(), "max_age");
+    if (this.touched) return;
+    this.touched = new Set();
+    const touched = this.touched;
+    try {
+      const sentAt = this.deps.now();
+      const listing = this.deps.listChannels();
+      if (!listing) return;
+      const listed = await listing;
+      const gone = this.deps.tracker
+        .unlistedCalls(listed, touched)
+        // A click-to-dial without its channel yet: only when it existed a whole interval before
+        // this listing was sent (its Originate was on the wire long before).
+        .filter((c) => !c.awaitingOriginate || sentAt - (this.firstSeen.get(c.callId) ?? sentAt) >= this.deps.intervalMs)
+        .map((c) => c.callId);
+      this.reap(gone, "not_listed");
+    } catch (err) {
+      this.deps.log.warn({ reason: (err as Error)?.message ?? String(err) }, "reconcile listing failed");
+    } finally {
+      this.touched = null;
+    }
+  }
+
+  private tooOld(): string[] {
+    const t = this.deps.now();
+    const active = new Set<string>();
+    const old: string[] = [];
+    for (const call of this.deps.tracker.activeCalls()) {
+      active.add(call.callId);
+      const seen = this.firstSeen.get(call.callId);
+      if (seen === undefined) this.firstSeen.set(call.callId, t);
+      else if (t - seen >= this.deps.maxAgeMs) old.push(call.callId);
+    }
+    for (const id of this.firstSeen.keys()) if (!active.has(id)) this.firstSeen.delete(id);
+    return old;
+  }
+
+  private reap(callIds: string[], reason: ReapReason): void {
+    if (callIds.length === 0) return;
+    const n = this.deps.tracker.endUnknown(callIds, this.deps.now());
+    if (n === 0) return;
+    this.deps.onReaped(reason, n);
+    this.deps.log.warn({ calls: n, reason, callIds: callIds.slice(0, 10) }, "stuck calls closed");
+  }
+}
+
+/** Every channel id and linkedid an event names (its ChannelInfo fields, a bare channelId). */
+export function addEventIds(ev: PbxEvent, into: Set<string>): void {
+  for (const v of Object.values(ev)) {
+    if (typeof v !== "object" || v === null) continue;
+    const ch = v as { channelId?: unknown; linkedId?: unknown };
+    if (typeof ch.channelId === "string") into.add(ch.channelId);
+    if (typeof ch.linkedId === "string") into.add(ch.linkedId);
+  }
+  if ("channelId" in ev && typeof ev.channelId === "string") into.add(ev.channelId);
 }
 
 /**

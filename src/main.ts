@@ -14,6 +14,8 @@ const program = buildCli({
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  process.stderr.write(`ctibridge: ${(err as Error).stack ?? String(err)}\n`);
+  // An operator's problem (e.g. an unopenable database) is one line; a bug keeps its stack.
+  const operatorError = err instanceof Error && err.name === "StoreOpenError";
+  process.stderr.write(`ctibridge: ${operatorError ? err.message : ((err as Error).stack ?? String(err))}\n`);
   process.exit(1);
 });

@@ -1,5 +1,5 @@
 /** The CLI in-process, with a fake `io` (no process.exit, output captured). */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -187,5 +187,32 @@ describe("ctibridge users, tokens, contacts", () => {
     expect(r.code).toBe(1);
     const list = (await run(["contacts", "list", "--config", cfg])).out.trim().split("\n").map((l) => JSON.parse(l));
     expect(list.map((c) => c.name).sort()).toEqual(["Erika", "Max"]);
+  });
+});
+
+describe("ctibridge and its database file", () => {
+  it("refuses a file that is not a SQLite database in one line, exit 1, no stack", async () => {
+    const dbPath = tmp("ctibridge.db", "this is a text file, not a database\n".repeat(40));
+    const cfg = tmp("c.yaml", `${LAB_YAML}store: { path: ${dbPath} }\n`);
+    for (const args of [["calls"], ["users", "list"], ["start"]]) {
+      const r = await run([...args, "--config", cfg]);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(`ctibridge: store: ${dbPath} is not a SQLite database\n`);
+      expect(r.out).toBe("");
+    }
+    // The file is left as it was: nothing is overwritten or truncated.
+    expect(readFileSync(dbPath, "utf8")).toBe("this is a text file, not a database\n".repeat(40));
+  });
+
+  it("creates the database and its WAL and SHM files with mode 0600 (they hold phone numbers)", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "state", "ctibridge.db");
+    const cfg = tmp("u.yaml", `store: { path: ${dbPath} }\nlog: { level: silent }\n`);
+    expect((await run(["users", "add", "zoe", "Zoe Z", "--device", "PJSIP/2001", "--config", cfg])).code).toBe(0);
+    expect(statSync(dbPath).mode & 0o777).toBe(0o600);
+    // The WAL and SHM exist while a connection is open (the CLI's close removed them).
+    const db = openDb(dbPath);
+    db.prepare("INSERT INTO users (id, name) VALUES ('x', 'X')").run();
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) expect([f, statSync(f).mode & 0o777]).toEqual([f, 0o600]);
+    db.close();
   });
 });

@@ -434,6 +434,46 @@ export class CallTracker {
     }
   }
 
+  // ---- reconcile: periodic listings while live events keep flowing ----------------------
+
+  /**
+   * Active calls the PBX no longer has: none of their channels, and no channel whose Uniqueid
+   * is one of their linkedids, is in `listed` (Uniqueids of a CoreShowChannels listing).
+   * Spared: calls with a channel or linkedid in `touched` (an event for them arrived while the
+   * listing ran, so the listing may predate them or their change). `awaitingOriginate`: a
+   * click-to-dial call whose PBX channel has not appeared yet (the listing may have raced the
+   * Originate; the caller decides how long to wait).
+   */
+  unlistedCalls(listed: ReadonlySet<string>, touched: ReadonlySet<string>): { callId: string; awaitingOriginate: boolean }[] {
+    const out: { callId: string; awaitingOriginate: boolean }[] = [];
+    for (const conv of this.byCallId.values()) {
+      if (conv.ended) continue;
+      if (conv.channelIds.some((id) => listed.has(id) || touched.has(id))) continue;
+      if (conv.call.linkedIds.some((id) => listed.has(id) || touched.has(id))) continue;
+      out.push({ callId: conv.call.callId, awaitingOriginate: conv.pendingOriginate !== null });
+    }
+    return out;
+  }
+
+  /** End these calls now with `unknown_end`, as a resync ends calls that vanished. Returns how many. */
+  endUnknown(callIds: Iterable<string>, at: number): number {
+    let n = 0;
+    for (const callId of callIds) {
+      const conv = this.byCallId.get(callId);
+      if (!conv || conv.ended) continue;
+      for (const id of conv.channelIds) {
+        const chan = this.chans.get(id);
+        if (!chan || chan.hungUp) continue;
+        chan.hungUp = true;
+        if (chan.device) conv.legChannelGone(chan.device, chan.id, at);
+      }
+      conv.liveParties = 0;
+      this.endCall(conv, at, true);
+      n++;
+    }
+    return n;
+  }
+
   // ---- queries and commands -------------------------------------------------------------
 
   activeCalls(): Call[] {

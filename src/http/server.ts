@@ -1,5 +1,5 @@
 /**
- * One HTTP(S) server for everything a front end or operator reaches: /healthz, /metrics, the
+ * One HTTP(S) server for everything a front end or operator reaches: /healthz, /livez, /metrics, the
  * REST API, the static reference panel, and WebSocket upgrades handed to the CTI server.
  * A handler error answers 500 and is logged; it never takes the daemon down.
  */
@@ -25,7 +25,7 @@ export interface HttpDeps extends Omit<RestDeps, "log" | "auth"> {
   log: Logger;
   /** WebSocket upgrades on config.server.wsPath go here; its authenticator also guards REST. */
   cti: Pick<CtiServer, "attach" | "auth">;
-  /** Merged into /healthz; `status` other than "ok" answers 503. */
+  /** Merged into /healthz; `status` other than "ok" answers 503 (/livez answers 200 regardless). */
   health: () => Record<string, unknown>;
   version: string;
   registry?: Registry;
@@ -62,6 +62,8 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
+    // Liveness: the process runs and answers; says nothing about the PBX or the store.
+    if (url.pathname === "/livez") return sendJson(res, 200, { status: "ok", uptimeSeconds: Math.round((now() - startedAt) / 1000) });
     if (url.pathname === "/healthz") {
       const body = { status: "ok", version: deps.version, uptimeSeconds: Math.round((now() - startedAt) / 1000), ...deps.health() };
       return sendJson(res, body.status === "ok" ? 200 : 503, body);

@@ -22,6 +22,13 @@ export type StoredLeg = Leg & { done: boolean };
 /** A stored call: the same shape as the Call behind a WebSocket call snapshot, legs with `done`. */
 export type StoredCall = Omit<Call, "legs"> & { legs: StoredLeg[] };
 
+export interface CallLogOptions {
+  /** A call-back closes missed legs of calls from that number started at most this many days before it. */
+  callbackWindowDays?: number;
+}
+
+const DAY_MS = 86_400_000;
+
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
 export class CallLog {
@@ -32,19 +39,26 @@ export class CallLog {
   private readonly deleteOpen;
   private readonly updateView;
   private readonly legsOf;
+  private readonly calledBack;
+  private readonly callbackWindowMs: number;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    opts: CallLogOptions = {},
+  ) {
+    this.callbackWindowMs = (opts.callbackWindowDays ?? 7) * DAY_MS;
     this.upsertCall = db.prepare(`
-      INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, to_raw, to_e164, to_name,
+      INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, from_key, to_raw, to_e164, to_name,
         did, queue, outcome, answered_by_user, answered_by_device, started_at, ringing_at, answered_at, ended_at,
         wait_seconds, talk_seconds, hangup_cause, hangup_text, end_reason, transfer, ivr, recording, restored,
         click_to_dial, conference, updated_at)
-      VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @to_raw, @to_e164, @to_name,
+      VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @from_key, @to_raw, @to_e164, @to_name,
         @did, @queue, @outcome, @answered_by_user, @answered_by_device, @started_at, @ringing_at, @answered_at, @ended_at,
         @wait_seconds, @talk_seconds, @hangup_cause, @hangup_text, @end_reason, @transfer, @ivr, @recording, @restored,
         @click_to_dial, @conference, @updated_at)
       ON CONFLICT(call_id) DO UPDATE SET linked_ids = excluded.linked_ids, direction = excluded.direction,
         state = excluded.state, from_raw = excluded.from_raw, from_e164 = excluded.from_e164, from_name = excluded.from_name,
+        from_key = excluded.from_key,
         to_raw = excluded.to_raw, to_e164 = excluded.to_e164, to_name = excluded.to_name, did = excluded.did,
         queue = excluded.queue, outcome = excluded.outcome, answered_by_user = excluded.answered_by_user,
         answered_by_device = excluded.answered_by_device, ringing_at = excluded.ringing_at,
@@ -69,6 +83,13 @@ export class CallLog {
       "INSERT INTO open_calls (linked_id, call_id, snapshot, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(linked_id) DO UPDATE SET call_id = excluded.call_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at",
     );
     this.deleteOpen = db.prepare("DELETE FROM open_calls WHERE call_id = ?");
+    // Earlier calls from the dialled number (index calls_from_key, bounded by the window), then
+    // their legs by primary key: `+user_id` keeps SQLite off legs_user, whose range (all of a
+    // user's missed legs ever) grows with history.
+    this.calledBack = db.prepare(`
+      UPDATE legs SET done = 1, done_at = ?
+      WHERE call_id IN (SELECT call_id FROM calls WHERE from_key = ? AND started_at >= ? AND started_at < ?)
+        AND +user_id = ? AND outcome = 'missed' AND done = 0`);
   }
 
   /** Write the call, its legs and (while it runs) its open-call entry, in one transaction. */
@@ -89,6 +110,7 @@ export class CallLog {
         from_raw: call.from.raw,
         from_e164: call.from.e164,
         from_name: call.from.name,
+        from_key: call.from.e164 ?? call.from.raw,
         to_raw: call.to.raw,
         to_e164: call.to.e164,
         to_name: call.to.name,
@@ -125,18 +147,22 @@ export class CallLog {
     })();
   }
 
-  /** A call placed back to a number that had missed us closes those missed legs. */
+  /**
+   * A call placed back to a number that had missed us closes those missed legs, for calls
+   * started within `callbackWindowDays` before it: the cost stays flat however long the history.
+   */
   private markCalledBack(call: Call): void {
     const placer = call.legs.find((l) => l.placed);
     if (!placer?.userId || call.outcome !== "answered") return;
     const key = call.to.e164 ?? call.to.raw;
     if (!key) return;
-    this.db
-      .prepare(
-        `UPDATE legs SET done = 1, done_at = ? WHERE user_id = ? AND outcome = 'missed' AND done = 0
-         AND call_id IN (SELECT call_id FROM calls WHERE coalesce(from_e164, from_raw) = ? AND started_at < ?)`,
-      )
-      .run(call.times.ended, placer.userId, key, call.times.started);
+    const from = new Date(Date.parse(call.times.started) - this.callbackWindowMs).toISOString();
+    this.calledBack.run(call.times.ended, key, from, call.times.started, placer.userId);
+  }
+
+  /** Rewrite the one probe row: a real write transaction, to learn whether the disk takes writes. */
+  probe(at: string): void {
+    this.db.prepare("INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at").run(at);
   }
 
   /** Mark a user's missed leg done (called back another way, or dismissed). */
@@ -268,23 +294,58 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
   };
 }
 
+/** How long a successful write vouches for the store before /healthz writes a probe row. */
+const PROBE_AFTER_MS = 10_000;
+
+export interface CallLogWriterOptions {
+  /** Snapshots held while writes fail, past which live calls' snapshots are dropped (store.maxBacklogCalls). */
+  maxBacklog?: number;
+  now?: () => number;
+  /** A live call's snapshot was not kept: the backlog is at its bound. */
+  onDrop?: (callId: string) => void;
+  /** Writes work again after failing; `calls` were written. */
+  onRecovered?: (calls: number, failingSinceMs: number) => void;
+}
+
 /**
  * Write-behind for the call log: the call-level events of one event-loop turn are coalesced
  * per call (only the newest snapshot is written) and written in one transaction on the next
  * turn, so a burst of AMI events costs one SQLite commit, not one per domain event. A failed
- * write keeps the snapshots and is tried again on the next turn (never dropped).
+ * write keeps the snapshots and is tried again every second (never dropped).
+ *
+ * The backlog is bounded by calls, not by snapshots (a newer snapshot replaces the waiting
+ * one). At the bound, a snapshot of a call still in progress that is not already waiting is
+ * dropped and counted: a later snapshot (its next change, at the latest its end) writes it.
+ * An ended call's final record is always kept, so no ended call is ever lost; the bound is
+ * exceeded rather than lose one. `onError` is called on the first failure and whenever the
+ * backlog has doubled since it was last called.
  */
 export class CallLogWriter {
   private pending = new Map<string, { call: Call; at: string }>();
   private scheduled = false;
+  private failing: number | null = null;
+  private lastOk: number;
+  private lastProbe = -Infinity;
+  private reportedBacklog = 0;
+  private readonly maxBacklog: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly log: CallLog,
     private readonly db: Db,
     private readonly onError: (err: unknown, calls: number) => void,
-  ) {}
+    private readonly opts: CallLogWriterOptions = {},
+  ) {
+    this.maxBacklog = opts.maxBacklog ?? 10_000;
+    this.now = opts.now ?? Date.now;
+    this.lastOk = this.now();
+  }
 
   save(call: Call, at: string): void {
+    if (call.state !== "ended" && this.pending.size >= this.maxBacklog && !this.pending.has(call.callId)) {
+      this.opts.onDrop?.(call.callId);
+      return;
+    }
     this.pending.set(call.callId, { call, at });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -302,10 +363,11 @@ export class CallLogWriter {
       this.db.transaction(() => {
         for (const { call, at } of batch.values()) this.log.save(call, at);
       })();
+      this.succeeded(batch.size);
     } catch (err) {
       // Keep what failed, unless a newer snapshot of the same call arrived meanwhile.
       for (const [id, v] of batch) if (!this.pending.has(id)) this.pending.set(id, v);
-      this.onError(err, batch.size);
+      this.failed(err);
       if (!this.scheduled) {
         this.scheduled = true;
         setTimeout(() => this.flush(), 1000).unref();
@@ -313,7 +375,49 @@ export class CallLogWriter {
     }
   }
 
+  /**
+   * Does the store take writes? Answered from the last write while it is recent; when nothing
+   * was written for a while (a quiet night), one row is written to find out, at most once per
+   * PROBE_AFTER_MS however often /healthz is asked. A failing probe counts as a failing write.
+   */
+  checkWritable(): void {
+    const now = this.now();
+    if (this.failing !== null && this.pending.size > 0) return; // the retry timer is on it
+    if (this.failing === null && now - this.lastOk < PROBE_AFTER_MS) return;
+    if (now - this.lastProbe < PROBE_AFTER_MS) return;
+    this.lastProbe = now;
+    try {
+      this.log.probe(new Date(now).toISOString());
+      this.succeeded(0);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private succeeded(calls: number): void {
+    this.lastOk = this.now();
+    if (this.failing !== null) {
+      const since = this.failing;
+      this.failing = null;
+      this.reportedBacklog = 0;
+      this.opts.onRecovered?.(calls, since);
+    }
+  }
+
+  private failed(err: unknown): void {
+    if (this.failing === null || this.pending.size >= 2 * this.reportedBacklog) {
+      this.reportedBacklog = this.pending.size;
+      this.onError(err, this.pending.size);
+    }
+    this.failing ??= this.now();
+  }
+
   get backlog(): number {
     return this.pending.size;
+  }
+
+  /** When writes started failing (epoch ms), or null while the last write succeeded. */
+  get failingSince(): number | null {
+    return this.failing;
   }
 }

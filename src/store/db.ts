@@ -3,10 +3,22 @@
  * Every table of ctibridge is created here so that the schema has one home.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 
 export type Db = Database.Database;
+
+/**
+ * The database cannot be opened or used: the message is one line an operator can act on
+ * (`store: /var/lib/ctibridge/ctibridge.db is not a SQLite database`), printed without a stack.
+ */
+export class StoreOpenError extends Error {
+  readonly code = "STORE_OPEN";
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = "StoreOpenError";
+  }
+}
 
 const MIGRATIONS: string[] = [
   // 1: calls, legs, directory, tokens, contacts, resume journal, open-call map, webhook outbox.
@@ -106,7 +118,7 @@ const MIGRATIONS: string[] = [
     last_error TEXT
   );
   `,
-  // Access (issue 7): users bound to a record (uid), keys bound to it; the annotation history;
+  // 2: access (issue 7): users bound to a record (uid), keys bound to it; the annotation history;
   // what the WebSocket call snapshot has that the call columns lacked (match, full parties,
   // leg order). Self-contained: it names every table and column it needs.
   `
@@ -134,18 +146,69 @@ const MIGRATIONS: string[] = [
   ALTER TABLE calls ADD COLUMN to_party TEXT;
   ALTER TABLE legs ADD COLUMN position INTEGER;
   `,
+  // 3: the "called back" check on every answered outbound call looks up earlier calls from
+  // the dialled number; coalesce(from_e164, from_raw) cannot use an index, so the key gets a
+  // column of its own. open_calls is deleted from by call_id when a call ends. store_probe:
+  // one row /healthz rewrites when no call was written lately (does the disk take writes?).
+  `
+  ALTER TABLE calls ADD COLUMN from_key TEXT;
+  UPDATE calls SET from_key = coalesce(from_e164, from_raw);
+  CREATE INDEX calls_from_key ON calls(from_key, started_at);
+  CREATE INDEX open_calls_call ON open_calls(call_id);
+  CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+  `,
 ];
 
-/** Open (creating the folder and file when needed) and migrate. `:memory:` for tests. */
+/**
+ * Open (creating the folder and file when needed) and migrate. `:memory:` for tests.
+ * A new file is created with mode 0600 before SQLite opens it: it holds phone numbers, and
+ * SQLite gives its -wal and -shm files the mode of the database file. Any failure becomes a
+ * StoreOpenError naming the file and the cause.
+ */
 export function openDb(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
-  migrate(db);
-  return db;
+  let db: Db | undefined;
+  try {
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // "a": create if missing (mode applies only then), never truncate an existing file.
+      closeSync(openSync(path, "a", 0o600));
+    }
+    db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+    migrate(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    throw new StoreOpenError(`store: ${path} ${openFailure(err)}`, { cause: err });
+  }
+}
+
+/** What went wrong, in words (the SQLite or errno code decides). */
+function openFailure(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e.code) {
+    case "SQLITE_NOTADB":
+      return "is not a SQLite database";
+    case "SQLITE_CORRUPT":
+      return "is corrupt (restore a backup, or move it away to start empty)";
+    case "SQLITE_READONLY":
+    case "EROFS":
+      return "is read-only";
+    case "SQLITE_CANTOPEN":
+    case "EACCES":
+    case "EPERM":
+      return "cannot be opened (permission denied?)";
+    case "EISDIR":
+      return "is a directory";
+    case "SQLITE_FULL":
+    case "ENOSPC":
+      return "cannot be written: the disk is full";
+    default:
+      return `cannot be opened: ${String(e.message ?? err).split("\n")[0]}`;
+  }
 }
 
 function migrate(db: Db): void {

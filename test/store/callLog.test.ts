@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { replayFiles } from "../../src/calls/replay.js";
 import type { Call } from "../../src/calls/model.js";
@@ -47,17 +50,75 @@ describe("CallLog", () => {
     expect(log.openCalls()[0]!.callId).toBe("call-0001");
   });
 
-  it("marks a missed leg done when the user calls the number back", async () => {
+  it("marks a missed leg done when the user calls the number back within callbackWindowDays", async () => {
     const db = openDb(":memory:");
-    const log = new CallLog(db);
-    for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
+    const log = new CallLog(db, { callbackWindowDays: 7 });
+    const missed = await snapshots("03-inbound-missed-caller-abandon");
+    for (const c of missed) log.save(c, c.times.started);
     expect(log.list({ userId: "alice", missed: true, openOnly: true })).toHaveLength(1);
     const back = (await snapshots("12-outbound-no-answer")).at(-1)!;
+    const missedAt = Date.parse(missed.at(-1)!.times.started);
     // Alice calls +49891234567 back and is answered (the recorded call was not, so answer it here).
-    const answered: Call = { ...back, callId: "call-back", outcome: "answered", times: { ...back.times, started: "2099-01-01T00:00:00.000Z" } };
-    log.save(answered, "2099-01-01T00:00:10.000Z");
+    const callBack = (id: string, afterMs: number): Call => ({
+      ...back,
+      callId: id,
+      outcome: "answered",
+      times: { ...back.times, started: new Date(missedAt + afterMs).toISOString(), ended: new Date(missedAt + afterMs + 10_000).toISOString() },
+    });
+    // Eight days later is outside the window: the old missed call stays open.
+    log.save(callBack("call-back-late", 8 * 86_400_000), "2099-01-01T00:00:00.000Z");
+    expect(log.list({ userId: "alice", missed: true, openOnly: true })).toHaveLength(1);
+    log.save(callBack("call-back", 6 * 86_400_000), "2099-01-01T00:00:10.000Z");
     expect(log.list({ userId: "alice", missed: true, openOnly: true })).toHaveLength(0);
     expect(log.list({ userId: "alice", missed: true })).toHaveLength(1);
+  });
+
+  it("every statement a save runs is served by an index: no scan of calls, legs or open_calls (EXPLAIN QUERY PLAN)", async () => {
+    const db = openDb(":memory:");
+    const sqls: string[] = [];
+    const prepare = db.prepare.bind(db);
+    db.prepare = ((sql: string) => (sqls.push(sql), prepare(sql))) as typeof db.prepare;
+    const log = new CallLog(db);
+    // Inbound answered, inbound missed, outbound answered (the call-back check), a merged-away call.
+    for (const t of ["06-ringgroup-answered", "03-inbound-missed-caller-abandon", "11-outbound-answered"]) {
+      for (const c of await snapshots(t)) log.save(c, c.times.started);
+    }
+    const merged = (await snapshots("01-inbound-answered"))[0]!;
+    log.save({ ...merged, callId: "merged-away", mergedInto: "call-0001" }, merged.times.started);
+    db.prepare = prepare;
+    const plans = [...new Set(sqls)].map((sql) => {
+      const named = [...sql.matchAll(/@(\w+)/g)].map((m) => m[1]!);
+      const args = named.length > 0 ? [Object.fromEntries(named.map((n) => [n, null]))] : Array<null>((sql.match(/\?/g) ?? []).length).fill(null);
+      const rows = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[];
+      return { sql: sql.replace(/\s+/g, " ").trim().slice(0, 60), plan: rows.map((r) => r.detail) };
+    });
+    for (const { sql, plan } of plans) {
+      for (const step of plan) {
+        // A full scan, or an index range with no equality (e.g. started_at<?), grows with history.
+        const touchesTable = /^(SCAN|SEARCH) (calls|legs|open_calls)\b/.test(step);
+        if (touchesTable) expect({ sql, step, ok: step.startsWith("SEARCH") && /\w=\?/.test(step) }).toEqual({ sql, step, ok: true });
+      }
+    }
+    const callBack = plans.find((p) => p.sql.startsWith("UPDATE legs SET done = 1"))!;
+    expect(callBack.plan).toEqual([
+      "SEARCH legs USING INDEX sqlite_autoindex_legs_1 (call_id=?)",
+      "LIST SUBQUERY 1",
+      "SEARCH calls USING INDEX calls_from_key (from_key=? AND started_at>? AND started_at<?)",
+    ]);
+  });
+
+  it("a database of the previous schema gets from_key filled in when it is opened", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ctib-store-"));
+    const path = join(dir, "old.db");
+    let db = openDb(path);
+    const log = new CallLog(db);
+    for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
+    // Back to schema 2: no from_key column, no index.
+    db.exec("DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2");
+    db.close();
+    db = openDb(path);
+    expect(db.prepare("SELECT from_key, from_raw, from_e164 FROM calls").all()).toEqual([{ from_key: "+49891234567", from_raw: "0049891234567", from_e164: "+49891234567" }]);
+    db.close();
   });
 });
 
@@ -97,5 +158,76 @@ describe("CallLogWriter", () => {
     writer.flush();
     expect(writer.backlog).toBe(0);
     expect(log.list()).toHaveLength(1);
+  });
+
+  it("bounds the backlog by calls while writes fail: live snapshots past it are dropped and counted, ended calls never", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    let fail = true;
+    const flaky = Object.assign(Object.create(log), {
+      save: (c: Call, at: string) => {
+        if (fail) throw new Error("disk full");
+        log.save(c, at);
+      },
+    }) as CallLog;
+    const dropped: string[] = [];
+    const errors: number[] = [];
+    const writer = new CallLogWriter(flaky, db, (_e, n) => errors.push(n), { maxBacklog: 2, now: () => 1_000, onDrop: (id) => dropped.push(id) });
+    const snaps = await snapshots("01-inbound-answered");
+    const live = snaps.find((c) => c.state === "connected")!;
+    const ended = snaps.at(-1)!;
+    const as = (c: Call, callId: string): Call => ({ ...c, callId });
+    writer.save(as(live, "a"), live.times.started);
+    writer.save(as(live, "b"), live.times.started);
+    await turn();
+    expect([writer.backlog, writer.failingSince, errors]).toEqual([2, 1_000, [2]]);
+    // At the bound: a third live call is dropped; a newer snapshot of a waiting call replaces it.
+    writer.save(as(live, "c"), live.times.started);
+    writer.save(as(ended, "a"), ended.times.ended!);
+    expect([writer.backlog, dropped]).toEqual([2, ["c"]]);
+    // An ended call is kept past the bound.
+    writer.save(as(ended, "c"), ended.times.ended!);
+    writer.save(as(ended, "d"), ended.times.ended!);
+    expect(writer.backlog).toBe(4);
+    writer.flush();
+    expect(errors).toEqual([2, 4]);
+    fail = false;
+    writer.flush();
+    expect([writer.backlog, writer.failingSince]).toEqual([0, null]);
+    expect(log.list().map((c) => [c.callId, c.state]).sort()).toEqual([
+      ["a", "ended"],
+      ["b", "connected"],
+      ["c", "ended"],
+      ["d", "ended"],
+    ]);
+  });
+
+  it("checkWritable writes a probe row after a quiet spell, at most once per 10 s, and reports a disk that refuses it", () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    let t = 1_000_000;
+    const errors: number[] = [];
+    const writer = new CallLogWriter(log, db, (_e, n) => errors.push(n), { now: () => t });
+    const probeAt = () => (db.prepare("SELECT at FROM store_probe").get() as { at: string } | undefined)?.at;
+    writer.checkWritable();
+    expect(probeAt()).toBeUndefined(); // the writer was just created: nothing to learn yet
+    t += 10_000;
+    writer.checkWritable();
+    expect(probeAt()).toBe(new Date(t).toISOString());
+    db.exec("CREATE TRIGGER refuse BEFORE UPDATE ON store_probe BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    t += 5_000;
+    writer.checkWritable();
+    expect(writer.failingSince).toBeNull(); // within 10 s of the last good write: not asked again
+    t += 5_000;
+    writer.checkWritable();
+    expect([writer.failingSince, errors]).toEqual([t, [0]]);
+    const failedAt = t;
+    db.exec("DROP TRIGGER refuse");
+    t += 1_000;
+    writer.checkWritable();
+    expect(writer.failingSince).toBe(failedAt); // probes are at most every 10 s
+    t += 9_000;
+    writer.checkWritable();
+    expect(writer.failingSince).toBeNull();
   });
 });
