@@ -117,9 +117,11 @@ export function popBench(calls: number, historyRows = 0): Bench {
   async function measure(ctx: BenchContext, storePath: string): Promise<BenchResult> {
     const started = process.hrtime.bigint();
     const users = benchUsers(calls, FIRST_DEVICE);
+    // The fan-out's watchers: supervisors in the directory (a key never gives more than the user's role).
+    const supervisors = users.map((u, i) => ({ id: `s${i}`, name: `Supervisor ${i}`, role: "supervisor", devices: [] }));
     const pbx = new AmiServer();
     const amiPort = await pbx.listen();
-    const config = benchConfig(users, {
+    const config = benchConfig([...users, ...supervisors], {
       ami: { mode: "live", host: "127.0.0.1", port: amiPort, secret: "bench", pingIntervalMs: 600_000 },
       store: { path: storePath },
       server: { host: "127.0.0.1", port: 0 },
@@ -140,7 +142,7 @@ export function popBench(calls: number, historyRows = 0): Bench {
       conn.socket.setNoDelay(true);
       const url = `ws://127.0.0.1:${port}${config.server.wsPath}`;
       const openClients = async (role: "agent" | "supervisor") => {
-        const tokens = users.map((u) => createApiToken(d.db, u.id, role).token);
+        const tokens = (role === "agent" ? users : supervisors).map((u) => createApiToken(d.db, u.id, role).token);
         const r = await ask({ type: "open", url, tokens }, "opened", ctx.timeoutMs / 2);
         if (r?.n !== calls) throw new Error(`only ${String(r?.n ?? 0)} of ${calls} ${role} clients connected`);
       };

@@ -185,8 +185,8 @@ export function buildCli(io: CliIo): Command {
 
   const tokens = program.command("tokens").description("per-user API keys for the WebSocket and REST API");
   withConfig(tokens.command("create <user>"))
-    .option("--role <role>", "agent or supervisor", "agent")
-    .action((user: string, o: ConfigOpts & { role: string }) => {
+    .option("--role <role>", "agent or supervisor (default: the user's role; never more than it)")
+    .action((user: string, o: ConfigOpts & { role?: string }) => {
       const c = config(o);
       const db = dbOf(c);
       const dir = new Directory({ db });
@@ -199,7 +199,18 @@ export function buildCli(io: CliIo): Command {
       }
       // The key is bound to the user's record: create it now if the daemon has not yet.
       if (fromConfig && !dir.getUser(user)) dir.ensureConfigUser(fromConfig);
-      const t = createApiToken(db, user, o.role === "supervisor" ? "supervisor" : "agent");
+      const userRole = dir.getUser(user)?.role ?? fromConfig?.role ?? "agent";
+      if (o.role !== undefined && o.role !== "agent" && o.role !== "supervisor") {
+        db.close();
+        io.err(`ctibridge: --role: expected agent or supervisor\n`);
+        return io.exit(1);
+      }
+      if (o.role === "supervisor" && userRole !== "supervisor") {
+        db.close();
+        io.err(`ctibridge: ${user} is an agent: a key cannot give more rights than the user's role\n`);
+        return io.exit(1);
+      }
+      const t = createApiToken(db, user, (o.role as "agent" | "supervisor" | undefined) ?? userRole);
       db.close();
       io.out(`${t.token}\n`);
       io.err(`token ${t.id} for ${user}: shown once, stored hashed\n`);

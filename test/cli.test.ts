@@ -166,7 +166,11 @@ describe("ctibridge users, tokens, contacts", () => {
     const nobody = await run(["tokens", "create", "nobody", "--config", cfg]);
     expect(nobody.code).toBe(1);
     expect(nobody.err).toContain("no user nobody");
-    const created = await run(["tokens", "create", "alice", "--role", "supervisor", "--config", cfg]);
+    // A key never gives more rights than the user's role: alice is an agent.
+    const wider = await run(["tokens", "create", "alice", "--role", "supervisor", "--config", cfg]);
+    expect(wider.code).toBe(1);
+    expect(wider.err).toContain("alice is an agent: a key cannot give more rights than the user's role");
+    const created = await run(["tokens", "create", "alice", "--config", cfg]);
     const token = created.out.trim();
     expect(token).toMatch(/^ctb_[0-9a-f]{12}_/);
     const listed = (await run(["tokens", "list", "--config", cfg])).out;

@@ -150,7 +150,10 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
       if (!user) return { ok: false, status: 401, reason: "unknown_user" };
       // A key made for an earlier record of this user id (removed since) never opens the new one.
       if ((user.uid ?? null) !== info.userUid) return { ok: false, status: 401, reason: "stale_token" };
-      return { ok: true, user: { userId: info.userId, role: info.role, expiresAt: null, tokenId: info.id, userUid: info.userUid } };
+      // A key narrows the user's rights, never widens them: a supervisor key of a user who is
+      // (or was demoted to) an agent in the directory acts as an agent.
+      const role = info.role === "supervisor" && user.role === "supervisor" ? "supervisor" : "agent";
+      return { ok: true, user: { userId: info.userId, role, expiresAt: null, tokenId: info.id, userUid: info.userUid } };
     }
     if (!secret && pem === null) return { ok: false, status: 401, reason: "jwt_not_configured" };
     return verifyJwt(token);
@@ -169,6 +172,8 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
     stillValid(user) {
       const u = directory.getUser(user.userId);
       if (!u || (u.uid ?? null) !== (user.userUid ?? null)) return false;
+      // A supervisor session on an API key ends when the directory no longer says supervisor.
+      if (user.tokenId !== null && user.role === "supervisor" && u.role !== "supervisor") return false;
       return user.tokenId === null || isApiTokenLive(db, user.tokenId);
     },
     refresh() {

@@ -170,6 +170,18 @@ describe("tokens are bound to the user record", () => {
     expect(await auth.authenticateToken(createApiToken(db, "zed").token)).toMatchObject({ ok: true });
   });
 
+  it("a supervisor key acts as an agent for a user the directory calls an agent, and its session ends on demotion", async () => {
+    const { db, dir, auth } = setup();
+    expect(await auth.authenticateToken(createApiToken(db, "zed", "supervisor").token)).toMatchObject({ ok: true, user: { role: "agent" } });
+    dir.addUser({ id: "sue", name: "Sue", role: "supervisor" });
+    const sue = await auth.authenticateToken(createApiToken(db, "sue", "supervisor").token);
+    expect(sue).toMatchObject({ ok: true, user: { role: "supervisor" } });
+    expect(auth.stillValid((sue as { user: AuthedUser }).user)).toBe(true);
+    db.prepare("UPDATE users SET role = 'agent' WHERE id = 'sue'").run();
+    dir.reload();
+    expect(auth.stillValid((sue as { user: AuthedUser }).user)).toBe(false);
+  });
+
   it("removeUser revokes the user's keys for good", async () => {
     const { db, dir } = setup();
     createApiToken(db, "zed");
