@@ -13,6 +13,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { CtiServer } from "../publish/server.js";
+import { operatorAllowed } from "./guard.js";
 import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
 import { handleRest, type RestDeps } from "./rest.js";
@@ -63,10 +64,14 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/healthz") {
+      if (!operatorAllowed(config.server.metricsToken, req, res)) return;
       const body = { status: "ok", version: deps.version, uptimeSeconds: Math.round((now() - startedAt) / 1000), ...deps.health() };
       return sendJson(res, body.status === "ok" ? 200 : 503, body);
     }
-    if (url.pathname === "/metrics" && deps.registry) return serveMetrics(deps.registry, res);
+    if (url.pathname === "/metrics" && deps.registry) {
+      if (!operatorAllowed(config.server.metricsToken, req, res)) return;
+      return serveMetrics(deps.registry, res);
+    }
     if (url.pathname.startsWith("/api/")) {
       if (!(await handleRest(rest, req, res, url))) sendError(res, "not_found", "no such endpoint");
       return;
