@@ -134,8 +134,13 @@ export const configSchema = z
           .object({ certFile: z.string(), keyFile: z.string() })
           .strict()
           .optional(),
-        /** Allowed `Origin` values for browsers; empty: any origin (non-browser clients send none). */
-        allowedOrigins: z.array(z.string()).default([]),
+        /**
+         * Allowed `Origin` values for browsers; empty: any origin (non-browser clients send none).
+         * Also the only sites that may frame the panel (CSP `frame-ancestors`; empty: none but itself).
+         */
+        allowedOrigins: z
+          .array(z.string().regex(/^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/, "expected an origin such as https://crm.example.com (scheme and host, optional port, no path)"))
+          .default([]),
         allowQueryToken: z.boolean().default(false),
         /** Bearer token required on /metrics and /healthz (prefer CTIBRIDGE_METRICS_TOKEN); unset: both open. /livez stays open. */
         metricsToken: z.string().regex(/^[\x21-\x7e]{16,}$/, "expected at least 16 visible ASCII characters, no spaces").optional(),

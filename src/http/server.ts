@@ -17,7 +17,7 @@ import { operatorAllowed } from "./guard.js";
 import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
 import { handleRest, type RestDeps } from "./rest.js";
-import { serveStatic } from "./static.js";
+import { panelHeaders, serveStatic } from "./static.js";
 
 export type { AnnotateBody, CallFilter, RestResult } from "./rest.js";
 
@@ -60,6 +60,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
   const rest: RestDeps = { log, auth: deps.cti.auth, listCalls: deps.listCalls, annotate: deps.annotate };
   const tls = config.server.tls;
+  const panel = panelHeaders(config.server.allowedOrigins);
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -77,7 +78,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       return;
     }
     if ((req.method === "GET" || req.method === "HEAD") && webDir !== null) {
-      if (await serveStatic(webDir, req, res, url.pathname)) return;
+      if (await serveStatic(webDir, req, res, url.pathname, panel)) return;
     }
     sendError(res, "not_found", "not found");
   }
