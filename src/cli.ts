@@ -27,7 +27,7 @@ export interface CliIo {
   isTTY: boolean;
   /** Where log lines go (main.ts: a LogSink over stdout); default: pino's stdout stream. */
   logTo?: DestinationStream;
-  /** Called if stdout goes away (EPIPE); with none registered, main.ts ends the command quietly. */
+  /** Called if stdout goes away (EPIPE, or another write error); with none registered, main.ts ends the command quietly. */
   onStdoutClosed?: (fn: () => void) => void;
   onSignal: (signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void) => void;
   exit: (code: number) => void;

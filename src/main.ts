@@ -23,8 +23,9 @@ const sink = new LogSink(process.stdout, {
   onDropping: () => void process.stderr.write("ctibridge: stdout is not being read; log lines are dropped until it is\n"),
 });
 
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code !== "EPIPE") throw err;
+// EPIPE (the reader went away) or any other write error (EIO: the terminal is gone): stdout
+// is unusable either way, and neither is worth a stack trace.
+process.stdout.on("error", () => {
   if (stdoutGone) return;
   stdoutGone = true;
   sink.close();
