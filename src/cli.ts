@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import type { DestinationStream } from "pino";
 import { captureAmi, decodeToLines } from "./ami/capture.js";
 import { replayFiles } from "./calls/replay.js";
 import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
@@ -24,9 +25,16 @@ export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   isTTY: boolean;
+  /** Where log lines go (main.ts: a LogSink over stdout); default: pino's stdout stream. */
+  logTo?: DestinationStream;
+  /** Called if stdout goes away (EPIPE, or another write error); with none registered, main.ts ends the command quietly. */
+  onStdoutClosed?: (fn: () => void) => void;
   onSignal: (signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void) => void;
   exit: (code: number) => void;
 }
+
+/** How long a graceful daemon stop may take before it exits 1 (main.ts's watchdog kills at 10 s). */
+export const STOP_TIMEOUT_MS = 9_000;
 
 interface ConfigOpts {
   config?: string;
@@ -58,7 +66,7 @@ export function buildCli(io: CliIo): Command {
   }
 
   function logger(c: Config): Logger {
-    return createLogger({ level: c.log.level, pretty: io.isTTY });
+    return createLogger({ level: c.log.level, pretty: io.isTTY, destination: io.logTo });
   }
 
   function dbOf(c: Config): Db {
@@ -299,6 +307,8 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
 /** Start the daemon and keep it running until a signal; SIGHUP reloads the users. */
 export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined): Promise<void> {
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
+  // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.
+  io.onStdoutClosed?.(() => io.err("ctibridge: stdout is closed (EPIPE); log lines are dropped from now on\n"));
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) {
@@ -308,18 +318,19 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     shuttingDown = true;
     log.info({ signal }, "shutting down");
     const force = setTimeout(() => {
-      log.error("shutdown took too long, exiting");
-      io.exit(1);
-    }, 10_000);
+      log.error({ timeoutMs: STOP_TIMEOUT_MS }, "shutdown took too long, exiting");
+      log.flush(() => io.exit(1));
+    }, STOP_TIMEOUT_MS);
     force.unref();
+    // The last line gets a bounded chance to reach the reader (LogSink.flush), then we exit.
     daemon.stop().then(
       () => {
         log.info("stopped");
-        io.exit(0);
+        log.flush(() => io.exit(0));
       },
       (err: unknown) => {
         log.error({ err }, "shutdown failed");
-        io.exit(1);
+        log.flush(() => io.exit(1));
       },
     );
   };

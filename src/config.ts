@@ -162,9 +162,16 @@ export const configSchema = z
           .object({ certFile: z.string(), keyFile: z.string() })
           .strict()
           .optional(),
-        /** Allowed `Origin` values for browsers; empty: any origin (non-browser clients send none). */
-        allowedOrigins: z.array(z.string()).default([]),
+        /**
+         * Allowed `Origin` values for browsers; empty: any origin (non-browser clients send none).
+         * Also the only sites that may frame the panel (CSP `frame-ancestors`; empty: none but itself).
+         */
+        allowedOrigins: z
+          .array(z.string().regex(/^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/, "expected an origin such as https://crm.example.com (scheme and host, optional port, no path)"))
+          .default([]),
         allowQueryToken: z.boolean().default(false),
+        /** Bearer token required on /metrics and /healthz (prefer CTIBRIDGE_METRICS_TOKEN); unset: both open. /livez stays open. */
+        metricsToken: z.string().regex(/^[\x21-\x7e]{16,}$/, "expected at least 16 visible ASCII characters, no spaces").optional(),
         heartbeatMs: ms(30_000),
         /** Per-client send buffer before the client counts as slow. */
         maxBufferedBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
@@ -312,6 +319,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const [k, v] of Object.entries(raw)) if (v === null) delete raw[k];
   if (env.CTIBRIDGE_AMI_SECRET) setPath(raw, "ami.secret", env.CTIBRIDGE_AMI_SECRET);
   if (env.CTIBRIDGE_JWT_SECRET) setPath(raw, "auth.jwtSecret", env.CTIBRIDGE_JWT_SECRET);
+  if (env.CTIBRIDGE_METRICS_TOKEN) setPath(raw, "server.metricsToken", env.CTIBRIDGE_METRICS_TOKEN);
   for (const [k, v] of Object.entries(opts.overrides ?? {})) if (v !== undefined) setPath(raw, k, v);
 
   const result = configSchema.safeParse(raw);
@@ -352,8 +360,9 @@ export function redactConfig(config: Config): unknown {
   const copy = structuredClone(config) as Config;
   if (copy.ami.secret !== undefined) copy.ami.secret = "[redacted]";
   if (copy.auth.jwtSecret !== undefined) copy.auth.jwtSecret = "[redacted]";
+  if (copy.server.metricsToken !== undefined) copy.server.metricsToken = "[redacted]";
   return copy;
 }
 
 /** Paths pino must never print. */
-export const REDACT_PATHS = ["secret", "*.secret", "*.Secret", "password", "token", "*.token", "authorization", "*.authorization", "jwtSecret", "*.jwtSecret"];
+export const REDACT_PATHS = ["secret", "*.secret", "*.Secret", "password", "token", "*.token", "authorization", "*.authorization", "jwtSecret", "*.jwtSecret", "*.metricsToken"];

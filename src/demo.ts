@@ -52,7 +52,7 @@ export async function runDemo(o: {
 }): Promise<void> {
   const dbPath = join(mkdtempSync(join(tmpdir(), "ctibridge-demo-")), "ctibridge.db");
   const config = demoConfig({ ...o, dbPath });
-  const log = createLogger({ level: config.log.level, pretty: o.io.isTTY });
+  const log = createLogger({ level: config.log.level, pretty: o.io.isTTY, destination: o.io.logTo });
   const db = openDb(dbPath);
   new ContactDirectory({ db, numbers: config.numbers, log, lookupTimeoutMs: 1000, cacheSeconds: 0 }).importCsv(DEMO_CONTACTS);
   const alice = createApiToken(db, "alice");

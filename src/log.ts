@@ -1,17 +1,20 @@
 /**
- * Logging: pino JSON lines on stdout (or an injected destination for tests), secrets
- * redacted, pretty output when stdout is a terminal.
+ * Logging: pino JSON lines (pretty when stdout is a terminal), secrets redacted. The CLI logs
+ * through a `LogSink` over stdout, which never blocks the daemon and never stops it from
+ * exiting: a reader that stops reading costs dropped lines, not a stalled event loop, and a
+ * reader that is gone (EPIPE) costs nothing at all.
  */
 import { pino, type DestinationStream, type Logger } from "pino";
+import { prettyFactory } from "pino-pretty";
 import { REDACT_PATHS } from "./config.js";
 
 export type { Logger };
 
 export interface LogOptions {
   level?: string;
-  /** Where lines go; default stdout. Tests pass a stream that collects lines. */
+  /** Where lines go; default: pino's own stdout stream. The CLI passes a `LogSink`. */
   destination?: DestinationStream;
-  /** Pretty-print (pino-pretty transport); default: stdout is a TTY and no destination given. */
+  /** Pretty-print in-process (pino-pretty), e.g. when stdout is a terminal; default false. */
   pretty?: boolean;
 }
 
@@ -23,16 +26,86 @@ export function createLogger(opts: LogOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  if (opts.destination) return pino(base, opts.destination);
-  const pretty = opts.pretty ?? process.stdout.isTTY === true;
-  if (pretty) {
-    return pino({
-      ...base,
-      formatters: undefined,
-      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,name" } },
-    });
+  if (opts.pretty) {
+    // In-process rather than pino's transport thread: one writer, one place that can drop lines.
+    const prettify = prettyFactory({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,name" });
+    const dest = opts.destination ?? pino.destination(1);
+    const flush = (dest as { flush?: (cb: (err?: Error) => void) => void }).flush;
+    const stream = { write: (s: string) => void dest.write(prettify(s)), flush: (cb: (err?: Error) => void) => (flush ? flush.call(dest, cb) : cb()) };
+    return pino({ ...base, formatters: undefined }, stream);
   }
-  return pino(base);
+  return opts.destination ? pino(base, opts.destination) : pino(base);
+}
+
+/** The writable end a `LogSink` writes to (process.stdout in the CLI). */
+export interface SinkTarget {
+  write(chunk: string): boolean;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  once(event: "drain", fn: () => void): unknown;
+  off(event: "drain", fn: () => void): unknown;
+}
+
+export interface LogSinkOptions {
+  /** Past this many bytes waiting for the reader, lines are dropped (and counted). */
+  maxBufferedBytes?: number;
+  /** How long `flush` waits for the reader before giving up. */
+  flushTimeoutMs?: number;
+  /** Told once when lines start being dropped because nobody reads. */
+  onDropping?: () => void;
+}
+
+/**
+ * A pino destination over a stream that may stall or vanish. Writes never block (a pipe is
+ * written asynchronously by Node; what the reader has not taken yet waits in memory, bounded);
+ * after `close()` (stdout gone) lines are discarded. `flush(cb)` (pino's `logger.flush`) waits
+ * for the reader at most `flushTimeoutMs`, so a final "stopped" line gets its chance and exit
+ * is never held hostage by a reader that does not read.
+ */
+export class LogSink implements DestinationStream {
+  dropped = 0;
+  private closed = false;
+  private warned = false;
+  private readonly max: number;
+  private readonly flushTimeoutMs: number;
+
+  constructor(
+    private readonly target: SinkTarget,
+    private readonly opts: LogSinkOptions = {},
+  ) {
+    this.max = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
+    this.flushTimeoutMs = opts.flushTimeoutMs ?? 2_000;
+  }
+
+  write(line: string): void {
+    if (this.closed || this.target.destroyed) return;
+    if (this.target.writableLength > this.max) {
+      this.dropped++;
+      if (!this.warned) {
+        this.warned = true;
+        this.opts.onDropping?.();
+      }
+      return;
+    }
+    this.target.write(line);
+  }
+
+  /** The reader is gone: discard from now on. */
+  close(): void {
+    this.closed = true;
+  }
+
+  flush(cb: (err?: Error) => void): void {
+    if (this.closed || this.target.destroyed || this.target.writableLength === 0) return void setImmediate(cb);
+    const done = () => {
+      clearTimeout(timer);
+      this.target.off("drain", done);
+      cb();
+    };
+    const timer = setTimeout(done, this.flushTimeoutMs);
+    timer.unref?.();
+    this.target.once("drain", done);
+  }
 }
 
 /** A logger that keeps every line as an object, for tests that assert on log fields. */

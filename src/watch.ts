@@ -5,7 +5,7 @@
  * superseded, and when the signal aborts.
  */
 import WebSocket from "ws";
-import { formatMessage } from "./watchFormat.js";
+import { formatMessage, jsonLineSafe, terminalSafe } from "./watchFormat.js";
 
 export interface WatchOptions {
   /** e.g. ws://127.0.0.1:8088/ws */
@@ -41,7 +41,9 @@ type Outcome = { kind: "retry"; opened: boolean; why: string } | { kind: "stop" 
 
 export async function runWatch(opts: WatchOptions): Promise<void> {
   const WS = opts.WebSocketImpl ?? WebSocket;
-  const status = opts.status ?? (opts.json ? () => undefined : opts.out);
+  const statusOut = opts.status ?? (opts.json ? () => undefined : opts.out);
+  // Close reasons and error texts come from the other end too: as terminal-safe as messages.
+  const status = (line: string) => statusOut(terminalSafe(line));
   const { minMs, maxMs } = opts.backoff ?? { minMs: 500, maxMs: 30_000 };
   let lastSeq = 0;
   let delay = minMs;
@@ -83,7 +85,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
         }
         const seq = (msg as { seq?: unknown }).seq;
         if (typeof seq === "number" && seq > lastSeq) lastSeq = seq;
-        if (opts.json) opts.out(text);
+        if (opts.json) opts.out(jsonLineSafe(text));
         else if ((msg as { type?: unknown }).type !== "pong") opts.out(formatMessage(msg, { utc: opts.utc === true }));
       });
       ws.on("unexpected-response", (_req, res) => {

@@ -36,7 +36,8 @@ const LABELS: Record<string, string> = {
 };
 
 const obj = (v: unknown): Obj => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : {});
-const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+/** Every string read from a message passes here, so each field is made terminal-safe on its own. */
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? terminalSafe(v) : null);
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
 function time(ts: unknown, utc: boolean): string {
@@ -142,10 +143,37 @@ function body(type: string, m: Obj): string {
   }
 }
 
-/** One line for one server message (already parsed JSON). */
+/** One line for one server message (already parsed JSON), safe to print on a terminal. */
 export function formatMessage(message: unknown, opts: FormatOptions = {}): string {
   const m = obj(message);
   const type = str(m.type) ?? "?";
   const label = (LABELS[type] ?? type.toUpperCase()).padEnd(8);
-  return `${time(m.ts, opts.utc === true)} ${label} ${body(type, m)}`.trimEnd();
+  // Fields are cleaned one by one (an unterminated sequence cannot swallow the rest of the
+  // line); the whole line once more for what is not read through `str` (arrays, keys, JSON).
+  return terminalSafe(`${time(m.ts, opts.utc === true)} ${label} ${body(type, m)}`).trimEnd();
+}
+
+/*
+ * Caller names, numbers, IVR variables and queue names come from the PBX, and an external
+ * caller chooses their own caller name. Printed raw, an ESC sequence could recolour or clear
+ * the operator's terminal, set its title, or (OSC 52) write to the clipboard; a bidi override
+ * could make a number read backwards; a CR or LF could forge a line.
+ */
+/** ESC sequences (CSI, OSC/DCS/APC/PM/SOS strings up to their terminator, two-byte escapes) and their 8-bit C1 forms. */
+const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[\x20-\x7e]?/g;
+/** Other C0/C1 controls, DEL, and the Unicode format characters that reorder or hide text. */
+const UNSAFE_CHAR = /[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+
+/** Text a hostile string cannot use to steer the terminal: sequences removed, tabs and line breaks become spaces, other controls vanish. */
+export function terminalSafe(text: string): string {
+  return text.replace(ESCAPE_SEQUENCE, "").replace(UNSAFE_CHAR, (c) => (c === "\t" || c === "\n" || c === "\r" || c === "\u2028" || c === "\u2029" ? " " : ""));
+}
+
+/**
+ * A raw JSON message as one line that is still the same JSON: characters that JSON leaves
+ * unescaped but a terminal acts on (C1 controls, DEL, bidi and zero-width format characters)
+ * become \\uXXXX escapes; raw tabs and line breaks can only be whitespace between tokens.
+ */
+export function jsonLineSafe(text: string): string {
+  return text.replace(UNSAFE_CHAR, (c) => (c === "\t" || c === "\n" || c === "\r" ? " " : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { duration, formatMessage, party } from "../src/watchFormat.js";
+import { duration, formatMessage, jsonLineSafe, party, terminalSafe } from "../src/watchFormat.js";
 
 const ts = "2026-11-22T12:03:04.120Z";
 const env = (type: string, rest: Record<string, unknown> = {}) => ({ v: 1, seq: 7, type, ts, userId: "alice", ...rest });
@@ -74,5 +74,68 @@ describe("helpers", () => {
   it("a party without match or name is its display", () => {
     expect(party({ raw: "1002", e164: null, display: "1002", name: null })).toBe("1002");
     expect(party({})).toBe("?");
+  });
+});
+
+describe("PBX-provided text cannot steer the terminal", () => {
+  // An external caller sets their own caller name (CALLERID(name)); IVR variables and queue
+  // names come from the dialplan. None of it may reach the terminal as control characters.
+  const hostile = {
+    "ANSI colour and clear screen": "\x1b[31;1mACME\x1b[0m\x1b[2J\x1b[H",
+    "window title (OSC, BEL-terminated)": "\x1b]0;pwned\x07ACME",
+    "clipboard write (OSC 52, ST-terminated)": "\x1b]52;c;ZWNobyBoaQ==\x1b\\ACME",
+    "8-bit CSI and C1 controls": "\x9b31mACME\x9b0m\x85\x8d",
+    "bell, backspace, DEL, NUL": "AC\x07\x08\x7f\x00ME",
+    "a forged second line": "ACME\r\n12:00:00 RINGING  forged",
+    "bidi override": "\u202eEMCA\u202c\u2066\u2069\u200f",
+    "an unterminated OSC": "\x1b]8;;http://evil.example/\x07ACME\x1b]8;;",
+  };
+  const printable = /^[\x20-\x7e\u00a0-\u200a\u2010-\u2027\u2030-\u205f\u2070-\ufefe\u{10000}-\u{10ffff}]*$/u;
+
+  it.each(Object.entries(hostile))("%s in the caller name", (_name, name) => {
+    const line = fmt(env("call.ringing", { call: call({ from: { ...caller, name }, match: null, queue: null }) }));
+    expect(line).toMatch(printable);
+    expect(line).toMatch(/^12:03:04 RINGING  \+4930123456 \(.*\) → 1001  \[call 7f3a9c01…\]$/);
+  });
+
+  it("keeps the readable text of a coloured name and drops the sequences", () => {
+    expect(terminalSafe(hostile["ANSI colour and clear screen"])).toBe("ACME");
+    expect(terminalSafe(hostile["window title (OSC, BEL-terminated)"])).toBe("ACME");
+    expect(terminalSafe(hostile["clipboard write (OSC 52, ST-terminated)"])).toBe("ACME");
+    expect(terminalSafe(hostile["8-bit CSI and C1 controls"])).toBe("ACME");
+    expect(terminalSafe(hostile["bell, backspace, DEL, NUL"])).toBe("ACME");
+    expect(terminalSafe(hostile["a forged second line"])).toBe("ACME  12:00:00 RINGING  forged");
+    expect(terminalSafe(hostile["bidi override"])).toBe("EMCA");
+    expect(terminalSafe("Müller, José · 東京 ☎")).toBe("Müller, José · 東京 ☎");
+  });
+
+  it("cleans every PBX-provided field: numbers, queue, IVR keys and values, match, reasons", () => {
+    const e = "\x1b[2J";
+    const line = fmt(
+      env("call.ended", {
+        call: call({
+          from: { raw: `+49${e}30`, e164: null, display: `+49 30${e}`, name: null },
+          to: { raw: `1001${e}`, display: `1001\x07`, name: `Bob${e}` },
+          queue: `support${e}`,
+          ivr: { [`KEY${e}`]: `v\x1b]0;t\x07al` },
+          match: { status: "single", count: 1, records: [{ name: `N${e}`, company: `Acme${e}` }] },
+          outcome: `answered${e}`,
+          times: { talkSeconds: 5 },
+        }),
+      }),
+    );
+    expect(line).toBe("12:03:04 ENDED    +49 30 (Acme · 1 match) → 1001 (Bob)  queue support  ivr KEY=val  answered, talk 5s  [call 7f3a9c01…]");
+    const unknown = fmt(env("x.y\x1b[2J", { name: "\x9b2J\u202e" }));
+    expect(unknown).toMatch(printable);
+    const agentLine = fmt(env("agent.state", { agent: `alice${e}`, state: { deviceState: `inuse\x07`, queues: [{ queue: `q${e}`, loggedIn: true, paused: true, reason: `lunch\x1b]0;x\x07` }] } }));
+    expect(agentLine).toBe("12:03:04 AGENT    alice  inuse  q: paused (lunch)");
+  });
+
+  it("--json output stays the same JSON on one line, with C1 and bidi characters escaped", () => {
+    const msg = { type: "call.ringing", call: { from: { name: "\u009b2J\u202eEMCA\u2028x" } } };
+    const text = JSON.stringify(msg, null, 1);
+    const safe = jsonLineSafe(text);
+    expect(safe).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202e\u2028]/);
+    expect(JSON.parse(safe)).toEqual(msg);
   });
 });

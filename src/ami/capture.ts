@@ -30,6 +30,8 @@ export function messageToJson(msg: AmiMessage): Record<string, unknown> {
   if (msg.chanVariables) out.ChanVariable = msg.chanVariables;
   if (msg.destChanVariables) out.DestChanVariable = msg.destChanVariables;
   if (msg.rawLines) out.rawLines = msg.rawLines;
+  // A `Response: Follows` reply's command output (Asterisk 14+'s `Output:` headers are above).
+  if (msg.get("Response") === "Follows" && msg.output) out.output = msg.output;
   return out;
 }
 

@@ -43,9 +43,22 @@ export class AmiMessage {
     readonly values: readonly string[],
     /** Milliseconds since the epoch when the bytes that completed this message were read. */
     readonly receivedAt: number,
-    /** Lines without a colon (pre-13 `Command` output), kept verbatim. */
+    /** Lines without a colon in an ordinary message, kept verbatim. */
     readonly rawLines?: string[],
+    /** The command output of a `Response: Follows` reply (Asterisk 13 and older). */
+    private readonly followsOutput?: string[],
   ) {}
+
+  /**
+   * CLI output of a `Command` action, one string per line (blank lines kept): the raw block
+   * of a `Response: Follows` reply up to `--END COMMAND--` (Asterisk 13 and older), or the
+   * `Output:` headers (Asterisk 14+). Undefined when the message carries neither.
+   */
+  get output(): string[] | undefined {
+    if (this.followsOutput) return this.followsOutput;
+    const lines = this.getAll("Output");
+    return lines.length > 0 ? lines : undefined;
+  }
 
   /** First value of a header. */
   get(key: string): string | undefined {
@@ -94,7 +107,7 @@ export class AmiMessage {
 
   /** The same message stamped with another time (offline replay's virtual clock). */
   withReceivedAt(receivedAt: number): AmiMessage {
-    return new AmiMessage(this.keys, this.values, receivedAt, this.rawLines);
+    return new AmiMessage(this.keys, this.values, receivedAt, this.rawLines, this.followsOutput);
   }
 }
 
@@ -142,6 +155,22 @@ export interface DecoderOptions {
 }
 
 const EVENT_PREFIX = Buffer.from("Event: ");
+const FOLLOWS_PREFIX = Buffer.from("Response: Follows");
+const END_COMMAND = "--END COMMAND--";
+const END_COMMAND_BYTES = Buffer.from(END_COMMAND);
+
+/**
+ * `Response: Follows` (the `Command` action up to Asterisk 13) is followed by the CLI's raw
+ * output, bare-LF lines that may be empty or hold colons, then `--END COMMAND--\r\n\r\n`.
+ * Only the empty line right after the line that ends with `--END COMMAND--` ends it: true
+ * when the line before `buf[emptyLineAt]` (inside the message from `start`) is that line.
+ */
+function afterEndCommand(buf: Buffer, start: number, emptyLineAt: number): boolean {
+  let end = emptyLineAt - 1; // the LF of the previous line
+  if (buf[end - 1] === CR) end--;
+  const from = end - END_COMMAND_BYTES.length;
+  return from >= start && startsWithAt(buf, from, END_COMMAND_BYTES);
+}
 
 /**
  * Streaming decoder. Feed it chunks with `push`; it returns the whole messages the chunk
@@ -239,10 +268,18 @@ export class AmiDecoder {
         }
       }
       if (lineEnd === pos) {
-        // An empty line ends the message (several empty lines in a row are harmless).
+        // An empty line ends the message (several empty lines in a row are harmless),
+        // except inside the output of a `Response: Follows` reply.
         if (pos > msgStart) {
           if (this.skipEvent && this.skippable(buf, msgStart, pos)) this.skipped++;
-          else {
+          else if (buf[msgStart] === 0x52 /* R */ && startsWithAt(buf, msgStart, FOLLOWS_PREFIX)) {
+            if (!afterEndCommand(buf, msgStart, pos)) {
+              pos = nl + 1;
+              continue;
+            }
+            if (receivedAt === 0) receivedAt = this.now();
+            out.push(decodeFollows(buf.toString("utf8", msgStart, pos), receivedAt));
+          } else {
             if (receivedAt === 0) receivedAt = this.now();
             out.push(decodeMessage(buf.toString("utf8", msgStart, pos), receivedAt));
           }
@@ -290,6 +327,41 @@ export function decodeMessage(text: string, receivedAt: number): AmiMessage {
     start = end + 1;
   }
   return new AmiMessage(keys, values, receivedAt, rawLines);
+}
+
+/** The headers Asterisk writes before a `Response: Follows` reply's output (manager.c, `action_command`). */
+const FOLLOWS_HEADERS = new Set(["Response", "Privilege", "ActionID"]);
+
+/**
+ * Decode a `Response: Follows` reply: its leading `Response`/`Privilege`/`ActionID` lines are
+ * headers; every line after them is output, verbatim, up to the `--END COMMAND--` marker (a
+ * version line `… on 2014-08-06 19:30:37 UTC` holds colons and is still output).
+ */
+export function decodeFollows(text: string, receivedAt: number): AmiMessage {
+  const keys: string[] = [];
+  const values: string[] = [];
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  let i = 0;
+  for (; i < lines.length; i++) {
+    const line = lines[i]!.endsWith("\r") ? lines[i]!.slice(0, -1) : lines[i]!;
+    const colon = line.indexOf(":");
+    if (colon < 0 || !FOLLOWS_HEADERS.has(line.slice(0, colon))) break;
+    keys.push(line.slice(0, colon));
+    values.push(line.slice(line.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1));
+  }
+  const output: string[] = [];
+  for (; i < lines.length; i++) {
+    let line = lines[i]!.endsWith("\r") ? lines[i]!.slice(0, -1) : lines[i]!;
+    if (line.endsWith(END_COMMAND)) {
+      // Output that did not end in a newline runs into the marker: `foo--END COMMAND--`.
+      line = line.slice(0, -END_COMMAND.length);
+      if (line !== "") output.push(line);
+      break;
+    }
+    output.push(line);
+  }
+  return new AmiMessage(keys, values, receivedAt, undefined, output);
 }
 
 /** An action to send: ordered fields; an array value writes the key once per value. */

@@ -13,10 +13,11 @@ import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { CtiServer } from "../publish/server.js";
+import { operatorAllowed } from "./guard.js";
 import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
 import { handleRest, type RestDeps } from "./rest.js";
-import { serveStatic } from "./static.js";
+import { panelHeaders, serveStatic } from "./static.js";
 
 export type { AnnotateBody, CallFilter, RestResult } from "./rest.js";
 
@@ -59,22 +60,27 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
   const rest: RestDeps = { log, auth: deps.cti.auth, listCalls: deps.listCalls, annotate: deps.annotate, annotations: deps.annotations };
   const tls = config.server.tls;
+  const panel = panelHeaders(config.server.allowedOrigins);
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     // Liveness: the process runs and answers; says nothing about the PBX or the store.
     if (url.pathname === "/livez") return sendJson(res, 200, { status: "ok", uptimeSeconds: Math.round((now() - startedAt) / 1000) });
     if (url.pathname === "/healthz") {
+      if (!operatorAllowed(config.server.metricsToken, req, res)) return;
       const body = { status: "ok", version: deps.version, uptimeSeconds: Math.round((now() - startedAt) / 1000), ...deps.health() };
       return sendJson(res, body.status === "ok" ? 200 : 503, body);
     }
-    if (url.pathname === "/metrics" && deps.registry) return serveMetrics(deps.registry, res);
+    if (url.pathname === "/metrics" && deps.registry) {
+      if (!operatorAllowed(config.server.metricsToken, req, res)) return;
+      return serveMetrics(deps.registry, res);
+    }
     if (url.pathname.startsWith("/api/")) {
       if (!(await handleRest(rest, req, res, url))) sendError(res, "not_found", "no such endpoint");
       return;
     }
     if ((req.method === "GET" || req.method === "HEAD") && webDir !== null) {
-      if (await serveStatic(webDir, req, res, url.pathname)) return;
+      if (await serveStatic(webDir, req, res, url.pathname, panel)) return;
     }
     sendError(res, "not_found", "not found");
   }

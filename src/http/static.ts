@@ -1,6 +1,7 @@
 /**
  * The reference CTI panel from `web/`: GET/HEAD only, `/` → `/index.html`, and no path may
- * leave the folder (decoded, normalised, then checked against the root).
+ * leave the folder (decoded, normalised, then checked against the root). Every response
+ * carries the panel's security headers (`panelHeaders`).
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -21,6 +22,32 @@ const TYPES: Record<string, string> = {
   ".woff2": "font/woff2",
 };
 
+/**
+ * The panel's Content-Security-Policy and companions. The panel is two scripts and one
+ * stylesheet of its own, no inline code, and talks only to the ctibridge that served it; a
+ * caller name or contact record that slipped past its text-only rendering still could not run
+ * a script or send data elsewhere. Only the configured CRM origins (`server.allowedOrigins`)
+ * may frame it (clickjacking of Dial/Hang up otherwise). Tokens travel in panel URLs
+ * (`?token=` with `allowQueryToken`): no Referer leaves the panel.
+ */
+export function panelHeaders(allowedOrigins: readonly string[]): Record<string, string> {
+  const ancestors = ["'self'", ...allowedOrigins].join(" ");
+  return {
+    "Content-Security-Policy": [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "img-src 'self' data:",
+      "connect-src 'self'",
+      "base-uri 'none'",
+      "form-action 'none'",
+      `frame-ancestors ${ancestors}`,
+    ].join("; "),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+  };
+}
+
 /** The file for a URL path inside root, or null when the path is malformed or escapes it. */
 export function resolveStatic(root: string, pathname: string): string | null {
   let decoded: string;
@@ -37,7 +64,7 @@ export function resolveStatic(root: string, pathname: string): string | null {
 }
 
 /** Serve a file; false when there is none (the caller answers 404). */
-export async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
+export async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse, pathname: string, headers: Record<string, string> = panelHeaders([])): Promise<boolean> {
   const file = resolveStatic(root, pathname);
   if (file === null) return false;
   let size: number;
@@ -52,7 +79,7 @@ export async function serveStatic(root: string, req: IncomingMessage, res: Serve
     "Content-Type": TYPES[extname(file).toLowerCase()] ?? "application/octet-stream",
     "Content-Length": size,
     "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
+    ...headers,
   });
   if (req.method === "HEAD") {
     res.end();

@@ -60,10 +60,10 @@ describe("AmiDecoder", () => {
   it("keeps repeated headers as arrays in order, strips one space, keeps strings", () => {
     const msgs = decodeAll([
       BANNER,
-      "Response: Follows\r\nOutput: line one\r\nOutput:  indented\r\nOutput: \r\nCallerIDNum: 004930123\r\nEmpty:\r\nURL: http://x:8/y\r\n\r\n",
+      "Response: Success\r\nOutput: line one\r\nOutput:  indented\r\nOutput: \r\nCallerIDNum: 004930123\r\nEmpty:\r\nURL: http://x:8/y\r\n\r\n",
     ]);
     expect(msgs[0]!.headers).toEqual({
-      Response: "Follows",
+      Response: "Success",
       Output: ["line one", " indented", ""],
       CallerIDNum: "004930123",
       Empty: "",
