@@ -9,7 +9,12 @@
  *                          collect (or never: the parent bounds the wait);
  *   {collect}            → replies {collected, ringing: [[linkedId, ns]], frames, first, last}
  *                          and starts counting afresh;
- *   {close}              → terminates every client (then {closed}).
+ *   {close}              → terminates every client (then {closed});
+ *   {attack, url, token, frames, callId}
+ *                        → one more client (the attacker, not counted above) that, once it had
+ *                          its snapshot, writes `frames` frames back to back (claim and resume
+ *                          afterSeq 0 alternating), then replies {attacking, sent};
+ *   {attackStats}        → {attackStats, replies: {type or error code: n}, closeCode}.
  * Every frame is JSON-parsed, as a CRM front end would; the receive time is taken in the
  * `message` listener, before parsing.
  */
@@ -26,7 +31,9 @@ type Msg =
   | { type: "clock" }
   | { type: "expect"; n: number }
   | { type: "collect" }
-  | { type: "close" };
+  | { type: "close" }
+  | { type: "attack"; url: string; token: string; frames: number; callId: string }
+  | { type: "attackStats" };
 
 const clients: WebSocket[] = [];
 let ringing: [string, string][] = [];
@@ -34,6 +41,8 @@ let frames = 0;
 let first = 0n;
 let last = 0n;
 let expected = -1;
+const attackReplies: Record<string, number> = {};
+let attackClose: number | null = null;
 
 function onFrame(data: Buffer): void {
   const t = process.hrtime.bigint();
@@ -91,6 +100,24 @@ async function handle(msg: Msg): Promise<void> {
       frames = 0;
       first = last = 0n;
       return;
+    case "attack": {
+      const ws = await open(msg.url, msg.token);
+      ws.off("message", onFrame);
+      ws.on("message", (data: Buffer) => {
+        const m = JSON.parse(data.toString("utf8")) as { type?: string; code?: string };
+        const key = m.type === "error" ? `error:${m.code ?? ""}` : String(m.type);
+        attackReplies[key] = (attackReplies[key] ?? 0) + 1;
+      });
+      ws.once("close", (code) => (attackClose = code));
+      const claim = JSON.stringify({ type: "claim", callId: msg.callId });
+      const resume = JSON.stringify({ type: "resume", afterSeq: 0 });
+      let sent = 0;
+      for (; sent < msg.frames && ws.readyState === WebSocket.OPEN; sent++) ws.send(sent % 2 === 0 ? claim : resume);
+      clients.push(ws);
+      return void process.send?.({ type: "attacking", sent });
+    }
+    case "attackStats":
+      return void process.send?.({ type: "attackStats", replies: attackReplies, closeCode: attackClose });
     case "close":
       for (const ws of clients.splice(0)) ws.terminate();
       return void process.send?.({ type: "closed" });

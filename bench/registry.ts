@@ -78,6 +78,7 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("call-memory", async () => (await import("./callMemory.js")).callMemoryBench),
   entry("pop-100", async () => (await import("./popLatency.js")).popBench(100)),
   entry("pop-1000", async () => (await import("./popLatency.js")).popBench(1000)),
+  entry("dos-amplification", async () => (await import("./amplification.js")).amplificationBench),
 ];
 
 export async function findBench(name: string): Promise<Bench | undefined> {

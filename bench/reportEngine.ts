@@ -13,6 +13,9 @@ export const TARGET_POP_P99_MS: Readonly<Record<string, number>> = { "pop-100": 
 const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n) ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** Issue 7: other users' pops while one agent floods claim/resume frames. */
+export const TARGET_ATTACK_P99_MS = 50;
+
 function find(results: readonly BenchResult[], name: string) {
   return results.find((r) => r.name === name)?.metrics;
 }
@@ -39,6 +42,11 @@ export function engineChecks(results: readonly BenchResult[]): { label: string; 
     const p99 = find(results, name)?.extra?.p99Ms;
     checks.push({ label: `${name}: screen pop p99 < ${bound} ms (paced rings)`, ok: p99 === undefined ? undefined : p99 < bound });
   }
+  const attackP99 = find(results, "dos-amplification")?.extra?.attackP99Ms;
+  checks.push({
+    label: `dos-amplification: other agents' pop p99 < ${TARGET_ATTACK_P99_MS} ms under the attack`,
+    ok: attackP99 === undefined ? undefined : attackP99 < TARGET_ATTACK_P99_MS,
+  });
   return checks;
 }
 
