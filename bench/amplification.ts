@@ -2,7 +2,7 @@
  * The amplification attack (issue 7): while 3,400 calls are active, one agent writes 10,000
  * small frames (claim and resume afterSeq 0, alternating) as fast as its socket takes them;
  * meanwhile the other agents' calls ring. Measured: the other agents' screen-pop latency
- * (ring bytes written → `call.ringing` read, as in popLatency.ts), without and with the attack.
+ * (the moment a ring is due → its `call.ringing` read), without and with the attack.
  *
  * This process runs the fake PBX and a real daemon with the default limits; the pop clients run
  * in one child process (popClients.ts) and the attacker in another, so neither the attacker's
@@ -29,7 +29,7 @@ const WARMUP_RINGS = 20;
 /** Pops spread over ~2 s, so they meet the daemon while it works through the flood. */
 const PACE_MS = 20;
 /** Upper bound on waiting for one round's pops; a round that misses it reports what came. */
-const ROUND_WAIT_MS = 90_000;
+const ROUND_WAIT_MS = 150_000;
 
 export const amplificationBench: Bench = {
   name: "dos-amplification",
@@ -72,19 +72,26 @@ export const amplificationBench: Bench = {
       if (opened?.n !== AGENTS) throw new Error(`only ${String(opened?.n ?? 0)} of ${AGENTS} clients connected`);
       const offset = await clockOffset(pops.ask);
 
-      const round = async (n: number, index: number, during?: () => Promise<void>) => {
+      /** `start`: fired (not awaited) just before the first ring is due. */
+      const round = async (n: number, index: number, start?: () => void) => {
         const cs: PopCall[] = Array.from({ length: n }, (_, i) => popCall(i, index, FIRST_DEVICE));
         conn.socket.write(Buffer.concat(cs.map(setupBytes)));
         await ping();
         await sleep(50);
         await pops.ask({ type: "collect" }, "collected", 5_000);
         const done = pops.ask({ type: "expect", n }, "done", ROUND_WAIT_MS);
-        await during?.();
-        const written = new Map<string, bigint>();
-        for (const c of cs) {
-          written.set(c.linkedId, process.hrtime.bigint());
+        start?.();
+        // Each ring is due at t0 + i × PACE_MS and latency counts from then: the fake PBX shares
+        // the daemon's process, so while the daemon is blocked the rings cannot even be written,
+        // where a real PBX would have sent them on time (no coordinated omission).
+        const due = new Map<string, bigint>();
+        const t0 = process.hrtime.bigint();
+        for (const [i, c] of cs.entries()) {
+          const at = t0 + BigInt(i * PACE_MS) * 1_000_000n;
+          const wait = Number(at - process.hrtime.bigint()) / 1e6;
+          if (wait > 0) await sleep(wait);
+          due.set(c.linkedId, at);
           conn.socket.write(ringBytes(c));
-          await sleep(PACE_MS);
         }
         const complete = (await done) !== null;
         const got = (await pops.ask({ type: "collect" }, "collected", 5_000))!;
@@ -94,7 +101,7 @@ export const amplificationBench: Bench = {
         await pops.ask({ type: "collect" }, "collected", 5_000);
         const lat: number[] = [];
         for (const [id, t] of got.ringing as [string, string][]) {
-          const w = written.get(id);
+          const w = due.get(id);
           if (w !== undefined) lat.push(Number(BigInt(t) - offset - w) / 1e6);
         }
         lat.sort((a, b) => a - b);
@@ -105,15 +112,15 @@ export const amplificationBench: Bench = {
       // The same pacing with and without the attack, so the two rounds compare.
       const quiet = await round(AGENTS, 0);
       const malloryToken = createApiToken(d.db, "mallory", "agent").token;
-      let sent = 0;
-      const attack = await round(AGENTS, 1, async () => {
-        const r = await attacker.ask({ type: "attack", url, token: malloryToken, frames: ATTACK_FRAMES, callId: "no-such-call" }, "attacking", 30_000);
-        sent = Number(r?.sent ?? 0);
-      });
+      if (!(await attacker.ask({ type: "attack", url, token: malloryToken }, "attackReady", 10_000))) throw new Error("the attacker did not connect");
+      // The flood and the rings start together; while the daemon works through the flood, the
+      // rings fall due (and, in this process, wait to be written).
+      const attack = await round(AGENTS, 1, () => attacker.child.send({ type: "flood", frames: ATTACK_FRAMES, callId: "no-such-call" }));
       // Let the daemon finish the attacker's frames (or have closed it) before reading its tally.
       await ping();
-      const stats = (await attacker.ask({ type: "attackStats" }, "attackStats", 5_000)) ?? { replies: {}, closeCode: null };
+      const stats = (await attacker.ask({ type: "attackStats" }, "attackStats", 5_000)) ?? { sent: 0, replies: {}, closeCode: null };
       const replies = stats.replies as Record<string, number>;
+      const sent = Number(stats.sent);
 
       const s = (l: number[]) => ({ p50: percentile(l, 50), p99: percentile(l, 99), max: l[l.length - 1] ?? NaN });
       const q = s(quiet.lat);

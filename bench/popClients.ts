@@ -10,11 +10,12 @@
  *   {collect}            → replies {collected, ringing: [[linkedId, ns]], frames, first, last}
  *                          and starts counting afresh;
  *   {close}              → terminates every client (then {closed});
- *   {attack, url, token, frames, callId}
- *                        → one more client (the attacker, not counted above) that, once it had
- *                          its snapshot, writes `frames` frames back to back (claim and resume
- *                          afterSeq 0 alternating), then replies {attacking, sent};
- *   {attackStats}        → {attackStats, replies: {type or error code: n}, closeCode}.
+ *   {attack, url, token} → one more client (the attacker, not counted above); {attackReady}
+ *                          once it had its snapshot;
+ *   {flood, frames, callId}
+ *                        → the attacker writes `frames` frames back to back (claim and resume
+ *                          afterSeq 0 alternating); no reply;
+ *   {attackStats}        → {attackStats, sent, replies: {type or error code: n}, closeCode}.
  * Every frame is JSON-parsed, as a CRM front end would; the receive time is taken in the
  * `message` listener, before parsing.
  */
@@ -32,7 +33,8 @@ type Msg =
   | { type: "expect"; n: number }
   | { type: "collect" }
   | { type: "close" }
-  | { type: "attack"; url: string; token: string; frames: number; callId: string }
+  | { type: "attack"; url: string; token: string }
+  | { type: "flood"; frames: number; callId: string }
   | { type: "attackStats" };
 
 const clients: WebSocket[] = [];
@@ -43,6 +45,8 @@ let last = 0n;
 let expected = -1;
 const attackReplies: Record<string, number> = {};
 let attackClose: number | null = null;
+let attacker: WebSocket | null = null;
+let attackSent = 0;
 
 function onFrame(data: Buffer): void {
   const t = process.hrtime.bigint();
@@ -109,15 +113,20 @@ async function handle(msg: Msg): Promise<void> {
         attackReplies[key] = (attackReplies[key] ?? 0) + 1;
       });
       ws.once("close", (code) => (attackClose = code));
+      clients.push(ws);
+      attacker = ws;
+      return void process.send?.({ type: "attackReady" });
+    }
+    case "flood": {
+      const ws = attacker;
+      if (!ws) throw new Error("no attacker connection");
       const claim = JSON.stringify({ type: "claim", callId: msg.callId });
       const resume = JSON.stringify({ type: "resume", afterSeq: 0 });
-      let sent = 0;
-      for (; sent < msg.frames && ws.readyState === WebSocket.OPEN; sent++) ws.send(sent % 2 === 0 ? claim : resume);
-      clients.push(ws);
-      return void process.send?.({ type: "attacking", sent });
+      for (; attackSent < msg.frames && ws.readyState === WebSocket.OPEN; attackSent++) ws.send(attackSent % 2 === 0 ? claim : resume);
+      return;
     }
     case "attackStats":
-      return void process.send?.({ type: "attackStats", replies: attackReplies, closeCode: attackClose });
+      return void process.send?.({ type: "attackStats", sent: attackSent, replies: attackReplies, closeCode: attackClose });
     case "close":
       for (const ws of clients.splice(0)) ws.terminate();
       return void process.send?.({ type: "closed" });

@@ -18,12 +18,13 @@ import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
 import { heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
-import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage } from "./protocol.js";
+import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, narrow, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
 import { RingGate } from "./ringGate.js";
-import { Router, seesCall } from "./routing.js";
+import { Router, legFilter, seesCall } from "./routing.js";
 import { SnapshotCache } from "./snapshotCache.js";
 import { createUpgradeHandler, type SocketHooks } from "./upgrade.js";
+import { UserCalls } from "./userCalls.js";
 
 export type { CommandResult } from "./handlers.js";
 
@@ -33,7 +34,10 @@ export interface CtiServerDeps {
   db: Db;
   directory: Directory;
   activeCalls: () => Call[];
-  /** One call by id, active or just ended (the tracker's map); absent: looked up in the snapshot cache. */
+  /**
+   * One call by id, active or just ended (the tracker's map). With it, `claim` and an agent's
+   * snapshot never read `activeCalls`; absent (tests), both use the snapshot cache.
+   */
   getCall?: (callId: string) => Call | undefined;
   /** The user's queue/device state, sent right after the snapshot on connect (null: nothing known). */
   agentStateOf?: (userId: string) => AgentState | null;
@@ -62,6 +66,7 @@ export class CtiServer {
   private readonly metrics: CtiMetrics;
   private readonly handler: IncomingHandler;
   private readonly snapshots: SnapshotCache;
+  private readonly userCalls = new UserCalls();
   private heartbeat: NodeJS.Timeout | null = null;
   private connCounter = 0;
   /** The tracker emits one fact as consecutive copies sharing one Call object. */
@@ -138,6 +143,7 @@ export class CtiServer {
   publish(ev: AnyCallEvent): void {
     this.snapshots.invalidate();
     try {
+      this.userCalls.note(ev.call);
       if (ev.call !== this.lastFactCall) {
         this.lastFactCall = ev.call;
         this.factCounter++;
@@ -225,6 +231,16 @@ export class CtiServer {
   }
 
   private sendSnapshot(c: Connection): void {
+    const getCall = this.deps.getCall;
+    if (c.scope.kind === "own" && getCall) {
+      // An agent: their own calls through the index, never the whole list.
+      const calls = this.userCalls
+        .callsOf(c.userId, getCall)
+        .map((call) => toCallSnapshot(call, this.deps.config.pop.urlTemplate))
+        .filter((s) => seesCall(c, s))
+        .map((s) => narrow(s, legFilter(c, s)));
+      return this.reply(c, { type: "snapshot", calls });
+    }
     if (c.scope.kind !== "all") return this.reply(c, { type: "snapshot", calls: this.snapshots.callsFor(c) });
     // Every call, unnarrowed: the same JSON for every such supervisor until the next change.
     const head = JSON.stringify({ v: 1, seq: this.journal.lastSeq, ts: isoTime(this.now()), userId: c.userId, type: "snapshot" });

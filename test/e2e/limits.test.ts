@@ -5,10 +5,10 @@
  * control.limits.queueActionsPerMinute actions. Another user's budget is untouched. The
  * refill rates are set so low that no token can come back while a test runs.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { header } from "../../src/ami/codec.js";
 import { CLOSE_CODES } from "../../src/publish/protocol.js";
-import { DaemonRig, E2E_USERS, waitFor, type RunningDaemon } from "../helpers/daemon.js";
+import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../helpers/daemon.js";
 
 const rig = new DaemonRig();
 afterEach(() => rig.close());
@@ -72,5 +72,36 @@ describe("command budget per user", () => {
     bob.send({ type: "command", id: "b1", action: "queue.pause", args: { queue: "support" } });
     expect(await bob.nextOf("command.result")).toMatchObject({ id: "b1", ok: true });
     expect(pauses().map((r) => header(r.action, "Interface")).at(-1)).toBe("PJSIP/1002");
+  });
+});
+
+describe("the cost of a frame (issue 7: 10,000 claims with 3,400 calls active kept the daemon busy for 19 s)", () => {
+  it("an agent's claims and resyncs never read the active-call list; a supervisor's resyncs read it once per change", async () => {
+    const d = await rig.start({ users: E2E_USERS, server: { limits: { framesPerSecond: 1_000, frameBurst: 10_000 } } });
+    await d.replay(trace01Halves()[0]);
+    const [call] = d.daemon.tracker.activeCalls();
+    expect(call?.state).toBe("connected");
+    const reads = vi.spyOn(d.daemon.tracker, "activeCalls");
+    const alice = d.connect("alice");
+    const tab2 = d.connect("alice");
+    const [{ snapshot }] = await Promise.all([alice.ready(), tab2.ready()]);
+    expect(snapshot.calls.map((c: any) => [c.callId, c.state, c.legs.map((l: any) => l.userId)])).toEqual([[call!.callId, "connected", ["alice"]]]);
+    for (let i = 0; i < 50; i++) alice.send({ type: "claim", callId: i % 2 === 0 ? call!.callId : "no-such-call" });
+    for (let i = 0; i < 10; i++) alice.send({ type: "resume", afterSeq: 0 });
+    await Promise.all([alice.sync(), tab2.sync()]);
+    expect(tab2.messages.filter((m) => m.type === "call.claimed")).toHaveLength(25);
+    expect(alice.messages.filter((m) => m.type === "error").map((m) => m.code)).toEqual(Array(25).fill("not_found"));
+    const resyncs = alice.messages.filter((m) => m.type === "snapshot").slice(1);
+    expect(resyncs).toHaveLength(10);
+    for (const r of resyncs) expect(r.calls).toEqual(snapshot.calls);
+    expect(reads).not.toHaveBeenCalled();
+
+    const sam = d.connect("sam");
+    const { snapshot: all } = await sam.ready();
+    expect(all.calls.map((c: any) => c.callId)).toEqual([call!.callId]);
+    for (let i = 0; i < 5; i++) sam.send({ type: "resume", afterSeq: 0 });
+    await sam.sync();
+    expect(sam.messages.filter((m) => m.type === "snapshot")).toHaveLength(6);
+    expect(reads).toHaveBeenCalledTimes(1);
   });
 });
