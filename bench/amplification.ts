@@ -142,6 +142,7 @@ export const amplificationBench: Bench = {
             activeCalls: active,
             quietP50Ms: q.p50,
             quietP99Ms: q.p99,
+            quietMaxMs: q.max,
             attackP50Ms: a.p50,
             attackP99Ms: a.p99,
             attackMaxMs: a.max,

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { dirname } from "node:path";
 import type { BenchResult, StreamInfo } from "./registry.js";
-import { docTemplate, ENGINE_HEADING, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
-import { engineChecks, engineLines, engineRow } from "./reportEngine.js";
+import { docTemplate, DOS_HEADING, ENGINE_HEADING, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
+import { dosRow, engineChecks, engineLines, engineRow } from "./reportEngine.js";
 
 export const TARGET_RATIO = 4;
 export const TARGET_PEAK_RSS_MB = 100;
@@ -136,6 +136,8 @@ export function recordRun(docPath: string, stream: StreamInfo, results: readonly
   if (codecRan) appendRow(docPath, lines, RESULTS_HEADING, row);
   const engine = engineRow(results);
   if (engine) appendRow(docPath, lines, ENGINE_HEADING, [row[0]!, row[1]!, row[2]!, METHOD_ID, ...engine]);
+  const dos = dosRow(results);
+  if (dos && lines.includes(DOS_HEADING)) appendRow(docPath, lines, DOS_HEADING, [row[0]!, row[1]!, row[2]!, ...dos]);
   writeFileSync(docPath, lines.join("\n"));
 }
 

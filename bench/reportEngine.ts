@@ -83,3 +83,18 @@ export function engineLines(results: readonly BenchResult[]): string[] {
   const head = ["tracker events/s", "tracker CPU µs/event", "domain events", "tracker-tcp events/s", "bytes/call RSS", "pop 100/100 p50/p99/max ms", "pop 1000/1000 p50/p99/max ms", "burst p99 ms 100/1000", "frames/s, 1000 supervisors"];
   return head.map((h, i) => `${h.padEnd(30)} ${row[i]}`);
 }
+
+/** The amplification attack's row (issue 7), or null when it did not run. */
+export function dosRow(results: readonly BenchResult[]): string[] | null {
+  const x = find(results, "dos-amplification")?.extra;
+  if (!x) return null;
+  const trio = (a: number | undefined, b: number | undefined, c: number | undefined) => `${fmt(a, 2)} / ${fmt(b, 2)} / ${fmt(c, 2)}`;
+  const p99 = x.attackP99Ms;
+  return [
+    fmt(x.activeCalls),
+    `${fmt(x.attackerReplies)} replies, close ${x.attackerCloseCode ? String(x.attackerCloseCode) : "none"}`,
+    trio(x.quietP50Ms, x.quietP99Ms, x.quietMaxMs),
+    trio(x.attackP50Ms, x.attackP99Ms, x.attackMaxMs),
+    p99 === undefined ? "n/a" : p99 < TARGET_ATTACK_P99_MS ? "pass" : "FAIL",
+  ];
+}
