@@ -9,7 +9,13 @@
  *                          collect (or never: the parent bounds the wait);
  *   {collect}            → replies {collected, ringing: [[linkedId, ns]], frames, first, last}
  *                          and starts counting afresh;
- *   {close}              → terminates every client (then {closed}).
+ *   {close}              → terminates every client (then {closed});
+ *   {attack, url, token} → one more client (the attacker, not counted above); {attackReady}
+ *                          once it had its snapshot;
+ *   {flood, frames, callId}
+ *                        → the attacker writes `frames` frames back to back (claim and resume
+ *                          afterSeq 0 alternating); no reply;
+ *   {attackStats}        → {attackStats, sent, replies: {type or error code: n}, closeCode}.
  * Every frame is JSON-parsed, as a CRM front end would; the receive time is taken in the
  * `message` listener, before parsing.
  */
@@ -26,7 +32,10 @@ type Msg =
   | { type: "clock" }
   | { type: "expect"; n: number }
   | { type: "collect" }
-  | { type: "close" };
+  | { type: "close" }
+  | { type: "attack"; url: string; token: string }
+  | { type: "flood"; frames: number; callId: string }
+  | { type: "attackStats" };
 
 const clients: WebSocket[] = [];
 let ringing: [string, string][] = [];
@@ -34,6 +43,10 @@ let frames = 0;
 let first = 0n;
 let last = 0n;
 let expected = -1;
+const attackReplies: Record<string, number> = {};
+let attackClose: number | null = null;
+let attacker: WebSocket | null = null;
+let attackSent = 0;
 
 function onFrame(data: Buffer): void {
   const t = process.hrtime.bigint();
@@ -91,6 +104,29 @@ async function handle(msg: Msg): Promise<void> {
       frames = 0;
       first = last = 0n;
       return;
+    case "attack": {
+      const ws = await open(msg.url, msg.token);
+      ws.off("message", onFrame);
+      ws.on("message", (data: Buffer) => {
+        const m = JSON.parse(data.toString("utf8")) as { type?: string; code?: string };
+        const key = m.type === "error" ? `error:${m.code ?? ""}` : String(m.type);
+        attackReplies[key] = (attackReplies[key] ?? 0) + 1;
+      });
+      ws.once("close", (code) => (attackClose = code));
+      clients.push(ws);
+      attacker = ws;
+      return void process.send?.({ type: "attackReady" });
+    }
+    case "flood": {
+      const ws = attacker;
+      if (!ws) throw new Error("no attacker connection");
+      const claim = JSON.stringify({ type: "claim", callId: msg.callId });
+      const resume = JSON.stringify({ type: "resume", afterSeq: 0 });
+      for (; attackSent < msg.frames && ws.readyState === WebSocket.OPEN; attackSent++) ws.send(attackSent % 2 === 0 ? claim : resume);
+      return;
+    }
+    case "attackStats":
+      return void process.send?.({ type: "attackStats", sent: attackSent, replies: attackReplies, closeCode: attackClose });
     case "close":
       for (const ws of clients.splice(0)) ws.terminate();
       return void process.send?.({ type: "closed" });

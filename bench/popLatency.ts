@@ -48,7 +48,7 @@ const ROUND_WAIT_MS = 15_000;
 type Reply = { type: string; [k: string]: unknown };
 
 /** The client process and a request/reply helper over its IPC channel, bounded in time. */
-function clientProcess(): { child: ChildProcess; ask: (msg: object, reply: string, timeoutMs: number) => Promise<Reply | null> } {
+export function clientProcess(): { child: ChildProcess; ask: (msg: object, reply: string, timeoutMs: number) => Promise<Reply | null> } {
   const child = fork(fileURLToPath(new URL("./popClients.js", import.meta.url)), [], { stdio: "inherit", execArgv: [] });
   const ask = (msg: object, reply: string, timeoutMs: number) =>
     new Promise<Reply | null>((resolve, reject) => {
@@ -70,7 +70,7 @@ function clientProcess(): { child: ChildProcess; ask: (msg: object, reply: strin
 }
 
 /** Child clock − our clock, from the IPC round trip with the smallest delay (5 tries). */
-async function clockOffset(ask: ReturnType<typeof clientProcess>["ask"]): Promise<bigint> {
+export async function clockOffset(ask: ReturnType<typeof clientProcess>["ask"]): Promise<bigint> {
   let best: { rtt: bigint; offset: bigint } | undefined;
   for (let i = 0; i < 5; i++) {
     const t0 = process.hrtime.bigint();
@@ -83,7 +83,7 @@ async function clockOffset(ask: ReturnType<typeof clientProcess>["ask"]): Promis
   return best?.offset ?? 0n;
 }
 
-async function waitUntil(cond: () => boolean, what: string, limitMs: number): Promise<void> {
+export async function waitUntil(cond: () => boolean, what: string, limitMs: number): Promise<void> {
   const until = Date.now() + limitMs;
   while (!cond()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);

@@ -82,6 +82,7 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("store-10k", async () => (await import("./storeSave.js")).storeBench(10_000, "10k")),
   entry("store-100k", async () => (await import("./storeSave.js")).storeBench(100_000, "100k")),
   entry("store-1m", async () => (await import("./storeSave.js")).storeBench(1_000_000, "1m")),
+  entry("dos-amplification", async () => (await import("./amplification.js")).amplificationBench),
 ];
 
 export async function findBench(name: string): Promise<Bench | undefined> {

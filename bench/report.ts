@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { dirname } from "node:path";
 import type { BenchResult, StreamInfo } from "./registry.js";
-import { docTemplate, ENGINE_HEADING, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
-import { engineChecks, engineLines, engineRow } from "./reportEngine.js";
+import { docTemplate, DOS_HEADING, ENGINE_HEADING, METHOD_ID, RESULTS_HEADING } from "./reportDoc.js";
+import { dosRow, engineChecks, engineLines, engineRow } from "./reportEngine.js";
 import { STORE_HEADING, STORE_TABLE_HEAD, storeChecks, storeLines, storeRows } from "./reportStore.js";
 
 export const TARGET_RATIO = 4;
@@ -143,6 +143,8 @@ export function recordRun(docPath: string, stream: StreamInfo, results: readonly
   const store = storeRows(results);
   if (store.length > 0 && !lines.includes(STORE_HEADING)) lines.push("", STORE_HEADING, "", ...STORE_TABLE_HEAD.split("\n"), "");
   for (const cells of store) appendRow(docPath, lines, STORE_HEADING, [row[0]!, row[1]!, row[2]!, "s1", ...cells]);
+  const dos = dosRow(results);
+  if (dos && lines.includes(DOS_HEADING)) appendRow(docPath, lines, DOS_HEADING, [row[0]!, row[1]!, row[2]!, ...dos]);
   writeFileSync(docPath, lines.join("\n"));
 }
 

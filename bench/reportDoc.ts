@@ -8,6 +8,7 @@
 export const METHOD_ID = "m2";
 export const RESULTS_HEADING = "## Results: AMI codec";
 export const ENGINE_HEADING = "## Results: call engine and screen pop";
+export const DOS_HEADING = "## Results: amplification attack";
 /** Columns of the call-engine table (reportEngine.ts fills the row). */
 export const ENGINE_TABLE_HEAD = `| date (UTC) | commit | machine | method | tracker events/s (in memory) | tracker CPU µs/event | domain events | tracker-tcp events/s | RSS bytes per open call (heap) | pop 100/100 p50 / p99 / max ms | pop 1000/1000 p50 / p99 / max ms | burst p99 ms 100 / 1000 | frames/s, 1000 supervisor clients | targets (events/s / bytes/call / p99 100 / p99 1000) |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|`;

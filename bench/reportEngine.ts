@@ -13,6 +13,9 @@ export const TARGET_POP_P99_MS: Readonly<Record<string, number>> = { "pop-100": 
 const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n) ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** Issue 7: other users' pops while one agent floods claim/resume frames. */
+export const TARGET_ATTACK_P99_MS = 50;
+
 function find(results: readonly BenchResult[], name: string) {
   return results.find((r) => r.name === name)?.metrics;
 }
@@ -39,6 +42,11 @@ export function engineChecks(results: readonly BenchResult[]): { label: string; 
     const p99 = find(results, name)?.extra?.p99Ms;
     checks.push({ label: `${name}: screen pop p99 < ${bound} ms (paced rings)`, ok: p99 === undefined ? undefined : p99 < bound });
   }
+  const attackP99 = find(results, "dos-amplification")?.extra?.attackP99Ms;
+  checks.push({
+    label: `dos-amplification: other agents' pop p99 < ${TARGET_ATTACK_P99_MS} ms under the attack`,
+    ok: attackP99 === undefined ? undefined : attackP99 < TARGET_ATTACK_P99_MS,
+  });
   return checks;
 }
 
@@ -74,4 +82,19 @@ export function engineLines(results: readonly BenchResult[]): string[] {
   if (!row) return [];
   const head = ["tracker events/s", "tracker CPU µs/event", "domain events", "tracker-tcp events/s", "bytes/call RSS", "pop 100/100 p50/p99/max ms", "pop 1000/1000 p50/p99/max ms", "burst p99 ms 100/1000", "frames/s, 1000 supervisors"];
   return head.map((h, i) => `${h.padEnd(30)} ${row[i]}`);
+}
+
+/** The amplification attack's row (issue 7), or null when it did not run. */
+export function dosRow(results: readonly BenchResult[]): string[] | null {
+  const x = find(results, "dos-amplification")?.extra;
+  if (!x) return null;
+  const trio = (a: number | undefined, b: number | undefined, c: number | undefined) => `${fmt(a, 2)} / ${fmt(b, 2)} / ${fmt(c, 2)}`;
+  const p99 = x.attackP99Ms;
+  return [
+    fmt(x.activeCalls),
+    `${fmt(x.attackerReplies)} replies, close ${x.attackerCloseCode ? String(x.attackerCloseCode) : "none"}`,
+    trio(x.quietP50Ms, x.quietP99Ms, x.quietMaxMs),
+    trio(x.attackP50Ms, x.attackP99Ms, x.attackMaxMs),
+    p99 === undefined ? "n/a" : p99 < TARGET_ATTACK_P99_MS ? "pass" : "FAIL",
+  ];
 }

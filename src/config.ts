@@ -72,6 +72,48 @@ const amiSchema = z
   })
   .strict();
 
+const perSecond = (def: number) => z.number({ error: "expected a positive number" }).positive().default(def);
+const count = (def: number) => z.number({ error: "expected a positive integer" }).int().min(1).default(def);
+
+/**
+ * Per-connection and per-socket limits of the HTTP/WebSocket server. Each client frame takes
+ * tokens from its connection's bucket (`frameBurst` tokens, refilled at `framesPerSecond`); a
+ * frame that finds too few is dropped unread and answered once with `error` `rate_limited`;
+ * `closeAfterRefused` refusals (the count drains at `framesPerSecond`) close the connection 4029.
+ */
+export const serverLimitsSchema = z
+  .object({
+    /** Sustained client frames per second per connection (a panel sends a few per minute). */
+    framesPerSecond: perSecond(20),
+    /** Frames a connection may send at once before the sustained rate applies. */
+    frameBurst: count(100),
+    /** Tokens a resync costs (resume, subscribe: each may answer a whole snapshot); other frames cost 1. */
+    resyncCost: count(10),
+    /** Refused frames (draining at framesPerSecond) after which the connection is closed 4029. */
+    closeAfterRefused: count(200),
+    /** An HTTP request or WebSocket upgrade must be complete (and authenticated) within this. */
+    handshakeTimeoutMs: ms(5_000),
+    /** Sockets not (yet) WebSocket sessions; at the cap the oldest idle one is closed to make room. */
+    maxUnauthenticated: count(256),
+    /** WebSocket sessions in all; past it an upgrade is refused 503. */
+    maxClients: count(5_000),
+    /** WebSocket sessions of one user (tabs, devices); past it an upgrade is refused 429. */
+    maxClientsPerUser: count(20),
+  })
+  .strict();
+
+/** Commands that reach the PBX, per user and minute (a token bucket each: the whole budget at once, refilled evenly). */
+export const controlLimitsSchema = z
+  .object({
+    /** `dial` (one Originate each). */
+    originatePerMinute: count(30),
+    /** `queue.pause`/`unpause`/`login`/`logout`. */
+    queueActionsPerMinute: count(60),
+    /** `hangup`, `transfer`, `hold`/`unhold`. */
+    callActionsPerMinute: count(120),
+  })
+  .strict();
+
 const userSchema = z
   .object({
     id: z.string().min(1),
@@ -179,6 +221,8 @@ export const configSchema = z
         journalSize: z.number().int().min(0).default(10_000),
         /** Debounce of ringing/stopped pairs per (call, user). */
         ringDebounceMs: z.number().int().min(0).default(0),
+        /** What one client may cost the daemon (issue 7); the defaults never bother a normal agent or CRM. */
+        limits: serverLimitsSchema.default(() => serverLimitsSchema.parse({})),
       })
       .strict()
       .default(() => ({
@@ -191,6 +235,7 @@ export const configSchema = z
         maxBufferedBytes: 4 * 1024 * 1024,
         journalSize: 10_000,
         ringDebounceMs: 0,
+        limits: serverLimitsSchema.parse({}),
       })),
     auth: z
       .object({
@@ -243,9 +288,18 @@ export const configSchema = z
           .object({ holdOption: z.string().regex(/^[A-Za-z0-9_-]+$/), unholdOption: z.string().regex(/^[A-Za-z0-9_-]+$/) })
           .strict()
           .optional(),
+        /** Commands that reach the PBX, per user and minute; past a budget: command.result `rate_limited`. */
+        limits: controlLimitsSchema.default(() => controlLimitsSchema.parse({})),
       })
       .strict()
-      .default({ enabled: true, dialContext: "from-internal", transferContext: "from-internal", maxDigits: 20, supervisorsMayControl: true }),
+      .default(() => ({
+        enabled: true,
+        dialContext: "from-internal",
+        transferContext: "from-internal",
+        maxDigits: 20,
+        supervisorsMayControl: true,
+        limits: controlLimitsSchema.parse({}),
+      })),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

@@ -313,6 +313,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     db,
     directory,
     activeCalls: () => tracker.activeCalls(),
+    getCall: (callId) => tracker.getCall(callId),
     agentStateOf: (userId) => agents.stateOf(userId),
     onCommand: (user, cmd) => {
       const u = directory.getUser(user.userId);

@@ -4,9 +4,10 @@
  * devices; supervisors on any call), then mapped onto a fixed AMI action template. No raw
  * AMI ever comes from a client (CVE-2024-42365). Every command is logged with its result.
  */
-import type { Config } from "../config.js";
+import { controlLimitsSchema, type Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { AnnotationPatch, Call } from "../calls/model.js";
+import { TokenBucket } from "../tokenBucket.js";
 import type { AnnotateResult } from "./annotations.js";
 import { argSchemas, describeIssue, type ActionName, type ArgsOf } from "./args.js";
 import { COMMAND_ERRORS, CommandError, fromAmiError, isCommandErrorCode, type CommandErrorCode } from "./errors.js";
@@ -26,7 +27,8 @@ export type CommandResult = { ok: true; data?: unknown } | { ok: false; error: {
 export type CommandHandler = (user: CommandUser, cmd: Command) => Promise<CommandResult>;
 
 export interface CommandDeps {
-  config: Config["control"];
+  /** `limits` absent: the defaults of control.limits. */
+  config: Omit<Config["control"], "limits"> & { limits?: Config["control"]["limits"] };
   log: Logger;
   ami: {
     action(
@@ -67,6 +69,21 @@ export interface CommandDeps {
 
 type Run<A extends ActionName> = (user: CommandUser, args: ArgsOf<A>) => Promise<unknown>;
 
+/** Which per-user budget (control.limits) a command draws on; annotate never reaches the PBX. */
+type BudgetKind = "originate" | "queue" | "call";
+const BUDGET_OF: { [A in ActionName]: BudgetKind | null } = {
+  dial: "originate",
+  hangup: "call",
+  transfer: "call",
+  hold: "call",
+  unhold: "call",
+  "queue.pause": "queue",
+  "queue.unpause": "queue",
+  "queue.login": "queue",
+  "queue.logout": "queue",
+  "call.annotate": null,
+};
+
 /** Why hold is not on by default: the honest limit, shown to the user. */
 const HOLD_UNSUPPORTED =
   "hold is done on the phone: Asterisk has no AMI action that holds a PJSIP call; " +
@@ -88,6 +105,26 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? defaultNewId;
   const schemas = argSchemas(config.maxDigits);
+  const limits = config.limits ?? controlLimitsSchema.parse({});
+  const perMinute: Record<BudgetKind, number> = {
+    originate: limits.originatePerMinute,
+    queue: limits.queueActionsPerMinute,
+    call: limits.callActionsPerMinute,
+  };
+  /** `userId kind` → bucket; bounded by users × 3, full buckets are dropped when it grows. */
+  const budgets = new Map<string, TokenBucket>();
+
+  /** One command of this kind from this user, or `rate_limited` before anything reaches the PBX. */
+  function charge(user: CommandUser, kind: BudgetKind): void {
+    const t = now();
+    const key = `${user.userId}\u0000${kind}`;
+    let b = budgets.get(key);
+    if (!b) {
+      if (budgets.size >= 3_000) for (const [k, old] of budgets) if (old.full(t)) budgets.delete(k);
+      budgets.set(key, (b = new TokenBucket(perMinute[kind], perMinute[kind] / 60, t)));
+    }
+    if (!b.take(1, t)) throw new CommandError("rate_limited", `at most ${perMinute[kind]} ${kind === "originate" ? "dials" : `${kind} actions`} per minute; try again later`);
+  }
 
   async function send(t: T.AmiActionTemplate): Promise<void> {
     if (!ami.connected()) throw new CommandError("pbx_unavailable");
@@ -233,6 +270,8 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     if (!config.enabled && name !== "call.annotate") throw new CommandError("disabled");
     const parsed = schemas[name].safeParse(cmd.args ?? {});
     if (!parsed.success) throw new CommandError("invalid_argument", describeIssue(parsed.error));
+    const kind = BUDGET_OF[name];
+    if (kind !== null) charge(user, kind);
     return (actions[name] as Run<ActionName>)(user, parsed.data as ArgsOf<ActionName>);
   }
 

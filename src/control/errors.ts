@@ -15,6 +15,7 @@ export const COMMAND_ERRORS = {
   pbx_unavailable: "the PBX is not connected",
   pbx_rejected: "the PBX refused the action",
   pbx_timeout: "the PBX did not answer in time",
+  rate_limited: "too many commands of this kind; try again later",
   internal: "internal error",
 } as const;
 

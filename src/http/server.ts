@@ -12,11 +12,13 @@ import { fileURLToPath } from "node:url";
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
+import { refusedCounter } from "../publish/metrics.js";
 import type { CtiServer } from "../publish/server.js";
 import { operatorAllowed } from "./guard.js";
 import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
 import { handleRest, type RestDeps } from "./rest.js";
+import { installSocketGuard } from "./socketGuard.js";
 import { panelHeaders, serveStatic } from "./static.js";
 
 export type { AnnotateBody, CallFilter, RestResult } from "./rest.js";
@@ -93,12 +95,16 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     });
   };
 
-  const server: Server = tls ? createHttps({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, handler) : createHttp(handler);
+  const limits = config.server.limits;
+  const server: Server = tls
+    ? createHttps({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), handshakeTimeout: limits.handshakeTimeoutMs }, handler)
+    : createHttp(handler);
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     socket.destroy();
   });
-  deps.cti.attach(server);
+  const sockets = installSocketGuard(server, { limits, log, refused: refusedCounter(deps.registry), tls: tls !== undefined });
+  deps.cti.attach(server, sockets);
 
   return {
     server,

@@ -5,6 +5,7 @@
  */
 import type { WebSocket } from "ws";
 import type { AuthedUser, DirectoryUser } from "./auth.js";
+import { FrameBudget } from "./budget.js";
 import { ClientQueue } from "./clientQueue.js";
 import type { JournalEntry } from "./journal.js";
 import type { Recipient } from "./render.js";
@@ -25,6 +26,8 @@ export interface ConnectionOptions {
   connectedSeq: number;
   instance: string | null;
   maxBufferedBytes: number;
+  /** This connection's frame budget (server.limits). */
+  budget: FrameBudget;
   onOverflow: () => void;
   onSent: () => void;
 }
@@ -38,6 +41,7 @@ export class Connection implements Recipient {
   readonly auth: AuthedUser;
   readonly user: DirectoryUser;
   readonly queue: ClientQueue;
+  readonly budget: FrameBudget;
   readonly connectedSeq: number;
   readonly instance: string | null;
   scope: Scope;
@@ -60,6 +64,7 @@ export class Connection implements Recipient {
     this.popTiming = o.popTiming;
     this.connectedSeq = o.connectedSeq;
     this.instance = o.instance;
+    this.budget = o.budget;
     this.scope = o.auth.role === "supervisor" ? { kind: "all" } : { kind: "own" };
     this.queue = new ClientQueue(o.ws, {
       maxBufferedBytes: o.maxBufferedBytes,

@@ -25,6 +25,11 @@ export interface HandlerDeps {
   sendSnapshot: (c: Connection) => void;
   /** Whether the call is active and visible to this client. */
   findCall: (c: Connection, callId: string) => boolean;
+  now: () => number;
+  /** Tokens a `resume` or `subscribe` costs (server.limits.resyncCost); any other frame costs 1. */
+  resyncCost: number;
+  /** A frame was refused: count it; `close`: the connection is past its hard limit. */
+  rateLimited: (c: Connection, kind: "frame" | "command", close: boolean) => void;
 }
 
 export class IncomingHandler {
@@ -32,6 +37,8 @@ export class IncomingHandler {
 
   onFrame(c: Connection, data: RawData, isBinary: boolean): void {
     if (c.closed) return;
+    // Charged before the frame is even decoded: a refused frame costs next to nothing.
+    if (!this.admit(c, 1)) return;
     if (isBinary) return this.error(c, "bad_message", "binary frames are not accepted");
     const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
     const parsed = parseIncoming(text);
@@ -39,7 +46,19 @@ export class IncomingHandler {
       this.d.log.debug({ connectionId: c.id, code: parsed.code }, "bad client frame");
       return this.error(c, parsed.code, parsed.message, parsed.ref);
     }
-    this.handle(c, parsed.message);
+    const m = parsed.message;
+    // A resync may answer a whole snapshot: it draws more of the budget.
+    if ((m.type === "resume" || m.type === "subscribe") && !this.admit(c, this.d.resyncCost - 1)) return;
+    this.handle(c, m);
+  }
+
+  private admit(c: Connection, cost: number): boolean {
+    if (cost <= 0) return true;
+    const verdict = c.budget.admit(cost, this.d.now());
+    if (verdict === "ok") return true;
+    this.d.rateLimited(c, "frame", verdict === "close");
+    if (verdict === "refuse") this.error(c, "rate_limited", "too many messages; slow down");
+    return false;
   }
 
   private handle(c: Connection, m: IncomingMessage): void {
@@ -104,6 +123,7 @@ export class IncomingHandler {
       result = { ok: false, error: { code: "internal", message: "internal error" } };
     }
     this.d.log.info({ userId: c.userId, connectionId: c.id, action, id, ok: result.ok, code: result.ok ? undefined : result.error.code }, "command");
+    if (!result.ok && result.error.code === "rate_limited") this.d.rateLimited(c, "command", false);
     if (c.closed) return;
     if (result.ok) this.d.send(c, { type: "command.result", id, ok: true, ...(result.data !== undefined ? { data: result.data } : {}) });
     else this.d.send(c, { type: "command.result", id, ok: false, error: result.error });

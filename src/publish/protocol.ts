@@ -17,12 +17,13 @@ export const ERROR_CODES = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  rate_limited: 429,
   pbx_unavailable: 503,
   internal: 500,
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-export const CLOSE_CODES = { unauthorized: 4001, tokenExpired: 4003, tooSlow: 4008, superseded: 4009 } as const;
+export const CLOSE_CODES = { unauthorized: 4001, tokenExpired: 4003, tooSlow: 4008, superseded: 4009, rateLimited: 4029 } as const;
 
 /** Domain event name → wire type; the table is the whole mapping. */
 export const CALL_EVENT_TYPES = {

@@ -12,16 +12,19 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
 import { createAuthenticator, type Authenticator, type AuthedUser, type Directory, type DirectoryUser } from "./auth.js";
+import { FrameBudget } from "./budget.js";
 import { Connection } from "./connection.js";
 import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
 import { heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
-import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type OutgoingMessage } from "./protocol.js";
+import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
 import { RingGate } from "./ringGate.js";
-import { Router, seesCall, viewOf } from "./routing.js";
-import { createUpgradeHandler } from "./upgrade.js";
+import { Router, viewOf } from "./routing.js";
+import { SnapshotCache } from "./snapshotCache.js";
+import { createUpgradeHandler, type SocketHooks } from "./upgrade.js";
+import { UserCalls } from "./userCalls.js";
 
 export type { CommandResult } from "./handlers.js";
 
@@ -31,6 +34,11 @@ export interface CtiServerDeps {
   db: Db;
   directory: Directory;
   activeCalls: () => Call[];
+  /**
+   * One call by id, active or just ended (the tracker's map). With it, `claim` and an agent's
+   * snapshot never read `activeCalls`; absent (tests), both use the snapshot cache.
+   */
+  getCall?: (callId: string) => Call | undefined;
   /** The user's queue/device state, sent right after the snapshot on connect (null: nothing known). */
   agentStateOf?: (userId: string) => AgentState | null;
   onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
@@ -44,7 +52,7 @@ export interface CtiServerDeps {
 type CallEntry = JournalEntry & { kind: "call" };
 type Body<M> = M extends OutgoingMessage ? Omit<M, "v" | "seq" | "ts" | "userId"> : never;
 
-/** How long a client closed for slowness may take to read its close frame before the socket goes. */
+/** How long a client closed for slowness or flooding may take to read its close frame before the socket goes. */
 const CLOSE_GRACE_MS = 5_000;
 
 export class CtiServer {
@@ -57,6 +65,8 @@ export class CtiServer {
   private readonly gate: RingGate<CallEntry>;
   private readonly metrics: CtiMetrics;
   private readonly handler: IncomingHandler;
+  private readonly snapshots: SnapshotCache;
+  private readonly userCalls = new UserCalls();
   private heartbeat: NodeJS.Timeout | null = null;
   private connCounter = 0;
   /** The tracker emits one fact as consecutive copies sharing one Call object. */
@@ -71,6 +81,7 @@ export class CtiServer {
     this.journal = new Journal(deps.config.server.journalSize, Math.floor(this.now()) * 1000);
     this.gate = new RingGate<CallEntry>(deps.config.server.ringDebounceMs, (e) => this.emit(e));
     this.metrics = createCtiMetrics(deps.registry);
+    this.snapshots = new SnapshotCache(deps.activeCalls, (call) => toCallSnapshot(call, deps.config.pop.urlTemplate));
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -86,7 +97,10 @@ export class CtiServer {
       send: (c, body) => this.reply(c, body),
       sendEntry: (c, e) => this.deliver(c, e),
       sendSnapshot: (c) => this.sendSnapshot(c),
-      findCall: (c, callId) => this.activeSnapshots().some((s) => s.callId === callId && seesCall(c, s)),
+      findCall: (c, callId) => this.findCall(c, callId),
+      now: this.now,
+      resyncCost: deps.config.server.limits.resyncCost,
+      rateLimited: (c, kind, close) => this.rateLimited(c, kind, close),
     });
   }
 
@@ -94,8 +108,16 @@ export class CtiServer {
     return this.router.connections().size;
   }
 
-  /** Take over upgrades on config.server.wsPath; other paths get 404. */
-  attach(http: HttpServer): void {
+  /** Active snapshots built from the call list so far (each is a render of every active call). */
+  get snapshotBuilds(): number {
+    return this.snapshots.builds;
+  }
+
+  /**
+   * Take over upgrades on config.server.wsPath; other paths get 404. `sockets`: the HTTP
+   * server's socket guard, told when a socket has become a WebSocket session.
+   */
+  attach(http: HttpServer, sockets?: SocketHooks): void {
     const upgrade = createUpgradeHandler({
       wss: this.wss,
       auth: this.auth,
@@ -103,6 +125,10 @@ export class CtiServer {
       wsPath: this.deps.config.server.wsPath,
       log: this.log,
       metrics: this.metrics,
+      limits: this.deps.config.server.limits,
+      clientCount: () => this.router.connections().size,
+      clientsOf: (userId) => this.router.connectionsOf(userId).size,
+      ...(sockets ? { sockets } : {}),
       isClosing: () => this.closing,
       onConnection: (ws, auth, user, instance) => this.onConnection(ws, auth, user, instance),
     });
@@ -115,7 +141,9 @@ export class CtiServer {
 
   /** One domain event → journal → its recipients. Never throws into the caller (the tracker). */
   publish(ev: AnyCallEvent): void {
+    this.snapshots.invalidate();
     try {
+      this.userCalls.note(ev.call);
       if (ev.call !== this.lastFactCall) {
         this.lastFactCall = ev.call;
         this.factCounter++;
@@ -192,13 +220,41 @@ export class CtiServer {
     c.send(JSON.stringify(msg), body.type, null);
   }
 
-  private activeSnapshots() {
-    return this.deps.activeCalls().map((call) => toCallSnapshot(call, this.deps.config.pop.urlTemplate));
+  /** Whether a call is active and this client sees it: one lookup, one render. */
+  private findCall(c: Connection, callId: string): boolean {
+    let snap: CallSnapshot | undefined;
+    if (this.deps.getCall) {
+      const call = this.deps.getCall(callId);
+      snap = call === undefined || call.state === "ended" ? undefined : toCallSnapshot(call, this.deps.config.pop.urlTemplate);
+    } else snap = this.snapshots.get(callId);
+    return snap !== undefined && viewOf(c, snap) !== null;
   }
 
   private sendSnapshot(c: Connection): void {
-    const calls = this.activeSnapshots().flatMap((s) => viewOf(c, s) ?? []);
-    this.reply(c, { type: "snapshot", calls });
+    const getCall = this.deps.getCall;
+    if (c.scope.kind === "own" && getCall) {
+      // An agent: their own calls through the index, never the whole list.
+      const calls = this.userCalls
+        .callsOf(c.userId, getCall)
+        .flatMap((call) => viewOf(c, toCallSnapshot(call, this.deps.config.pop.urlTemplate)) ?? []);
+      return this.reply(c, { type: "snapshot", calls });
+    }
+    if (c.scope.kind !== "all") return this.reply(c, { type: "snapshot", calls: this.snapshots.callsFor(c) });
+    // Every call, unnarrowed: the same JSON for every such supervisor until the next change.
+    const head = JSON.stringify({ v: 1, seq: this.journal.lastSeq, ts: isoTime(this.now()), userId: c.userId, type: "snapshot" });
+    c.send(`${head.slice(0, -1)},"calls":${this.snapshots.allCallsJson()}}`, "snapshot", null);
+  }
+
+  /** A frame or command refused by its budget; past the hard limit the connection is closed 4029. */
+  private rateLimited(c: Connection, kind: "frame" | "command", close: boolean): void {
+    this.metrics.rateLimited(kind);
+    if (!close) return;
+    this.metrics.rateLimitClose();
+    this.log.warn({ connectionId: c.id, userId: c.userId }, "client closed, far past its frame budget");
+    c.close(CLOSE_CODES.rateLimited, "rate limited");
+    const t = setTimeout(() => c.ws.terminate(), CLOSE_GRACE_MS);
+    t.unref();
+    c.timers.push(t);
   }
 
   private onConnection(ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null): void {
@@ -211,6 +267,7 @@ export class CtiServer {
       connectedSeq: this.journal.lastSeq,
       instance,
       maxBufferedBytes: this.deps.config.server.maxBufferedBytes,
+      budget: new FrameBudget(this.deps.config.server.limits, this.now()),
       onOverflow: () => this.tooSlow(c),
       onSent: () => this.metrics.messageSent(),
     });

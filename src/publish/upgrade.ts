@@ -1,15 +1,22 @@
 /**
  * The HTTP upgrade gate: path, origin and token are checked before any WebSocket byte is sent;
- * a refusal is a bare HTTP status line (401, 403, 404) and the socket is closed.
+ * a refusal is a bare HTTP status line (401, 403, 404; 503 past server.limits.maxClients, 429
+ * past maxClientsPerUser) and the socket is closed.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
+import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Authenticator, AuthedUser, Directory, DirectoryUser } from "./auth.js";
 import type { CtiMetrics } from "./metrics.js";
 
 const INSTANCE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The HTTP server's socket guard (http/socketGuard.ts): a socket that became a session is no longer pending. */
+export interface SocketHooks {
+  upgraded(socket: Duplex): void;
+}
 
 export interface UpgradeDeps {
   wss: WebSocketServer;
@@ -18,6 +25,10 @@ export interface UpgradeDeps {
   wsPath: string;
   log: Logger;
   metrics: CtiMetrics;
+  limits: Config["server"]["limits"];
+  clientCount: () => number;
+  clientsOf: (userId: string) => number;
+  sockets?: SocketHooks;
   isClosing: () => boolean;
   /** `instance` (from `?instance=`): a tab's stable id; a newer connection supersedes an older one. */
   onConnection: (ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null) => void;
@@ -28,6 +39,12 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
     socket.on("error", (err) => d.log.debug({ err }, "upgrade socket error"));
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== d.wsPath || d.isClosing()) return refuse(socket, 404, "Not Found");
+    // Before any token work: a full server answers at once, and cheaply.
+    if (d.clientCount() >= d.limits.maxClients) {
+      d.metrics.connectionRefused("max_clients");
+      d.log.warn({ max: d.limits.maxClients }, "upgrade refused, too many clients");
+      return refuse(socket, 503, "Service Unavailable");
+    }
     const result = await d.auth.authenticateRequest(req);
     if (!result.ok) {
       d.metrics.authFailure(result.reason);
@@ -37,7 +54,16 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
     const user = d.directory.getUser(result.user.userId);
     if (!user || socket.destroyed || d.isClosing()) return refuse(socket, 401, "Unauthorized");
     const instance = url.searchParams.get("instance");
-    d.wss.handleUpgrade(req, socket, head, (ws) => d.onConnection(ws, result.user, user, instance !== null && INSTANCE_RE.test(instance) ? instance : null));
+    const tab = instance !== null && INSTANCE_RE.test(instance) ? instance : null;
+    if (d.clientsOf(user.id) >= d.limits.maxClientsPerUser) {
+      d.metrics.connectionRefused("max_clients_per_user");
+      d.log.warn({ userId: user.id, max: d.limits.maxClientsPerUser }, "upgrade refused, too many sessions of this user");
+      return refuse(socket, 429, "Too Many Requests");
+    }
+    d.wss.handleUpgrade(req, socket, head, (ws) => {
+      d.sockets?.upgraded(socket);
+      d.onConnection(ws, result.user, user, tab);
+    });
   };
 }
 

@@ -268,3 +268,38 @@ describe("annotate, unknown actions, disabled control, logging", () => {
     ]);
   });
 });
+
+describe("per-user budgets (control.limits)", () => {
+  const limits = { originatePerMinute: 2, queueActionsPerMinute: 3, callActionsPerMinute: 120 };
+
+  it("refuses dials past the budget with rate_limited before anything reaches the PBX, and refills over the minute", async () => {
+    let t = 1_795_306_187_000;
+    const s = setup({ extra: { config: { ...control, limits }, now: () => t } });
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await s.handle(alice, cmd("dial", { to: "0301234567" })));
+    expect(results.map((r) => (r.ok ? "ok" : r.error.code))).toEqual(["ok", "ok", "rate_limited", "rate_limited", "rate_limited"]);
+    expect(results[2]).toEqual({ ok: false, error: { code: "rate_limited", message: "at most 2 dials per minute; try again later" } });
+    expect(s.sent.filter((x) => x.name === "Originate")).toHaveLength(2);
+    // Another user's budget is their own.
+    expect((await s.handle(bob, cmd("dial", { to: "0301234567" }))).ok).toBe(true);
+    // 2 per minute: one more after 30 s, not two.
+    t += 30_000;
+    expect((await s.handle(alice, cmd("dial", { to: "0301234567" }))).ok).toBe(true);
+    expect((await s.handle(alice, cmd("dial", { to: "0301234567" }))).ok).toBe(false);
+    expect(s.sent.filter((x) => x.name === "Originate")).toHaveLength(4);
+  });
+
+  it("counts queue commands, not the QueuePause actions of each device, and keeps call control apart", async () => {
+    const s = setup({ extra: { config: { ...control, limits } } });
+    const codes = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await s.handle(alice, cmd(i % 2 === 0 ? "queue.pause" : "queue.unpause", { queue: "support" }));
+      codes.push(r.ok ? "ok" : r.error.code);
+    }
+    expect(codes).toEqual(["ok", "ok", "ok", "rate_limited", "rate_limited"]);
+    // Alice has two devices: three commands, six QueuePause actions, none for the refused ones.
+    expect(s.sent.filter((x) => x.name === "QueuePause")).toHaveLength(6);
+    expect((await s.handle(alice, cmd("hangup", { callId: "c1" }))).ok).toBe(true);
+    expect((await s.handle(bob, cmd("queue.pause", { queue: "support" }))).ok).toBe(true);
+  });
+});

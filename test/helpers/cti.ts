@@ -37,6 +37,8 @@ export interface Harness {
   db: Db;
   config: Config;
   calls: Call[];
+  /** How many times the server read `activeCalls` (each read is a render of every active call). */
+  activeCallsReads(): number;
   registry: Registry;
   logs: Record<string, unknown>[];
   sign(sub: string, opts?: { role?: string; expSeconds?: number; secret?: string }): Promise<string>;
@@ -49,6 +51,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const db = openDb(":memory:");
   const { log, lines } = memoryLogger("debug");
   const calls: Call[] = [];
+  let reads = 0;
   const registry = new Registry();
   const users = new Map(USERS.map((u) => [u.id, u]));
   const now = o.now ?? Date.now;
@@ -57,7 +60,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     log,
     db,
     directory: { getUser: (id) => users.get(id), listUsers: () => [...users.values()] },
-    activeCalls: () => calls,
+    activeCalls: () => (reads++, calls),
     onCommand: o.onCommand ?? (async () => ({ ok: true })),
     now,
     version: "0.0.0-test",
@@ -71,6 +74,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const clients: TestClient[] = [];
   return {
     cti, http, port, url, db, config, calls, registry, logs: lines,
+    activeCallsReads: () => reads,
     async sign(sub, so = {}) {
       const jwt = new SignJWT(so.role ? { role: so.role } : {}).setProtectedHeader({ alg: "HS256" }).setSubject(sub);
       jwt.setExpirationTime(so.expSeconds ?? Math.floor(now() / 1000) + 3600);
