@@ -89,6 +89,10 @@ describe("daemon restart mid-call", () => {
     const restored = await connectedCall(second.daemon);
     expect(restored).toMatchObject({ callId: call.callId, restored: true, direction: "inbound", from: { raw: "+4930123456" } });
     expect(restored.legs.map((l) => [l.userId, l.state])).toEqual([["alice", "connected"]]);
+    // An agent who connects now finds the rebuilt call in her snapshot (her own-calls index
+    // learns calls from the listing too, not only from live events).
+    const { snapshot } = await second.connect("alice").ready();
+    expect(snapshot.calls.map((c: { callId: string; state: string }) => [c.callId, c.state])).toEqual([[call.callId, "connected"]]);
     await first.pbx.replay(rest, { raw: true });
     const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.state === "ended"), "ended call");
     expect(stored).toMatchObject({ callId: call.callId, outcome: "answered", endReason: "hangup", restored: true });
