@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CliIo } from "./cli.js";
 import { configSchema, type Config } from "./config.js";
+import { Directory } from "./directory/users.js";
 import { ContactDirectory } from "./directory/contacts.js";
 import { createLogger, type Logger } from "./log.js";
 import { createApiToken } from "./publish/apiTokens.js";
@@ -55,6 +56,8 @@ export async function runDemo(o: {
   const log = createLogger({ level: config.log.level, pretty: o.io.isTTY, destination: o.io.logTo });
   const db = openDb(dbPath);
   new ContactDirectory({ db, numbers: config.numbers, log, lookupTimeoutMs: 1000, cacheSeconds: 0 }).importCsv(DEMO_CONTACTS);
+  // The keys are bound to the users' records: create those first (the daemon keeps them).
+  new Directory({ db }).applyConfig(config.users);
   const alice = createApiToken(db, "alice");
   const sam = createApiToken(db, "sam", "supervisor");
   db.close();

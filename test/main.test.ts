@@ -5,6 +5,8 @@
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { constants, mkdtempSync, openSync, closeSync, writeFileSync, writeSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -135,5 +137,47 @@ describe("printing commands end quietly when the reader goes away (| head)", () 
     writeFileSync(join(dir, "c.yaml"), `store: { path: ${join(dir, "c.db")} }\nlog: { level: silent }\n`);
     expect(await runClosed(["calls", "--config", join(dir, "c.yaml")])).toEqual({ code: 0, signal: null, stderr: "" });
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("the demo", () => {
+  /** A port that was free a moment ago (the demo prints URLs, so it cannot take port 0). */
+  function freePort(): Promise<number> {
+    return new Promise((done, fail) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => done(port));
+      });
+      srv.on("error", fail);
+    });
+  }
+  function getCalls(port: number, token: string): Promise<number> {
+    return new Promise((done, fail) => {
+      const req = request({ host: "127.0.0.1", port, path: "/api/calls", headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on("end", () => done(res.statusCode ?? 0));
+      });
+      req.on("error", fail);
+      req.end();
+    });
+  }
+
+  it("prints tokens that work: Alice's and Sam's keys open the REST API", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [main, "demo", "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let out = "";
+    const tokens = await new Promise<string[]>((done, fail) => {
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        const found = [...out.matchAll(/panel \((?:Alice|Sam)[^)]*\): +http:\/\/\S+\?token=(ctb_\S+)/g)].map((m) => m[1]!);
+        if (found.length === 2) done(found);
+      });
+      child.once("exit", () => fail(new Error(`demo exited: ${out}`)));
+    });
+    expect(await getCalls(port, tokens[0]!)).toBe(200);
+    expect(await getCalls(port, tokens[1]!)).toBe(200);
+    child.kill("SIGTERM");
+    expect((await exited(child)).code).toBe(0);
   });
 });
