@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { AmiClient } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
-import { skipUnneeded, toPbxEvent } from "./ami/events.js";
+import { skipUnneeded, toPbxEvent, type OnBadField } from "./ami/events.js";
 import { AgentTracker, isAgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
@@ -154,8 +154,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   const originates = new OriginateWaiters();
 
+  const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
+
   function feed(msg: AmiMessage): void {
-    const ev = toPbxEvent(msg, tracker.wantsVariable);
+    const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
     if (isAgentEvent(ev)) return agents.handle(ev);
     tracker.handle(ev);

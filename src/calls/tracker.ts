@@ -10,7 +10,7 @@ import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
 import { addLive, Conversation } from "./conversation.js";
-import { iso, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
+import { iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
 
@@ -95,6 +95,8 @@ export class CallTracker {
 
   handle(ev: PbxEvent): void {
     this.eventsHandled++;
+    // toPbxEvent already fell back to the arrival time; this guards every other source of events.
+    if (!isTime(ev.at)) return this.deps.debug?.({ type: ev.type, at: ev.at }, "event with an unusable time skipped");
     this.sweep(ev.at);
     switch (ev.type) {
       case "channelNew":
