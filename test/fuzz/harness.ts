@@ -242,7 +242,8 @@ export function checkCall(call: Call, active: boolean): void {
     time(call, leg.answeredAt, "leg answeredAt", leg.state === "connected" || leg.state === "on_hold");
     time(call, leg.endedAt, "leg endedAt", leg.state === "ended");
     if (call.state === "ended" && leg.state !== "ended") fail(call, "a live leg on an ended call");
-    if (leg.state === "ended" && leg.outcome === null && call.state === "ringing" && leg.ringingAt === null) fail(call, "an ended leg that never rang, on a ringing call, without outcome");
+    if (leg.state === "ended" && call.state === "ended" && leg.outcome === null && call.endReason !== "unknown_end") fail(call, "a leg of a call that ended normally without outcome");
+    if (leg.outcome === "answered_by_me" && !leg.answeredAt) fail(call, "answered_by_me without an answer time");
   }
 }
 
