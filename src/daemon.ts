@@ -98,10 +98,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
+  const openSnapshots = callLog.openCallSnapshots();
   const tracker: CallTracker = new CallTracker({
     ...trackerDepsFromConfig(config, directory),
     newCallId: randomUUID,
     knownCallId: (linkedId) => openIds.get(linkedId),
+    restoredCall: (linkedId) => openSnapshots.get(linkedId),
     debug: (fields, msg) => trackerLog.debug(fields, msg),
     lookup: (call) => lookupContact(call),
     onEvent: (ev) => onCallEvent(ev),
