@@ -23,6 +23,13 @@ export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
   call.recording ??= snap.recording ?? null;
   call.transfer ??= snap.transfer ?? null;
   call.annotation ??= snap.annotation ?? null;
+  call.conference ??= typeof snap.conference === "string" ? snap.conference : null;
+  // Answered before the restart stays answered (a conference room or an agent who has hung up
+  // since cannot say so in a listing).
+  if (call.times.answered) {
+    conv.facts.answered = true;
+    call.answeredBy ??= snap.answeredBy ?? null;
+  }
   const legs = new Map<string, Leg>();
   for (const leg of Array.isArray(snap.legs) ? snap.legs : []) if (leg && typeof leg.device === "string") legs.set(leg.device, leg);
   conv.restoredLegs = legs;
@@ -38,6 +45,27 @@ export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
     rec.rang = rec.leg.ringingAt !== null;
     rec.answered = rec.leg.answeredAt !== null;
     rec.declined = old.outcome === "declined";
+    if (rec.declined) conv.facts.anyDeclined = true;
+  }
+}
+
+/**
+ * The listing is complete: legs that were live in the snapshot but whose channels the PBX no
+ * longer lists ended while we were away (at `at`, the best we know). They are kept, with their
+ * times, never dropped.
+ */
+export function finishRestore(conv: Conversation, at: string): void {
+  const legs = conv.restoredLegs;
+  if (!legs) return;
+  conv.restoredLegs = null;
+  for (const old of legs.values()) {
+    if (conv.legs.has(old.device)) continue;
+    const rec = conv.ensureLeg(old.device, old.placed === true);
+    restoreLegTimes(rec.leg, old);
+    rec.leg.state = "ended";
+    rec.leg.endedAt = at;
+    rec.rang = rec.leg.ringingAt !== null;
+    rec.answered = rec.leg.answeredAt !== null;
   }
 }
 

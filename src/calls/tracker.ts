@@ -12,7 +12,7 @@ import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
 import { addLive, Conversation } from "./conversation.js";
 import { iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
-import { restoreFromSnapshot } from "./restore.js";
+import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
 
 /**
@@ -439,6 +439,7 @@ export class CallTracker {
       if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
       if (conv.liveParties <= 0) this.endCall(conv, at, true);
     }
+    for (const conv of this.byCallId.values()) if (conv.restoredLegs) finishRestore(conv, iso(at));
   }
 
   // ---- queries and commands -------------------------------------------------------------

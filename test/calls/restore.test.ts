@@ -34,24 +34,32 @@ function feed(t: CallTracker, bytes: Buffer, clock: { t: number }): void {
   }
 }
 
-/** Trace 06 (ring group) cut after `marker`'s message. */
-function halves(marker: string): [Buffer, Buffer] {
-  const msgs = stripTracePreamble(traceBytes("06-ringgroup-answered")).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
+/** A trace cut after `marker`'s message. */
+function halves(trace: string, marker: string): [Buffer, Buffer] {
+  const msgs = stripTracePreamble(traceBytes(trace)).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
   const cut = msgs.findIndex((m) => m.includes(marker)) + 1;
   const join = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
   return [join(msgs.slice(0, cut)), join(msgs.slice(cut))];
 }
 
 const T0 = Date.UTC(2026, 10, 22, 0, 6, 0);
-const ended = (events: AnyCallEvent[]) => events.find((e) => e.name === "callEnded" && e.userId === null)!.call;
 const byDevice = (c: Call) => ({ ...c, legs: [...c.legs].sort((a, b) => a.device.localeCompare(b.device)) });
+const endedCalls = (events: AnyCallEvent[]) => events.filter((e) => e.name === "callEnded" && e.userId === null).map((e) => byDevice(e.call));
 
 describe("a call rebuilt after a restart", () => {
+  const BOB_ANSWERED = "Event: Hangup\r\nPrivilege: call,all\r\nChannel: PJSIP/1003-0000000f";
   it.each([
-    ["while all three phones ring", "Event: DialBegin\r\nPrivilege: call,all\r\nChannel: PJSIP/carrier-0000000c"],
-    ["after bob answered and alice's and carol's rings ended", "Event: Hangup\r\nPrivilege: call,all\r\nChannel: PJSIP/1003-0000000f"],
-  ])("%s: ends exactly as the uninterrupted call", (_what, marker) => {
-    const [head, rest] = halves(marker);
+    ["06: while alice's phone rings", "06-ringgroup-answered", "Event: DialBegin\r\nPrivilege: call,all\r\nChannel: PJSIP/carrier-0000000c", true, null],
+    ["06: after bob answered and alice's and carol's rings ended", "06-ringgroup-answered", BOB_ANSWERED, true, null],
+    // Asterisk 11/12 list `BridgedChannel`, not `BridgeId`: the listing alone cannot say bob answered.
+    ["06: after bob answered, on a PBX whose listing names no bridge", "06-ringgroup-answered", BOB_ANSWERED, false, null],
+    // Only the caller is left: alice's answered leg has no channel to list any more. When she
+    // hung up is not known (no event was stored for it): her leg ends at the listing.
+    ["07: after the queue agent who answered hung up", "07-queue-support-answered", "Event: Hangup\r\nPrivilege: call,all\r\nChannel: PJSIP/1001-00000016", true, "PJSIP/1001"],
+    // A conference is answered by the room (ConfbridgeJoin), which no listing repeats.
+    ["20: while three parties talk in the conference", "20-confbridge-three-party", "Event: ConfbridgeJoin\r\nPrivilege: call,all\r\nConference: 800\r\nBridgeUniqueid: b229fbaf-f897-43b5-9c18-7ef4d7a4cdf9\r\nBridgeType: base\r\nBridgeTechnology: softmix\r\nBridgeCreator: ConfBridge\r\nBridgeName: 800\r\nBridgeNumChannels: 4", true, null],
+  ])("%s: ends exactly as the uninterrupted call", (_what, trace, marker, bridgeIds, goneWhileAway) => {
+    const [head, rest] = halves(trace, marker);
     const whole: AnyCallEvent[] = [];
     const clock = { t: T0 };
     const reference = tracker(whole);
@@ -59,17 +67,27 @@ describe("a call rebuilt after a restart", () => {
     const cutAt = clock.t;
     feed(reference, rest, clock);
 
-    // The first daemon: the store's open_calls snapshot is the last call-level event's call.
+    // The first daemon: the store's open_calls rows hold the last call-level snapshot of each running call.
     const first: AnyCallEvent[] = [];
     feed(tracker(first), head, { t: T0 });
-    const snap = JSON.parse(JSON.stringify([...first].reverse().find((e) => e.userId === null)!.call)) as Call;
+    const open = new Map<string, Call>();
+    for (const e of first) if (e.userId === null) open.set(e.call.callId, JSON.parse(JSON.stringify(e.call)) as Call);
+    const store = new Map([...open.values()].filter((c) => c.state !== "ended").flatMap((c) => c.linkedIds.map((l) => [l, c] as const)));
     // The second daemon: the listing a minute later, then the rest at the original times.
     const second: AnyCallEvent[] = [];
-    const restarted = tracker(second, new Map(snap.linkedIds.map((l) => [l, snap])));
+    const restarted = tracker(second, store);
     restarted.beginResync();
-    feed(restarted, Buffer.concat(listingAfter(head).map(encodeMessage)), { t: cutAt + 60_000 });
+    const listing = listingAfter(head).map((fields) => (bridgeIds ? fields : fields.filter(([k]) => k !== "BridgeId")));
+    feed(restarted, Buffer.concat(listing.map(encodeMessage)), { t: cutAt + 60_000 });
     restarted.endResync(cutAt + 60_000);
     feed(restarted, rest, { t: cutAt });
-    expect(byDevice(ended(second))).toEqual(byDevice({ ...ended(whole), restored: true }));
+    // Calls that had ended before the restart are the first daemon's; the others end in the second.
+    const endedFirst = new Set(endedCalls(first).map((c) => c.callId));
+    const listedAt = new Date(cutAt + 60_000).toISOString();
+    const expected = endedCalls(whole)
+      .filter((c) => !endedFirst.has(c.callId))
+      .map((c) => ({ ...c, restored: true, legs: c.legs.map((l) => (l.device === goneWhileAway ? { ...l, endedAt: listedAt, talkSeconds: (Date.parse(listedAt) - Date.parse(l.answeredAt!)) / 1000 } : l)) }));
+    expect(endedCalls(second)).toEqual(expected);
+    expect(endedCalls(second).length).toBeGreaterThan(0);
   });
 });

@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { caseArb, CLEAN, referenceEvents, runCase, TRACES } from "./harness.js";
+import { caseArb, CLEAN, playCase, referenceEvents, runCase, TRACES, type Case } from "./harness.js";
 import { scenarioJson } from "../helpers/traces.js";
 
 export const SEED = 20_261_130;
@@ -13,7 +13,20 @@ describe("AMI fault suite", () => {
   it("the invariants hold on every recorded trace as recorded, chunked at random", () => {
     for (let t = 0; t < TRACES.length; t++) {
       const maxChunk = [7, 1500, 65536][t % 3]!;
-      expect(() => runCase({ trace: t, start: 0, length: 1e9, ops: [], chunkSeed: t, maxChunk, skip: t % 2 === 0, banner: true, clean: t % CLEAN.length })).not.toThrow();
+      expect(() => runCase({ trace: t, start: 0, length: 1e9, ops: [], chunkSeed: t, maxChunk, skip: t % 2 === 0, banner: true, clean: t % CLEAN.length, resyncs: [] })).not.toThrow();
+    }
+  });
+
+  it("a daemon restart at any point of any recorded trace loses no call and duplicates none", () => {
+    const ended = (c: Case) => playCase(c).filter((e) => e.userId === null && e.name === "callEnded" && !e.call.mergedInto).map((e) => e.call.linkedIds[0]!);
+    for (let t = 0; t < TRACES.length; t++) {
+      const base: Case = { trace: t, start: 0, length: 1e9, ops: [], chunkSeed: t, maxChunk: 65536, skip: true, banner: false, clean: 0, resyncs: [] };
+      const want = ended(base).sort();
+      const n = TRACES[t]!.messages.length;
+      for (let k = 1; k < 8; k++) {
+        const got = ended({ ...base, resyncs: [{ after: Math.floor((n * k) / 16), restart: k % 2 === 0, keep: -1 >>> 0 }] });
+        expect(got.sort(), `${TRACES[t]!.name} cut ${k}/16`).toEqual(want);
+      }
     }
   });
 

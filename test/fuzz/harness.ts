@@ -7,12 +7,14 @@
  * out-of-range numbers, other values of the trace; messages truncated; bare CR/LF injected),
  * cuts the bytes into random chunks and feeds them through the daemon's path: AmiDecoder →
  * toPbxEvent → CallTracker / AgentTracker, with the resync calls a listing triggers. After
- * every event the invariants below must hold. Then a clean recorded trace (renumbered, so it
+ * every event the invariants below must hold. The link may drop (a listing of some of the
+ * live channels, then a resync) or the daemon restart (a new tracker that gets the store's
+ * open-call snapshots) in the middle. Then a clean recorded trace (renumbered, so it
  * shares no id with the window) goes through the same trackers and must produce exactly the
  * events a fresh tracker produces for it.
  */
 import fc from "fast-check";
-import { AmiCodecError, AmiDecoder } from "../../src/ami/codec.js";
+import { AmiCodecError, AmiDecoder, AmiMessage } from "../../src/ami/codec.js";
 import { skipUnneeded, toPbxEvent } from "../../src/ami/events.js";
 import { AgentTracker, isAgentEvent } from "../../src/calls/agents.js";
 import type { AnyCallEvent, Call } from "../../src/calls/model.js";
@@ -73,6 +75,7 @@ export interface Case {
   skip: boolean;
   banner: boolean;
   clean: number;
+  resyncs: Resync[];
 }
 
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1");
@@ -113,6 +116,7 @@ export const caseArb: fc.Arbitrary<Case> = fc.record({
   skip: fc.boolean(),
   banner: fc.boolean(),
   clean: fc.nat({ max: CLEAN.length - 1 }),
+  resyncs: fc.array(fc.record({ after: fc.nat({ max: 200 }), restart: fc.boolean(), keep: fc.nat() }), { maxLength: 2 }),
 });
 
 /** The window's messages after the mutations. */
@@ -261,31 +265,82 @@ interface Rig {
   agents: AgentTracker;
   events: AnyCallEvent[];
   nextId: { n: number };
+  /** What the store's open_calls would hold: the last call-level snapshot of each running call. */
+  open: Map<string, Call>;
 }
 
-function rig(check: boolean): Rig {
+function rig(restore?: Map<string, Call>, events: AnyCallEvent[] = []): Rig {
   const config = labConfig();
   const dir = new Directory({});
   dir.applyConfig(config.users);
-  const events: AnyCallEvent[] = [];
+  const open = new Map<string, Call>();
   const nextId = { n: 0 };
   const tracker = new CallTracker({
     ...trackerDepsFromConfig(config, dir),
     newCallId: () => `c${++nextId.n}`,
+    ...(restore ? { knownCallId: (l: string) => restore.get(l)?.callId, restoredCall: (l: string) => restore.get(l) } : {}),
     onEvent: (ev) => {
-      if (check) checkEvent(ev);
+      checkEvent(ev);
       events.push(ev);
+      if (ev.userId !== null) return;
+      if (ev.call.state === "ended" || ev.call.mergedInto) open.delete(ev.call.callId);
+      else open.set(ev.call.callId, ev.call);
     },
   });
   const agents = new AgentTracker({ userForDevice: (d) => dir.userForDevice(d, true), onChange: () => undefined });
-  return { tracker, agents, events, nextId };
+  return { tracker, agents, events, nextId, open };
 }
 
-/** Feed bytes as the daemon does (listing → resync); returns the number of messages decoded. */
-function feed(r: Rig, parts: Buffer[], clock: { t: number }, opts: { skip: boolean; banner: boolean; check: boolean }): number {
-  let decoder = new AmiDecoder({ expectBanner: opts.banner, maxMessageBytes: MAX_MESSAGE_BYTES, skipEvent: opts.skip ? skipUnneeded(r.tracker.wantsVariable) : undefined });
-  let listing = false;
-  let n = 0;
+/** A link drop (or a daemon restart) after `after` decoded messages, then a listing of `keep` of the live channels. */
+export interface Resync {
+  after: number;
+  restart: boolean;
+  /** Bit i set: the i-th live channel is listed (the others vanished meanwhile). */
+  keep: number;
+}
+
+/** The CoreShowChannel listing of the channels `seen` left alive (Newchannel − Hangup, last state, bridge). */
+function listing(seen: AmiMessage[], keep: number, at: number): AmiMessage[] {
+  const live = new Map<string, string[][]>();
+  for (const m of seen) {
+    const id = m.get("Uniqueid");
+    if (!id) continue;
+    const ev = m.event;
+    if (ev === "Newchannel") live.set(id, ["Channel", "Uniqueid", "Linkedid", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "Context", "Exten"].map((k) => [k, m.get(k) ?? ""]));
+    else if (ev === "Hangup") live.delete(id);
+    else if (ev === "Newstate") live.get(id)?.splice(3, 1, ["ChannelStateDesc", m.get("ChannelStateDesc") ?? ""]);
+    else if (ev === "BridgeEnter") live.get(id)?.push(["BridgeId", m.get("BridgeUniqueid") ?? ""]);
+  }
+  return [...live.values()]
+    .filter((_, i) => (keep >>> (i % 31)) & 1)
+    .map((h) => new AmiMessage(["Event", ...h.map(([k]) => k!), "Application", "Duration"], ["CoreShowChannel", ...h.map(([, v]) => v!), "Dial", "00:00:03"], at));
+}
+
+/** Feed bytes as the daemon does (listing → resync), with the link drops and restarts of `resyncs`. */
+function feed(start: Rig, parts: Buffer[], clock: { t: number }, opts: { skip: boolean; banner: boolean; resyncs?: Resync[] }): Rig {
+  let r = start;
+  const options = () => ({ maxMessageBytes: MAX_MESSAGE_BYTES, skipEvent: opts.skip ? skipUnneeded(r.tracker.wantsVariable) : undefined });
+  let decoder = new AmiDecoder({ ...options(), expectBanner: opts.banner });
+  let listed = false;
+  const seen: AmiMessage[] = [];
+  const pending = [...(opts.resyncs ?? [])].sort((a, b) => a.after - b.after);
+  const handle = (msg: AmiMessage) => {
+    const name = msg.event;
+    if (name === "CoreShowChannel" && !listed) {
+      listed = true;
+      r.tracker.beginResync();
+    }
+    const ev = toPbxEvent(msg, r.tracker.wantsVariable);
+    if (ev) {
+      if (isAgentEvent(ev)) r.agents.handle(ev);
+      else r.tracker.handle(ev);
+      for (const call of r.tracker.activeCalls()) checkCall(call, true);
+    }
+    if (listed && name === "CoreShowChannelsComplete") {
+      listed = false;
+      r.tracker.endResync(clock.t);
+    }
+  };
   for (const part of parts) {
     let msgs;
     try {
@@ -293,40 +348,35 @@ function feed(r: Rig, parts: Buffer[], clock: { t: number }, opts: { skip: boole
     } catch (err) {
       // The client drops the link on an oversized frame and starts a new decoder: allowed.
       if (err instanceof AmiCodecError && err.code === "AMI_FRAME_TOO_LARGE") {
-        decoder = new AmiDecoder({ expectBanner: false, maxMessageBytes: MAX_MESSAGE_BYTES });
+        decoder = new AmiDecoder(options());
         continue;
       }
       throw err;
     }
     for (const raw of msgs) {
-      n++;
       const msg = raw.withReceivedAt(++clock.t);
-      const name = msg.event;
-      if (name === "CoreShowChannel" && !listing) {
-        listing = true;
+      seen.push(msg);
+      handle(msg);
+      while (pending.length > 0 && pending[0]!.after <= seen.length) {
+        const drop = pending.shift()!;
+        // A restarted daemon starts from what the store kept (JSON, as in SQLite).
+        if (drop.restart) r = rig(new Map([...r.open.values()].flatMap((c) => c.linkedIds.map((l) => [l, JSON.parse(JSON.stringify(c)) as Call]))), r.events);
+        listed = false;
         r.tracker.beginResync();
-      }
-      const ev = toPbxEvent(msg, r.tracker.wantsVariable);
-      if (ev) {
-        if (isAgentEvent(ev)) r.agents.handle(ev);
-        else r.tracker.handle(ev);
-        if (opts.check) for (const call of r.tracker.activeCalls()) checkCall(call, true);
-      }
-      if (listing && name === "CoreShowChannelsComplete") {
-        listing = false;
+        for (const m of listing(seen, drop.keep, clock.t)) handle(m);
         r.tracker.endResync(clock.t);
       }
     }
   }
-  return n;
+  return r;
 }
 
 /** What a fresh tracker emits for each clean trace (the expected outcome of the clean replay). */
 const reference = new Map<number, string>();
 export function referenceEvents(clean: number): AnyCallEvent[] {
-  const r = rig(true);
+  const r = rig();
   r.nextId.n = CLEAN_ID_BASE;
-  feed(r, [CLEAN_BYTES[clean]!], { t: T1 }, { skip: true, banner: false, check: true });
+  feed(r, [CLEAN_BYTES[clean]!], { t: T1 }, { skip: true, banner: false });
   return r.events;
 }
 
@@ -336,16 +386,20 @@ export interface CaseResult {
   ms: number;
 }
 
+/** The domain events of a case's window (no clean replay), for comparisons. */
+export function playCase(c: Case): AnyCallEvent[] {
+  return feed(rig(), chunks(caseBytes(c), c.chunkSeed, c.maxChunk), { t: T0 }, { skip: c.skip, banner: c.banner, resyncs: c.resyncs }).events;
+}
+
 /** Run one case; throws on an exception from the codec, toPbxEvent or a tracker, a broken invariant, or a wrong clean replay. */
 export function runCase(c: Case): CaseResult {
   const began = performance.now();
   const msgs = mutate(c);
-  const r = rig(true);
-  feed(r, chunks(caseBytes(c, msgs), c.chunkSeed, c.maxChunk), { t: T0 }, { skip: c.skip, banner: c.banner, check: true });
+  const r = feed(rig(), chunks(caseBytes(c, msgs), c.chunkSeed, c.maxChunk), { t: T0 }, { skip: c.skip, banner: c.banner, resyncs: c.resyncs });
   // A clean call after the faults: exactly what a fresh tracker makes of it.
   const before = r.events.length;
   r.nextId.n = CLEAN_ID_BASE;
-  feed(r, [CLEAN_BYTES[c.clean]!], { t: T1 }, { skip: true, banner: false, check: true });
+  feed(r, [CLEAN_BYTES[c.clean]!], { t: T1 }, { skip: true, banner: false });
   let want = reference.get(c.clean);
   if (want === undefined) reference.set(c.clean, (want = JSON.stringify(referenceEvents(c.clean))));
   const got = JSON.stringify(r.events.slice(before));
