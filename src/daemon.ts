@@ -10,6 +10,7 @@ import type { AmiMessage } from "./ami/codec.js";
 import { skipUnneeded, toPbxEvent, type OnBadField } from "./ami/events.js";
 import { AgentTracker, isAgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
+import { iso } from "./calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
 import { createCommandHandler } from "./control/commands.js";
@@ -120,7 +121,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
     if (ev.userId === null) {
-      writer.save(ev.call, new Date(ev.at).toISOString());
+      writer.save(ev.call, iso(ev.at));
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
     cti?.publish(ev);

@@ -18,6 +18,7 @@ import { AmiCodecError, AmiDecoder, AmiMessage } from "../../src/ami/codec.js";
 import { skipUnneeded, toPbxEvent } from "../../src/ami/events.js";
 import { AgentTracker, isAgentEvent } from "../../src/calls/agents.js";
 import type { AnyCallEvent, Call } from "../../src/calls/model.js";
+import { isTime } from "../../src/calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "../../src/calls/tracker.js";
 import { Directory } from "../../src/directory/users.js";
 import { renumberTrace } from "../../src/sim/renumber.js";
@@ -252,7 +253,7 @@ export function checkCall(call: Call, active: boolean): void {
 }
 
 function checkEvent(ev: AnyCallEvent): void {
-  if (!(Number.isFinite(ev.at) && ev.at >= 0)) fail(ev.call, `event ${ev.name} at ${ev.at}`);
+  if (!isTime(ev.at)) fail(ev.call, `event ${ev.name} at ${ev.at}`);
   checkCall(ev.call, false);
   if (ev.name === "callEnded" && ev.call.state !== "ended") fail(ev.call, "callEnded of a call that is not ended");
   JSON.stringify(ev.call); // the store and the WebSocket serialise it
