@@ -110,10 +110,18 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     onEvent: (ev) => onCallEvent(ev),
   });
 
+  /** Called by the tracker in the middle of a transition: it must never throw into it. */
   function lookupContact(call: Call): Match | null {
     const number = externalNumber(call);
     if (number === null) return null;
-    const { now: match, later } = contacts.lookup(number);
+    let found: ReturnType<ContactDirectory["lookup"]>;
+    try {
+      found = contacts.lookup(number);
+    } catch (err) {
+      log.warn({ err, callId: call.callId }, "contact lookup failed");
+      return null;
+    }
+    const { now: match, later } = found;
     later?.then((m) => tracker.setMatch(call.callId, m, now())).catch(() => undefined);
     return match;
   }
