@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AmiServer, startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { trace01Halves, waitFor } from "../helpers/daemon.js";
 import { LAB_USERS } from "../helpers/labConfig.js";
-import { traceBytes } from "../helpers/traces.js";
+import { scenarioJson, traceBytes } from "../helpers/traces.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { listingAfter } from "../helpers/listing.js";
 
@@ -62,6 +62,7 @@ const resynced = (c: Child) => c.lines.filter((l) => l.msg === "pbx resynced").l
 
 interface CallRow {
   call_id: string;
+  from_raw: string;
   state: string;
   outcome: string | null;
   end_reason: string | null;
@@ -91,7 +92,61 @@ function read(dbPath: string) {
 }
 
 const children: Child[] = [];
-let pbx: AmiServer;
+const pbxes: AmiServer[] = [];
+
+/**
+ * Daemon 1 sees `heads`, then gets SIGKILL once `stored(db)` holds; the PBX then lists the
+ * channels still up and daemon 2 (same database) sees `rests`, until every call has ended.
+ */
+async function killAndRestart(heads: Buffer[], rests: Buffer[], stored: (r: ReturnType<typeof read>) => boolean) {
+  const pbx = await startFakeAmi();
+  pbxes.push(pbx);
+  const dir = mkdtempSync(join(tmpdir(), "ctib-kill9-"));
+  const dbPath = join(dir, "ctibridge.db");
+  const configPath = join(dir, "ctibridge.yaml");
+  writeFileSync(
+    configPath,
+    [
+      `ami: { mode: live, host: 127.0.0.1, port: ${pbx.port}, username: ctibridge, secret: s3cret, reconnect: { minDelayMs: 20, maxDelayMs: 50 } }`,
+      `store: { path: ${JSON.stringify(dbPath)} }`,
+      "server: { host: 127.0.0.1, port: 0 }",
+      "trunks: [PJSIP/carrier]",
+      "log: { level: info }",
+      "users:",
+      ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`),
+    ].join("\n") + "\n",
+  );
+  const first = startDaemon(configPath);
+  children.push(first);
+  await waitFor(() => resynced(first) > 0 && pbx.connections.some((c) => c.loggedIn), "first daemon resynced", 2000);
+  for (const h of heads) await pbx.replay(h, { raw: true });
+  // The calls are in the store (the write-behind runs on the next turn) and it has settled (five equal reads).
+  let last = "";
+  let same = 0;
+  const before = await waitFor(() => {
+    const r = read(dbPath);
+    const text = JSON.stringify(r);
+    same = text === last ? same + 1 : 0;
+    last = text;
+    return stored(r) && same >= 5 ? r : null;
+  }, "calls stored before the kill");
+  first.proc.kill("SIGKILL");
+  await first.exited;
+  expect(first.proc.signalCode).toBe("SIGKILL");
+
+  pbx.setList("CoreShowChannels", heads.flatMap((h) => listingAfter(h)));
+  const second = startDaemon(configPath);
+  children.push(second);
+  await waitFor(() => resynced(second) > 0 && pbx.connections.some((c) => c.loggedIn), "second daemon resynced", 2000);
+  for (const r of rests) await pbx.replay(r, { raw: true });
+  const after = await waitFor(() => {
+    const r = read(dbPath);
+    return r.calls.length >= before.calls.length && r.calls.every((c) => c.state === "ended") && r.open.length === 0 ? r : null;
+  }, "every call ended", 2000);
+  second.proc.kill("SIGTERM");
+  await second.exited;
+  return { before, after };
+}
 
 beforeAll(() => {
   mkdirSync(BUILD, { recursive: true });
@@ -101,60 +156,18 @@ beforeAll(() => {
 afterAll(async () => {
   for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
   await Promise.all(children.map((c) => c.exited));
-  await pbx?.close();
+  for (const p of pbxes) await p.close();
   execFileSync("rm", ["-rf", BUILD]);
 });
 
 describe("kill -9 mid-call, restart on the same database", () => {
   it("keeps every call in progress with its callId and original ringing/answered times; none lost, none duplicated", async () => {
-    pbx = await startFakeAmi();
-    const dir = mkdtempSync(join(tmpdir(), "ctib-kill9-"));
-    const dbPath = join(dir, "ctibridge.db");
-    const configPath = join(dir, "ctibridge.yaml");
-    writeFileSync(
-      configPath,
-      [
-        `ami: { mode: live, host: 127.0.0.1, port: ${pbx.port}, username: ctibridge, secret: s3cret, reconnect: { minDelayMs: 20, maxDelayMs: 50 } }`,
-        `store: { path: ${JSON.stringify(dbPath)} }`,
-        "server: { host: 127.0.0.1, port: 0 }",
-        "trunks: [PJSIP/carrier]",
-        "log: { level: info }",
-        "users:",
-        ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`),
-      ].join("\n") + "\n",
-    );
     const [answeredHead, answeredRest] = trace01Halves();
     const [ringingHead, ringingRest] = trace06Halves();
-
-    const first = startDaemon(configPath);
-    children.push(first);
-    await waitFor(() => resynced(first) > 0 && pbx.connections.some((c) => c.loggedIn), "first daemon resynced", 2000);
-    await pbx.replay(answeredHead, { raw: true });
-    await pbx.replay(ringingHead, { raw: true });
-    // Both calls are in the store (the write-behind runs on the next turn) before the kill.
-    const before = await waitFor(() => {
-      const r = read(dbPath);
+    const { before, after } = await killAndRestart([answeredHead, ringingHead], [answeredRest, ringingRest], (r) => {
       const ringing = r.calls.find((c) => c.state === "ringing");
-      const connected = r.calls.find((c) => c.state === "connected");
-      return ringing && connected && r.legs.filter((l) => l.call_id === ringing.call_id && l.ringing_at).length === 3 ? r : null;
-    }, "both calls stored");
-    first.proc.kill("SIGKILL");
-    await first.exited;
-    expect(first.proc.signalCode).toBe("SIGKILL");
-
-    pbx.setList("CoreShowChannels", [...listingAfter(answeredHead), ...listingAfter(ringingHead)]);
-    const second = startDaemon(configPath);
-    children.push(second);
-    await waitFor(() => resynced(second) > 0 && pbx.connections.some((c) => c.loggedIn), "second daemon resynced", 2000);
-    await pbx.replay(answeredRest, { raw: true });
-    await pbx.replay(ringingRest, { raw: true });
-    const after = await waitFor(() => {
-      const r = read(dbPath);
-      return r.calls.length >= 2 && r.calls.every((c) => c.state === "ended") && r.open.length === 0 ? r : null;
-    }, "both calls ended", 2000);
-    second.proc.kill("SIGTERM");
-    await second.exited;
-
+      return !!ringing && r.calls.some((c) => c.state === "connected") && r.legs.filter((l) => l.call_id === ringing.call_id && l.ringing_at).length === 3;
+    });
     // None lost, none duplicated: the same two rows, same ids, same original times.
     const strip = (c: CallRow) => ({ callId: c.call_id, started: c.started_at, ringing: c.ringing_at, answered: c.answered_at });
     const [answered, ringing] = [before.calls.find((c) => c.state === "connected")!, before.calls.find((c) => c.state === "ringing")!];
@@ -189,5 +202,27 @@ describe("kill -9 mid-call, restart on the same database", () => {
         ["carol", "answered_elsewhere"],
       ].sort(),
     );
+  }, 60_000);
+
+  it("a burst of 34 concurrent calls killed half-way: every call stored once, open calls keep their ids and times", async () => {
+    const msgs = stripTracePreamble(traceBytes("24-burst-30-concurrent")).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
+    const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
+    const cut = Math.floor(msgs.length / 2);
+    const [head, rest] = [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
+    const { before, after } = await killAndRestart([head], [rest], (r) => r.open.length > 0);
+    // 27 of the 34 calls are up at the kill (1 has ended, 6 have not started).
+    expect(new Set(before.open.map((o) => o.call_id)).size).toBe(27);
+    // None duplicated, none lost: one row per call of the scenario, each with its expected outcome.
+    const expected: { from: string; outcome: string; answeredBy: string | null }[] = scenarioJson("24-burst-30-concurrent").expected_outcomes.calls;
+    expect(after.calls).toHaveLength(expected.length);
+    const byFrom = new Map(after.calls.map((c) => [c.from_raw, c]));
+    expect(byFrom.size).toBe(expected.length);
+    for (const e of expected) expect([e.from, byFrom.get(e.from)?.outcome], e.from).toEqual([e.from, e.outcome]);
+    // Calls open at the kill: same callId, same started/ringing/answered times where they had them.
+    for (const was of before.calls.filter((c) => c.state !== "ended")) {
+      const now = after.calls.find((c) => c.call_id === was.call_id)!;
+      expect(now, was.call_id).toBeDefined();
+      expect([now.started_at, now.ringing_at ?? null, was.answered_at ? now.answered_at : null, now.restored]).toEqual([was.started_at, was.ringing_at ?? now.ringing_at, was.answered_at, 1]);
+    }
   }, 60_000);
 });
