@@ -14,7 +14,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AmiServer, startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { trace01Halves, waitFor } from "../helpers/daemon.js";
-import { LAB_USERS } from "../helpers/labConfig.js";
+import { EXT_USER, LAB_USERS } from "../helpers/labConfig.js";
 import { scenarioJson, traceBytes } from "../helpers/traces.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { listingAfter } from "../helpers/listing.js";
@@ -204,7 +204,7 @@ describe("kill -9 mid-call, restart on the same database", () => {
     );
   }, 60_000);
 
-  it("a burst of 34 concurrent calls killed half-way: every call stored once, open calls keep their ids and times", async () => {
+  it("a burst of 34 concurrent calls killed half-way: every call stored once with its expected outcome and leg outcomes, open calls keep their ids and times", async () => {
     const msgs = stripTracePreamble(traceBytes("24-burst-30-concurrent")).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
     const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
     const cut = Math.floor(msgs.length / 2);
@@ -213,11 +213,16 @@ describe("kill -9 mid-call, restart on the same database", () => {
     // 27 of the 34 calls are up at the kill (1 has ended, 6 have not started).
     expect(new Set(before.open.map((o) => o.call_id)).size).toBe(27);
     // None duplicated, none lost: one row per call of the scenario, each with its expected outcome.
-    const expected: { from: string; outcome: string; answeredBy: string | null }[] = scenarioJson("24-burst-30-concurrent").expected_outcomes.calls;
+    const expected: { from: string; outcome: string; users: Record<string, string> }[] = scenarioJson("24-burst-30-concurrent").expected_outcomes.calls;
     expect(after.calls).toHaveLength(expected.length);
     const byFrom = new Map(after.calls.map((c) => [c.from_raw, c]));
     expect(byFrom.size).toBe(expected.length);
-    for (const e of expected) expect([e.from, byFrom.get(e.from)?.outcome], e.from).toEqual([e.from, e.outcome]);
+    for (const e of expected) {
+      const call = byFrom.get(e.from)!;
+      const legs = Object.fromEntries(after.legs.filter((l) => l.call_id === call.call_id).map((l) => [l.user_id, l.outcome]));
+      const want = Object.fromEntries(Object.entries(e.users).map(([ext, o]) => [EXT_USER[ext], o]));
+      expect([e.from, call.outcome, legs], e.from).toEqual([e.from, e.outcome, want]);
+    }
     // Calls open at the kill: same callId, same started/ringing/answered times where they had them.
     for (const was of before.calls.filter((c) => c.state !== "ended")) {
       const now = after.calls.find((c) => c.call_id === was.call_id)!;
