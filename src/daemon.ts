@@ -7,9 +7,10 @@ import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { AmiClient } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
-import { skipUnneeded, toPbxEvent } from "./ami/events.js";
+import { skipUnneeded, toPbxEvent, type OnBadField } from "./ami/events.js";
 import { AgentTracker, isAgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
+import { iso } from "./calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
 import { createAnnotations } from "./control/annotations.js";
@@ -117,19 +118,29 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
+  const openSnapshots = callLog.openCallSnapshots();
   const tracker: CallTracker = new CallTracker({
     ...trackerDepsFromConfig(config, directory),
     newCallId: randomUUID,
     knownCallId: (linkedId) => openIds.get(linkedId),
+    restoredCall: (linkedId) => openSnapshots.get(linkedId),
     debug: (fields, msg) => trackerLog.debug(fields, msg),
     lookup: (call) => lookupContact(call),
     onEvent: (ev) => onCallEvent(ev),
   });
 
+  /** Called by the tracker in the middle of a transition: it must never throw into it. */
   function lookupContact(call: Call): Match | null {
     const number = externalNumber(call);
     if (number === null) return null;
-    const { now: match, later } = contacts.lookup(number);
+    let found: ReturnType<ContactDirectory["lookup"]>;
+    try {
+      found = contacts.lookup(number);
+    } catch (err) {
+      log.warn({ err, callId: call.callId }, "contact lookup failed");
+      return null;
+    }
+    const { now: match, later } = found;
     later?.then((m) => tracker.setMatch(call.callId, m, now())).catch(() => undefined);
     return match;
   }
@@ -137,7 +148,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
     if (ev.userId === null) {
-      writer.save(ev.call, new Date(ev.at).toISOString());
+      writer.save(ev.call, iso(ev.at));
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
     cti?.publish(ev);
@@ -190,6 +201,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   const originates = new OriginateWaiters();
 
+  const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
   const reaper = new CallReaper({
     tracker,
     intervalMs: config.calls.reconcileIntervalMs,
@@ -203,7 +215,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       return client.action("CoreShowChannels", []).then((listing) => {
         const ids = new Set<string>();
         for (const msg of listing.events) {
-          const ev = toPbxEvent(msg, tracker.wantsVariable);
+          const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
           if (ev?.type === "channelListed") ids.add(ev.ch.channelId);
         }
         return ids;
@@ -212,7 +224,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   });
 
   function feed(msg: AmiMessage): void {
-    const ev = toPbxEvent(msg, tracker.wantsVariable);
+    const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
     if (isAgentEvent(ev)) return agents.handle(ev);
     reaper.noteEvent(ev);

@@ -186,8 +186,10 @@ export class AmiDecoder {
    */
   private work: Buffer = Buffer.alloc(0);
   private tailLen = 0;
-  /** Where line scanning resumes inside the tail (everything before it has no LF). */
+  /** Where the unfinished line starts inside the tail. */
   private scanFrom = 0;
+  /** How much of the tail was searched for LF already (a long line is not searched again on every read). */
+  private searchedTo = 0;
   private awaitingBanner: boolean;
   private readonly maxBytes: number;
   private readonly now: () => number;
@@ -225,7 +227,9 @@ export class AmiDecoder {
     if (rest === 0) {
       this.tailLen = 0;
     } else if (buf.buffer === this.work.buffer && buf.byteOffset === this.work.byteOffset) {
-      this.work.copyWithin(0, from, buf.length);
+      // Nothing to move while a message is still unfinished from the start: copying the whole
+      // tail on every read made a large message trickling in small reads quadratic.
+      if (from > 0) this.work.copyWithin(0, from, buf.length);
       this.tailLen = rest;
     } else {
       this.tailLen = 0;
@@ -254,7 +258,7 @@ export class AmiDecoder {
     let pos = this.scanFrom;
     let receivedAt = 0;
     for (;;) {
-      const nl = buf.indexOf(LF, pos);
+      const nl = buf.indexOf(LF, Math.max(pos, this.searchedTo));
       if (nl < 0) break;
       let lineEnd = nl;
       if (lineEnd > pos && buf[lineEnd - 1] === CR) lineEnd--;
@@ -291,11 +295,12 @@ export class AmiDecoder {
     // Keep the unfinished tail (a copy: the caller's chunk is not ours to hold).
     this.keep(buf, msgStart);
     this.scanFrom = pos - msgStart;
+    this.searchedTo = buf.length - msgStart;
     if (this.tailLen > this.maxBytes) {
       const size = this.tailLen;
       this.tailLen = 0;
       this.work = Buffer.alloc(0);
-      this.scanFrom = 0;
+      this.scanFrom = this.searchedTo = 0;
       throw new AmiCodecError(
         "AMI_FRAME_TOO_LARGE",
         `unfinished AMI message of ${size} bytes exceeds the ${this.maxBytes} byte cap`,

@@ -117,7 +117,8 @@ export function readChannel(msg: AmiMessage, prefix = ""): ChannelInfo | null {
   const k = keysFor(prefix);
   const name = msg.get(k[0]!);
   const channelId = msg.get(k[1]!);
-  if (name === undefined || channelId === undefined) return null;
+  // An empty Channel or Uniqueid names no channel: the group counts as absent.
+  if (!name || !channelId) return null;
   return {
     channelId,
     linkedId: msg.get(k[2]!) || channelId,
@@ -133,21 +134,46 @@ export function readChannel(msg: AmiMessage, prefix = ""): ChannelInfo | null {
 }
 
 /**
- * When the event happened: the `Timestamp` header when `timestampevents = yes` in
- * manager.conf (exact PBX time), else when its bytes reached us.
+ * Told about each header that could not be used (its field fell back), for a debug log.
+ * Every field is parsed and checked here, before the tracker sees the event: a value the
+ * tracker cannot use never reaches a state change half-way.
  */
-export function eventTime(msg: AmiMessage): number {
+export type OnBadField = (f: { field: string; value: string; event: string }) => void;
+
+/** How far a `Timestamp` may be from the moment its bytes arrived (a PBX clock that is a day off is not a clock). */
+const MAX_CLOCK_SKEW_MS = 24 * 3600_000;
+
+/**
+ * When the event happened: the `Timestamp` header when `timestampevents = yes` in
+ * manager.conf (exact PBX time), else when its bytes reached us. A Timestamp that is not a
+ * number of seconds within a day of the arrival time falls back to the arrival time.
+ */
+export function eventTime(msg: AmiMessage, onBad?: OnBadField): number {
   const ts = msg.get("Timestamp");
-  if (ts !== undefined) {
-    const secs = Number(ts);
-    if (Number.isFinite(secs) && secs > 0) return Math.round(secs * 1000);
-  }
+  if (ts === undefined) return msg.receivedAt;
+  const ms = Math.round(Number(ts) * 1000);
+  // NaN fails the comparison; "" would be 0.
+  if (ts !== "" && Math.abs(ms - msg.receivedAt) <= MAX_CLOCK_SKEW_MS) return ms;
+  onBad?.({ field: "Timestamp", value: ts, event: msg.event ?? "" });
   return msg.receivedAt;
 }
 
-function durationSeconds(d: string): number {
-  const m = /^(\d+):(\d\d):(\d\d)$/.exec(d);
-  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
+/** A Q.850 cause (0..127); anything else is 0 ("unknown"), as Asterisk itself reports it. */
+function hangupCause(msg: AmiMessage, onBad?: OnBadField): number {
+  const c = msg.get("Cause");
+  if (c === undefined || c === "") return 0;
+  if (/^\d{1,3}$/.test(c) && Number(c) <= 127) return Number(c);
+  onBad?.({ field: "Cause", value: c, event: "Hangup" });
+  return 0;
+}
+
+/** `H:MM:SS` of a listed channel, at most a year; anything else is 0 (started now). */
+function durationSeconds(msg: AmiMessage, onBad?: OnBadField): number {
+  const d = msg.get("Duration") ?? "";
+  const m = /^(\d{1,4}):([0-5]\d):([0-5]\d)$/.exec(d);
+  if (m && Number(m[1]) <= 8784) return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  if (d !== "") onBad?.({ field: "Duration", value: d, event: "CoreShowChannel" });
+  return 0;
 }
 
 /**
@@ -220,16 +246,17 @@ export function skipUnneeded(wantVariable: (name: string) => boolean): NonNullab
  * `wantVariable` (VarSet is half of all events) drops uninteresting variables before any
  * channel is read.
  */
-export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boolean): PbxEvent | null {
+export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boolean, onBad?: OnBadField): PbxEvent | null {
   const name = msg.event;
   if (name === undefined) return null;
   const str = (k: string): string => header(msg, k) ?? "";
+  const when = (): number => eventTime(msg, onBad);
   switch (name) {
     case "Newchannel":
     case "Newstate": {
       const ch = readChannel(msg);
       if (!ch) return null;
-      return { type: name === "Newchannel" ? "channelNew" : "channelState", ch, at: eventTime(msg) };
+      return { type: name === "Newchannel" ? "channelNew" : "channelState", ch, at: when() };
     }
     case "CoreShowChannel": {
       const ch = readChannel(msg);
@@ -239,14 +266,14 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         ch,
         application: str("Application"),
         bridgeId: str("BridgeId"),
-        durationS: durationSeconds(str("Duration")),
-        at: eventTime(msg),
+        durationS: durationSeconds(msg, onBad),
+        at: when(),
       };
     }
     case "DialBegin": {
       const dest = readChannel(msg, "Dest");
       if (!dest) return null;
-      return { type: "dialBegin", caller: readChannel(msg), dest, dialString: str("DialString"), at: eventTime(msg) };
+      return { type: "dialBegin", caller: readChannel(msg), dest, dialString: str("DialString"), at: when() };
     }
     case "DialState":
     case "DialEnd": {
@@ -257,30 +284,30 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         caller: readChannel(msg),
         dest,
         status: str("DialStatus"),
-        at: eventTime(msg),
+        at: when(),
       };
     }
     case "BridgeEnter":
     case "BridgeLeave": {
       const ch = readChannel(msg);
       if (!ch) return null;
-      return { type: name === "BridgeEnter" ? "bridgeEnter" : "bridgeLeave", ch, bridgeId: str("BridgeUniqueid"), at: eventTime(msg) };
+      return { type: name === "BridgeEnter" ? "bridgeEnter" : "bridgeLeave", ch, bridgeId: str("BridgeUniqueid"), at: when() };
     }
     case "Hold":
     case "Unhold": {
       const ch = readChannel(msg);
-      return ch ? { type: name === "Hold" ? "hold" : "unhold", ch, at: eventTime(msg) } : null;
+      return ch ? { type: name === "Hold" ? "hold" : "unhold", ch, at: when() } : null;
     }
     case "Hangup": {
       const ch = readChannel(msg);
       if (!ch) return null;
-      return { type: "hangup", ch, cause: Number(str("Cause")) || 0, causeText: str("Cause-txt"), at: eventTime(msg) };
+      return { type: "hangup", ch, cause: hangupCause(msg, onBad), causeText: str("Cause-txt"), at: when() };
     }
     case "VarSet": {
       if (wantVariable && !wantVariable(str("Variable"))) return null;
       const ch = readChannel(msg);
       if (!ch) return null;
-      return { type: "varSet", ch, name: str("Variable"), value: str("Value"), at: eventTime(msg) };
+      return { type: "varSet", ch, name: str("Variable"), value: str("Value"), at: when() };
     }
     case "QueueCallerJoin":
     case "QueueCallerLeave":
@@ -288,7 +315,7 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
       const ch = readChannel(msg);
       if (!ch) return null;
       const type = name === "QueueCallerJoin" ? "queueJoin" : name === "QueueCallerLeave" ? "queueLeave" : "queueAbandon";
-      return { type, ch, queue: str("Queue"), at: eventTime(msg) };
+      return { type, ch, queue: str("Queue"), at: when() };
     }
     case "AgentCalled":
     case "AgentConnect":
@@ -305,7 +332,7 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         queue: str("Queue"),
         memberInterface: str("Interface"),
         memberName: str("MemberName"),
-        at: eventTime(msg),
+        at: when(),
       };
     }
     case "BlindTransfer":
@@ -316,7 +343,7 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         exten: str("Extension"),
         context: str("Context"),
         ok: str("Result") === "Success",
-        at: eventTime(msg),
+        at: when(),
       };
     case "AttendedTransfer":
       return {
@@ -326,30 +353,30 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         transferee: readChannel(msg, "Transferee"),
         target: readChannel(msg, "TransferTarget"),
         ok: str("Result") === "Success",
-        at: eventTime(msg),
+        at: when(),
       };
     case "Pickup": {
       const ch = readChannel(msg);
       const target = readChannel(msg, "Target");
-      return ch && target ? { type: "pickup", ch, target, at: eventTime(msg) } : null;
+      return ch && target ? { type: "pickup", ch, target, at: when() } : null;
     }
     case "Rename": {
       const channelId = str("Uniqueid");
       const newName = str("Newname");
-      return channelId && newName ? { type: "rename", channelId, newName, at: eventTime(msg) } : null;
+      return channelId && newName ? { type: "rename", channelId, newName, at: when() } : null;
     }
     case "ConfbridgeJoin":
     case "ConfbridgeLeave": {
       const ch = readChannel(msg);
       if (!ch) return null;
-      return { type: name === "ConfbridgeJoin" ? "conferenceJoin" : "conferenceLeave", ch, conference: str("Conference"), at: eventTime(msg) };
+      return { type: name === "ConfbridgeJoin" ? "conferenceJoin" : "conferenceLeave", ch, conference: str("Conference"), at: when() };
     }
     case "Newexten": {
       // Only the voicemail application matters (the `voicemail` call outcome).
       const app = header(msg, "Application");
       if (app !== "VoiceMail") return null;
       const ch = readChannel(msg);
-      return ch ? { type: "voicemail", ch, at: eventTime(msg) } : null;
+      return ch ? { type: "voicemail", ch, at: when() } : null;
     }
     case "OriginateResponse":
       return {
@@ -360,7 +387,7 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         ok: str("Response") === "Success",
         reason: str("Reason"),
         exten: str("Exten"),
-        at: eventTime(msg),
+        at: when(),
       };
     case "QueueMember":
     case "QueueMemberStatus":
@@ -385,18 +412,18 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         pausedReason: reason,
         status: status >= 0 && status < DEVICE_STATES.length ? status : 0,
         inCall: msg.get("InCall") === "1",
-        at: eventTime(msg),
+        at: when(),
       };
     }
     case "QueueMemberRemoved": {
       const memberInterface = msg.get("Interface") ?? msg.get("Location");
       const queue = msg.get("Queue");
-      return memberInterface && queue ? { type: "queueMemberRemoved", queue, memberInterface, at: eventTime(msg) } : null;
+      return memberInterface && queue ? { type: "queueMemberRemoved", queue, memberInterface, at: when() } : null;
     }
     case "DeviceStateChange": {
       const device = msg.get("Device");
       if (!device) return null;
-      return { type: "deviceState", device, state: DEVICE_STATE_TEXT.get(msg.get("State") ?? "") ?? "unknown", at: eventTime(msg) };
+      return { type: "deviceState", device, state: DEVICE_STATE_TEXT.get(msg.get("State") ?? "") ?? "unknown", at: when() };
     }
     default:
       return null;

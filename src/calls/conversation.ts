@@ -14,6 +14,7 @@ import {
   type CallFacts,
   type MissedPolicy,
 } from "./outcomes.js";
+import { restoreLegTimes } from "./restore.js";
 
 export interface LegRec {
   leg: Leg;
@@ -54,6 +55,8 @@ export class Conversation {
   private readonly rungUsers: string[] = [];
   ended = false;
   endedAtMs = 0;
+  /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
+  restoredLegs: ReadonlyMap<string, Leg> | null = null;
 
   constructor(
     readonly call: Call,
@@ -92,6 +95,7 @@ export class Conversation {
         waitSeconds: null,
         talkSeconds: null,
       };
+      if (this.restoredLegs) restoreLegTimes(leg, this.restoredLegs.get(device));
       rec = { leg, live: [], answered: false, pickedUp: false, declined: false, rang: false };
       this.legs.set(device, rec);
       this.call.legs.push(leg);

@@ -94,15 +94,24 @@ export function ringStopFromDialStatus(status: string, callAnswered: boolean): R
   }
 }
 
+/** The last millisecond with a four-digit year: later ISO strings neither sort nor store as ours do. */
+const MAX_TIME = 253_402_300_799_999;
+
+/** Whether an event time can be a call's time (the tracker skips events whose time cannot). */
+export function isTime(ms: number): boolean {
+  return ms >= 0 && ms <= MAX_TIME; // false for NaN
+}
+
 let lastMs = Number.NaN;
 let lastIso = "";
 
 /** ISO-8601 of an event time. The events of one socket read share their time, so the last
- * result is reused: the call and its leg then hold one string, not two (memory per call). */
+ * result is reused: the call and its leg then hold one string, not two (memory per call).
+ * Never throws (`toISOString` throws RangeError on an invalid Date): out of range is clamped. */
 export function iso(ms: number): string {
   if (ms !== lastMs) {
     lastMs = ms;
-    lastIso = new Date(ms).toISOString();
+    lastIso = new Date(isTime(ms) ? ms : ms > MAX_TIME ? MAX_TIME : 0).toISOString();
   }
   return lastIso;
 }

@@ -9,6 +9,7 @@ import { skipUnneeded, toPbxEvent } from "../ami/events.js";
 import type { Config } from "../config.js";
 import { Directory } from "../directory/users.js";
 import type { AnyCallEvent } from "./model.js";
+import { isTime } from "./outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "./tracker.js";
 
 export interface ReplayResult {
@@ -31,18 +32,22 @@ export function replayTracker(config: Config, onEvent: (ev: AnyCallEvent) => voi
 /**
  * Messages of a capture, in order. The captures carry no clock of their own
  * (`timestampevents` is off by default), so `receivedAt` is a virtual clock: the first
- * `EventTV`/`SessionTV` of the file, advanced 1 ms per message to keep order.
+ * `EventTV`/`SessionTV` (or `Timestamp`) of the file, advanced 1 ms per message to keep order.
  */
 export async function* readCapture(path: string, skipEvent?: DecoderOptions["skipEvent"]): AsyncGenerator<AmiMessage> {
   let clock = 0;
   let anchored = false;
+  let firstEvent = true;
   const decoder = new AmiDecoder({ now: () => clock, skipEvent });
   for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) {
     for (const msg of decoder.push(chunk as Buffer)) {
       if (!anchored) {
         const tv = msg.get("EventTV") ?? msg.get("SessionTV");
-        const t = tv === undefined ? NaN : Date.parse(tv.replace(/([+-]\d\d)(\d\d)$/, "$1:$2"));
-        if (Number.isFinite(t)) {
+        // timestampevents = yes: the first event's `Timestamp` sets the clock (a later one may be garbage).
+        const ts = firstEvent ? msg.get("Timestamp") : undefined;
+        if (msg.event !== undefined) firstEvent = false;
+        const t = tv !== undefined ? Date.parse(tv.replace(/([+-]\d\d)(\d\d)$/, "$1:$2")) : ts ? Number(ts) * 1000 : NaN;
+        if (isTime(t)) {
           anchored = true;
           clock = Math.max(clock, t);
         }

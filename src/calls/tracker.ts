@@ -10,8 +10,9 @@ import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
 import { addLive, Conversation } from "./conversation.js";
-import { iso, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
+import { iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
+import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
 
 /**
@@ -53,6 +54,8 @@ export interface TrackerDeps {
   newCallId: () => string;
   /** callIds of calls that were open before a daemon restart, by linkedid. */
   knownCallId?: (linkedId: string) => string | undefined;
+  /** The last snapshot of a call that was open before a daemon restart, by linkedid (its times, ended legs …). */
+  restoredCall?: (linkedId: string) => Call | undefined;
   debug?: (fields: Record<string, unknown>, msg: string) => void;
   /** Contact lookup, asked before the first event that carries the external number. */
   lookup?: (call: Call) => Match | null;
@@ -95,6 +98,8 @@ export class CallTracker {
 
   handle(ev: PbxEvent): void {
     this.eventsHandled++;
+    // toPbxEvent already fell back to the arrival time; this guards every other source of events.
+    if (!isTime(ev.at)) return this.deps.debug?.({ type: ev.type, at: ev.at }, "event with an unusable time skipped");
     this.sweep(ev.at);
     switch (ev.type) {
       case "channelNew":
@@ -252,7 +257,8 @@ export class CallTracker {
   }
 
   private startCall(chan: Chan, linkedId: string, callerNum: string, callerName: string, at: number, restored: boolean, announce = true): Conversation {
-    const callId = this.deps.knownCallId?.(linkedId) ?? this.deps.newCallId();
+    const snapshot = this.deps.restoredCall?.(linkedId);
+    const callId = this.deps.knownCallId?.(linkedId) ?? snapshot?.callId ?? this.deps.newCallId();
     const n = this.deps.numbers;
     const ext = chan.exten === "s" ? "" : chan.exten;
     const inbound = chan.role === "trunk";
@@ -276,7 +282,7 @@ export class CallTracker {
       transfer: null,
       ivr: {},
       recording: null,
-      restored: restored || this.deps.knownCallId?.(linkedId) !== undefined,
+      restored: restored || this.deps.knownCallId?.(linkedId) !== undefined || snapshot !== undefined,
       clickToDial: false,
       conference: null,
       match: null,
@@ -284,6 +290,7 @@ export class CallTracker {
       mergedInto: null,
     };
     const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
+    if (snapshot?.callId === callId) restoreFromSnapshot(conv, snapshot);
     this.byLinked.set(linkedId, conv);
     this.byCallId.set(callId, conv);
     if (chan.role === "device" && chan.root && chan.device) {
@@ -432,6 +439,7 @@ export class CallTracker {
       if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
       if (conv.liveParties <= 0) this.endCall(conv, at, true);
     }
+    for (const conv of this.byCallId.values()) if (conv.restoredLegs) finishRestore(conv, iso(at));
   }
 
   // ---- reconcile: periodic listings while live events keep flowing ----------------------

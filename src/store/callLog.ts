@@ -200,6 +200,21 @@ export class CallLog {
     return new Map(rows.map((r) => [r.linked_id, r.call_id]));
   }
 
+  /** linkedid → the last snapshot of each call that was open when the daemon stopped (a bad row is skipped). */
+  openCallSnapshots(): Map<string, Call> {
+    const rows = this.db.prepare("SELECT linked_id, snapshot FROM open_calls").all() as { linked_id: string; snapshot: string }[];
+    const out = new Map<string, Call>();
+    for (const r of rows) {
+      try {
+        const call = JSON.parse(r.snapshot) as Call;
+        if (call && typeof call === "object" && typeof call.callId === "string") out.set(r.linked_id, call);
+      } catch {
+        // A snapshot that does not parse restores nothing; the callId still comes from openCallIds.
+      }
+    }
+    return out;
+  }
+
   /** Calls still marked open (snapshots), for closing those that vanished while we were down. */
   openCalls(): Call[] {
     const rows = this.db.prepare("SELECT DISTINCT call_id, snapshot FROM open_calls").all() as { call_id: string; snapshot: string }[];

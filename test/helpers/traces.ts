@@ -1,8 +1,10 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "ami");
+const beside = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "ami");
+/** The traces; from the working directory when this file runs compiled elsewhere (`npm run fuzz`). */
+export const FIXTURES = existsSync(beside) ? beside : join(process.cwd(), "test", "fixtures", "ami");
 
 /** The recorded `.ami` traces shipped in test/fixtures/ami, sorted by name. */
 export function traceFiles(): string[] {

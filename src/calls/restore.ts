@@ -1,0 +1,77 @@
+/**
+ * A call rebuilt after a daemon restart (from the PBX's channel listing) takes back what the
+ * listing cannot say: its times, the legs that had already ended, its queue, IVR data,
+ * recording, transfer and annotation, from the snapshot the store kept while it ran. Live legs
+ * get their times when the listing rebuilds them (`Conversation.ensureLeg`). Pure.
+ */
+import type { Call, Leg } from "./model.js";
+import type { Conversation } from "./conversation.js";
+
+/** An ISO time as the tracker writes them; anything else in a snapshot is ignored. */
+function time(v: unknown): string | null {
+  return typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(v) && !Number.isNaN(Date.parse(v)) ? v : null;
+}
+
+export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
+  const call = conv.call;
+  const t = snap.times ?? {};
+  call.times.started = time(t.started) ?? call.times.started;
+  call.times.ringing = time(t.ringing);
+  call.times.answered = time(t.answered);
+  call.queue ??= typeof snap.queue === "string" ? snap.queue : null;
+  if (snap.ivr && typeof snap.ivr === "object") call.ivr = { ...snap.ivr, ...call.ivr };
+  call.recording ??= snap.recording ?? null;
+  call.transfer ??= snap.transfer ?? null;
+  call.annotation ??= snap.annotation ?? null;
+  call.conference ??= typeof snap.conference === "string" ? snap.conference : null;
+  // Answered before the restart stays answered (a conference room or an agent who has hung up
+  // since cannot say so in a listing).
+  if (call.times.answered) {
+    conv.facts.answered = true;
+    call.answeredBy ??= snap.answeredBy ?? null;
+  }
+  const legs = new Map<string, Leg>();
+  for (const leg of Array.isArray(snap.legs) ? snap.legs : []) if (leg && typeof leg.device === "string") legs.set(leg.device, leg);
+  conv.restoredLegs = legs;
+  // Legs that had ended before the restart: no channel of theirs will be listed.
+  for (const old of legs.values()) {
+    if (old.state !== "ended") continue;
+    const rec = conv.ensureLeg(old.device, old.placed === true);
+    rec.leg.state = "ended";
+    rec.leg.outcome = old.outcome ?? null;
+    rec.leg.endedAt = time(old.endedAt);
+    rec.leg.waitSeconds = old.waitSeconds ?? null;
+    rec.leg.talkSeconds = old.talkSeconds ?? null;
+    rec.rang = rec.leg.ringingAt !== null;
+    rec.answered = rec.leg.answeredAt !== null;
+    rec.declined = old.outcome === "declined";
+    if (rec.declined) conv.facts.anyDeclined = true;
+  }
+}
+
+/**
+ * The listing is complete: legs that were live in the snapshot but whose channels the PBX no
+ * longer lists ended while we were away (at `at`, the best we know). They are kept, with their
+ * times, never dropped.
+ */
+export function finishRestore(conv: Conversation, at: string): void {
+  const legs = conv.restoredLegs;
+  if (!legs) return;
+  conv.restoredLegs = null;
+  for (const old of legs.values()) {
+    if (conv.legs.has(old.device)) continue;
+    const rec = conv.ensureLeg(old.device, old.placed === true);
+    restoreLegTimes(rec.leg, old);
+    rec.leg.state = "ended";
+    rec.leg.endedAt = at;
+    rec.rang = rec.leg.ringingAt !== null;
+    rec.answered = rec.leg.answeredAt !== null;
+  }
+}
+
+/** The times a leg had before the restart (called when the leg is created again). */
+export function restoreLegTimes(leg: Leg, old: Leg | undefined): void {
+  if (!old) return;
+  leg.ringingAt = time(old.ringingAt);
+  leg.answeredAt = time(old.answeredAt);
+}

@@ -1,0 +1,29 @@
+/** The `CoreShowChannels` listing a PBX would answer after part of a recorded trace was played. */
+import type { Fields } from "../../src/sim/replay.js";
+
+/** Live channels after `head` (CRLF trace bytes): Newchannel minus Hangup, last state, bridge. */
+export function listingAfter(head: Buffer, durationS = 2): Fields[] {
+  const live = new Map<string, Map<string, string>>();
+  for (const text of head.toString("utf8").split("\r\n\r\n")) {
+    const h = new Map(text.split("\r\n").map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)] as [string, string]));
+    const id = h.get("Uniqueid");
+    if (!id) continue;
+    const ev = h.get("Event");
+    if (ev === "Newchannel") live.set(id, h);
+    else if (ev === "Hangup") live.delete(id);
+    else if (live.has(id)) {
+      const ch = live.get(id)!;
+      if (ev === "Newstate") ch.set("ChannelStateDesc", h.get("ChannelStateDesc")!);
+      if (ev === "BridgeEnter") ch.set("BridgeId", h.get("BridgeUniqueid")!);
+      if (ev === "BridgeLeave") ch.delete("BridgeId");
+    }
+  }
+  const hms = `00:00:${String(durationS).padStart(2, "0")}`;
+  return [...live.values()].map((ch) => [
+    ["Event", "CoreShowChannel"],
+    ...["Channel", "Uniqueid", "Linkedid", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "Context", "Exten"].map((k) => [k, ch.get(k) ?? ""] as const),
+    ["Application", "Dial"],
+    ["Duration", hms],
+    ["BridgeId", ch.get("BridgeId") ?? ""],
+  ]);
+}
