@@ -8,7 +8,7 @@ import { Command, Option } from "commander";
 import type { DestinationStream } from "pino";
 import { captureAmi, decodeToLines } from "./ami/capture.js";
 import { replayFiles } from "./calls/replay.js";
-import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, type Config, type LoadOptions } from "./config.js";
 import { createDaemon, VERSION } from "./daemon.js";
 import { ContactDirectory } from "./directory/contacts.js";
 import { Directory } from "./directory/users.js";
@@ -51,11 +51,18 @@ export function buildCli(io: CliIo): Command {
       .option("-c, --config <file>", "YAML configuration file")
       .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
 
-  /** Load the config or print every problem and exit 1 (before any socket opens). */
-  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}): Config {
+  /**
+   * Load the config or print every problem and exit 1 (before any socket opens); nothing that
+   * says where the PBX is, for `start`: exit 2. `need`: what the command needs (LoadOptions).
+   */
+  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}, need: Pick<LoadOptions, "requirePbx" | "requireFile"> = {}): Config {
     try {
-      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides } });
+      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides }, ...need });
     } catch (err) {
+      if (err instanceof NoPbxConfigError) {
+        io.err(`ctibridge: ${err.message}\n`);
+        io.exit(2);
+      }
       if (err instanceof ConfigError) {
         io.err(`ctibridge: ${o.config ?? "configuration"} is not valid:\n`);
         for (const p of err.problems) io.err(`  ${p}\n`);
@@ -76,12 +83,12 @@ export function buildCli(io: CliIo): Command {
   withConfig(program.command("start").description("run the daemon"))
     .option("--port <port>", "HTTP/WebSocket port (overrides server.port)", (v) => Number(v))
     .action(async (o: ConfigOpts & { port?: number }) => {
-      const c = config(o, { "server.port": o.port });
+      const c = config(o, { "server.port": o.port }, { requirePbx: true, requireFile: true });
       await runDaemon(c, logger(c), io, o.config);
     });
 
   withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
-    const c = config(o);
+    const c = config(o, {}, { requirePbx: true });
     io.out(JSON.stringify(redactConfig(c), null, 2) + "\n");
     io.out("configuration is valid\n");
   });
@@ -112,7 +119,7 @@ export function buildCli(io: CliIo): Command {
     .requiredOption("-o, --out <file>", "output .ami file")
     .option("-d, --duration <seconds>", "stop after this many seconds", (v) => Number(v))
     .action(async (o: ConfigOpts & { out: string; duration?: number }) => {
-      const c = config(o);
+      const c = config(o, {}, { requirePbx: true });
       const ctrl = new AbortController();
       io.onSignal("SIGINT", () => ctrl.abort());
       io.onSignal("SIGTERM", () => ctrl.abort());
