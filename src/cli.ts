@@ -314,6 +314,7 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
 /** Start the daemon and keep it running until a signal; SIGHUP reloads the users. */
 export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined): Promise<void> {
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
+  const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.
   io.onStdoutClosed?.(() => io.err("ctibridge: stdout is closed (EPIPE); log lines are dropped from now on\n"));
   let shuttingDown = false;
@@ -332,7 +333,7 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     // The last line gets a bounded chance to reach the reader (LogSink.flush), then we exit.
     daemon.stop().then(
       () => {
-        log.info("stopped");
+        log.info({ version: VERSION, signal, uptimeS: Math.round((Date.now() - startedAt) / 1000) }, "ctibridge stopped");
         log.flush(() => io.exit(0));
       },
       (err: unknown) => {
@@ -350,5 +351,18 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
       log.error({ err: err instanceof ConfigError ? err.problems : err }, "reload failed, keeping the old users");
     }
   });
-  await daemon.start();
+  const { port, amiPort } = await daemon.start();
+  // The one line that says what runs where (journalctl -u ctibridge | grep started).
+  log.info(
+    {
+      version: VERSION,
+      config: configFile ?? null,
+      db: c.store.path ?? defaultDbPath(io.env),
+      ami: `${c.ami.mode === "simulator" ? "127.0.0.1" : c.ami.host}:${amiPort}`,
+      amiMode: c.ami.mode,
+      http: `${c.server.tls ? "https" : "http"}://${c.server.host}:${port}`,
+      users: daemon.directory.listUsers().length,
+    },
+    "ctibridge started",
+  );
 }

@@ -25,7 +25,7 @@ import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { CallReaper, closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
+import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -135,7 +135,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (number === null) return null;
     let found: ReturnType<ContactDirectory["lookup"]>;
     try {
-      found = contacts.lookup(number);
+      found = contacts.lookup(number, call.callId);
     } catch (err) {
       log.warn({ err, callId: call.callId }, "contact lookup failed");
       return null;
@@ -223,12 +223,23 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
   });
 
+  const debugEvents = log.isLevelEnabled("debug");
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
-    if (isAgentEvent(ev)) return agents.handle(ev);
+    if (isAgentEvent(ev)) {
+      if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
+      return agents.handle(ev);
+    }
     reaper.noteEvent(ev);
+    // --log-level debug: each event acted on, with its call (looked up before: a hangup may end it).
+    const channelId = debugEvents ? eventChannelId(ev) : undefined;
+    const before = channelId === undefined ? undefined : tracker.callIdOf(channelId);
     tracker.handle(ev);
+    if (channelId !== undefined) {
+      const callId = before ?? tracker.callIdOf(channelId);
+      if (callId !== undefined) trackerLog.debug({ event: ev.type, channelId, callId }, "ami event");
+    }
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
   }
 

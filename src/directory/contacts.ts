@@ -102,15 +102,18 @@ export class ContactDirectory {
     return NONE;
   }
 
-  /** Local answer now; with a CRM configured, its answer later (cached answers come at once). */
-  lookup(raw: string): LookupResult {
+  /**
+   * Local answer now; with a CRM configured, its answer later (cached answers come at once).
+   * `callId`: the call asking, named in the CRM lookup's log lines.
+   */
+  lookup(raw: string, callId?: string): LookupResult {
     const local = this.lookupLocal(raw);
     const n = this.normalize(raw);
     if (this.crm === null || n === null || !this.crm.canLookup(n.e164)) return { now: local };
     const cached = this.crm.cached(raw, n.e164);
     if (cached !== undefined) return { now: cached.length > 0 ? matchOf(cached) : local };
     const later = this.crm
-      .lookup(raw, n.e164)
+      .lookup(raw, n.e164, callId)
       .then((records) => (records !== null && records.length > 0 ? matchOf(records) : local));
     return { now: local.status === "none" ? PENDING : local, later };
   }

@@ -41,7 +41,7 @@ export interface CtiServerDeps {
   getCall?: (callId: string) => Call | undefined;
   /** The user's queue/device state, sent right after the snapshot on connect (null: nothing known). */
   agentStateOf?: (userId: string) => AgentState | null;
-  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
+  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown; connectionId: string }) => Promise<CommandResult>;
   now?: () => number;
   version: string;
   registry?: Registry;
