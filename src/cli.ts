@@ -83,8 +83,10 @@ export function buildCli(io: CliIo): Command {
   withConfig(program.command("start").description("run the daemon"))
     .option("--port <port>", "HTTP/WebSocket port (overrides server.port)", (v) => Number(v))
     .action(async (o: ConfigOpts & { port?: number }) => {
-      const c = config(o, { "server.port": o.port }, { requirePbx: true, requireFile: true });
-      await runDaemon(c, logger(c), io, o.config);
+      const flags = { "server.port": o.port, "log.level": o.logLevel };
+      const c = config(o, flags, { requirePbx: true, requireFile: true });
+      // Flags given at start keep winning over the file on SIGHUP.
+      await runDaemon(c, logger(c), io, o.config, flags);
     });
 
   withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
@@ -311,8 +313,8 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
   }
 }
 
-/** Start the daemon and keep it running until a signal; SIGHUP reloads the users. */
-export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined): Promise<void> {
+/** Start the daemon and keep it running until a signal; SIGHUP reloads what can change at run time. */
+export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
   const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.
@@ -344,11 +346,15 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
   };
   io.onSignal("SIGINT", () => shutdown("SIGINT"));
   io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
+  // SIGHUP: re-read the file; what can change at run time is applied (one log line says what,
+  // and what needs a restart). A broken file changes nothing. Flags given at start still win.
   io.onSignal("SIGHUP", () => {
+    if (configFile === undefined) return void log.warn("SIGHUP: no config file to reload (demo), nothing changed");
     try {
-      daemon.reloadUsers(loadConfig({ file: configFile, env: io.env }));
+      daemon.reload(loadConfig({ file: configFile, env: io.env, requirePbx: true, overrides: flags }));
     } catch (err) {
-      log.error({ err: err instanceof ConfigError ? err.problems : err }, "reload failed, keeping the old users");
+      if (err instanceof ConfigError) log.error({ file: configFile ?? null, problems: err.problems }, "reload failed, keeping the running configuration");
+      else log.error({ err }, "reload failed, keeping the running configuration");
     }
   });
   const { port, amiPort } = await daemon.start();

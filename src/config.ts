@@ -176,6 +176,11 @@ export const configSchema = z
          * listing can be had or the PBX still lists it (a channel up this long is stuck there too).
          */
         maxCallAgeMs: ms(24 * 3_600_000),
+        /**
+         * Stored calls (with their legs and annotations) older than this many days are deleted,
+         * a small batch at a time off the hot path; 0: keep them forever. Applied on SIGHUP.
+         */
+        retentionDays: z.number({ error: "expected a whole number of days (0: keep forever)" }).int().min(0).max(36500).default(365),
       })
       .strict()
       .default({
@@ -185,6 +190,7 @@ export const configSchema = z
         callbackWindowDays: 7,
         reconcileIntervalMs: 60_000,
         maxCallAgeMs: 24 * 3_600_000,
+        retentionDays: 365,
       }),
     store: z
       .object({

@@ -13,6 +13,7 @@ import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { iso } from "./calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
+import { planReload, type ReloadPlan } from "./configReload.js";
 import { createAnnotations } from "./control/annotations.js";
 import { createCommandHandler } from "./control/commands.js";
 import { ContactDirectory } from "./directory/contacts.js";
@@ -41,8 +42,13 @@ export interface DaemonDeps {
 export interface Daemon {
   start(): Promise<{ port: number; amiPort: number }>;
   stop(): Promise<void>;
-  /** Re-read the users (SIGHUP). */
+  /** Re-read the users only. */
   reloadUsers(config: Config): void;
+  /**
+   * SIGHUP: apply every setting that can change at run time (configReload.ts RELOADABLE) and
+   * log one line naming what was applied and what needs a restart (kept at its running value).
+   */
+  reload(next: Config): ReloadPlan;
   readonly tracker: CallTracker;
   readonly agents: AgentTracker;
   readonly db: Db;
@@ -223,8 +229,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
   });
 
-  const debugEvents = log.isLevelEnabled("debug");
   function feed(msg: AmiMessage): void {
+    const debugEvents = trackerLog.isLevelEnabled("debug");
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
     if (isAgentEvent(ev)) {
@@ -304,7 +310,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     log.info({ membersListed: results[0]!.status === "fulfilled" }, "agent state resynced");
   }
 
-  const onCommand = createCommandHandler({
+  // Rebuilt on reload when control settings change (the per-user budgets start full again).
+  const commandHandler = () => createCommandHandler({
     config: config.control,
     log: log.child({ component: "control" }),
     ami: {
@@ -321,6 +328,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     queueInterfaces: (device, queue) => agents.memberInterfacesOf(device, queue),
     now,
   });
+  let onCommand = commandHandler();
 
   // Who may annotate and the merge rule: control/annotations.ts, for the WebSocket and REST alike.
   const annotations = createAnnotations({
@@ -437,6 +445,34 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       directory.applyConfig(next.users);
       agents.remap();
       log.info({ users: next.users.length }, "users reloaded");
+    },
+    reload(next: Config) {
+      const plan = planReload(config, next);
+      const changed = (prefix: string) => plan.applied.some((p) => p === prefix || p.startsWith(`${prefix}.`));
+      if (changed("users")) {
+        config.users = next.users;
+        directory.applyConfig(next.users);
+        agents.remap();
+      }
+      if (changed("contacts")) {
+        config.contacts = next.contacts;
+        contacts.reconfigure(next.contacts);
+      }
+      if (changed("pop")) {
+        config.pop = next.pop;
+        cti.settingsChanged();
+      }
+      if (changed("control")) {
+        config.control = next.control;
+        onCommand = commandHandler();
+      }
+      if (changed("log.level")) {
+        config.log.level = next.log.level;
+        log.level = next.log.level;
+      }
+      if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
+      log.info({ ...plan, users: directory.listUsers().length }, "configuration reloaded");
+      return plan;
     },
   };
 }

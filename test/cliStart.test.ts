@@ -78,3 +78,31 @@ describe("ctibridge start: the operator's log lines", () => {
     expect(s.lines.filter((l) => l.msg === "ctibridge stopped")).toEqual([expect.objectContaining({ level: "info", version: VERSION, signal: "SIGTERM" })]);
   });
 });
+
+describe("ctibridge start: SIGHUP", () => {
+  it("applies what can change at run time and says in one line what it applied and what needs a restart", async () => {
+    const base = (amiPort: number, dbPath: string) => `ami: { host: 127.0.0.1, port: ${amiPort} }\nstore: { path: ${dbPath} }\nserver: { port: 0 }\n`;
+    const s = await start((amiPort, dbPath) => base(amiPort, dbPath) + USERS);
+    s.rewrite(
+      base(pbx!.port + 1, s.dbPath) +
+        USERS +
+        "  - { id: carol, name: Carol, devices: [PJSIP/1003] }\npop: { urlTemplate: 'https://crm.example/?n={e164}' }\ncontrol: { limits: { originatePerMinute: 5 } }\nlog: { level: debug }\n",
+    );
+    s.signal("SIGHUP");
+    expect(s.lines.filter((l) => l.msg === "configuration reloaded")).toEqual([
+      expect.objectContaining({
+        level: "info",
+        applied: ["users", "pop.urlTemplate", "control.limits.originatePerMinute", "log.level"],
+        restartNeeded: ["ami.port"],
+        users: 3,
+      }),
+    ]);
+    // A broken file changes nothing and says why.
+    s.rewrite("ami: { port: 70000 }\n");
+    s.signal("SIGHUP");
+    expect(s.lines.filter((l) => l.msg === "reload failed, keeping the running configuration")).toEqual([
+      expect.objectContaining({ level: "error", file: s.file, problems: ["ami.port: expected an integer 1..65535"] }),
+    ]);
+    await waitFor(() => s.lines.some((l) => l.msg === "pbx resynced"), "the daemon still running");
+  });
+});

@@ -140,6 +140,11 @@ export class CtiServer {
   }
 
   /** One domain event → journal → its recipients. Never throws into the caller (the tracker). */
+  /** Settings that shape snapshots changed (pop template on SIGHUP): render them again. */
+  settingsChanged(): void {
+    this.snapshots.invalidate();
+  }
+
   publish(ev: AnyCallEvent): void {
     this.snapshots.invalidate();
     try {
