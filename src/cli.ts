@@ -15,6 +15,7 @@ import { Directory } from "./directory/users.js";
 import { createLogger, type Logger } from "./log.js";
 import { createApiToken, listApiTokens, revokeApiToken } from "./publish/apiTokens.js";
 import { CallLog } from "./store/callLog.js";
+import { addDataCommands } from "./cliData.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "./store/db.js";
 import { runWatch } from "./watch.js";
 import { runDemo } from "./demo.js";
@@ -36,7 +37,7 @@ export interface CliIo {
 /** How long a graceful daemon stop may take before it exits 1 (main.ts's watchdog kills at 10 s). */
 export const STOP_TIMEOUT_MS = 9_000;
 
-interface ConfigOpts {
+export interface ConfigOpts {
   config?: string;
   logLevel?: string;
 }
@@ -163,6 +164,8 @@ export function buildCli(io: CliIo): Command {
       db.close();
       for (const r of rows) io.out((o.json ? JSON.stringify(r) : formatCallRow(r)) + "\n");
     });
+
+  addDataCommands(program, io, { withConfig, config, db: dbOf });
 
   const users = program.command("users").description("manage users and their devices (SQLite)");
   withConfig(users.command("list")).action((o: ConfigOpts) => {

@@ -26,6 +26,7 @@ import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
+import { RetentionPruner } from "./store/retention.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
@@ -109,6 +110,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     storeDropped: new Counter({
       name: "ctibridge_store_backlog_dropped_total",
       help: "Snapshots of calls in progress not kept because the store backlog was at store.maxBacklogCalls (ended calls are never dropped)",
+      registers: [registry],
+    }),
+    pruned: new Counter({
+      name: "ctibridge_calls_pruned_total",
+      help: "Stored calls deleted because they were older than calls.retentionDays",
       registers: [registry],
     }),
     storeBacklog: new Gauge({
@@ -206,6 +212,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let backlogWarned = false;
 
   const originates = new OriginateWaiters();
+  const pruner = new RetentionPruner({
+    db,
+    retentionDays: () => config.calls.retentionDays,
+    now,
+    log: log.child({ component: "retention" }),
+    onPruned: (n) => m.pruned.inc(n),
+  });
 
   const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
   const reaper = new CallReaper({
@@ -429,10 +442,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.on("reconnecting", () => m.reconnects.inc());
       client.start();
       reaper.start();
+      pruner.start();
       return { port, amiPort };
     },
     async stop() {
       reaper.stop();
+      pruner.stop();
       originates.clear();
       await ami?.stop();
       await cti.close();
