@@ -13,25 +13,12 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../log.js";
 import type { AmiMessage } from "../ami/codec.js";
-import { AmiServer, type SimConnection } from "./amiServer.js";
+import { AmiServer } from "./amiServer.js";
+import { SimCallControl } from "./callControl.js";
 import { LAB_DEVICES, queueStatusItems } from "./labPbx.js";
-import { channelFields, hangupEvent, LiveChannels, type SimChannel } from "./liveChannels.js";
+import { LiveChannels } from "./liveChannels.js";
 import { renumberTrace } from "./renumber.js";
 import { encodeMessage, type Fields } from "./replay.js";
-
-/** What a call-control action asked for, played by the scenario loop between two messages. */
-type Interrupt =
-  | { kind: "hangup"; channel: SimChannel }
-  | { kind: "transfer"; transferee: SimChannel; transferer: SimChannel | null; context: string; exten: string; blind: boolean };
-
-const DENIED: Fields = [
-  ["Response", "Error"],
-  ["Message", "Permission denied"],
-];
-const NO_CHANNEL: Fields = [
-  ["Response", "Error"],
-  ["Message", "No such channel"],
-];
 
 export interface SimulatorOptions {
   tracesDir?: string;
@@ -87,9 +74,7 @@ export class PbxSimulator {
   /** Each played click-to-dial gets its own renumbering copy, so its channels never collide. */
   private clickToDials = 0;
   private readonly live = new LiveChannels();
-  private interrupt: Interrupt | null = null;
-  /** Channels the simulator creates itself (a transfer target), numbered. */
-  private made = 0;
+  private readonly control: SimCallControl;
 
   constructor(private readonly opts: SimulatorOptions) {
     // record: false — the demo may run for days; nothing reads what it received.
@@ -119,18 +104,14 @@ export class PbxSimulator {
       ];
     });
     this.updateLists();
-    this.server.handle("Hangup", (a, conn) => this.onHangup(a, conn));
-    this.server.handle("BlindTransfer", (a, conn) => this.onTransfer(a, conn, true));
-    this.server.handle("Redirect", (a, conn) => this.onTransfer(a, conn, false));
-    this.server.handle("PJSIPNotify", (a, conn) => this.onNotify(a, conn));
-    this.server.handle("Atxfer", (_a, conn) =>
-      conn.loggedIn
-        ? [
-            ["Response", "Error"],
-            ["Message", "Attended transfer is not simulated; use a blind transfer"],
-          ]
-        : DENIED,
-    );
+    this.control = new SimCallControl({
+      server: this.server,
+      live: this.live,
+      send: (f) => this.send(f),
+      sleep: (ms) => this.sleep(ms),
+      wake: () => this.wake?.(),
+      stopped: () => this.stopped,
+    });
   }
 
   /** QueueStatus and DeviceStateList as Asterisk would answer now. */
@@ -148,53 +129,6 @@ export class PbxSimulator {
     );
   }
 
-  private onHangup(a: AmiMessage, conn: SimConnection): Fields {
-    if (!conn.loggedIn) return DENIED;
-    const ch = this.live.byName(a.get("Channel") ?? "");
-    if (!ch || this.interrupt) return NO_CHANNEL;
-    this.interrupt = { kind: "hangup", channel: ch };
-    this.wake?.();
-    return [
-      ["Response", "Success"],
-      ["Message", "Channel Hungup"],
-    ];
-  }
-
-  /**
-   * BlindTransfer: the named channel's bridge peer goes to Context/Exten, the named channel
-   * hangs up. Redirect: the named channel itself goes there, its peer hangs up.
-   */
-  private onTransfer(a: AmiMessage, conn: SimConnection, blind: boolean): Fields {
-    if (!conn.loggedIn) return DENIED;
-    const ch = this.live.byName(a.get("Channel") ?? "");
-    const exten = a.get("Exten") ?? "";
-    if (!ch || this.interrupt) return NO_CHANNEL;
-    if (!/^[0-9*#+]+$/.test(exten)) return [["Response", "Error"], ["Message", "Exten not specified"]];
-    const peer = this.live.partner(ch);
-    if (blind && !peer) return [["Response", "Error"], ["Message", "Transfer failed"]];
-    this.interrupt = blind
-      ? { kind: "transfer", transferee: peer!, transferer: ch, context: a.get("Context") ?? "from-internal", exten, blind }
-      : { kind: "transfer", transferee: ch, transferer: peer ?? null, context: a.get("Context") ?? "from-internal", exten, blind };
-    this.wake?.();
-    return blind
-      ? [["Response", "Success"], ["Message", "Transfer succeeded"]]
-      : [["Response", "Success"], ["Message", "Redirect successful"]];
-  }
-
-  /** A phone that honours hold NOTIFY holds (or resumes), and Asterisk reports Hold/Unhold. */
-  private onNotify(a: AmiMessage, conn: SimConnection): Fields {
-    if (!conn.loggedIn) return DENIED;
-    const ch = this.live.byName(a.get("Channel") ?? "");
-    if (!ch) return NO_CHANNEL;
-    const resume = /unhold|talk|resume/i.test(a.get("Option") ?? "");
-    // After the response, as Asterisk: the phone answers the NOTIFY, then re-INVITEs.
-    setImmediate(() => void this.send(resume ? [["Event", "Unhold"], ...channelFields(ch)] : [["Event", "Hold"], ...channelFields(ch), ["MusicClass", "default"]]));
-    return [
-      ["Response", "Success"],
-      ["Message", "NOTIFY sent"],
-    ];
-  }
-
   /** Send one event to every client and follow it. */
   private async send(fields: Fields): Promise<void> {
     const bytes = encodeMessage(fields);
@@ -205,99 +139,6 @@ export class PbxSimulator {
   private observe(message: string): void {
     this.live.observe(message);
     if (message.startsWith("Event: DeviceStateChange")) this.updateLists();
-  }
-
-  private deviceOf(ch: SimChannel): string {
-    return ch.Channel.replace(/-[^-]+$/, "");
-  }
-
-  private async hangUp(chans: SimChannel[]): Promise<void> {
-    for (const ch of chans) {
-      if (!this.live.byName(ch.Channel)) continue;
-      await this.send(hangupEvent(ch));
-      await this.send([["Event", "DeviceStateChange"], ["Device", this.deviceOf(ch)], ["State", "NOT_INUSE"]]);
-    }
-  }
-
-  /** Play what the interrupt asked for, then end whatever the dropped rest of the scenario left up. */
-  private async playInterrupt(): Promise<void> {
-    while (this.interrupt && !this.stopped) {
-      const it = this.interrupt;
-      this.interrupt = null;
-      if (it.kind === "hangup") await this.hangUp([it.channel, ...this.live.all().filter((c) => c !== it.channel)]);
-      else await this.playTransfer(it);
-    }
-    await this.hangUp(this.live.all());
-  }
-
-  /** The transferee dials the target, which rings, answers, talks a moment and hangs up (trace 16's shape). */
-  private async playTransfer(t: Extract<Interrupt, { kind: "transfer" }>): Promise<void> {
-    const { transferee, transferer } = t;
-    if (t.blind && transferer) {
-      await this.send([
-        ["Event", "BlindTransfer"],
-        ["Result", "Success"],
-        ...channelFields(transferer, "Transferer"),
-        ...channelFields(transferee, "Transferee"),
-        ["BridgeUniqueid", transferee.bridge ?? ""],
-        ["BridgeType", "basic"],
-        ["IsExternal", "Yes"],
-        ["Context", t.context],
-        ["Extension", t.exten],
-      ]);
-    }
-    if (transferer) await this.hangUp([transferer]);
-    const device = /^[0-9]{1,6}$/.test(t.exten) ? `PJSIP/${t.exten}` : "PJSIP/carrier";
-    const n = ++this.made;
-    const dest: SimChannel = {
-      Channel: `${device}-5${n.toString(16).padStart(7, "0")}`,
-      ChannelState: "0",
-      ChannelStateDesc: "Down",
-      CallerIDNum: t.exten,
-      CallerIDName: "",
-      ConnectedLineNum: transferee.CallerIDNum,
-      ConnectedLineName: transferee.CallerIDName,
-      Language: "en",
-      AccountCode: "",
-      Context: t.context,
-      Exten: "",
-      Priority: "1",
-      Uniqueid: `${transferee.Uniqueid}.x${n}`,
-      Linkedid: transferee.Linkedid,
-      bridge: null,
-    };
-    const bridge = `sim-bridge-${n}`;
-    const state = (ch: SimChannel, code: string, desc: string): Fields => [["Event", "Newstate"], ...channelFields({ ...ch, ChannelState: code, ChannelStateDesc: desc })];
-    const enter = (ch: SimChannel, count: number): Fields => [
-      ["Event", "BridgeEnter"],
-      ["BridgeUniqueid", bridge],
-      ["BridgeType", "basic"],
-      ["BridgeTechnology", "simple_bridge"],
-      ["BridgeCreator", "<unknown>"],
-      ["BridgeName", "<unknown>"],
-      ["BridgeNumChannels", String(count)],
-      ["BridgeVideoSourceMode", "none"],
-      ...channelFields(ch),
-    ];
-    const steps: (Fields | number)[] = [
-      [["Event", "Newchannel"], ...channelFields(dest)],
-      [["Event", "DialBegin"], ...channelFields(transferee), ...channelFields(dest, "Dest"), ["DialString", t.exten]],
-      state(dest, "5", "Ringing"),
-      [["Event", "DeviceStateChange"], ["Device", device], ["State", "RINGING"]],
-      1200,
-      [["Event", "DialEnd"], ...channelFields(transferee), ...channelFields(dest, "Dest"), ["DialStatus", "ANSWER"]],
-      state(dest, "6", "Up"),
-      [["Event", "DeviceStateChange"], ["Device", device], ["State", "INUSE"]],
-      enter({ ...dest, ChannelState: "6", ChannelStateDesc: "Up" }, 1),
-      enter(transferee, 2),
-      2500,
-    ];
-    for (const step of steps) {
-      if (this.stopped || this.interrupt) return;
-      if (typeof step === "number") await this.sleep(step);
-      else await this.send(step);
-    }
-    await this.hangUp([this.live.byName(dest.Channel) ?? dest, transferee]);
   }
 
   async start(): Promise<number> {
@@ -318,7 +159,7 @@ export class PbxSimulator {
     let copy = 1;
     const max = this.opts.maxScenarios ?? (this.opts.loop ? Infinity : this.traces.length);
     while (!this.stopped && this.scenariosPlayed < max) {
-      if (this.interrupt) await this.playInterrupt();
+      if (this.control.pending) await this.control.play();
       if (this.server.connections.length === 0) {
         await this.sleep(200 * this.opts.speed);
         continue;
@@ -333,14 +174,14 @@ export class PbxSimulator {
       this.opts.log.debug({ scenario: originate ? "click-to-dial" : trace.name, copy }, "simulator scenario");
       for (const message of text.split("\r\n\r\n")) {
         if (this.stopped) return;
-        if (this.interrupt) break;
+        if (this.control.pending) break;
         if (message.trim() === "") continue;
         await this.server.replay(Buffer.from(message + "\r\n\r\n", "utf8"), { raw: true });
         this.observe(message);
         const pause = pauseAfter(message);
         if (pause > 2) await this.sleep(pause);
       }
-      if (this.interrupt) await this.playInterrupt();
+      if (this.control.pending) await this.control.play();
       if (!originate) this.scenariosPlayed++;
       await this.sleep(this.opts.gapMs);
     }
