@@ -54,7 +54,8 @@ export function defaultTracesDir(): string {
 /** How long to wait after a message before the next one, in ms at speed 1. */
 function pauseAfter(message: string): number {
   if (message.startsWith("Event: Newstate") && message.includes("ChannelStateDesc: Ringing")) return 1200;
-  if (message.startsWith("Event: BridgeEnter")) return 600;
+  // Long enough for a demo user to click hang up, transfer or hold on a connected call.
+  if (message.startsWith("Event: BridgeEnter")) return 1500;
   if (message.startsWith("Event: Hold")) return 1500;
   if (message.startsWith("Event: ConfbridgeJoin")) return 800;
   if (message.startsWith("Event: QueueCallerJoin")) return 500;
