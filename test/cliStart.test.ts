@@ -106,3 +106,11 @@ describe("ctibridge start: SIGHUP", () => {
     await waitFor(() => s.lines.some((l) => l.msg === "pbx resynced"), "the daemon still running");
   });
 });
+
+describe("ctibridge start: the simulator only when asked", () => {
+  it("runs the PBX simulator with an explicit ami.mode: simulator", async () => {
+    const s = await start((_amiPort, dbPath) => `ami: { mode: simulator, simulator: { speed: 100 } }\nstore: { path: ${dbPath} }\nserver: { port: 0 }\n${USERS}`);
+    expect(s.lines.find((l) => l.msg === "ctibridge started")).toMatchObject({ amiMode: "simulator", ami: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(s.lines.some((l) => l.msg === "pbx simulator listening")).toBe(true);
+  });
+});
