@@ -50,6 +50,8 @@ export interface DaemonOptions {
   ami?: Record<string, unknown>;
   pop?: Record<string, unknown>;
   control?: Record<string, unknown>;
+  /** The rig's log level (default info; `debug` shows each AMI event acted on). */
+  logLevel?: string;
 }
 
 export interface RunningDaemon {
@@ -62,7 +64,7 @@ export interface RunningDaemon {
   listings(): number;
   /** How many resyncs the daemon has applied (its "pbx resynced" log line). */
   resyncs(): number;
-  /** The daemon's log lines (level info and up). */
+  /** The daemon's log lines (level info and up, or DaemonOptions.logLevel). */
   logs: LogLine[];
   /**
    * Write trace bytes to the daemon's AMI link and resolve once it has handled all of them: a
@@ -96,7 +98,7 @@ export class DaemonRig {
       ...(o.pop ? { pop: o.pop } : {}),
       ...(o.control ? { control: o.control } : {}),
     });
-    const { log, lines } = memoryLogger("info");
+    const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log });
     this.daemons.push(daemon);
     const { port } = await daemon.start();
