@@ -31,6 +31,8 @@ export interface CliIo {
   onStdoutClosed?: (fn: () => void) => void;
   onSignal: (signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void) => void;
   exit: (code: number) => void;
+  /** Tell the service manager (systemd `Type=notify`, sd_notify fields); absent: not under systemd. */
+  notify?: (fields: Record<string, string>) => Promise<void>;
 }
 
 /** How long a graceful daemon stop may take before it exits 1 (main.ts's watchdog kills at 10 s). */
@@ -309,6 +311,8 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.
   io.onStdoutClosed?.(() => io.err("ctibridge: stdout is closed (EPIPE); log lines are dropped from now on\n"));
+  const tell = (fields: Record<string, string>) =>
+    void io.notify?.(fields).catch((err: unknown) => log.warn({ reason: (err as Error).message }, "systemd notification failed"));
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) {
@@ -317,6 +321,7 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     }
     shuttingDown = true;
     log.info({ signal }, "shutting down");
+    tell({ STOPPING: "1", STATUS: "stopping" });
     const force = setTimeout(() => {
       log.error({ timeoutMs: STOP_TIMEOUT_MS }, "shutdown took too long, exiting");
       log.flush(() => io.exit(1));
@@ -343,5 +348,7 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
       log.error({ err: err instanceof ConfigError ? err.problems : err }, "reload failed, keeping the old users");
     }
   });
-  await daemon.start();
+  const { port } = await daemon.start();
+  // Ready: the store is open (createDaemon) and the HTTP/WebSocket listener is up.
+  tell({ READY: "1", STATUS: `serving on ${c.server.host}:${port}` });
 }

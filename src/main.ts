@@ -7,11 +7,13 @@
  * the handlers are then removed, so a second signal takes the default action at once.
  * Logging never blocks: lines go through a bounded `LogSink`. A closed stdout (EPIPE: the
  * `| head` or `| jq` went away) ends a printing command quietly with 0; the daemon keeps
- * running and drops its log lines.
+ * running and drops its log lines. Under systemd (`NOTIFY_SOCKET` set, `Type=notify`) the
+ * daemon says READY=1 once it serves and STOPPING=1 when it stops, through `systemd-notify`.
  */
 import { CommanderError } from "commander";
 import { buildCli } from "./cli.js";
 import { LogSink } from "./log.js";
+import { sdNotifier } from "./sdNotify.js";
 import { armWatchdog } from "./watchdog.js";
 
 /** From the first SIGINT/SIGTERM to a forced end, in every case. */
@@ -62,6 +64,7 @@ const program = buildCli({
     handlers[signal].push(fn);
   },
   exit: (code) => process.exit(code),
+  notify: sdNotifier({ env: process.env }) ?? undefined,
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
