@@ -31,6 +31,8 @@ export interface CliIo {
   onStdoutClosed?: (fn: () => void) => void;
   onSignal: (signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void) => void;
   exit: (code: number) => void;
+  /** stdout is the systemd journal (`JOURNAL_STREAM` names it): log lines carry their syslog priority. */
+  journal?: boolean;
   /** Tell the service manager (systemd `Type=notify`, sd_notify fields); absent: not under systemd. */
   notify?: (fields: Record<string, string>) => Promise<void>;
 }
@@ -68,7 +70,7 @@ export function buildCli(io: CliIo): Command {
   }
 
   function logger(c: Config): Logger {
-    return createLogger({ level: c.log.level, pretty: io.isTTY, destination: io.logTo });
+    return createLogger({ level: c.log.level, pretty: io.isTTY, destination: io.logTo, syslogPrefix: io.journal === true });
   }
 
   function dbOf(c: Config): Db {
