@@ -55,10 +55,14 @@ export function buildCli(io: CliIo): Command {
       .option("-c, --config <file>", "YAML configuration file")
       .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
 
-  /** Load the config or print every problem and exit 1 (before any socket opens). */
-  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}): Config {
+  /**
+   * Load the config or print every problem and exit 1 (before any socket opens). Only the
+   * commands that talk to the PBX (`needsAmi`) insist on the AMI secret: the others run as the
+   * service user, who does not hold it (docs/operations.md).
+   */
+  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}, needsAmi = false): Config {
     try {
-      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides } });
+      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides }, requireAmiSecret: needsAmi });
     } catch (err) {
       if (err instanceof ConfigError) {
         io.err(`ctibridge: ${o.config ?? "configuration"} is not valid:\n`);
@@ -80,12 +84,12 @@ export function buildCli(io: CliIo): Command {
   withConfig(program.command("start").description("run the daemon"))
     .option("--port <port>", "HTTP/WebSocket port (overrides server.port)", (v) => Number(v))
     .action(async (o: ConfigOpts & { port?: number }) => {
-      const c = config(o, { "server.port": o.port });
+      const c = config(o, { "server.port": o.port }, true);
       await runDaemon(c, logger(c), io, o.config);
     });
 
   withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
-    const c = config(o);
+    const c = config(o, {}, true);
     io.out(JSON.stringify(redactConfig(c), null, 2) + "\n");
     io.out("configuration is valid\n");
   });
@@ -116,7 +120,7 @@ export function buildCli(io: CliIo): Command {
     .requiredOption("-o, --out <file>", "output .ami file")
     .option("-d, --duration <seconds>", "stop after this many seconds", (v) => Number(v))
     .action(async (o: ConfigOpts & { out: string; duration?: number }) => {
-      const c = config(o);
+      const c = config(o, {}, true);
       const ctrl = new AbortController();
       io.onSignal("SIGINT", () => ctrl.abort());
       io.onSignal("SIGTERM", () => ctrl.abort());

@@ -327,6 +327,12 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Flat overrides from the command line, applied last (`ami.port` → 5039). */
   overrides?: Record<string, unknown>;
+  /**
+   * Live mode without an AMI secret is an error (default true). False for commands that only
+   * use the database (users, tokens, calls …): the service user runs them without the secret,
+   * which only the service gets (as a systemd credential).
+   */
+  requireAmiSecret?: boolean;
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -387,14 +393,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(problems);
   }
   const config = result.data;
-  if (config.ami.secretFile && config.ami.secret === undefined) {
+  if (config.ami.secretFile && config.ami.secret === undefined && opts.requireAmiSecret !== false) {
     try {
       config.ami.secret = readFileSync(config.ami.secretFile, "utf8").trim();
     } catch (err) {
       problems.push(`ami.secretFile: cannot read ${config.ami.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
   }
-  if (config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
+  if (opts.requireAmiSecret !== false && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
     problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, the systemd credential ami-secret, ami.secretFile or ami.secret)");
   }
   const seenDevice = new Map<string, string>();
