@@ -60,8 +60,8 @@ step ctibridge users add alice Alice --device PJSIP/1001 "&&" ctibridge users li
 "$ctibridge" users add alice Alice --device PJSIP/1001 --config "$work/store.yaml"
 "$ctibridge" users list --config "$work/store.yaml"
 
-step ctibridge replay PREFIX/…/test/fixtures/ami/01-inbound-answered.ami
-"$ctibridge" replay "$pkg/test/fixtures/ami/01-inbound-answered.ami" --config "$work/store.yaml" | cut -c1-160
+step ctibridge replay PREFIX/…/test/fixtures/ami/01-inbound-answered.ami --config PREFIX/…/ctibridge.example.yaml
+"$ctibridge" replay "$pkg/test/fixtures/ami/01-inbound-answered.ami" --config "$pkg/config/ctibridge.example.yaml" | cut -c1-200
 
 step scripts/check-systemd.sh PREFIX
 "$root/scripts/check-systemd.sh" "$prefix"
