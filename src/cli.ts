@@ -32,6 +32,10 @@ export interface CliIo {
   onStdoutClosed?: (fn: () => void) => void;
   onSignal: (signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void) => void;
   exit: (code: number) => void;
+  /** stdout is the systemd journal (`JOURNAL_STREAM` names it): log lines carry their syslog priority. */
+  journal?: boolean;
+  /** Tell the service manager (systemd `Type=notify`, sd_notify fields); absent: not under systemd. */
+  notify?: (fields: Record<string, string>) => Promise<void>;
 }
 
 /** How long a graceful daemon stop may take before it exits 1 (main.ts's watchdog kills at 10 s). */
@@ -74,7 +78,7 @@ export function buildCli(io: CliIo): Command {
   }
 
   function logger(c: Config): Logger {
-    return createLogger({ level: c.log.level, pretty: io.isTTY, destination: io.logTo });
+    return createLogger({ level: c.log.level, pretty: io.isTTY, destination: io.logTo, syslogPrefix: io.journal === true });
   }
 
   function dbOf(c: Config): Db {
@@ -322,6 +326,8 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
   const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.
   io.onStdoutClosed?.(() => io.err("ctibridge: stdout is closed (EPIPE); log lines are dropped from now on\n"));
+  const tell = (fields: Record<string, string>) =>
+    void io.notify?.(fields).catch((err: unknown) => log.warn({ reason: (err as Error).message }, "systemd notification failed"));
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) {
@@ -330,6 +336,7 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     }
     shuttingDown = true;
     log.info({ signal }, "shutting down");
+    tell({ STOPPING: "1", STATUS: "stopping" });
     const force = setTimeout(() => {
       log.error({ timeoutMs: STOP_TIMEOUT_MS }, "shutdown took too long, exiting");
       log.flush(() => io.exit(1));
@@ -374,4 +381,6 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     },
     "ctibridge started",
   );
+  // Ready: the store is open (createDaemon) and the HTTP/WebSocket listener is up.
+  tell({ READY: "1", STATUS: `serving on ${c.server.host}:${port}` });
 }

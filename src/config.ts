@@ -1,12 +1,14 @@
 /**
  * Configuration: one zod schema → the Config type.
- * Precedence: defaults ← YAML file ← environment (secrets) ← command-line flags.
+ * Precedence: defaults ← YAML file ← systemd credentials (secrets, `$CREDENTIALS_DIRECTORY`)
+ * ← environment (secrets) ← command-line flags.
  * Every problem is reported with its path (`ami.port: expected an integer 1..65535`)
  * before any socket opens.
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
+import { readCredentials } from "./credentials.js";
 
 const port = z
   .number({ error: "expected an integer 1..65535" })
@@ -35,7 +37,7 @@ const amiSchema = z
     host: z.string().min(1).default("127.0.0.1"),
     port: port.default(5038),
     username: z.string().min(1).default("ctibridge"),
-    /** Prefer CTIBRIDGE_AMI_SECRET or `secretFile`; a secret in the file works too. */
+    /** Prefer CTIBRIDGE_AMI_SECRET, the systemd credential `ami-secret` or `secretFile`; a secret in the file works too. */
     secret: z.string().optional(),
     secretFile: z.string().optional(),
     tls: z
@@ -222,7 +224,7 @@ export const configSchema = z
           .array(z.string().regex(/^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/, "expected an origin such as https://crm.example.com (scheme and host, optional port, no path)"))
           .default([]),
         allowQueryToken: z.boolean().default(false),
-        /** Bearer token required on /metrics and /healthz (prefer CTIBRIDGE_METRICS_TOKEN); unset: both open. /livez stays open. */
+        /** Bearer token required on /metrics and /healthz (prefer CTIBRIDGE_METRICS_TOKEN or the systemd credential `metrics-token`); unset: both open. /livez stays open. */
         metricsToken: z.string().regex(/^[\x21-\x7e]{16,}$/, "expected at least 16 visible ASCII characters, no spaces").optional(),
         heartbeatMs: ms(30_000),
         /** Per-client send buffer before the client counts as slow. */
@@ -249,7 +251,7 @@ export const configSchema = z
       })),
     auth: z
       .object({
-        /** HS256 shared secret (prefer CTIBRIDGE_JWT_SECRET). */
+        /** HS256 shared secret (prefer CTIBRIDGE_JWT_SECRET or the systemd credential `jwt-secret`). */
         jwtSecret: z.string().optional(),
         /** PEM public key for RS256/ES256 tokens. */
         jwtPublicKeyFile: z.string().optional(),
@@ -347,7 +349,8 @@ export interface LoadOptions {
   /**
    * The command talks to the PBX (start, capture, check-config, reload): a live-mode AMI secret
    * is required and an unreadable `ami.secretFile` is a problem. Admin commands (users, tokens,
-   * contacts, calls, backup …) leave it false and need no secret. Default false.
+   * contacts, calls, backup …) leave it false and need no secret: the service user runs them
+   * without it (only the service gets it, as a systemd credential). Default false.
    */
   requirePbx?: boolean;
   /** With requirePbx: the file must exist and name the PBX (`ami` section), else NoPbxConfigError. */
@@ -410,6 +413,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
         "see config/ctibridge.example.yaml), or set ami.mode: simulator for the built-in simulator, or run `ctibridge demo`",
     );
   }
+  const credentials = readCredentials(env);
+  problems.push(...credentials.problems);
+  for (const [k, v] of Object.entries(credentials.values)) setPath(raw, k, v);
   if (env.CTIBRIDGE_AMI_SECRET) setPath(raw, "ami.secret", env.CTIBRIDGE_AMI_SECRET);
   if (env.CTIBRIDGE_JWT_SECRET) setPath(raw, "auth.jwtSecret", env.CTIBRIDGE_JWT_SECRET);
   if (env.CTIBRIDGE_METRICS_TOKEN) setPath(raw, "server.metricsToken", env.CTIBRIDGE_METRICS_TOKEN);
@@ -429,7 +435,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   if (opts.requirePbx && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
-    problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, ami.secretFile or ami.secret)");
+    problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, the systemd credential ami-secret, ami.secretFile or ami.secret)");
   }
   const seenDevice = new Map<string, string>();
   config.users.forEach((u, i) => {

@@ -16,6 +16,23 @@ export interface LogOptions {
   destination?: DestinationStream;
   /** Pretty-print in-process (pino-pretty), e.g. when stdout is a terminal; default false. */
   pretty?: boolean;
+  /**
+   * Start each JSON line with its syslog priority (`<6>{"level":"info",…}`): stdout is the
+   * systemd journal, which takes the prefix off (`SyslogLevelPrefix=yes`, the default) and files
+   * the line under that priority, so `journalctl -p warning` works and `journalctl -o cat`
+   * still prints plain JSON. Ignored when pretty. Default false.
+   */
+  syslogPrefix?: boolean;
+}
+
+/** pino level → syslog priority (journald): fatal crit, error err, warn warning, info info, debug/trace debug. */
+const PRIORITY: Record<string, number> = { fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
+
+/** `<N>` before a line of ours (which starts `{"level":"…"`); any other line unchanged. */
+export function withSyslogPriority(line: string): string {
+  const m = /^\{"level":"([a-z]+)"/.exec(line);
+  const n = m ? PRIORITY[m[1]!] : undefined;
+  return n === undefined ? line : `<${n}>${line}`;
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
@@ -34,7 +51,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
     const stream = { write: (s: string) => void dest.write(prettify(s)), flush: (cb: (err?: Error) => void) => (flush ? flush.call(dest, cb) : cb()) };
     return pino({ ...base, formatters: undefined }, stream);
   }
-  return opts.destination ? pino(base, opts.destination) : pino(base);
+  const options = opts.syslogPrefix ? { ...base, hooks: { streamWrite: withSyslogPriority } } : base;
+  return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
 /** The writable end a `LogSink` writes to (process.stdout in the CLI). */

@@ -7,11 +7,14 @@
  * the handlers are then removed, so a second signal takes the default action at once.
  * Logging never blocks: lines go through a bounded `LogSink`. A closed stdout (EPIPE: the
  * `| head` or `| jq` went away) ends a printing command quietly with 0; the daemon keeps
- * running and drops its log lines.
+ * running and drops its log lines. Under systemd (`NOTIFY_SOCKET` set, `Type=notify`) the
+ * daemon says READY=1 once it serves and STOPPING=1 when it stops, through `systemd-notify`.
  */
+import { fstatSync } from "node:fs";
 import { CommanderError } from "commander";
 import { buildCli } from "./cli.js";
 import { LogSink } from "./log.js";
+import { sdNotifier } from "./sdNotify.js";
 import { armWatchdog } from "./watchdog.js";
 
 /** From the first SIGINT/SIGTERM to a forced end, in every case. */
@@ -49,11 +52,28 @@ function onStopSignal(signal: "SIGINT" | "SIGTERM"): void {
   for (const fn of handlers[signal]) fn();
 }
 
+/**
+ * Is stdout the journal? systemd sets JOURNAL_STREAM to the `device:inode` of the stream it
+ * connected; a child whose stdout was redirected elsewhere inherits the variable, hence the
+ * comparison (the check systemd.exec(5) prescribes).
+ */
+function stdoutIsJournal(): boolean {
+  const want = process.env.JOURNAL_STREAM;
+  if (!want) return false;
+  try {
+    const st = fstatSync(1, { bigint: true });
+    return want === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
 const program = buildCli({
   env: process.env,
   out: (t) => void (stdoutGone || process.stdout.write(t)),
   err: (t) => void process.stderr.write(t),
   isTTY: process.stdout.isTTY === true,
+  journal: stdoutIsJournal(),
   logTo: sink,
   onStdoutClosed: (fn) => void stdoutClosed.push(fn),
   onSignal: (signal, fn) => {
@@ -62,6 +82,7 @@ const program = buildCli({
     handlers[signal].push(fn);
   },
   exit: (code) => process.exit(code),
+  notify: sdNotifier({ env: process.env }) ?? undefined,
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
