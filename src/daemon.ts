@@ -404,7 +404,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       });
       client.on("disconnected", ({ reason }) => {
         m.amiConnected.set(0);
-        pbxDownSince ??= now();
+        // One pbx.disconnected per outage: the client also reports each failed reconnect attempt.
+        if (pbxDownSince !== null) return;
+        pbxDownSince = now();
         cti.pbxStatus("disconnected", { reason });
       });
       client.on("reconnecting", () => m.reconnects.inc());
