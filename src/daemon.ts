@@ -162,6 +162,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       const d = directory.deviceForExtension(e);
       return d === null ? null : directory.userForDevice(d, true);
     },
+    coalesce: true,
     onChange: (userId, state) => {
       try {
         cti?.agentState(userId, state);
@@ -223,10 +224,28 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
   });
 
+  /**
+   * Agent changes go out once per burst of agent events: at the next call event or at the end
+   * of the AMI read (a microtask runs after the client has handed over a whole read).
+   */
+  let agentFlushQueued = false;
+  function flushAgents(): void {
+    agentFlushQueued = false;
+    agents.flush();
+  }
+
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
-    if (isAgentEvent(ev)) return agents.handle(ev);
+    if (isAgentEvent(ev)) {
+      agents.handle(ev);
+      if (agents.pending && !agentFlushQueued) {
+        agentFlushQueued = true;
+        queueMicrotask(flushAgents);
+      }
+      return;
+    }
+    if (agents.pending) flushAgents();
     reaper.noteEvent(ev);
     tracker.handle(ev);
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);

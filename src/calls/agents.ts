@@ -33,6 +33,12 @@ export interface AgentDeps {
    */
   userForExtension?(extension: string): string | null;
   onChange(userId: string, state: AgentState): void;
+  /**
+   * Hold changes until `flush()` (the daemon calls it at the end of a burst of agent events):
+   * Asterisk reports one change as several events (DeviceStateChange, then QueueMemberStatus),
+   * and each alone would publish a state that never was. Default: one onChange per event.
+   */
+  coalesce?: boolean;
 }
 
 const RANK: Readonly<Record<DeviceState, number>> = {
@@ -103,7 +109,12 @@ export class AgentTracker {
         break;
     }
     // One event may touch a user twice (a new member and its device state): one onChange.
-    if (!this.resyncing && this.dirty.size > 0) this.flush();
+    if (!this.resyncing && !this.deps.coalesce && this.dirty.size > 0) this.flush();
+  }
+
+  /** Users whose state may have changed since the last flush. */
+  get pending(): boolean {
+    return this.dirty.size > 0;
   }
 
   /** A QueueStatus listing follows: members it does not list are gone after endResync(true). */
@@ -224,7 +235,9 @@ export class AgentTracker {
     }
   }
 
-  private flush(): void {
+  /** Publish each changed user once (outside a resync: endResync flushes). */
+  flush(): void {
+    if (this.resyncing) return;
     for (const u of this.dirty) this.publish(u);
     this.dirty.clear();
   }

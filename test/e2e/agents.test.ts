@@ -107,10 +107,32 @@ describe("agent.state end to end", () => {
     await alice.ready();
     await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
     await alice.sync();
+    // Trace 07 sends alice's DeviceStateChange RINGING and her first QueueMemberStatus back to
+    // back: one frame, never the intermediate "ringing, member of no queue".
     expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
-      { deviceState: "ringing", queues: [] },
       { deviceState: "ringing", queues: [support] },
       { deviceState: "inuse", queues: [support] },
+      { deviceState: "not_inuse", queues: [support] },
+    ]);
+  });
+
+  it("a phone that unregisters and comes back: one agent.state per change, never a mixed state", async () => {
+    const d = await start(true);
+    const alice = d.connect("alice");
+    await alice.ready();
+    await alice.nextOf("agent.state");
+    // Trace 07's pair for alice (DeviceStateChange, then QueueMemberStatus, in one write as
+    // Asterisk sends them), with the states of a phone that drops off and registers again.
+    const text = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
+    const start07 = text.indexOf("Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1001\r\nState: RINGING");
+    const pair = text.slice(start07, text.indexOf("Event: DialState", start07));
+    const as = (device: string, status: string) => Buffer.from(pair.replace("State: RINGING", `State: ${device}`).replace("Status: 6", `Status: ${status}`), "latin1");
+    await d.replay(as("UNAVAILABLE", "5"));
+    await d.replay(as("NOT_INUSE", "1"));
+    await alice.sync();
+    expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
+      { deviceState: "inuse", queues: [support] },
+      { deviceState: "unavailable", queues: [{ ...support, loggedIn: false }] },
       { deviceState: "not_inuse", queues: [support] },
     ]);
   });
