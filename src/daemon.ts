@@ -179,6 +179,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let firstResyncDone = false;
   /** Since when the AMI link is not logged in (null while it is). */
   let pbxDownSince: number | null = now();
+  /** The last moment the PBX was known up before the current outage (ends the calls the resync closes). */
+  let linkLostAt: number | null = null;
 
   /** /healthz: ok only while the PBX link is logged in and the store takes writes (CallLogWriter.checkWritable). */
   function health(): Record<string, unknown> {
@@ -275,7 +277,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     try {
       const listing = await client.action("CoreShowChannels", []);
       for (const ev of listing.events) feed(ev);
-      tracker.endResync(now());
+      // Calls that vanished in an outage ended at the latest when the link was lost.
+      tracker.endResync(linkLostAt ?? now());
+      linkLostAt = null;
       if (!firstResyncDone) {
         firstResyncDone = true;
         closeVanishedCalls(callLog, tracker, now(), log);
@@ -421,11 +425,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         pbxDownSince = null;
         void resync(client);
       });
-      client.on("disconnected", ({ reason }) => {
+      client.on("disconnected", ({ reason, upUntil }) => {
         m.amiConnected.set(0);
         // One pbx.disconnected per outage: the client also reports each failed reconnect attempt.
         if (pbxDownSince !== null) return;
         pbxDownSince = now();
+        linkLostAt = upUntil;
         cti.pbxStatus("disconnected", { reason });
       });
       client.on("reconnecting", () => m.reconnects.inc());

@@ -36,7 +36,11 @@ export interface AmiClientOptions extends AmiEndpoint {
 
 export interface AmiClientEvents {
   connected: [{ amiVersion: string | undefined; asteriskVersion: string | undefined }];
-  disconnected: [{ reason: string }];
+  /**
+   * `upUntil`: the last moment the PBX was known to be up on that connection: when the link
+   * was lost, or for a ping timeout the last bytes received (the PBX hung before that).
+   */
+  disconnected: [{ reason: string; upUntil: number }];
   reconnecting: [{ attempt: number; delayMs: number }];
   loginFailed: [{ username: string; message: string }];
   event: [AmiMessage];
@@ -60,6 +64,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private authFailed = false;
   private timers = new Set<ReturnType<typeof setTimeout>>();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastReceivedAt = 0;
   private readonly pending: PendingActions;
   private readonly counters = { messages: 0, events: 0, reconnects: 0 };
   private readonly log: Logger;
@@ -133,6 +138,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private onData(chunk: Buffer): void {
+    this.lastReceivedAt = this.clock();
     let msgs: AmiMessage[];
     try {
       msgs = this.decoder!.push(chunk);
@@ -215,7 +221,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     socket.destroy();
     this.pending.rejectAll("AMI_DISCONNECTED", reason);
     if (reason !== "stopped") this.log.warn({ reason }, "ami disconnected");
-    this.emitSafe("disconnected", { reason });
+    const upUntil = reason === "ping timeout" && this.lastReceivedAt > 0 ? this.lastReceivedAt : this.clock();
+    this.emitSafe("disconnected", { reason, upUntil });
     if (this.closing) return;
     this.attempt++;
     this.counters.reconnects++;
@@ -225,6 +232,10 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.log.info({ attempt: this.attempt, delayMs }, "ami reconnecting");
     this.emitSafe("reconnecting", { attempt: this.attempt, delayMs });
     this.timer(delayMs, () => this.open());
+  }
+
+  private clock(): number {
+    return (this.opts.now ?? Date.now)();
   }
 
   private emitSafe<K extends keyof AmiClientEvents>(name: K, ...args: AmiClientEvents[K]): void {

@@ -218,6 +218,7 @@ export class Conversation {
     const call = this.call;
     call.state = "ended";
     call.times.ended = iso(at);
+    if (unknownEnd) call.times.endEstimated = true;
     call.endReason = unknownEnd ? "unknown_end" : "hangup";
     call.outcome = unknownEnd && !this.facts.answered ? null : callOutcome(this.facts);
     const offered = [...this.legs.values()].filter((l) => !l.leg.placed && l.rang).length;

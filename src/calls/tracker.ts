@@ -463,12 +463,16 @@ export class CallTracker {
     return out;
   }
 
-  /** End these calls now with `unknown_end`, as a resync ends calls that vanished. Returns how many. */
-  endUnknown(callIds: Iterable<string>, at: number): number {
+  /**
+   * End these calls with `unknown_end`, as a resync ends calls that vanished, at `at` (one time
+   * for all, or each call's own). Returns how many.
+   */
+  endUnknown(callIds: Iterable<string>, endAt: number | ((callId: string) => number)): number {
     let n = 0;
     for (const callId of callIds) {
       const conv = this.byCallId.get(callId);
       if (!conv || conv.ended) continue;
+      const at = typeof endAt === "number" ? endAt : endAt(callId);
       for (const id of conv.channelIds) {
         const chan = this.chans.get(id);
         if (!chan || chan.hungUp) continue;

@@ -59,6 +59,29 @@ describe("resync after reconnect", () => {
     expect(daemon.tracker.activeCalls()).toEqual([]);
   });
 
+  it("ends a call that vanished in a PBX outage when the link was lost (not at the reconnect), flagged endEstimated", async () => {
+    const t0 = Date.parse("2026-11-30T10:00:00.000Z");
+    let clock = t0;
+    const { pbx, daemon, listings } = await rig.start({ now: () => clock });
+    await pbx.replay(trace01Halves()[0], { raw: true });
+    const call = await connectedCall(daemon);
+    expect(call.times.answered).toBe(new Date(t0).toISOString());
+    // The PBX is killed 11.1 s into the call and is back 8 s later without the call.
+    clock = t0 + 11_100;
+    pbx.setList("CoreShowChannels", []);
+    const n = listings();
+    await pbx.close();
+    await waitFor(() => daemon.ami?.isConnected === false, "link lost");
+    clock = t0 + 19_100;
+    await pbx.listen();
+    await waitFor(() => listings() > n, "resync listing");
+    const stored = await waitFor(() => daemon.callLog.get(call.callId)?.state === "ended" && daemon.callLog.get(call.callId), "ended call");
+    const lost = new Date(t0 + 11_100).toISOString();
+    expect(stored).toMatchObject({ outcome: "answered", endReason: "unknown_end" });
+    expect(stored.times).toMatchObject({ ended: lost, talkSeconds: 11.1, endEstimated: true });
+    expect(stored.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me", endedAt: lost, talkSeconds: 11.1 })]);
+  });
+
   it("keeps the same callId when the call is still up, and ends it normally later", async () => {
     const { pbx, daemon, listings } = await setup();
     const [first, rest] = trace01Halves();

@@ -50,6 +50,10 @@ export interface DaemonOptions {
   ami?: Record<string, unknown>;
   pop?: Record<string, unknown>;
   control?: Record<string, unknown>;
+  /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
+  now?: () => number;
+  /** Return before the first resync (the PBX may be down). */
+  noWait?: boolean;
 }
 
 export interface RunningDaemon {
@@ -97,14 +101,16 @@ export class DaemonRig {
       ...(o.control ? { control: o.control } : {}),
     });
     const { log, lines } = memoryLogger("info");
-    const daemon = createDaemon({ config, log });
+    const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });
     this.daemons.push(daemon);
     const { port } = await daemon.start();
     const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
     const resyncs = () => lines.filter((l) => l.msg === "pbx resynced").length;
     // Until the first resync is applied, `pbx.resynced` may still reach a client that connects.
-    await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected, "first resync");
-    await waitFor(() => pbx.connections.length > 0, "connection");
+    if (!o.noWait) {
+      await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected, "first resync");
+      await waitFor(() => pbx.connections.length > 0, "connection");
+    }
     const tokens = new Map<string, string>();
     const tokenOf = (userId: string): string => {
       let token = tokens.get(userId);
