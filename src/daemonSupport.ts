@@ -14,24 +14,18 @@ export function externalNumber(call: Call): string | null {
 
 /**
  * After the first resync of a (re)started daemon: calls the store still had open but the PBX
- * no longer has ended while we were away. They are closed with `unknown_end`, never dropped
- * and never left open forever.
+ * no longer has ended while we were away. They are closed by the tracker (`closeStored`) with
+ * `unknown_end`, never dropped and never left open forever: their users get `call.ended` (a
+ * leg that rang and was not answered: `call.missed`, flagged `missedUncertain`), and the store
+ * closes them. Each ends at the last moment it was known up: its last stored event (the daemon
+ * died some time after it), never later than `at`.
  */
 export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: number, log: Logger): number {
-  const ended = new Date(at).toISOString();
   let n = 0;
-  for (const call of callLog.openCalls()) {
+  for (const { updatedAt, ...call } of callLog.openCalls()) {
     if (tracker.getCall(call.callId) && tracker.getCall(call.callId)!.state !== "ended") continue;
-    call.state = "ended";
-    call.endReason = "unknown_end";
-    call.times.ended = ended;
-    call.outcome = call.times.answered ? "answered" : null;
-    for (const leg of call.legs) {
-      if (leg.state !== "ended") leg.endedAt = ended;
-      leg.state = "ended";
-      if (leg.outcome === null) leg.outcome = leg.placed ? "placed" : leg.answeredAt ? "answered_by_me" : null;
-    }
-    callLog.save(call, ended);
+    const last = Math.max(Date.parse(updatedAt), latestTime(call));
+    tracker.closeStored(call, last > 0 && last < at ? last : at);
     n++;
     log.warn({ callId: call.callId }, "call ended while the daemon was down");
   }

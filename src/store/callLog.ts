@@ -216,11 +216,14 @@ export class CallLog {
     return out;
   }
 
-  /** Calls still marked open (snapshots), for closing those that vanished while we were down. */
-  openCalls(): Call[] {
-    const rows = this.db.prepare("SELECT DISTINCT call_id, snapshot FROM open_calls").all() as { call_id: string; snapshot: string }[];
+  /**
+   * Calls still marked open (snapshots, and when each was last written: the time of its last
+   * event), for closing those that vanished while we were down.
+   */
+  openCalls(): (Call & { updatedAt: string })[] {
+    const rows = this.db.prepare("SELECT DISTINCT call_id, snapshot, updated_at FROM open_calls").all() as { call_id: string; snapshot: string; updated_at: string }[];
     const seen = new Set<string>();
-    return rows.filter((r) => !seen.has(r.call_id) && seen.add(r.call_id)).map((r) => JSON.parse(r.snapshot) as Call);
+    return rows.filter((r) => !seen.has(r.call_id) && seen.add(r.call_id)).map((r) => ({ ...(JSON.parse(r.snapshot) as Call), updatedAt: r.updated_at }));
   }
 
   list(q: CallQuery = {}): StoredCall[] {

@@ -6,7 +6,16 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Daemon } from "../../src/daemon.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
-import { DaemonRig, trace01Halves, waitFor } from "../helpers/daemon.js";
+import { stripTracePreamble } from "../../src/sim/replay.js";
+import { DaemonRig, E2E_USERS, trace01Halves, waitFor } from "../helpers/daemon.js";
+import { traceBytes } from "../helpers/traces.js";
+
+/** Trace 03 (alice's phone rings, the caller gives up) cut before the caller's HangupRequest: it rings. */
+function trace03Ringing(): Buffer {
+  const msgs = stripTracePreamble(traceBytes("03-inbound-missed-caller-abandon")).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
+  const cut = msgs.findIndex((m) => m.startsWith("Event: HangupRequest"));
+  return Buffer.from(msgs.slice(0, cut).map((m) => m + "\r\n\r\n").join(""), "utf8");
+}
 
 /** What CoreShowChannels lists while the trace-01 call is up. */
 const LISTING: [string, string][][] = [
@@ -130,6 +139,37 @@ describe("daemon restart mid-call", () => {
     const second = await setup(first.dbPath, first.pbx);
     const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.callId === call.callId && c.state === "ended"), "closed call");
     expect(stored).toMatchObject({ outcome: "answered", endReason: "unknown_end" });
+    expect(second.daemon.callLog.openCallIds().size).toBe(0);
+  });
+
+  it("a call that rang while the daemon was down and ended meanwhile reaches the agent and her missed list as possibly missed", async () => {
+    const first = await rig.start({ users: E2E_USERS });
+    await first.pbx.replay(trace03Ringing(), { raw: true });
+    const call = await waitFor(() => first.daemon.tracker.activeCalls().find((c) => c.legs.some((l) => l.state === "ringing")), "ringing call");
+    const ringingAt = call.legs[0]!.ringingAt;
+    await waitFor(() => first.daemon.callLog.openCallIds().size === 1, "open call stored");
+    await rig.stop(first.daemon);
+    // The caller gives up while the daemon is down; the PBX is unreachable when it starts again.
+    first.pbx.setList("CoreShowChannels", []);
+    await first.pbx.close();
+    const second = await rig.start({ dbPath: first.dbPath, pbx: first.pbx, users: E2E_USERS, noWait: true });
+    const alice = second.connect("alice");
+    const sam = second.connect("sam");
+    await Promise.all([alice.ready(), sam.ready()]);
+    await first.pbx.listen();
+    const ended = await alice.nextOf("call.ended");
+    const leg = { userId: "alice", device: "PJSIP/1001", state: "ended", outcome: "missed", missedUncertain: true, ringingAt, endedAt: ringingAt };
+    expect(ended.call).toMatchObject({ callId: call.callId, endReason: "unknown_end", outcome: null, times: { ended: ringingAt, endEstimated: true }, legs: [leg] });
+    expect(await alice.nextOf("call.missed")).toMatchObject({ call: { callId: call.callId }, callbackNumber: "+49891234567" });
+    expect(await sam.nextOf("call.ended")).toMatchObject({ call: { callId: call.callId, endReason: "unknown_end" } });
+    // The missed list (REST, as `ctibridge calls --missed` reads it) has it, flagged.
+    const missed = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${second.port}/api/calls?missed=1`, { headers: { Authorization: `Bearer ${second.token("alice")}` } });
+      const body = (await res.json()) as { calls: { callId: string; legs: unknown[] }[] };
+      return body.calls.length > 0 && body.calls;
+    }, "missed list");
+    expect(missed.map((c) => c.callId)).toEqual([call.callId]);
+    expect(missed[0]!.legs).toEqual([expect.objectContaining({ ...leg, done: false })]);
     expect(second.daemon.callLog.openCallIds().size).toBe(0);
   });
 });
