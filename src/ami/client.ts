@@ -43,6 +43,8 @@ export interface AmiClientEvents {
   disconnected: [{ reason: string; upUntil: number }];
   reconnecting: [{ attempt: number; delayMs: number }];
   loginFailed: [{ username: string; message: string }];
+  /** Asterisk said `FullyBooted` on this connection (right after login, or when its boot completes). */
+  booted: [];
   event: [AmiMessage];
 }
 
@@ -65,6 +67,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private timers = new Set<ReturnType<typeof setTimeout>>();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastReceivedAt = 0;
+  private fullyBooted = false;
   private readonly pending: PendingActions;
   private readonly counters = { messages: 0, events: 0, reconnects: 0 };
   private readonly log: Logger;
@@ -81,6 +84,29 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   get isConnected(): boolean {
     return this.phase === "up";
+  }
+
+  /**
+   * Resolves true once the PBX has said `FullyBooted` on the current connection (at once if it
+   * already has), false after `timeoutMs` without it or when the link drops first.
+   */
+  whenBooted(timeoutMs: number): Promise<boolean> {
+    if (this.fullyBooted) return Promise.resolve(true);
+    if (this.phase === "idle") return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(t);
+        this.off("booted", onBooted);
+        this.off("disconnected", onDown);
+        resolve(v);
+      };
+      const onBooted = () => done(true);
+      const onDown = () => done(false);
+      const t = setTimeout(() => done(false), timeoutMs);
+      t.unref?.();
+      this.on("booted", onBooted);
+      this.on("disconnected", onDown);
+    });
   }
 
   start(): void {
@@ -125,6 +151,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private open(): void {
     this.phase = "connecting";
+    this.fullyBooted = false;
     const socket = openAmiSocket(this.opts);
     this.socket = socket;
     this.decoder = new AmiDecoder({ maxMessageBytes: this.opts.maxMessageBytes, now: this.opts.now, skipEvent: this.opts.skipEvent });
@@ -161,6 +188,10 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       if (this.pending.offer(msg)) continue;
       if (msg.event !== undefined) {
         this.counters.events++;
+        if (msg.event === "FullyBooted" && !this.fullyBooted) {
+          this.fullyBooted = true;
+          this.emitSafe("booted");
+        }
         this.emitSafe("event", msg);
       } else if (msg.get("Response") === undefined) {
         this.log.warn({ keys: msg.keys.slice(0, 5) }, "ami message without event or response skipped");

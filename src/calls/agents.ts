@@ -68,6 +68,8 @@ interface Member {
 interface Device {
   name: string;
   state: DeviceState;
+  /** Listed by the DeviceStateList in progress. */
+  seen: boolean;
   /** Reported by DeviceStateChange; from then on queue member statuses no longer set it. */
   live: boolean;
   userId: string | null;
@@ -117,19 +119,28 @@ export class AgentTracker {
     return this.dirty.size > 0;
   }
 
-  /** A QueueStatus listing follows: members it does not list are gone after endResync(true). */
+  /** Listings follow: members (devices) they do not list are gone after endResync(true, true). */
   beginResync(): void {
     this.resyncing = true;
     for (const q of this.queues.values()) for (const m of q.values()) m.seen = false;
+    for (const d of this.devices.values()) d.seen = false;
   }
 
   /**
-   * `complete`: the QueueStatus listing arrived (false when it failed: keep every member).
-   * Each user whose state changed during the resync gets one onChange.
+   * `members`: the QueueStatus listing arrived (false when it failed or was not asked: keep
+   * every member); `devices`: likewise the DeviceStateList. A listing replaces its part: what
+   * it does not name is gone. Each user whose state changed during the resync gets one onChange.
    */
-  endResync(complete = true): void {
-    if (complete) {
+  endResync(members = true, devices = false): void {
+    if (members) {
       for (const q of this.queues.values()) for (const m of q.values()) if (!m.seen) this.remove(m.queue, m.iface);
+    }
+    if (devices) {
+      for (const d of [...this.devices.values()]) {
+        if (d.seen) continue;
+        this.devices.delete(d.name);
+        if (d.userId !== null) this.rebind(d, null, "devices");
+      }
     }
     this.resyncing = false;
     this.flush();
@@ -194,11 +205,12 @@ export class AgentTracker {
   private report(device: string, state: DeviceState, live: boolean): void {
     let d = this.devices.get(device);
     if (!d) {
-      d = { name: device, state, live, userId: null };
+      d = { name: device, state, live, userId: null, seen: live };
       this.devices.set(device, d);
       if (isPhone(device)) this.rebind(d, this.deps.userForDevice(device), "devices");
       return;
     }
+    if (live) d.seen = true;
     if (!live && d.live) return;
     d.live ||= live;
     if (d.state === state) return;

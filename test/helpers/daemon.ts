@@ -88,10 +88,22 @@ export class DaemonRig {
 
   async start(o: DaemonOptions = {}): Promise<RunningDaemon> {
     const dbPath = o.dbPath ?? join(mkdtempSync(join(tmpdir(), "ctib-test-")), "t.db");
-    const pbx = o.pbx ?? (await startFakeAmi());
-    if (!o.pbx) this.servers.push(pbx);
+    const pbx = o.pbx ?? (await startFakeAmi({ fullyBooted: true }));
+    if (!o.pbx) {
+      this.servers.push(pbx);
+      // A PBX with app_queue and no queues: the agent listings succeed at once (no retries).
+      pbx.setList("QueueStatus", []).setList("DeviceStateList", []);
+    }
     const config = configSchema.parse({
-      ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 }, ...o.ami },
+      ami: {
+        mode: "live",
+        host: "127.0.0.1",
+        port: pbx.port,
+        secret: "s3cret",
+        reconnect: { minDelayMs: 20, maxDelayMs: 50 },
+        agentListing: { bootWaitMs: 2_000, attempts: 3, minDelayMs: 20, maxDelayMs: 50 },
+        ...o.ami,
+      },
       users: o.users ?? LAB_USERS,
       trunks: ["PJSIP/carrier"],
       store: { path: dbPath },
@@ -106,9 +118,10 @@ export class DaemonRig {
     const { port } = await daemon.start();
     const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
     const resyncs = () => lines.filter((l) => l.msg === "pbx resynced").length;
-    // Until the first resync is applied, `pbx.resynced` may still reach a client that connects.
+    // Until the first resync is applied, `pbx.resynced` may still reach a client that connects;
+    // the agent listings follow it (their agent.state frames would land in the test).
     if (!o.noWait) {
-      await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected, "first resync");
+      await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected && lines.some((l) => l.msg === "agent state resynced"), "first resync");
       await waitFor(() => pbx.connections.length > 0, "connection");
     }
     const tokens = new Map<string, string>();
