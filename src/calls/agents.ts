@@ -15,8 +15,7 @@
  * only if every member is.
  */
 import { DEVICE_STATES, type DeviceState, type PbxEvent } from "../ami/events.js";
-// The message shape is the protocol's; this is a type-only import, nothing of the server.
-import type { AgentState } from "../publish/protocol.js";
+import type { AgentState } from "./model.js";
 
 export type { AgentState };
 export type AgentEvent = Extract<PbxEvent, { type: "queueMember" | "queueMemberRemoved" | "deviceState" }>;

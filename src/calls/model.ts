@@ -177,6 +177,13 @@ export interface AnnotationPatch {
 /** One entry of a call's annotation history. */
 export type AnnotationEntry = AnnotationPatch & { by: string; at: string };
 
+/** One user's agent state (calls/agents.ts), sent whole as `agent.state`. */
+export interface AgentState {
+  /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
+  deviceState: string | null;
+  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+}
+
 /** Domain events, past-tense facts, one per affected user with the full call snapshot. */
 export interface CallEventMap {
   callDialing: CallEvent;
