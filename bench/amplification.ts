@@ -9,13 +9,12 @@
  * send loop nor the pop clients' parsing competes with the daemon for its core.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { createDaemon, type Daemon } from "../src/daemon.js";
-import { createLogger } from "../src/log.js";
+import type { Daemon } from "../src/daemon.js";
 import { createApiToken } from "../src/publish/apiTokens.js";
 import { AmiServer } from "../src/sim/amiServer.js";
 import { benchUsers } from "./callMemory.js";
 import { benchConfig, percentile } from "./lab.js";
-import { clientProcess, clockOffset, waitUntil } from "./popLatency.js";
+import { clientProcess, clockOffset, linkedDaemon } from "./popLatency.js";
 import { hangupBytes, popCall, ringBytes, setupBytes, type PopCall } from "./popCalls.js";
 import type { Bench, BenchContext, BenchResult } from "./registry.js";
 
@@ -48,15 +47,10 @@ export const amplificationBench: Bench = {
     const pops = clientProcess();
     const attacker = clientProcess();
     try {
-      daemon = createDaemon({ config, log: createLogger({ level: "silent" }) });
-      const { port } = await daemon.start();
+      const linked = await linkedDaemon(config, pbx);
+      daemon = linked.daemon;
+      const { port, ping, conn } = linked;
       const d = daemon;
-      await waitUntil(() => d.ami?.isConnected === true && pbx.received.some((r) => r.action.get("Action") === "CoreShowChannels"), "AMI login and resync", 10_000);
-      const ping = () => d.ami!.action("Ping", []);
-      await ping();
-      const conn = pbx.connections.find((c) => c.loggedIn);
-      if (!conn) throw new Error("no logged-in AMI connection");
-      conn.socket.setNoDelay(true);
 
       const background = Array.from({ length: ACTIVE_CALLS }, (_, i) => popCall(i, 9, BACKGROUND_DEVICE));
       for (let i = 0; i < background.length; i += 500) {

@@ -28,9 +28,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createDaemon, type Daemon } from "../src/daemon.js";
+import type { Config } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { createApiToken } from "../src/publish/apiTokens.js";
-import { AmiServer } from "../src/sim/amiServer.js";
+import { AmiServer, type SimConnection } from "../src/sim/amiServer.js";
 import { benchUsers } from "./callMemory.js";
 import { benchConfig, percentile } from "./lab.js";
 import { hangupBytes, popCall, ringBytes, setupBytes, type PopCall } from "./popCalls.js";
@@ -97,6 +98,24 @@ export async function waitUntil(cond: () => boolean, what: string, limitMs: numb
  * call-log write, commit and WAL checkpoint of the rounds runs on the daemon's event loop as
  * in production.
  */
+/**
+ * A daemon started on `config` whose AMI link to `pbx` is logged in and resynced, with a Ping
+ * round trip (everything written before it has been read) and the fake PBX's socket to it.
+ * Without TCP_NODELAY the fake PBX's small writes wait for the daemon's delayed ACK (measured:
+ * ~30-40 ms per pop on loopback); pops are measured from the write.
+ */
+export async function linkedDaemon(config: Config, pbx: AmiServer): Promise<{ daemon: Daemon; port: number; ping: () => Promise<unknown>; conn: SimConnection }> {
+  const daemon = createDaemon({ config, log: createLogger({ level: "silent" }) });
+  const { port } = await daemon.start();
+  await waitUntil(() => daemon.ami?.isConnected === true && pbx.received.some((r) => r.action.get("Action") === "CoreShowChannels"), "AMI login and resync", 10_000);
+  const ping = () => daemon.ami!.action("Ping", []);
+  await ping();
+  const conn = pbx.connections.find((c) => c.loggedIn);
+  if (!conn) throw new Error("no logged-in AMI connection");
+  conn.socket.setNoDelay(true);
+  return { daemon, port, ping, conn };
+}
+
 export function popBench(calls: number, historyRows = 0): Bench {
   const name = historyRows > 0 ? `pop-${calls}-file` : `pop-${calls}`;
   return {
@@ -129,17 +148,10 @@ export function popBench(calls: number, historyRows = 0): Bench {
     let daemon: Daemon | undefined;
     const { child, ask } = clientProcess();
     try {
-      daemon = createDaemon({ config, log: createLogger({ level: "silent" }) });
-      const { port } = await daemon.start();
+      const linked = await linkedDaemon(config, pbx);
+      daemon = linked.daemon;
+      const { port, ping, conn } = linked;
       const d = daemon;
-      await waitUntil(() => d.ami?.isConnected === true && pbx.received.some((r) => r.action.get("Action") === "CoreShowChannels"), "AMI login and resync", 10_000);
-      const ping = () => d.ami!.action("Ping", []);
-      await ping();
-      const conn = pbx.connections.find((c) => c.loggedIn);
-      if (!conn) throw new Error("no logged-in AMI connection");
-      // Without TCP_NODELAY the fake PBX's small writes wait for the daemon's delayed ACK
-      // (measured: ~30-40 ms per pop on loopback); the pop is measured from the write.
-      conn.socket.setNoDelay(true);
       const url = `ws://127.0.0.1:${port}${config.server.wsPath}`;
       const openClients = async (role: "agent" | "supervisor") => {
         const tokens = (role === "agent" ? users : supervisors).map((u) => createApiToken(d.db, u.id, role).token);

@@ -8,13 +8,14 @@ import { Command, Option } from "commander";
 import type { DestinationStream } from "pino";
 import { captureAmi, decodeToLines } from "./ami/capture.js";
 import { replayFiles } from "./calls/replay.js";
-import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, type Config, type LoadOptions } from "./config.js";
 import { createDaemon, VERSION } from "./daemon.js";
 import { ContactDirectory } from "./directory/contacts.js";
 import { Directory } from "./directory/users.js";
 import { createLogger, type Logger } from "./log.js";
 import { createApiToken, listApiTokens, revokeApiToken } from "./publish/apiTokens.js";
 import { CallLog } from "./store/callLog.js";
+import { addDataCommands } from "./cliData.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "./store/db.js";
 import { runWatch } from "./watch.js";
 import { runDemo } from "./demo.js";
@@ -36,7 +37,7 @@ export interface CliIo {
 /** How long a graceful daemon stop may take before it exits 1 (main.ts's watchdog kills at 10 s). */
 export const STOP_TIMEOUT_MS = 9_000;
 
-interface ConfigOpts {
+export interface ConfigOpts {
   config?: string;
   logLevel?: string;
 }
@@ -51,11 +52,18 @@ export function buildCli(io: CliIo): Command {
       .option("-c, --config <file>", "YAML configuration file")
       .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]));
 
-  /** Load the config or print every problem and exit 1 (before any socket opens). */
-  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}): Config {
+  /**
+   * Load the config or print every problem and exit 1 (before any socket opens); nothing that
+   * says where the PBX is, for `start`: exit 2. `need`: what the command needs (LoadOptions).
+   */
+  function config(o: ConfigOpts, overrides: Record<string, unknown> = {}, need: Pick<LoadOptions, "requirePbx" | "requireFile"> = {}): Config {
     try {
-      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides } });
+      return loadConfig({ file: o.config, env: io.env, overrides: { "log.level": o.logLevel, ...overrides }, ...need });
     } catch (err) {
+      if (err instanceof NoPbxConfigError) {
+        io.err(`ctibridge: ${err.message}\n`);
+        io.exit(2);
+      }
       if (err instanceof ConfigError) {
         io.err(`ctibridge: ${o.config ?? "configuration"} is not valid:\n`);
         for (const p of err.problems) io.err(`  ${p}\n`);
@@ -76,12 +84,14 @@ export function buildCli(io: CliIo): Command {
   withConfig(program.command("start").description("run the daemon"))
     .option("--port <port>", "HTTP/WebSocket port (overrides server.port)", (v) => Number(v))
     .action(async (o: ConfigOpts & { port?: number }) => {
-      const c = config(o, { "server.port": o.port });
-      await runDaemon(c, logger(c), io, o.config);
+      const flags = { "server.port": o.port, "log.level": o.logLevel };
+      const c = config(o, flags, { requirePbx: true, requireFile: true });
+      // Flags given at start keep winning over the file on SIGHUP.
+      await runDaemon(c, logger(c), io, o.config, flags);
     });
 
   withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
-    const c = config(o);
+    const c = config(o, {}, { requirePbx: true });
     io.out(JSON.stringify(redactConfig(c), null, 2) + "\n");
     io.out("configuration is valid\n");
   });
@@ -112,7 +122,7 @@ export function buildCli(io: CliIo): Command {
     .requiredOption("-o, --out <file>", "output .ami file")
     .option("-d, --duration <seconds>", "stop after this many seconds", (v) => Number(v))
     .action(async (o: ConfigOpts & { out: string; duration?: number }) => {
-      const c = config(o);
+      const c = config(o, {}, { requirePbx: true });
       const ctrl = new AbortController();
       io.onSignal("SIGINT", () => ctrl.abort());
       io.onSignal("SIGTERM", () => ctrl.abort());
@@ -154,6 +164,8 @@ export function buildCli(io: CliIo): Command {
       db.close();
       for (const r of rows) io.out((o.json ? JSON.stringify(r) : formatCallRow(r)) + "\n");
     });
+
+  addDataCommands(program, io, { withConfig, config, db: dbOf });
 
   const users = program.command("users").description("manage users and their devices (SQLite)");
   withConfig(users.command("list")).action((o: ConfigOpts) => {
@@ -305,9 +317,10 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
   }
 }
 
-/** Start the daemon and keep it running until a signal; SIGHUP reloads the users. */
-export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined): Promise<void> {
+/** Start the daemon and keep it running until a signal; SIGHUP reloads what can change at run time. */
+export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
+  const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.
   io.onStdoutClosed?.(() => io.err("ctibridge: stdout is closed (EPIPE); log lines are dropped from now on\n"));
   let shuttingDown = false;
@@ -326,7 +339,7 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
     // The last line gets a bounded chance to reach the reader (LogSink.flush), then we exit.
     daemon.stop().then(
       () => {
-        log.info("stopped");
+        log.info({ version: VERSION, signal, uptimeS: Math.round((Date.now() - startedAt) / 1000) }, "ctibridge stopped");
         log.flush(() => io.exit(0));
       },
       (err: unknown) => {
@@ -337,12 +350,29 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
   };
   io.onSignal("SIGINT", () => shutdown("SIGINT"));
   io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
+  // SIGHUP: re-read the file; what can change at run time is applied (one log line says what,
+  // and what needs a restart). A broken file changes nothing. Flags given at start still win.
   io.onSignal("SIGHUP", () => {
+    if (configFile === undefined) return void log.warn("SIGHUP: no config file to reload (demo), nothing changed");
     try {
-      daemon.reloadUsers(loadConfig({ file: configFile, env: io.env }));
+      daemon.reload(loadConfig({ file: configFile, env: io.env, requirePbx: true, overrides: flags }));
     } catch (err) {
-      log.error({ err: err instanceof ConfigError ? err.problems : err }, "reload failed, keeping the old users");
+      if (err instanceof ConfigError) log.error({ file: configFile ?? null, problems: err.problems }, "reload failed, keeping the running configuration");
+      else log.error({ err }, "reload failed, keeping the running configuration");
     }
   });
-  await daemon.start();
+  const { port, amiPort } = await daemon.start();
+  // The one line that says what runs where (journalctl -u ctibridge | grep started).
+  log.info(
+    {
+      version: VERSION,
+      config: configFile ?? null,
+      db: c.store.path ?? defaultDbPath(io.env),
+      ami: `${c.ami.mode === "simulator" ? "127.0.0.1" : c.ami.host}:${amiPort}`,
+      amiMode: c.ami.mode,
+      http: `${c.server.tls ? "https" : "http"}://${c.server.host}:${port}`,
+      users: daemon.directory.listUsers().length,
+    },
+    "ctibridge started",
+  );
 }

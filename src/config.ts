@@ -26,8 +26,12 @@ const device = z
 
 const amiSchema = z
   .object({
-    /** `live`: a real Asterisk; `simulator`: the built-in PBX simulator replaying recorded traces. */
-    mode: z.enum(["live", "simulator"]).default("simulator"),
+    /**
+     * `live`: a real Asterisk; `simulator`: the built-in PBX simulator replaying recorded
+     * traces, only when asked for (`ctibridge demo` or this setting): a production daemon
+     * never fakes a PBX because a setting was left out.
+     */
+    mode: z.enum(["live", "simulator"]).default("live"),
     host: z.string().min(1).default("127.0.0.1"),
     port: port.default(5038),
     username: z.string().min(1).default("ctibridge"),
@@ -182,6 +186,11 @@ export const configSchema = z
          * listing can be had or the PBX still lists it (a channel up this long is stuck there too).
          */
         maxCallAgeMs: ms(24 * 3_600_000),
+        /**
+         * Stored calls (with their legs and annotations) older than this many days are deleted,
+         * a small batch at a time off the hot path; 0: keep them forever. Applied on SIGHUP.
+         */
+        retentionDays: z.number({ error: "expected a whole number of days (0: keep forever)" }).int().min(0).max(36500).default(365),
       })
       .strict()
       .default({
@@ -191,6 +200,7 @@ export const configSchema = z
         callbackWindowDays: 7,
         reconcileIntervalMs: 60_000,
         maxCallAgeMs: 24 * 3_600_000,
+        retentionDays: 365,
       }),
     store: z
       .object({
@@ -329,9 +339,29 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * `start` with nothing that says where the PBX is (no config file, or one without an `ami`
+ * section): a usage error (exit 2), never a silent simulator or a guess at a host.
+ */
+export class NoPbxConfigError extends Error {
+  readonly code = "CONFIG_NO_PBX";
+  constructor(message: string) {
+    super(message);
+    this.name = "NoPbxConfigError";
+  }
+}
+
 export interface LoadOptions {
   /** YAML file; absent: defaults only. */
   file?: string;
+  /**
+   * The command talks to the PBX (start, capture, check-config, reload): a live-mode AMI secret
+   * is required and an unreadable `ami.secretFile` is a problem. Admin commands (users, tokens,
+   * contacts, calls, backup …) leave it false and need no secret. Default false.
+   */
+  requirePbx?: boolean;
+  /** With requirePbx: the file must exist and name the PBX (`ami` section), else NoPbxConfigError. */
+  requireFile?: boolean;
   env?: Record<string, string | undefined>;
   /** Flat overrides from the command line, applied last (`ami.port` → 5039). */
   overrides?: Record<string, unknown>;
@@ -361,6 +391,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? {};
   const problems: string[] = [];
   let raw: Record<string, unknown> = {};
+  if (opts.requireFile && !opts.file) {
+    throw new NoPbxConfigError("no config file: pass --config FILE (see config/ctibridge.example.yaml), or run `ctibridge demo`");
+  }
   if (opts.file) {
     let text: string;
     try {
@@ -381,6 +414,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   // A section whose settings are all commented out is YAML null: it means "the defaults".
   for (const [k, v] of Object.entries(raw)) if (v === null) delete raw[k];
+  if (opts.requireFile && opts.file && raw.ami === undefined) {
+    throw new NoPbxConfigError(
+      `${opts.file} has no ami section: name the PBX (ami.host, ami.username, ami.secretFile or CTIBRIDGE_AMI_SECRET; ` +
+        "see config/ctibridge.example.yaml), or set ami.mode: simulator for the built-in simulator, or run `ctibridge demo`",
+    );
+  }
   if (env.CTIBRIDGE_AMI_SECRET) setPath(raw, "ami.secret", env.CTIBRIDGE_AMI_SECRET);
   if (env.CTIBRIDGE_JWT_SECRET) setPath(raw, "auth.jwtSecret", env.CTIBRIDGE_JWT_SECRET);
   if (env.CTIBRIDGE_METRICS_TOKEN) setPath(raw, "server.metricsToken", env.CTIBRIDGE_METRICS_TOKEN);
@@ -396,10 +435,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     try {
       config.ami.secret = readFileSync(config.ami.secretFile, "utf8").trim();
     } catch (err) {
-      problems.push(`ami.secretFile: cannot read ${config.ami.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+      if (opts.requirePbx) problems.push(`ami.secretFile: cannot read ${config.ami.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
   }
-  if (config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
+  if (opts.requirePbx && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
     problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, ami.secretFile or ami.secret)");
   }
   const seenDevice = new Map<string, string>();

@@ -13,6 +13,7 @@ import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { iso } from "./calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 import type { Config } from "./config.js";
+import { planReload, type ReloadPlan } from "./configReload.js";
 import { createAnnotations } from "./control/annotations.js";
 import { createCommandHandler } from "./control/commands.js";
 import { ContactDirectory } from "./directory/contacts.js";
@@ -25,7 +26,8 @@ import { CtiServer } from "./publish/server.js";
 import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { CallReaper, closeVanishedCalls, externalNumber, OriginateWaiters } from "./daemonSupport.js";
+import { RetentionPruner } from "./store/retention.js";
+import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -41,8 +43,13 @@ export interface DaemonDeps {
 export interface Daemon {
   start(): Promise<{ port: number; amiPort: number }>;
   stop(): Promise<void>;
-  /** Re-read the users (SIGHUP). */
+  /** Re-read the users only. */
   reloadUsers(config: Config): void;
+  /**
+   * SIGHUP: apply every setting that can change at run time (configReload.ts RELOADABLE) and
+   * log one line naming what was applied and what needs a restart (kept at its running value).
+   */
+  reload(next: Config): ReloadPlan;
   readonly tracker: CallTracker;
   readonly agents: AgentTracker;
   readonly db: Db;
@@ -105,6 +112,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       help: "Snapshots of calls in progress not kept because the store backlog was at store.maxBacklogCalls (ended calls are never dropped)",
       registers: [registry],
     }),
+    pruned: new Counter({
+      name: "ctibridge_calls_pruned_total",
+      help: "Stored calls deleted because they were older than calls.retentionDays",
+      registers: [registry],
+    }),
     storeBacklog: new Gauge({
       name: "ctibridge_store_backlog_calls",
       help: "Call snapshots waiting to be written (non-zero for long means the disk is failing)",
@@ -135,7 +147,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (number === null) return null;
     let found: ReturnType<ContactDirectory["lookup"]>;
     try {
-      found = contacts.lookup(number);
+      found = contacts.lookup(number, call.callId);
     } catch (err) {
       log.warn({ err, callId: call.callId }, "contact lookup failed");
       return null;
@@ -203,6 +215,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let backlogWarned = false;
 
   const originates = new OriginateWaiters();
+  const pruner = new RetentionPruner({
+    db,
+    retentionDays: () => config.calls.retentionDays,
+    now,
+    log: log.child({ component: "retention" }),
+    onPruned: (n) => m.pruned.inc(n),
+  });
 
   const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
   const reaper = new CallReaper({
@@ -249,9 +268,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   }
 
   function feed(msg: AmiMessage): void {
+    const debugEvents = trackerLog.isLevelEnabled("debug");
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
     if (isAgentEvent(ev)) {
+      if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
       if (agentBacklog) return void agentBacklog.push(ev);
       agents.handle(ev);
       if (agents.pending && !agentFlushQueued) {
@@ -262,7 +283,14 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     }
     if (agents.pending) flushAgents();
     reaper.noteEvent(ev);
+    // --log-level debug: each event acted on, with its call (looked up before: a hangup may end it).
+    const channelId = debugEvents ? eventChannelId(ev) : undefined;
+    const before = channelId === undefined ? undefined : tracker.callIdOf(channelId);
     tracker.handle(ev);
+    if (channelId !== undefined) {
+      const callId = before ?? tracker.callIdOf(channelId);
+      if (callId !== undefined) trackerLog.debug({ event: ev.type, channelId, callId }, "ami event");
+    }
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
   }
 
@@ -369,7 +397,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     log.info({ membersListed: listed.QueueStatus, devicesListed: listed.DeviceStateList }, "agent state resynced");
   }
 
-  const onCommand = createCommandHandler({
+  // Rebuilt on reload when control settings change (the per-user budgets start full again).
+  const commandHandler = () => createCommandHandler({
     config: config.control,
     log: log.child({ component: "control" }),
     ami: {
@@ -386,6 +415,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     queueInterfaces: (device, queue) => agents.memberInterfacesOf(device, queue),
     now,
   });
+  let onCommand = commandHandler();
 
   // Who may annotate and the merge rule: control/annotations.ts, for the WebSocket and REST alike.
   const annotations = createAnnotations({
@@ -489,11 +519,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.on("reconnecting", () => m.reconnects.inc());
       client.start();
       reaper.start();
+      pruner.start();
       return { port, amiPort };
     },
     async stop() {
       agentGen++;
       reaper.stop();
+      pruner.stop();
       originates.clear();
       await ami?.stop();
       await cti.close();
@@ -506,6 +538,34 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       directory.applyConfig(next.users);
       agents.remap();
       log.info({ users: next.users.length }, "users reloaded");
+    },
+    reload(next: Config) {
+      const plan = planReload(config, next);
+      const changed = (prefix: string) => plan.applied.some((p) => p === prefix || p.startsWith(`${prefix}.`));
+      if (changed("users")) {
+        config.users = next.users;
+        directory.applyConfig(next.users);
+        agents.remap();
+      }
+      if (changed("contacts")) {
+        config.contacts = next.contacts;
+        contacts.reconfigure(next.contacts);
+      }
+      if (changed("pop")) {
+        config.pop = next.pop;
+        cti.settingsChanged();
+      }
+      if (changed("control")) {
+        config.control = next.control;
+        onCommand = commandHandler();
+      }
+      if (changed("log.level")) {
+        config.log.level = next.log.level;
+        log.level = next.log.level;
+      }
+      if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
+      log.info({ ...plan, users: directory.listUsers().length }, "configuration reloaded");
+      return plan;
     },
   };
 }

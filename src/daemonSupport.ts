@@ -159,6 +159,13 @@ export function latestTime(call: Call): number {
   return t;
 }
 
+/** The first channel an event names (its `ch`, `dest`, `caller` or bare channelId), for log lines. */
+export function eventChannelId(ev: PbxEvent): string | undefined {
+  const ids = new Set<string>();
+  addEventIds(ev, ids);
+  return ids.values().next().value;
+}
+
 /** Every channel id and linkedid an event names (its ChannelInfo fields, a bare channelId). */
 export function addEventIds(ev: PbxEvent, into: Set<string>): void {
   for (const v of Object.values(ev)) {

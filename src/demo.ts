@@ -40,6 +40,8 @@ export function demoConfig(o: { port: number; speed: number; logLevel: string; d
     server: { host: "127.0.0.1", port: o.port, allowQueryToken: true },
     auth: { jwtSecret: randomBytes(32).toString("hex") },
     pop: { urlTemplate: "https://crm.example/contacts?phone={e164}&ticket={ivr.TICKET}" },
+    // The simulator's phones honour hold NOTIFY (it answers PJSIPNotify with Hold/Unhold).
+    control: { holdNotify: { holdOption: "hold", unholdOption: "talk" } },
     log: { level: o.logLevel },
   });
 }

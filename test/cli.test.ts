@@ -75,6 +75,38 @@ describe("ctibridge check-config", () => {
   });
 });
 
+describe("ctibridge start without a PBX configured (issue 9)", () => {
+  it("refuses to start without a config file, names the way out and exits 2: never a silent simulator", async () => {
+    const r = await run(["start"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("no config file: pass --config FILE (see config/ctibridge.example.yaml), or run `ctibridge demo`");
+  });
+
+  it("refuses an empty config file (nothing says where the PBX is) with exit 2", async () => {
+    for (const text of ["", "users: []\nlog: { level: silent }\n"]) {
+      const f = tmp("empty.yaml", text);
+      const r = await run(["start", "--config", f], { CTIBRIDGE_AMI_SECRET: "s" });
+      expect(r.code, text).toBe(2);
+      expect(r.err).toContain(`${f} has no ami section`);
+      expect(r.err).toContain("ami.mode: simulator");
+    }
+  });
+
+  it("defaults ami.mode to live: check-config of a file with only users asks for the AMI secret", async () => {
+    const r = await run(["check-config", "--config", tmp("users.yaml", LAB_YAML)]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("ami.secret: required in live mode");
+  });
+
+  it("admin commands need no AMI secret (they never talk to the PBX)", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "c.db");
+    const cfg = tmp("live.yaml", `ami: { mode: live, secretFile: /nonexistent/ami.secret }\nstore: { path: ${dbPath} }\nlog: { level: silent }\n`);
+    const r = await run(["users", "add", "zoe", "Zoe", "--device", "PJSIP/1009", "--config", cfg]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+  });
+});
+
 describe("ctibridge decode", () => {
   it.each(traceFiles())("%s: one JSON line per message", async (f) => {
     const r = await run(["decode", join(FIXTURES, f)]);
@@ -208,7 +240,7 @@ describe("ctibridge users, tokens, contacts", () => {
 describe("ctibridge and its database file", () => {
   it("refuses a file that is not a SQLite database in one line, exit 1, no stack", async () => {
     const dbPath = tmp("ctibridge.db", "this is a text file, not a database\n".repeat(40));
-    const cfg = tmp("c.yaml", `${LAB_YAML}store: { path: ${dbPath} }\n`);
+    const cfg = tmp("c.yaml", `${LAB_YAML}store: { path: ${dbPath} }\nami: { mode: live, secret: s }\n`);
     for (const args of [["calls"], ["users", "list"], ["start"]]) {
       const r = await run([...args, "--config", cfg]);
       expect(r.code).toBe(1);

@@ -525,6 +525,11 @@ export class CallTracker {
     return this.byCallId.get(callId)?.call;
   }
 
+  /** The call a channel (Uniqueid) or linkedid belongs to, for log lines; undefined when none. */
+  callIdOf(id: string): string | undefined {
+    return this.chans.get(id)?.conv?.call.callId ?? this.byLinked.get(id)?.call.callId;
+  }
+
   /** The live channel of `device` in a call (for hangup/transfer commands). */
   channelOf(callId: string, device: string): string | undefined {
     const conv = this.byCallId.get(callId);

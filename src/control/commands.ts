@@ -2,7 +2,8 @@
  * Call control: a command from a user is validated (zod, allow-list of actions), authorised
  * (agents act only on calls where one of their devices has a leg, and only through their own
  * devices; supervisors on any call), then mapped onto a fixed AMI action template. No raw
- * AMI ever comes from a client (CVE-2024-42365). Every command is logged with its result.
+ * AMI ever comes from a client (CVE-2024-42365). Every command is logged once, with its result
+ * and the call it concerns (`callId`: the one it names, or the one a dial placed).
  */
 import { controlLimitsSchema, type Config } from "../config.js";
 import type { Logger } from "../log.js";
@@ -22,6 +23,8 @@ export interface Command {
   id: string;
   action: string;
   args: unknown;
+  /** The WebSocket connection it came on, for the log line. */
+  connectionId?: string;
 }
 export type CommandResult = { ok: true; data?: unknown } | { ok: false; error: { code: CommandErrorCode; message: string } };
 export type CommandHandler = (user: CommandUser, cmd: Command) => Promise<CommandResult>;
@@ -187,6 +190,7 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     } catch (err) {
       const e = fromAmiError(err);
       calls.originateFailed(channelId, e.message, now());
+      e.callId = call.callId;
       throw e;
     }
     if (deps.originateResult) {
@@ -194,7 +198,9 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
       const r = await deps.originateResult(channelId, T.ORIGINATE_RING_MS + 5_000);
       if (!r.ok) {
         calls.originateFailed(channelId, r.reason, now());
-        throw new CommandError("pbx_rejected", `the call could not be placed: ${originateReason(r.reason)}`);
+        const e = new CommandError("pbx_rejected", `the call could not be placed: ${originateReason(r.reason)}`);
+        e.callId = call.callId;
+        throw e;
       }
     }
     return { callId: call.callId, channelId };
@@ -276,15 +282,24 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
   }
 
   return async (user, cmd) => {
-    const fields = { userId: user.userId, cmdId: cmd.id, action: String(cmd.action).slice(0, 64) };
+    const named = (cmd.args as { callId?: unknown } | null)?.callId;
+    const fields = {
+      userId: user.userId,
+      ...(cmd.connectionId !== undefined ? { connectionId: cmd.connectionId } : {}),
+      cmdId: cmd.id,
+      action: String(cmd.action).slice(0, 64),
+      ...(typeof named === "string" ? { callId: named.slice(0, 64) } : {}),
+    };
     try {
       const data = await run(user, cmd);
-      log.info({ ...fields, ok: true }, "command handled");
+      const placed = (data as { callId?: unknown } | undefined)?.callId;
+      log.info({ ...fields, ...(typeof placed === "string" ? { callId: placed } : {}), ok: true }, "command handled");
       return data === undefined ? { ok: true } : { ok: true, data };
     } catch (err) {
       const e = err instanceof CommandError ? err : new CommandError("internal");
-      if (e.code === "internal") log.error({ ...fields, err }, "command crashed");
-      log.info({ ...fields, ok: false, code: e.code }, "command handled");
+      const withCall = e.callId !== undefined ? { ...fields, callId: e.callId } : fields;
+      if (e.code === "internal") log.error({ ...withCall, err }, "command crashed");
+      log.info({ ...withCall, ok: false, code: e.code }, "command handled");
       return { ok: false, error: { code: e.code, message: e.message } };
     }
   };

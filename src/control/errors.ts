@@ -22,6 +22,8 @@ export const COMMAND_ERRORS = {
 export type CommandErrorCode = keyof typeof COMMAND_ERRORS;
 
 export class CommandError extends Error {
+  /** The call the failed command had already created (a dial), for its log line. */
+  callId?: string;
   constructor(
     readonly code: CommandErrorCode,
     message: string = COMMAND_ERRORS[code],

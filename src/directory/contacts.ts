@@ -62,25 +62,31 @@ export function matchOf(records: ContactRecord[]): Match {
 }
 
 export class ContactDirectory {
-  private readonly crm: CrmLookup | null;
+  private crm: CrmLookup | null = null;
   private readonly byE164;
   private readonly byLast;
 
   constructor(private readonly deps: ContactDirectoryDeps) {
-    this.crm = deps.lookupUrl
-      ? new CrmLookup({
-          urlTemplate: deps.lookupUrl,
-          timeoutMs: deps.lookupTimeoutMs,
-          cacheSeconds: deps.cacheSeconds,
-          log: deps.log,
-          ...(deps.fetch ? { fetch: deps.fetch } : {}),
-          ...(deps.now ? { now: deps.now } : {}),
-        })
-      : null;
+    this.reconfigure(deps);
     const select = `SELECT DISTINCT c.id, c.name, c.company, c.record_id, c.url
       FROM contacts c JOIN contact_numbers n ON n.contact_id = c.id`;
     this.byE164 = deps.db.prepare<[string], Row>(`${select} WHERE n.e164 = ? ORDER BY c.name, c.id`);
     this.byLast = deps.db.prepare<[string], Row>(`${select} WHERE n.last_digits = ? ORDER BY c.name, c.id`);
+  }
+
+  /** New CRM lookup settings (SIGHUP): a fresh lookup, its cache empty; lookups in flight finish on the old one. */
+  reconfigure(s: { lookupUrl?: string | undefined; lookupTimeoutMs: number; cacheSeconds: number }): void {
+    const d = this.deps;
+    this.crm = s.lookupUrl
+      ? new CrmLookup({
+          urlTemplate: s.lookupUrl,
+          timeoutMs: s.lookupTimeoutMs,
+          cacheSeconds: s.cacheSeconds,
+          log: d.log,
+          ...(d.fetch ? { fetch: d.fetch } : {}),
+          ...(d.now ? { now: d.now } : {}),
+        })
+      : null;
   }
 
   /** Import CSV text (header row first); bad lines are reported and skipped, all in one transaction. */
@@ -102,15 +108,18 @@ export class ContactDirectory {
     return NONE;
   }
 
-  /** Local answer now; with a CRM configured, its answer later (cached answers come at once). */
-  lookup(raw: string): LookupResult {
+  /**
+   * Local answer now; with a CRM configured, its answer later (cached answers come at once).
+   * `callId`: the call asking, named in the CRM lookup's log lines.
+   */
+  lookup(raw: string, callId?: string): LookupResult {
     const local = this.lookupLocal(raw);
     const n = this.normalize(raw);
     if (this.crm === null || n === null || !this.crm.canLookup(n.e164)) return { now: local };
     const cached = this.crm.cached(raw, n.e164);
     if (cached !== undefined) return { now: cached.length > 0 ? matchOf(cached) : local };
     const later = this.crm
-      .lookup(raw, n.e164)
+      .lookup(raw, n.e164, callId)
       .then((records) => (records !== null && records.length > 0 ? matchOf(records) : local));
     return { now: local.status === "none" ? PENDING : local, later };
   }

@@ -58,17 +58,17 @@ export class CrmLookup {
     return undefined;
   }
 
-  /** Ask the CRM; `null` when it failed (already logged). */
-  lookup(raw: string, e164: string | null): Promise<ContactRecord[] | null> {
+  /** Ask the CRM; `null` when it failed (already logged, with the callId of the call that asked first). */
+  lookup(raw: string, e164: string | null, callId?: string): Promise<ContactRecord[] | null> {
     const key = e164 ?? raw;
     const running = this.inflight.get(key);
     if (running) return running;
-    const p = this.request(raw, e164).finally(() => this.inflight.delete(key));
+    const p = this.request(raw, e164, callId === undefined ? {} : { callId }).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  private async request(raw: string, e164: string | null): Promise<ContactRecord[] | null> {
+  private async request(raw: string, e164: string | null, call: { callId?: string }): Promise<ContactRecord[] | null> {
     const url = this.deps.urlTemplate
       .replaceAll("{e164}", encodeURIComponent(e164 ?? ""))
       .replaceAll("{raw}", encodeURIComponent(raw));
@@ -82,17 +82,17 @@ export class CrmLookup {
       });
       if (!res.ok) {
         await res.body?.cancel().catch(() => undefined);
-        this.deps.log.warn({ origin, status: res.status }, "crm lookup failed");
+        this.deps.log.warn({ ...call, origin, status: res.status }, "crm lookup failed");
         return null;
       }
       const text = await res.text();
       if (text.length > MAX_BODY_BYTES) {
-        this.deps.log.warn({ origin, bytes: text.length }, "crm lookup answer too large");
+        this.deps.log.warn({ ...call, origin, bytes: text.length }, "crm lookup answer too large");
         return null;
       }
       const parsed = bodySchema.safeParse(JSON.parse(text));
       if (!parsed.success) {
-        this.deps.log.warn({ origin, issue: parsed.error.issues[0]?.message }, "crm lookup answer invalid");
+        this.deps.log.warn({ ...call, origin, issue: parsed.error.issues[0]?.message }, "crm lookup answer invalid");
         return null;
       }
       const list = Array.isArray(parsed.data) ? parsed.data : parsed.data.records;
@@ -108,7 +108,7 @@ export class CrmLookup {
     } catch (err) {
       const e = err as Error;
       const reason = e.name === "TimeoutError" || e.name === "AbortError" ? "timeout" : e.message;
-      this.deps.log.warn({ origin, reason }, "crm lookup failed");
+      this.deps.log.warn({ ...call, origin, reason }, "crm lookup failed");
       return null;
     }
   }

@@ -2,8 +2,8 @@
  * What a TCP connection may hold before it is a WebSocket session (server.limits, issue 7:
  * 2,000 silent sockets were never closed and, at the descriptor limit, /healthz and logins
  * hung for everyone). A socket is pending from accept until it becomes a session:
- *  - it must have a complete request (headers; an upgrade: authenticated) within
- *    `handshakeTimeoutMs`, and an idle keep-alive socket gets the same time for its next one;
+ *  - it must have a complete request (headers and body, answered; an upgrade: authenticated)
+ *    within `handshakeTimeoutMs`, and an idle keep-alive socket gets the same time for its next one;
  *  - at most `maxUnauthenticated` are pending: a new socket closes the oldest idle one (no
  *    request in progress), so a fresh /healthz or login is always served; when every pending
  *    socket is busy the new one is refused at once instead;
@@ -90,8 +90,8 @@ export function installSocketGuard(server: Server, d: SocketGuardDeps): SocketGu
     const socket = req.socket;
     const p = pending.get(socket);
     if (!p) return;
-    if (p.timer) clearTimeout(p.timer);
-    p.timer = null;
+    // The timer keeps running: a request whose body never completes (a slow POST) would
+    // otherwise hold a socket that cannot be evicted. Our handlers answer in milliseconds.
     p.busy = true;
     res.once("finish", () => {
       p.busy = false;

@@ -19,7 +19,8 @@ export interface HandlerDeps {
   log: Logger;
   journal: Journal;
   router: Router<Connection>;
-  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
+  /** Logs the command once, with its result (control/commands.ts). */
+  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown; connectionId: string }) => Promise<CommandResult>;
   send: (c: Connection, body: Body<OutgoingMessage>) => void;
   sendEntry: (c: Connection, e: JournalEntry) => void;
   sendSnapshot: (c: Connection) => void;
@@ -117,12 +118,12 @@ export class IncomingHandler {
   private async command(c: Connection, id: string, action: string, args: unknown): Promise<void> {
     let result: CommandResult;
     try {
-      result = await this.d.onCommand(c.auth, { id, action, args });
+      result = await this.d.onCommand(c.auth, { id, action, args, connectionId: c.id });
     } catch (err) {
-      this.d.log.error({ err, userId: c.userId, action, id }, "command handler failed");
+      const callId = (args as { callId?: unknown } | null)?.callId;
+      this.d.log.error({ err, userId: c.userId, connectionId: c.id, action, cmdId: id, ...(typeof callId === "string" ? { callId } : {}) }, "command handler failed");
       result = { ok: false, error: { code: "internal", message: "internal error" } };
     }
-    this.d.log.info({ userId: c.userId, connectionId: c.id, action, id, ok: result.ok, code: result.ok ? undefined : result.error.code }, "command");
     if (!result.ok && result.error.code === "rate_limited") this.d.rateLimited(c, "command", false);
     if (c.closed) return;
     if (result.ok) this.d.send(c, { type: "command.result", id, ok: true, ...(result.data !== undefined ? { data: result.data } : {}) });

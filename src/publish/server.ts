@@ -41,7 +41,7 @@ export interface CtiServerDeps {
   getCall?: (callId: string) => Call | undefined;
   /** The user's queue/device state, sent right after the snapshot on connect (null: nothing known). */
   agentStateOf?: (userId: string) => AgentState | null;
-  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown }) => Promise<CommandResult>;
+  onCommand: (user: AuthedUser, cmd: { id: string; action: string; args: unknown; connectionId: string }) => Promise<CommandResult>;
   now?: () => number;
   version: string;
   registry?: Registry;
@@ -140,6 +140,11 @@ export class CtiServer {
   }
 
   /** One domain event → journal → its recipients. Never throws into the caller (the tracker). */
+  /** Settings that shape snapshots changed (pop template on SIGHUP): render them again. */
+  settingsChanged(): void {
+    this.snapshots.invalidate();
+  }
+
   publish(ev: AnyCallEvent): void {
     this.snapshots.invalidate();
     try {

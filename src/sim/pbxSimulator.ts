@@ -2,7 +2,11 @@
  * The built-in PBX simulator: a real AMI server on loopback that replays the recorded
  * scenarios in a loop, each copy with fresh ids and current times, paced like a real call
  * (a phone rings for a moment, a conversation lasts a moment). The daemon connects to it
- * exactly as to a live Asterisk.
+ * exactly as to a live Asterisk, and it answers like one: QueueStatus and DeviceStateList
+ * (the lab PBX's queues and the device states the scenarios reported), Originate (the
+ * recorded click-to-dial), Hangup, BlindTransfer, Redirect and PJSIPNotify (hold) on the
+ * channels a scenario has up, with the events Asterisk sends; the rest of an interrupted
+ * scenario is dropped.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -10,7 +14,11 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "../log.js";
 import type { AmiMessage } from "../ami/codec.js";
 import { AmiServer } from "./amiServer.js";
+import { SimCallControl } from "./callControl.js";
+import { LAB_DEVICES, queueStatusItems } from "./labPbx.js";
+import { LiveChannels } from "./liveChannels.js";
 import { renumberTrace } from "./renumber.js";
+import { encodeMessage, type Fields } from "./replay.js";
 
 export interface SimulatorOptions {
   tracesDir?: string;
@@ -46,7 +54,8 @@ export function defaultTracesDir(): string {
 /** How long to wait after a message before the next one, in ms at speed 1. */
 function pauseAfter(message: string): number {
   if (message.startsWith("Event: Newstate") && message.includes("ChannelStateDesc: Ringing")) return 1200;
-  if (message.startsWith("Event: BridgeEnter")) return 600;
+  // Long enough for a demo user to click hang up, transfer or hold on a connected call.
+  if (message.startsWith("Event: BridgeEnter")) return 1500;
   if (message.startsWith("Event: Hold")) return 1500;
   if (message.startsWith("Event: ConfbridgeJoin")) return 800;
   if (message.startsWith("Event: QueueCallerJoin")) return 500;
@@ -65,6 +74,8 @@ export class PbxSimulator {
   private readonly clickToDial: Buffer | null;
   /** Each played click-to-dial gets its own renumbering copy, so its channels never collide. */
   private clickToDials = 0;
+  private readonly live = new LiveChannels();
+  private readonly control: SimCallControl;
 
   constructor(private readonly opts: SimulatorOptions) {
     // record: false — the demo may run for days; nothing reads what it received.
@@ -93,6 +104,42 @@ export class PbxSimulator {
         ["Message", "Originate successfully queued"],
       ];
     });
+    this.updateLists();
+    this.control = new SimCallControl({
+      server: this.server,
+      live: this.live,
+      send: (f) => this.send(f),
+      sleep: (ms) => this.sleep(ms),
+      wake: () => this.wake?.(),
+      stopped: () => this.stopped,
+    });
+  }
+
+  /** QueueStatus and DeviceStateList as Asterisk would answer now. */
+  private updateLists(): void {
+    const state = (d: string) => this.live.deviceStates.get(d) ?? "NOT_INUSE";
+    this.server.setList("QueueStatus", queueStatusItems(state, () => false));
+    const devices = [...new Set([...LAB_DEVICES, ...this.live.deviceStates.keys()])];
+    this.server.setList(
+      "DeviceStateList",
+      devices.map((d): Fields => [
+        ["Event", "DeviceStateChange"],
+        ["Device", d],
+        ["State", state(d)],
+      ]),
+    );
+  }
+
+  /** Send one event to every client and follow it. */
+  private async send(fields: Fields): Promise<void> {
+    const bytes = encodeMessage(fields);
+    await this.server.replay(bytes, { raw: true });
+    this.observe(bytes.toString("utf8"));
+  }
+
+  private observe(message: string): void {
+    this.live.observe(message);
+    if (message.startsWith("Event: DeviceStateChange")) this.updateLists();
   }
 
   async start(): Promise<number> {
@@ -113,6 +160,7 @@ export class PbxSimulator {
     let copy = 1;
     const max = this.opts.maxScenarios ?? (this.opts.loop ? Infinity : this.traces.length);
     while (!this.stopped && this.scenariosPlayed < max) {
+      if (this.control.pending) await this.control.play();
       if (this.server.connections.length === 0) {
         await this.sleep(200 * this.opts.speed);
         continue;
@@ -127,11 +175,14 @@ export class PbxSimulator {
       this.opts.log.debug({ scenario: originate ? "click-to-dial" : trace.name, copy }, "simulator scenario");
       for (const message of text.split("\r\n\r\n")) {
         if (this.stopped) return;
+        if (this.control.pending) break;
         if (message.trim() === "") continue;
         await this.server.replay(Buffer.from(message + "\r\n\r\n", "utf8"), { raw: true });
+        this.observe(message);
         const pause = pauseAfter(message);
         if (pause > 2) await this.sleep(pause);
       }
+      if (this.control.pending) await this.control.play();
       if (!originate) this.scenariosPlayed++;
       await this.sleep(this.opts.gapMs);
     }

@@ -250,6 +250,28 @@ export class CallLog {
   }
 }
 
+/**
+ * Stored calls in start order, one page at a time (keyset paging on the calls_started index):
+ * an export of years of calls holds one page in memory, and no statement stays open between
+ * pages, so the daemon's writes (another connection) are never held up by a long read.
+ */
+export function* callsInOrder(db: Db, q: { since?: string; until?: string; pageSize?: number } = {}): Generator<StoredCall> {
+  const pageSize = q.pageSize ?? 500;
+  const page = db.prepare(
+    `SELECT * FROM calls WHERE started_at >= ? AND started_at < ? AND (started_at > ? OR (started_at = ? AND call_id > ?))
+     ORDER BY started_at, call_id LIMIT ?`,
+  );
+  const legs = db.prepare("SELECT * FROM legs WHERE call_id = ? ORDER BY position, rowid");
+  let after: [string, string] = ["", ""];
+  for (;;) {
+    const rows = page.all(q.since ?? "", q.until ?? "\uffff", after[0], after[0], after[1], pageSize) as Record<string, unknown>[];
+    for (const r of rows) yield rowToCall(r, legs.all(r.call_id) as Record<string, unknown>[]);
+    if (rows.length < pageSize) return;
+    const last = rows[rows.length - 1]!;
+    after = [last.started_at as string, last.call_id as string];
+  }
+}
+
 function parse<T>(v: unknown): T | null {
   return typeof v === "string" ? (JSON.parse(v) as T) : null;
 }

@@ -10,9 +10,9 @@ function file(text: string): string {
   return p;
 }
 
-function problems(text: string, env: Record<string, string> = {}): string[] {
+function problems(text: string, env: Record<string, string> = {}, requirePbx = false): string[] {
   try {
-    loadConfig({ file: file(text), env });
+    loadConfig({ file: file(text), env, requirePbx });
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;
@@ -50,8 +50,8 @@ colour: blue
   });
 
   it("requires the AMI secret in live mode, from the environment or a file", () => {
-    expect(problems("ami: { mode: live }")).toEqual([expect.stringMatching(/^ami\.secret: required/)]);
-    expect(problems("ami: { mode: live }", { CTIBRIDGE_AMI_SECRET: "s" })).toEqual([]);
+    expect(problems("ami: { mode: live }", {}, true)).toEqual([expect.stringMatching(/^ami\.secret: required/)]);
+    expect(problems("ami: { mode: live }", { CTIBRIDGE_AMI_SECRET: "s" }, true)).toEqual([]);
     const secretFile = file("from-file\n");
     expect(loadConfig({ file: file(`ami: { mode: live, secretFile: ${secretFile} }`) }).ami.secret).toBe("from-file");
   });

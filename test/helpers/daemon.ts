@@ -54,6 +54,8 @@ export interface DaemonOptions {
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
   noWait?: boolean;
+  /** The rig's log level (default info; `debug` shows each AMI event acted on). */
+  logLevel?: string;
 }
 
 export interface RunningDaemon {
@@ -66,7 +68,7 @@ export interface RunningDaemon {
   listings(): number;
   /** How many resyncs the daemon has applied (its "pbx resynced" log line). */
   resyncs(): number;
-  /** The daemon's log lines (level info and up). */
+  /** The daemon's log lines (level info and up, or DaemonOptions.logLevel). */
   logs: LogLine[];
   /**
    * Write trace bytes to the daemon's AMI link and resolve once it has handled all of them: a
@@ -112,7 +114,7 @@ export class DaemonRig {
       ...(o.pop ? { pop: o.pop } : {}),
       ...(o.control ? { control: o.control } : {}),
     });
-    const { log, lines } = memoryLogger("info");
+    const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });
     this.daemons.push(daemon);
     const { port } = await daemon.start();

@@ -57,6 +57,7 @@ async function silent(st: Started, payload?: string): Promise<{ socket: Socket; 
   sockets.push(socket);
   const closed = new Promise<void>((r) => socket.once("close", () => r()));
   socket.on("error", () => undefined);
+  socket.resume(); // whatever the server answers is read and dropped, so its close is seen
   await new Promise<void>((r) => socket.once("connect", () => r()));
   if (payload !== undefined) socket.write(payload);
   return { socket, closed };
@@ -106,6 +107,17 @@ describe("server.limits: sockets", () => {
     await quiet.closed;
     await slow.closed;
     expect(await metric(st, "ctibridge_connections_refused_total", "reason=handshake_timeout")).toBe(2);
+    expect((await get(st.port, "/healthz")).status).toBe(200);
+  });
+
+  it("closes a request whose headers came but whose body never completes, within handshakeTimeoutMs", async () => {
+    const st = await start({ handshakeTimeoutMs: 150 });
+    // A slow body would otherwise hold a socket that cannot be evicted (a request is in progress).
+    // With a valid token the server reads the body before it answers anything.
+    const token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
+    const slowBody = await silent(st, `POST /api/calls/x/annotate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    await slowBody.closed;
+    expect(await metric(st, "ctibridge_connections_refused_total", "reason=handshake_timeout")).toBe(1);
     expect((await get(st.port, "/healthz")).status).toBe(200);
   });
 
