@@ -273,7 +273,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (!ev) return;
     if (isAgentEvent(ev)) {
       if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
-      if (agentBacklog) return void agentBacklog.push(ev);
+      // Bounded like the resync backlog: past it, applied at once (unordered against the listing).
+      if (agentBacklog && agentBacklog.length < config.ami.maxQueuedEvents) return void agentBacklog.push(ev);
       agents.handle(ev);
       if (agents.pending && !agentFlushQueued) {
         agentFlushQueued = true;
