@@ -172,4 +172,33 @@ describe("daemon restart mid-call", () => {
     expect(missed[0]!.legs).toEqual([expect.objectContaining({ ...leg, done: false })]);
     expect(second.daemon.callLog.openCallIds().size).toBe(0);
   });
+
+  it("an agent who resumes from before the restart gets the calls closed meanwhile after her fresh snapshot", async () => {
+    const first = await rig.start({ users: E2E_USERS });
+    const before = first.connect("alice");
+    await before.ready();
+    await first.pbx.replay(trace03Ringing(), { raw: true });
+    const ringing = await before.nextOf("call.ringing");
+    await waitFor(() => first.daemon.callLog.openCallIds().size === 1, "open call stored");
+    await rig.stop(first.daemon);
+    // The caller gives up while the daemon is down; the daemon is back before the CRM reconnects.
+    first.pbx.setList("CoreShowChannels", []);
+    const second = await rig.start({ dbPath: first.dbPath, pbx: first.pbx, users: E2E_USERS });
+    await waitFor(() => second.daemon.callLog.openCallIds().size === 0, "call closed at the restart");
+    const alice = second.connect("alice");
+    await alice.ready();
+    alice.send({ type: "resume", afterSeq: ringing.seq });
+    expect((await alice.nextOf("resync_required")).afterSeq).toBe(ringing.seq);
+    expect((await alice.next()).type).toBe("snapshot");
+    const ended = await alice.nextOf("call.ended");
+    expect(ended.call).toMatchObject({ callId: ringing.call.callId, endReason: "unknown_end", legs: [{ userId: "alice", outcome: "missed", missedUncertain: true }] });
+    expect((await alice.nextOf("call.missed")).call.callId).toBe(ringing.call.callId);
+    // A resume within the same daemon's life is a plain replay, as before.
+    const again = second.connect("alice");
+    await again.ready();
+    again.send({ type: "resume", afterSeq: ended.seq });
+    await again.sync();
+    expect(again.messages.filter((m) => m.type.startsWith("call.") || m.type === "resync_required").map((m) => m.type)).toEqual(["call.missed"]);
+  });
 });
+
