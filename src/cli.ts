@@ -304,7 +304,8 @@ export function buildCli(io: CliIo): Command {
 }
 
 function formatCallRow(r: Record<string, any>): string {
-  const legs = (r.legs as any[]).map((l) => `${l.userId ?? l.device}:${l.outcome ?? "-"}${l.done ? "(done)" : ""}`).join(" ");
+  // `(possibly)`: a missed leg inferred when the call's end was not seen (missedUncertain).
+  const legs = (r.legs as any[]).map((l) => `${l.userId ?? l.device}:${l.outcome ?? "-"}${l.missedUncertain ? "(possibly)" : ""}${l.done ? "(done)" : ""}`).join(" ");
   return [r.times.started, r.direction.padEnd(8), String(r.from.raw || "-").padEnd(16), "→", String(r.to.raw || "-").padEnd(14), String(r.outcome ?? r.state).padEnd(10), legs, r.callId].join(" ");
 }
 

@@ -58,8 +58,18 @@ const amiSchema = z
       .object({ minDelayMs: ms(500), maxDelayMs: ms(30_000) })
       .strict()
       .default({ minDelayMs: 500, maxDelayMs: 30_000 }),
-    /** Server-side event filter (Asterisk `Filter` action); empty: every event. */
+    /** Server-side event filter (Asterisk `Filter` action); empty: every event. `FullyBooted` is always added. */
     eventFilter: z.array(z.string()).default([]),
+    /**
+     * The agent state listings (QueueStatus, DeviceStateList) after each login: sent once the
+     * PBX says `FullyBooted` (or after `bootWaitMs` without it), and a listing that fails (a PBX
+     * still loading app_queue answers "Invalid/unknown command") is retried with capped
+     * exponential backoff, `attempts` times in all.
+     */
+    agentListing: z
+      .object({ bootWaitMs: ms(30_000), attempts: z.number().int().min(1).max(100).default(8), minDelayMs: ms(500), maxDelayMs: ms(8_000) })
+      .strict()
+      .default({ bootWaitMs: 30_000, attempts: 8, minDelayMs: 500, maxDelayMs: 8_000 }),
     maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
     /** Downstream queue length past which a warning is logged and counted. */
     maxQueuedEvents: z.number().int().min(1).default(50_000),

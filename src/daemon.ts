@@ -5,10 +5,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { AmiClient } from "./ami/client.js";
+import { AmiClient, backoffDelay } from "./ami/client.js";
 import type { AmiMessage } from "./ami/codec.js";
 import { skipUnneeded, toPbxEvent, type OnBadField } from "./ami/events.js";
-import { AgentTracker, isAgentEvent } from "./calls/agents.js";
+import { AgentTracker, isAgentEvent, type AgentEvent } from "./calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "./calls/model.js";
 import { iso } from "./calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
@@ -174,6 +174,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       const d = directory.deviceForExtension(e);
       return d === null ? null : directory.userForDevice(d, true);
     },
+    coalesce: true,
     onChange: (userId, state) => {
       try {
         cti?.agentState(userId, state);
@@ -190,6 +191,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   let firstResyncDone = false;
   /** Since when the AMI link is not logged in (null while it is). */
   let pbxDownSince: number | null = now();
+  /** The last moment the PBX was known up before the current outage (ends the calls the resync closes). */
+  let linkLostAt: number | null = null;
 
   /** /healthz: ok only while the PBX link is logged in and the store takes writes (CallLogWriter.checkWritable). */
   function health(): Record<string, unknown> {
@@ -242,14 +245,44 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
   });
 
+  /**
+   * Agent changes go out once per burst of agent events: at the next call event or at the end
+   * of the AMI read (a microtask runs after the client has handed over a whole read).
+   */
+  let agentFlushQueued = false;
+  function flushAgents(): void {
+    agentFlushQueued = false;
+    agents.flush();
+  }
+
+  /** Agent events that arrive while an agent listing runs wait for it (the listing is older). */
+  let agentBacklog: AgentEvent[] | null = null;
+  /** The agent resync (its generation) that holds agentBacklog and must release it. */
+  let agentBacklogOwner = 0;
+
+  function releaseAgentBacklog(): void {
+    const held = agentBacklog ?? [];
+    agentBacklog = null;
+    for (const ev of held) agents.handle(ev);
+    agents.flush();
+  }
+
   function feed(msg: AmiMessage): void {
     const debugEvents = trackerLog.isLevelEnabled("debug");
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
     if (isAgentEvent(ev)) {
       if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
-      return agents.handle(ev);
+      // Bounded like the resync backlog: past it, applied at once (unordered against the listing).
+      if (agentBacklog && agentBacklog.length < config.ami.maxQueuedEvents) return void agentBacklog.push(ev);
+      agents.handle(ev);
+      if (agents.pending && !agentFlushQueued) {
+        agentFlushQueued = true;
+        queueMicrotask(flushAgents);
+      }
+      return;
     }
+    if (agents.pending) flushAgents();
     reaper.noteEvent(ev);
     // --log-level debug: each event acted on, with its call (looked up before: a hangup may end it).
     const channelId = debugEvents ? eventChannelId(ev) : undefined;
@@ -286,12 +319,13 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     try {
       const listing = await client.action("CoreShowChannels", []);
       for (const ev of listing.events) feed(ev);
-      tracker.endResync(now());
+      // Calls that vanished in an outage ended at the latest when the link was lost.
+      tracker.endResync(linkLostAt ?? now());
+      linkLostAt = null;
       if (!firstResyncDone) {
         firstResyncDone = true;
         closeVanishedCalls(callLog, tracker, now(), log);
       }
-      await resyncAgents(client);
       log.info({ channels: listing.events.length, calls: tracker.activeCalls().length }, "pbx resynced");
       cti.pbxStatus("resynced", { calls: tracker.activeCalls().length });
     } catch (err) {
@@ -302,25 +336,66 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       m.backlog.set(0);
       for (const msg of held) feed(msg);
     }
+    void resyncAgents(client);
   }
 
+  /** Bumped on every login and at stop: an agent resync of an older connection gives up. */
+  let agentGen = 0;
+
   /**
-   * Queue members and device states, inside the same backlog window as the channel listing
-   * (both actions sent at once: one round trip more, not two). Either may fail (no app_queue;
-   * DeviceStateList needs Asterisk 13): logged and ignored; without a QueueStatus listing no
-   * member is dropped. Never throws.
+   * Queue members and device states after each login: once the PBX says FullyBooted (a PBX
+   * that is still loading app_queue answers "Invalid/unknown command"), then each listing that
+   * fails is retried with backoff (`ami.agentListing`), logged once per action. Each listing
+   * that succeeds replaces its part of the agent state (members, pauses, device states from
+   * before the reconnect do not survive it); agent events that arrive meanwhile wait for it.
+   * Never throws.
    */
   async function resyncAgents(client: AmiClient): Promise<void> {
-    const actions = ["QueueStatus", "DeviceStateList"] as const;
-    const results = await Promise.allSettled(actions.map((a) => client.action(a, [])));
-    agents.beginResync();
-    results.forEach((r, i) => {
-      if (r.status === "fulfilled") for (const ev of r.value.events) feed(ev);
-      // Expected on a PBX without app_queue or on Asterisk < 13: the reason is enough, no stack.
-      else log.warn({ action: actions[i], reason: (r.reason as Error)?.message ?? String(r.reason) }, "agent state listing failed");
-    });
-    agents.endResync(results[0]!.status === "fulfilled");
-    log.info({ membersListed: results[0]!.status === "fulfilled" }, "agent state resynced");
+    const gen = ++agentGen;
+    const cfg = config.ami.agentListing;
+    const current = () => gen === agentGen && ami === client && client.isConnected;
+    if (!(await client.whenBooted(cfg.bootWaitMs))) {
+      if (!current()) return;
+      log.warn({ waitedMs: cfg.bootWaitMs }, "pbx did not say FullyBooted, listing agent state anyway");
+    }
+    let todo: ("QueueStatus" | "DeviceStateList")[] = ["QueueStatus", "DeviceStateList"];
+    const listed = { QueueStatus: false, DeviceStateList: false };
+    const warned = new Set<string>();
+    for (let attempt = 1; current(); attempt++) {
+      agentBacklog ??= [];
+      agentBacklogOwner = gen;
+      const results = await Promise.allSettled(todo.map((a) => client.action(a, [])));
+      if (gen !== agentGen) {
+        // A newer login took over; it releases the backlog unless it never got to hold it.
+        if (agentBacklogOwner === gen) releaseAgentBacklog();
+        return;
+      }
+      agents.beginResync();
+      const failed: typeof todo = [];
+      results.forEach((r, i) => {
+        const action = todo[i]!;
+        if (r.status === "fulfilled") {
+          listed[action] = true;
+          for (const msg of r.value.events) {
+            const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
+            if (ev && isAgentEvent(ev)) agents.handle(ev);
+          }
+        } else {
+          failed.push(action);
+          // Once per action and login: retries are not news. Expected for good on a PBX without
+          // app_queue or on Asterisk < 13; the reason is enough, no stack.
+          if (!warned.has(action)) log.warn({ action, reason: (r.reason as Error)?.message ?? String(r.reason), retrying: attempt < cfg.attempts }, "agent state listing failed");
+          warned.add(action);
+        }
+      });
+      agents.endResync(todo.includes("QueueStatus") && !failed.includes("QueueStatus"), todo.includes("DeviceStateList") && !failed.includes("DeviceStateList"));
+      releaseAgentBacklog();
+      todo = failed;
+      if (todo.length === 0 || attempt >= cfg.attempts || !current()) break;
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt, cfg.minDelayMs, cfg.maxDelayMs, Math.random)).unref());
+    }
+    if (gen !== agentGen) return;
+    log.info({ membersListed: listed.QueueStatus, devicesListed: listed.DeviceStateList }, "agent state resynced");
   }
 
   // Rebuilt on reload when control settings change (the per-user budgets start full again).
@@ -434,9 +509,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         pbxDownSince = null;
         void resync(client);
       });
-      client.on("disconnected", ({ reason }) => {
+      client.on("disconnected", ({ reason, upUntil }) => {
         m.amiConnected.set(0);
-        pbxDownSince ??= now();
+        // One pbx.disconnected per outage: the client also reports each failed reconnect attempt.
+        if (pbxDownSince !== null) return;
+        pbxDownSince = now();
+        linkLostAt = upUntil;
         cti.pbxStatus("disconnected", { reason });
       });
       client.on("reconnecting", () => m.reconnects.inc());
@@ -446,6 +524,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       return { port, amiPort };
     },
     async stop() {
+      agentGen++;
       reaper.stop();
       pruner.stop();
       originates.clear();

@@ -14,24 +14,18 @@ export function externalNumber(call: Call): string | null {
 
 /**
  * After the first resync of a (re)started daemon: calls the store still had open but the PBX
- * no longer has ended while we were away. They are closed with `unknown_end`, never dropped
- * and never left open forever.
+ * no longer has ended while we were away. They are closed by the tracker (`closeStored`) with
+ * `unknown_end`, never dropped and never left open forever: their users get `call.ended` (a
+ * leg that rang and was not answered: `call.missed`, flagged `missedUncertain`), and the store
+ * closes them. Each ends at the last moment it was known up: its last stored event (the daemon
+ * died some time after it), never later than `at`.
  */
 export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: number, log: Logger): number {
-  const ended = new Date(at).toISOString();
   let n = 0;
-  for (const call of callLog.openCalls()) {
+  for (const { updatedAt, ...call } of callLog.openCalls()) {
     if (tracker.getCall(call.callId) && tracker.getCall(call.callId)!.state !== "ended") continue;
-    call.state = "ended";
-    call.endReason = "unknown_end";
-    call.times.ended = ended;
-    call.outcome = call.times.answered ? "answered" : null;
-    for (const leg of call.legs) {
-      if (leg.state !== "ended") leg.endedAt = ended;
-      leg.state = "ended";
-      if (leg.outcome === null) leg.outcome = leg.placed ? "placed" : leg.answeredAt ? "answered_by_me" : null;
-    }
-    callLog.save(call, ended);
+    const last = Math.max(Date.parse(updatedAt), latestTime(call));
+    tracker.closeStored(call, last > 0 && last < at ? last : at);
     n++;
     log.warn({ callId: call.callId }, "call ended while the daemon was down");
   }
@@ -41,7 +35,7 @@ export function closeVanishedCalls(callLog: CallLog, tracker: CallTracker, at: n
 export type ReapReason = "not_listed" | "max_age";
 
 export interface ReaperDeps {
-  tracker: Pick<CallTracker, "activeCalls" | "unlistedCalls" | "endUnknown">;
+  tracker: Pick<CallTracker, "activeCalls" | "unlistedCalls" | "endUnknown" | "getCall">;
   /** Uniqueids of the channels the PBX has now; null when no listing can be had (link down, resync running). */
   listChannels: () => Promise<ReadonlySet<string>> | null;
   intervalMs: number;
@@ -64,6 +58,8 @@ export interface ReaperDeps {
 export class CallReaper {
   private touched: Set<string> | null = null;
   private readonly firstSeen = new Map<string, number>();
+  /** When a listing last named each active call (sent time): the last moment it was known up. */
+  private readonly lastListed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: ReaperDeps) {}
@@ -93,8 +89,10 @@ export class CallReaper {
       const listing = this.deps.listChannels();
       if (!listing) return;
       const listed = await listing;
-      const gone = this.deps.tracker
-        .unlistedCalls(listed, touched)
+      const unlisted = this.deps.tracker.unlistedCalls(listed, touched);
+      const notNamed = new Set(unlisted.map((c) => c.callId));
+      for (const call of this.deps.tracker.activeCalls()) if (!notNamed.has(call.callId)) this.lastListed.set(call.callId, sentAt);
+      const gone = unlisted
         // A click-to-dial without its channel yet: only when it existed a whole interval before
         // this listing was sent (its Originate was on the wire long before).
         .filter((c) => !c.awaitingOriginate || sentAt - (this.firstSeen.get(c.callId) ?? sentAt) >= this.deps.intervalMs)
@@ -118,16 +116,47 @@ export class CallReaper {
       else if (t - seen >= this.deps.maxAgeMs) old.push(call.callId);
     }
     for (const id of this.firstSeen.keys()) if (!active.has(id)) this.firstSeen.delete(id);
+    for (const id of this.lastListed.keys()) if (!active.has(id)) this.lastListed.delete(id);
     return old;
   }
 
+  /**
+   * A call the PBX no longer lists ends at the last moment it was known up: the last listing
+   * that named it, or its last event (its latest time), never later than now. A call closed
+   * for its age was still listed: it ends now.
+   */
   private reap(callIds: string[], reason: ReapReason): void {
     if (callIds.length === 0) return;
-    const n = this.deps.tracker.endUnknown(callIds, this.deps.now());
+    const now = this.deps.now();
+    const at = (callId: string): number => {
+      if (reason === "max_age") return now;
+      const call = this.deps.tracker.getCall(callId);
+      const known = Math.max(this.lastListed.get(callId) ?? 0, call ? latestTime(call) : 0);
+      return known > 0 && known < now ? known : now;
+    };
+    const n = this.deps.tracker.endUnknown(callIds, at);
     if (n === 0) return;
     this.deps.onReaped(reason, n);
     this.deps.log.warn({ calls: n, reason, callIds: callIds.slice(0, 10) }, "stuck calls closed");
   }
+}
+
+/** The latest moment a call's times or legs name (its last known event), epoch ms; 0 when none. */
+export function latestTime(call: Call): number {
+  let t = 0;
+  const see = (s: string | null | undefined) => {
+    const ms = s ? Date.parse(s) : Number.NaN;
+    if (ms > t) t = ms;
+  };
+  see(call.times.started);
+  see(call.times.ringing);
+  see(call.times.answered);
+  for (const l of call.legs) {
+    see(l.ringingAt);
+    see(l.answeredAt);
+    see(l.endedAt);
+  }
+  return t;
 }
 
 /** The first channel an event names (its `ch`, `dest`, `caller` or bare channelId), for log lines. */

@@ -178,6 +178,17 @@ describe("ctibridge calls --missed", () => {
     const frank = await run(["calls", "--missed", "--user", "frank", "--config", cfg]);
     expect(frank.out).toMatch(/0049891234567 .* frank:missed/);
   });
+
+  it("shows a possibly missed leg (its call's end was not seen) as such", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), "p.db");
+    const db = openDb(dbPath);
+    const { events } = await replayFiles([`${FIXTURES}/03-inbound-missed-caller-abandon.ami`], labConfig());
+    const call = events.filter((e) => e.userId === null).at(-1)!.call;
+    new CallLog(db).save({ ...call, outcome: null, endReason: "unknown_end", legs: call.legs.map((l) => ({ ...l, missedUncertain: true as const })) }, call.times.ended!);
+    db.close();
+    const cfg = tmp("p.yaml", `${LAB_YAML}store: { path: ${dbPath} }\n`);
+    expect((await run(["calls", "--missed", "--config", cfg])).out).toMatch(/0049891234567 .* ended +alice:missed\(possibly\) /);
+  });
 });
 
 describe("ctibridge users, tokens, contacts", () => {

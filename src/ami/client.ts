@@ -36,9 +36,15 @@ export interface AmiClientOptions extends AmiEndpoint {
 
 export interface AmiClientEvents {
   connected: [{ amiVersion: string | undefined; asteriskVersion: string | undefined }];
-  disconnected: [{ reason: string }];
+  /**
+   * `upUntil`: the last moment the PBX was known to be up on that connection: when the link
+   * was lost, or for a ping timeout the last bytes received (the PBX hung before that).
+   */
+  disconnected: [{ reason: string; upUntil: number }];
   reconnecting: [{ attempt: number; delayMs: number }];
   loginFailed: [{ username: string; message: string }];
+  /** Asterisk said `FullyBooted` on this connection (right after login, or when its boot completes). */
+  booted: [];
   event: [AmiMessage];
 }
 
@@ -60,6 +66,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private authFailed = false;
   private timers = new Set<ReturnType<typeof setTimeout>>();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastReceivedAt = 0;
+  private fullyBooted = false;
   private readonly pending: PendingActions;
   private readonly counters = { messages: 0, events: 0, reconnects: 0 };
   private readonly log: Logger;
@@ -76,6 +84,29 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   get isConnected(): boolean {
     return this.phase === "up";
+  }
+
+  /**
+   * Resolves true once the PBX has said `FullyBooted` on the current connection (at once if it
+   * already has), false after `timeoutMs` without it or when the link drops first.
+   */
+  whenBooted(timeoutMs: number): Promise<boolean> {
+    if (this.fullyBooted) return Promise.resolve(true);
+    if (this.phase === "idle") return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(t);
+        this.off("booted", onBooted);
+        this.off("disconnected", onDown);
+        resolve(v);
+      };
+      const onBooted = () => done(true);
+      const onDown = () => done(false);
+      const t = setTimeout(() => done(false), timeoutMs);
+      t.unref?.();
+      this.on("booted", onBooted);
+      this.on("disconnected", onDown);
+    });
   }
 
   start(): void {
@@ -120,6 +151,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private open(): void {
     this.phase = "connecting";
+    this.fullyBooted = false;
     const socket = openAmiSocket(this.opts);
     this.socket = socket;
     this.decoder = new AmiDecoder({ maxMessageBytes: this.opts.maxMessageBytes, now: this.opts.now, skipEvent: this.opts.skipEvent });
@@ -133,6 +165,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private onData(chunk: Buffer): void {
+    this.lastReceivedAt = this.clock();
     let msgs: AmiMessage[];
     try {
       msgs = this.decoder!.push(chunk);
@@ -155,6 +188,10 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       if (this.pending.offer(msg)) continue;
       if (msg.event !== undefined) {
         this.counters.events++;
+        if (msg.event === "FullyBooted" && !this.fullyBooted) {
+          this.fullyBooted = true;
+          this.emitSafe("booted");
+        }
         this.emitSafe("event", msg);
       } else if (msg.get("Response") === undefined) {
         this.log.warn({ keys: msg.keys.slice(0, 5) }, "ami message without event or response skipped");
@@ -215,7 +252,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     socket.destroy();
     this.pending.rejectAll("AMI_DISCONNECTED", reason);
     if (reason !== "stopped") this.log.warn({ reason }, "ami disconnected");
-    this.emitSafe("disconnected", { reason });
+    const upUntil = reason === "ping timeout" && this.lastReceivedAt > 0 ? this.lastReceivedAt : this.clock();
+    this.emitSafe("disconnected", { reason, upUntil });
     if (this.closing) return;
     this.attempt++;
     this.counters.reconnects++;
@@ -225,6 +263,10 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.log.info({ attempt: this.attempt, delayMs }, "ami reconnecting");
     this.emitSafe("reconnecting", { attempt: this.attempt, delayMs });
     this.timer(delayMs, () => this.open());
+  }
+
+  private clock(): number {
+    return (this.opts.now ?? Date.now)();
   }
 
   private emitSafe<K extends keyof AmiClientEvents>(name: K, ...args: AmiClientEvents[K]): void {

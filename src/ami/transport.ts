@@ -71,7 +71,9 @@ export async function greet(send: (name: string, fields: ActionFields) => Promis
   let challenge: string | undefined;
   if (o.md5Login) challenge = header((await send("Challenge", [["AuthType", "MD5"]])).response, "Challenge") ?? "";
   await send("Login", loginFields(o.username, o.secret ?? "", challenge));
-  for (const name of o.eventFilter) {
+  // FullyBooted tells when the agent listings can be sent (the daemon waits for it).
+  const filters = o.eventFilter.length > 0 && !o.eventFilter.includes("FullyBooted") ? [...o.eventFilter, "FullyBooted"] : o.eventFilter;
+  for (const name of filters) {
     // Legacy regex filter (Asterisk 10+): a substring match, so `Dial` also admits DialBegin.
     await send("Filter", [["Operation", "Add"], ["Filter", `Event: ${name}`]]).catch((err: Error) =>
       o.log.warn({ filter: name, err }, "ami filter refused"),

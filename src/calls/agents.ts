@@ -15,8 +15,7 @@
  * only if every member is.
  */
 import { DEVICE_STATES, type DeviceState, type PbxEvent } from "../ami/events.js";
-// The message shape is the protocol's; this is a type-only import, nothing of the server.
-import type { AgentState } from "../publish/protocol.js";
+import type { AgentState } from "./model.js";
 
 export type { AgentState };
 export type AgentEvent = Extract<PbxEvent, { type: "queueMember" | "queueMemberRemoved" | "deviceState" }>;
@@ -33,6 +32,12 @@ export interface AgentDeps {
    */
   userForExtension?(extension: string): string | null;
   onChange(userId: string, state: AgentState): void;
+  /**
+   * Hold changes until `flush()` (the daemon calls it at the end of a burst of agent events):
+   * Asterisk reports one change as several events (DeviceStateChange, then QueueMemberStatus),
+   * and each alone would publish a state that never was. Default: one onChange per event.
+   */
+  coalesce?: boolean;
 }
 
 const RANK: Readonly<Record<DeviceState, number>> = {
@@ -62,6 +67,8 @@ interface Member {
 interface Device {
   name: string;
   state: DeviceState;
+  /** Listed by the DeviceStateList in progress. */
+  seen: boolean;
   /** Reported by DeviceStateChange; from then on queue member statuses no longer set it. */
   live: boolean;
   userId: string | null;
@@ -103,22 +110,36 @@ export class AgentTracker {
         break;
     }
     // One event may touch a user twice (a new member and its device state): one onChange.
-    if (!this.resyncing && this.dirty.size > 0) this.flush();
+    if (!this.resyncing && !this.deps.coalesce && this.dirty.size > 0) this.flush();
   }
 
-  /** A QueueStatus listing follows: members it does not list are gone after endResync(true). */
+  /** Users whose state may have changed since the last flush. */
+  get pending(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  /** Listings follow: members (devices) they do not list are gone after endResync(true, true). */
   beginResync(): void {
     this.resyncing = true;
     for (const q of this.queues.values()) for (const m of q.values()) m.seen = false;
+    for (const d of this.devices.values()) d.seen = false;
   }
 
   /**
-   * `complete`: the QueueStatus listing arrived (false when it failed: keep every member).
-   * Each user whose state changed during the resync gets one onChange.
+   * `members`: the QueueStatus listing arrived (false when it failed or was not asked: keep
+   * every member); `devices`: likewise the DeviceStateList. A listing replaces its part: what
+   * it does not name is gone. Each user whose state changed during the resync gets one onChange.
    */
-  endResync(complete = true): void {
-    if (complete) {
+  endResync(members = true, devices = false): void {
+    if (members) {
       for (const q of this.queues.values()) for (const m of q.values()) if (!m.seen) this.remove(m.queue, m.iface);
+    }
+    if (devices) {
+      for (const d of [...this.devices.values()]) {
+        if (d.seen) continue;
+        this.devices.delete(d.name);
+        if (d.userId !== null) this.rebind(d, null, "devices");
+      }
     }
     this.resyncing = false;
     this.flush();
@@ -183,11 +204,12 @@ export class AgentTracker {
   private report(device: string, state: DeviceState, live: boolean): void {
     let d = this.devices.get(device);
     if (!d) {
-      d = { name: device, state, live, userId: null };
+      d = { name: device, state, live, userId: null, seen: live };
       this.devices.set(device, d);
       if (isPhone(device)) this.rebind(d, this.deps.userForDevice(device), "devices");
       return;
     }
+    if (live) d.seen = true;
     if (!live && d.live) return;
     d.live ||= live;
     if (d.state === state) return;
@@ -224,7 +246,9 @@ export class AgentTracker {
     }
   }
 
-  private flush(): void {
+  /** Publish each changed user once (outside a resync: endResync flushes). */
+  flush(): void {
+    if (this.resyncing) return;
     for (const u of this.dirty) this.publish(u);
     this.dirty.clear();
   }

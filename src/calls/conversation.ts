@@ -218,6 +218,7 @@ export class Conversation {
     const call = this.call;
     call.state = "ended";
     call.times.ended = iso(at);
+    if (unknownEnd) call.times.endEstimated = true;
     call.endReason = unknownEnd ? "unknown_end" : "hangup";
     call.outcome = unknownEnd && !this.facts.answered ? null : callOutcome(this.facts);
     const offered = [...this.legs.values()].filter((l) => !l.leg.placed && l.rang).length;
@@ -229,7 +230,11 @@ export class Conversation {
         leg.endedAt = iso(at);
       }
       const stillUnknown = unknownEnd && !rec.answered && !rec.leg.placed && !this.facts.answered;
-      leg.outcome = stillUnknown ? null : legOutcome({ ...rec, placed: leg.placed }, this.facts.answered, policy, offered);
+      // It rang, nobody is known to have answered, and the end was not seen: probably missed
+      // (the caller gave up while we were away). Counted by the missed policy, flagged.
+      if (stillUnknown && !rec.rang) leg.outcome = null;
+      else leg.outcome = legOutcome({ ...rec, placed: leg.placed }, this.facts.answered, policy, offered);
+      if (stillUnknown && rec.rang && !rec.declined) leg.missedUncertain = true;
       if (leg.outcome === "missed" && leg.userId) missed.push(leg.userId);
     }
     fillDurations(call);

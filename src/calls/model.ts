@@ -60,6 +60,11 @@ export interface Times {
   waitSeconds: number | null;
   /** Seconds from answer to end. */
   talkSeconds: number | null;
+  /**
+   * Present (true) when `ended` is an estimate: the call was closed as `unknown_end`, and its
+   * end is the last moment it was known to be up (the AMI link lost, its last event seen).
+   */
+  endEstimated?: true;
 }
 
 export interface Leg {
@@ -74,6 +79,12 @@ export interface Leg {
   endedAt: string | null;
   waitSeconds: number | null;
   talkSeconds: number | null;
+  /**
+   * Present (true) when the call ended as `unknown_end` unanswered while this leg rang: the
+   * outcome (`missed` or `unanswered` by the missed policy) is inferred, the caller probably
+   * gave up while the AMI link or the daemon was down.
+   */
+  missedUncertain?: true;
 }
 
 export interface AnsweredBy {
@@ -165,6 +176,13 @@ export interface AnnotationPatch {
 
 /** One entry of a call's annotation history. */
 export type AnnotationEntry = AnnotationPatch & { by: string; at: string };
+
+/** One user's agent state (calls/agents.ts), sent whole as `agent.state`. */
+export interface AgentState {
+  /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
+  deviceState: string | null;
+  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+}
 
 /** Domain events, past-tense facts, one per affected user with the full call snapshot. */
 export interface CallEventMap {

@@ -10,7 +10,7 @@ import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
 import { addLive, Conversation } from "./conversation.js";
-import { iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
+import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
@@ -463,12 +463,16 @@ export class CallTracker {
     return out;
   }
 
-  /** End these calls now with `unknown_end`, as a resync ends calls that vanished. Returns how many. */
-  endUnknown(callIds: Iterable<string>, at: number): number {
+  /**
+   * End these calls with `unknown_end`, as a resync ends calls that vanished, at `at` (one time
+   * for all, or each call's own). Returns how many.
+   */
+  endUnknown(callIds: Iterable<string>, endAt: number | ((callId: string) => number)): number {
     let n = 0;
     for (const callId of callIds) {
       const conv = this.byCallId.get(callId);
       if (!conv || conv.ended) continue;
+      const at = typeof endAt === "number" ? endAt : endAt(callId);
       for (const id of conv.channelIds) {
         const chan = this.chans.get(id);
         if (!chan || chan.hungUp) continue;
@@ -480,6 +484,33 @@ export class CallTracker {
       n++;
     }
     return n;
+  }
+
+  /**
+   * A call the store still had open after a restart that the PBX no longer lists: it ended
+   * while the daemon was down. Rebuilt from its last snapshot and ended (`unknown_end`, at
+   * `at`, the last moment it was known up) through the same transition as any call, so its
+   * users get `call.ended` (and `call.missed` for a ringing leg) and the store closes it.
+   */
+  closeStored(snap: Call, at: number): void {
+    if (this.byCallId.has(snap.callId)) return;
+    const call: Call = { ...cloneCall({ ...snap, legs: [] }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
+    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
+    conv.facts.answered = call.times.answered !== null;
+    for (const old of Array.isArray(snap.legs) ? snap.legs : []) {
+      if (!old || typeof old.device !== "string") continue;
+      const rec = conv.ensureLeg(old.device, old.placed === true);
+      Object.assign(rec.leg, { state: old.state, outcome: old.outcome ?? null, ringingAt: old.ringingAt ?? null, answeredAt: old.answeredAt ?? null, endedAt: old.endedAt ?? null });
+      if (old.placed) conv.placer = old.device;
+      rec.rang = rec.leg.ringingAt !== null;
+      rec.answered = rec.leg.answeredAt !== null;
+      rec.pickedUp = old.outcome === "picked_up";
+      rec.declined = old.outcome === "declined";
+      if (rec.declined) conv.facts.anyDeclined = true;
+    }
+    this.byCallId.set(call.callId, conv);
+    for (const id of call.linkedIds) this.byLinked.set(id, conv);
+    this.endCall(conv, at, true);
   }
 
   // ---- queries and commands -------------------------------------------------------------

@@ -86,6 +86,7 @@ export class IncomingHandler {
       this.d.log.info({ connectionId: c.id, afterSeq, oldestSeq: j.oldestSeq() }, "resume needs resync");
       this.d.send(c, { type: "resync_required", afterSeq, oldestSeq: j.oldestSeq() });
       this.d.sendSnapshot(c);
+      if (afterSeq < j.firstSeq) this.endedSinceStart(c);
       return;
     }
     let n = 0;
@@ -95,6 +96,24 @@ export class IncomingHandler {
       n++;
     }
     this.d.log.debug({ connectionId: c.id, afterSeq, replayed: n }, "resumed");
+  }
+
+  /**
+   * A resume from before a daemon restart: after the fresh snapshot, the calls that ended since
+   * this daemon started (`call.ended`, `call.missed`: terminal facts, safe after a snapshot),
+   * among them the calls closed as `unknown_end` at the restart, which the client could not
+   * have seen (it reconnects after the daemon's first resync). Only while the journal still
+   * holds everything since the start.
+   */
+  private endedSinceStart(c: Connection): void {
+    const entries = this.d.journal.sinceStart(c.connectedSeq) ?? [];
+    let n = 0;
+    for (const e of entries) {
+      if (e.kind !== "call" || (e.type !== "call.ended" && e.type !== "call.missed") || !wants(c, e)) continue;
+      this.d.sendEntry(c, e);
+      n++;
+    }
+    this.d.log.debug({ connectionId: c.id, replayed: n }, "calls ended since the restart replayed");
   }
 
   /** One tab owns the pop: the user's other tabs are told which connection took it. */

@@ -37,6 +37,8 @@ export class Journal {
   private count = 0;
   /** The latest seq handed out (journaled or, with size 0, forgotten at once). */
   lastSeq: number;
+  /** The first seq of this process: an afterSeq below it comes from before a daemon restart. */
+  readonly firstSeq: number;
 
   /**
    * `baseSeq`: where numbering starts. The server starts from the clock (ms × 1000) so that a
@@ -45,6 +47,12 @@ export class Journal {
   constructor(readonly size: number, baseSeq = 0) {
     this.buf = new Array<JournalEntry | undefined>(size);
     this.lastSeq = baseSeq;
+    this.firstSeq = baseSeq + 1;
+  }
+
+  /** Everything since this process started, when nothing of it was evicted (else null). */
+  sinceStart(untilSeq: number): JournalEntry[] | null {
+    return this.range(this.firstSeq - 1, untilSeq);
   }
 
   nextSeq(): number {

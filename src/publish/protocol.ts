@@ -3,7 +3,7 @@
  * place that maps a domain Call to its JSON snapshot (camelCase, explicit field list, so a
  * change to the model never leaks onto the wire by accident). Client → server: incoming.ts.
  */
-import type { Call, CallEventName, LegOutcome, LegState, RingStopReason } from "../calls/model.js";
+import type { AgentState, Call, CallEventName, LegOutcome, LegState, RingStopReason } from "../calls/model.js";
 
 export const PROTOCOL_VERSION = 1;
 /** The subprotocol a browser asks for; the server selects it when offered. */
@@ -43,11 +43,8 @@ export type CallMessageType = (typeof CALL_EVENT_TYPES)[CallEventName];
 /** The call as one recipient sees it: legs narrowed to theirs, the pop URL rendered. */
 export type CallSnapshot = Omit<Call, "legs"> & { legs: Call["legs"]; popUrl: string | null };
 
-export interface AgentState {
-  /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
-  deviceState: string | null;
-  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
-}
+// The agent state is the engine's (calls/model.ts): publish/ depends on calls/, never the reverse.
+export type { AgentState };
 
 export interface Envelope<T extends string> {
   v: 1;

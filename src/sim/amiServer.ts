@@ -43,6 +43,11 @@ export interface AmiServerOptions {
   asteriskVersion?: string;
   /** Bytes written in the very same write as a successful login response. */
   afterLogin?: Buffer;
+  /**
+   * Send `Event: FullyBooted` right after a successful login, as a booted Asterisk does
+   * (default false: byte-exact replays stay as recorded); `boot()` sends it later.
+   */
+  fullyBooted?: boolean;
   /** Answer Ping (default true); false simulates a hung PBX. */
   answerPing?: boolean;
   now?: () => number;
@@ -64,10 +69,12 @@ export class AmiServer extends EventEmitter<AmiServerEvents> {
   private readonly raw: { connId: number; chunk: Buffer }[] = [];
   private nextId = 1;
   private boundPort: number;
+  private booted: boolean;
 
   constructor(readonly opts: AmiServerOptions = {}) {
     super();
     this.boundPort = opts.port ?? 0;
+    this.booted = opts.fullyBooted === true;
     this.setList("CoreShowChannels", []);
   }
 
@@ -87,6 +94,12 @@ export class AmiServer extends EventEmitter<AmiServerEvents> {
   /** Handle another action (name is case-insensitive, as in Asterisk). */
   handle(action: string, handler: ActionHandler): this {
     this.handlers.set(action.toLowerCase(), handler);
+    return this;
+  }
+
+  /** Drop a handler set with handle(): the action gets its built-in answer again. */
+  unhandle(action: string): this {
+    this.handlers.delete(action.toLowerCase());
     return this;
   }
 
@@ -116,6 +129,17 @@ export class AmiServer extends EventEmitter<AmiServerEvents> {
       if (opts.paceMs !== undefined) await sleep(opts.paceMs);
     }
     return body.length;
+  }
+
+  /** Asterisk has finished loading: `FullyBooted` to every logged-in client, and after each later login. */
+  boot(): void {
+    this.booted = true;
+    this.broadcast([["Event", "FullyBooted"], ["Privilege", "system,all"], ["Uptime", "1"], ["LastReload", "1"], ["Status", "Fully Booted"]]);
+  }
+
+  /** Like a PBX that restarts and is still loading its modules: no FullyBooted until boot(). */
+  unboot(): void {
+    this.booted = false;
   }
 
   /** Send one event to every logged-in client. */
@@ -227,7 +251,9 @@ export class AmiServer extends EventEmitter<AmiServerEvents> {
       return;
     }
     conn.loggedIn = true;
-    reply([["Response", "Success"], ["Message", "Authentication accepted"]], this.opts.afterLogin);
+    const booted = this.booted ? encodeMessage([["Event", "FullyBooted"], ["Privilege", "system,all"], ["Uptime", "1"], ["LastReload", "1"], ["Status", "Fully Booted"]]) : undefined;
+    const extra = [booted, this.opts.afterLogin].filter((b): b is Buffer => b !== undefined);
+    reply([["Response", "Success"], ["Message", "Authentication accepted"]], extra.length > 0 ? Buffer.concat(extra) : undefined);
   }
 
   private sendList(

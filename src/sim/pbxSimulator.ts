@@ -79,7 +79,7 @@ export class PbxSimulator {
 
   constructor(private readonly opts: SimulatorOptions) {
     // record: false — the demo may run for days; nothing reads what it received.
-    this.server = new AmiServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, asteriskVersion: "22.10.1 (ctibridge simulator)", record: false });
+    this.server = new AmiServer({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0, asteriskVersion: "22.10.1 (ctibridge simulator)", record: false, fullyBooted: true });
     const dir = opts.tracesDir ?? defaultTracesDir();
     this.traces = readdirSync(dir)
       .filter((f) => f.endsWith(".ami") && !SKIP.test(f))

@@ -51,11 +51,11 @@ export class CallLog {
       INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, from_key, to_raw, to_e164, to_name,
         did, queue, outcome, answered_by_user, answered_by_device, started_at, ringing_at, answered_at, ended_at,
         wait_seconds, talk_seconds, hangup_cause, hangup_text, end_reason, transfer, ivr, recording, restored,
-        click_to_dial, conference, updated_at)
+        click_to_dial, conference, end_estimated, updated_at)
       VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @from_key, @to_raw, @to_e164, @to_name,
         @did, @queue, @outcome, @answered_by_user, @answered_by_device, @started_at, @ringing_at, @answered_at, @ended_at,
         @wait_seconds, @talk_seconds, @hangup_cause, @hangup_text, @end_reason, @transfer, @ivr, @recording, @restored,
-        @click_to_dial, @conference, @updated_at)
+        @click_to_dial, @conference, @end_estimated, @updated_at)
       ON CONFLICT(call_id) DO UPDATE SET linked_ids = excluded.linked_ids, direction = excluded.direction,
         state = excluded.state, from_raw = excluded.from_raw, from_e164 = excluded.from_e164, from_name = excluded.from_name,
         from_key = excluded.from_key,
@@ -66,15 +66,15 @@ export class CallLog {
         talk_seconds = excluded.talk_seconds, hangup_cause = excluded.hangup_cause, hangup_text = excluded.hangup_text,
         end_reason = excluded.end_reason, transfer = excluded.transfer, ivr = excluded.ivr,
         recording = excluded.recording, restored = excluded.restored, click_to_dial = excluded.click_to_dial,
-        conference = excluded.conference, updated_at = excluded.updated_at`);
+        conference = excluded.conference, end_estimated = excluded.end_estimated, updated_at = excluded.updated_at`);
     this.deleteLegs = db.prepare("DELETE FROM legs WHERE call_id = ? AND done = 0");
     this.insertLeg = db.prepare(`
-      INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position, missed_uncertain)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT(call_id, device) DO UPDATE SET user_id = excluded.user_id, state = excluded.state,
         outcome = excluded.outcome, ringing_at = excluded.ringing_at, answered_at = excluded.answered_at,
         ended_at = excluded.ended_at, wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds,
-        position = excluded.position`);
+        position = excluded.position, missed_uncertain = excluded.missed_uncertain`);
     // What the snapshot has beyond the searchable columns. A null annotation from the tracker
     // (a call rebuilt after a restart) never erases the stored one.
     this.updateView = db.prepare("UPDATE calls SET match = ?, from_party = ?, to_party = ?, annotation = coalesce(?, annotation) WHERE call_id = ?");
@@ -134,12 +134,13 @@ export class CallLog {
         restored: call.restored ? 1 : 0,
         click_to_dial: call.clickToDial ? 1 : 0,
         conference: call.conference,
+        end_estimated: call.times.endEstimated ? 1 : 0,
         updated_at: now,
       });
       this.updateView.run(json(call.match), JSON.stringify(call.from), JSON.stringify(call.to), json(call.annotation), call.callId);
       this.deleteLegs.run(call.callId);
       call.legs.forEach((l, i) => {
-        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, i);
+        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, i, l.missedUncertain ? 1 : 0);
       });
       if (call.state === "ended") this.deleteOpen.run(call.callId);
       else for (const id of call.linkedIds) this.upsertOpen.run(id, call.callId, JSON.stringify(call), now);
@@ -215,11 +216,14 @@ export class CallLog {
     return out;
   }
 
-  /** Calls still marked open (snapshots), for closing those that vanished while we were down. */
-  openCalls(): Call[] {
-    const rows = this.db.prepare("SELECT DISTINCT call_id, snapshot FROM open_calls").all() as { call_id: string; snapshot: string }[];
+  /**
+   * Calls still marked open (snapshots, and when each was last written: the time of its last
+   * event), for closing those that vanished while we were down.
+   */
+  openCalls(): (Call & { updatedAt: string })[] {
+    const rows = this.db.prepare("SELECT DISTINCT call_id, snapshot, updated_at FROM open_calls").all() as { call_id: string; snapshot: string; updated_at: string }[];
     const seen = new Set<string>();
-    return rows.filter((r) => !seen.has(r.call_id) && seen.add(r.call_id)).map((r) => JSON.parse(r.snapshot) as Call);
+    return rows.filter((r) => !seen.has(r.call_id) && seen.add(r.call_id)).map((r) => ({ ...(JSON.parse(r.snapshot) as Call), updatedAt: r.updated_at }));
   }
 
   list(q: CallQuery = {}): StoredCall[] {
@@ -305,6 +309,7 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
       endedAt: l.ended_at as string | null,
       waitSeconds: l.wait_seconds as number | null,
       talkSeconds: l.talk_seconds as number | null,
+      ...(l.missed_uncertain === 1 ? { missedUncertain: true as const } : {}),
       done: l.done === 1,
     })),
     answeredBy: r.answered_by_device ? { userId: r.answered_by_user as string | null, device: r.answered_by_device as string } : null,
@@ -315,6 +320,7 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
       ended: r.ended_at as string | null,
       waitSeconds: r.wait_seconds as number | null,
       talkSeconds: r.talk_seconds as number | null,
+      ...(r.end_estimated === 1 ? { endEstimated: true as const } : {}),
     },
     outcome: r.outcome as Call["outcome"],
     hangupCause: r.hangup_cause === null ? null : { code: r.hangup_cause as number, text: r.hangup_text as string },

@@ -157,6 +157,11 @@ const MIGRATIONS: string[] = [
   CREATE INDEX open_calls_call ON open_calls(call_id);
   CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
   `,
+  // 4: an end time that is an estimate (unknown_end), and a missed leg inferred at such an end.
+  `
+  ALTER TABLE calls ADD COLUMN end_estimated INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE legs ADD COLUMN missed_uncertain INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

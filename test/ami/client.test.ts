@@ -50,10 +50,21 @@ describe("AmiClient login", () => {
     expect(JSON.stringify(lines)).not.toContain("s3cret-value");
   });
 
-  it("adds one Filter action per configured event", async () => {
+  it("adds one Filter action per configured event, and FullyBooted (the daemon waits for it)", async () => {
     await connected({}, { eventFilter: ["Newchannel", "Hangup"] });
     const sent = server.received.map((r) => [header(r.action, "Action"), header(r.action, "Filter")]);
-    expect(sent).toEqual([["Login", undefined], ["Filter", "Event: Newchannel"], ["Filter", "Event: Hangup"], ["CoreSettings", undefined]]);
+    expect(sent).toEqual([["Login", undefined], ["Filter", "Event: Newchannel"], ["Filter", "Event: Hangup"], ["Filter", "Event: FullyBooted"], ["CoreSettings", undefined]]);
+  });
+
+  it("tells when the PBX is fully booted: at login, or when its boot completes later", async () => {
+    await connected({ fullyBooted: true });
+    expect(await client.whenBooted(10)).toBe(true);
+    await client.stop();
+    await server.close();
+    await connected({});
+    const booted = client.whenBooted(5_000);
+    server.boot();
+    expect(await booted).toBe(true);
   });
 
   it("logs in with the MD5 challenge when asked", async () => {

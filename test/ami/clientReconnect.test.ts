@@ -118,6 +118,28 @@ describe("AmiClient reconnect", () => {
     expect((await gone)[0].reason).toBe("ping timeout");
   });
 
+  it("a hung PBX (ping timeout) was last known up when its last bytes arrived; a closed link when it closed", async () => {
+    let clock = 1_000;
+    await setup({ answerPing: false }, { pingIntervalMs: 1000, actionTimeoutMs: 500, now: () => clock });
+    const first = next(client, "connected");
+    client.start();
+    await first;
+    clock = 9_000;
+    const pinged = next(server, "action", (m: AmiMessage) => header(m, "Action") === "Ping");
+    await vi.advanceTimersByTimeAsync(1000);
+    await pinged;
+    const gone = next<[{ reason: string; upUntil: number }]>(client, "disconnected");
+    await vi.advanceTimersByTimeAsync(500);
+    expect((await gone)[0]).toEqual({ reason: "ping timeout", upUntil: 1_000 });
+    const up = next(client, "connected");
+    await vi.advanceTimersByTimeAsync(1000);
+    await up;
+    clock = 12_000;
+    const closed = next<[{ reason: string; upUntil: number }]>(client, "disconnected");
+    server.dropConnections();
+    expect((await closed)[0]).toEqual({ reason: "connection closed", upUntil: 12_000 });
+  });
+
   it("keeps pinging while pongs come back", async () => {
     await setup({}, { pingIntervalMs: 1000, actionTimeoutMs: 500 });
     const first = next(client, "connected");

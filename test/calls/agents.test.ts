@@ -35,7 +35,7 @@ function rig(extra: { userForExtension?: (e: string) => string | null; userForDe
     const msgs = messages("25-resync-actions");
     agents.beginResync();
     for (const id of which) feed(msgs.filter((m) => m.get("ActionID") === id));
-    agents.endResync(which.includes("resync-QueueStatus"));
+    agents.endResync(which.includes("resync-QueueStatus"), which.includes("resync-DeviceStateList"));
   };
   const of = (u: string) => changes.filter((c) => c.userId === u).map((c) => c.state);
   return { agents, changes, live, resync25, of, feed };
@@ -83,6 +83,21 @@ describe("AgentTracker: resync from trace 25 (QueueStatus + DeviceStateList)", (
     expect(agents.stateOf("bob")).toEqual({ deviceState: "inuse", queues: [] });
     expect(of("bob").at(-1)).toEqual({ deviceState: "inuse", queues: [] });
     expect(agents.stateOf("alice")!.queues).toEqual([q("support")]);
+  });
+});
+
+describe("AgentTracker: a listing after a reconnect replaces the state", () => {
+  it("a pause and a device the new listings do not name do not survive them", () => {
+    const { agents, resync25, feed } = rig({ userForDevice: (d) => (d === "PJSIP/1001-soft" ? "alice" : (USER_OF.get(d) ?? null)) });
+    resync25();
+    // Before the PBX restart: alice paused, and a second phone of hers that reported a state.
+    const enc = (fields: [string, string][]) => new AmiDecoder({ expectBanner: false }).push(Buffer.from(fields.map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n"));
+    feed(enc([["Event", "QueueMemberPause"], ["Queue", "support"], ["MemberName", "Alice Agent"], ["Interface", "PJSIP/1001"], ["StateInterface", "PJSIP/1001"], ["Status", "2"], ["Paused", "1"], ["PausedReason", "lunch"]]));
+    feed(enc([["Event", "DeviceStateChange"], ["Device", "PJSIP/1001-soft"], ["State", "RINGING"]]));
+    expect(agents.stateOf("alice")).toEqual({ deviceState: "ringing", queues: [q("support", { paused: true, reason: "lunch" })] });
+    // After it: both listings of trace 25 (alice not paused, no such softphone).
+    resync25();
+    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")] });
   });
 });
 

@@ -99,7 +99,7 @@ const pbxes: AmiServer[] = [];
  * channels still up and daemon 2 (same database) sees `rests`, until every call has ended.
  */
 async function killAndRestart(heads: Buffer[], rests: Buffer[], stored: (r: ReturnType<typeof read>) => boolean) {
-  const pbx = await startFakeAmi();
+  const pbx = await startFakeAmi({ fullyBooted: true });
   pbxes.push(pbx);
   const dir = mkdtempSync(join(tmpdir(), "ctib-kill9-"));
   const dbPath = join(dir, "ctibridge.db");

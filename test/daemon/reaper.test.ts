@@ -105,7 +105,8 @@ describe("the reaper of stuck calls", () => {
     expect(d.daemon.tracker.activeCalls()).toEqual([]);
 
     const ended = await alice.nextOf("call.ended");
-    // Times are arrival times (the trace has no Timestamp headers); the end is the reaper's clock.
+    // Times are arrival times (the trace has no Timestamp headers); the end is the last moment
+    // the call was known up (here its answer: no listing ever named it), flagged as estimated.
     const { ended: endedAt, waitSeconds, talkSeconds } = ended.call.times;
     expect(Date.parse(endedAt)).toBeGreaterThanOrEqual(Date.parse(call.times.answered!));
     expect(ended).toEqual({
@@ -139,7 +140,7 @@ describe("the reaper of stuck calls", () => {
           },
         ],
         answeredBy: { userId: "alice", device: "PJSIP/1001" },
-        times: { started: call.times.started, ringing: call.times.ringing, answered: call.times.answered, ended: endedAt, waitSeconds, talkSeconds },
+        times: { started: call.times.started, ringing: call.times.ringing, answered: call.times.answered, ended: endedAt, waitSeconds, talkSeconds, endEstimated: true },
         outcome: "answered",
         hangupCause: null,
         endReason: "unknown_end",
@@ -163,6 +164,30 @@ describe("the reaper of stuck calls", () => {
     expect(stored.callId).toMatch(CALL_ID);
     expect(d.daemon.callLog.openCallIds().size).toBe(0);
     expect(await metric(d.port, 'ctibridge_calls_reaped_total{reason="not_listed"}')).toBe('ctibridge_calls_reaped_total{reason="not_listed"} 1');
+  });
+
+  it("ends a reaped call at the last listing that still named it, not at the reaper's clock", async () => {
+    const t0 = Date.parse("2026-11-30T10:00:00.000Z");
+    let clock = t0;
+    const d = await rig.start({ calls: { reconcileIntervalMs: 20 }, now: () => clock });
+    const listings = new HeldListings(d.pbx);
+    await d.replay(trace01WithoutHangups());
+    const call = await waitFor(() => d.daemon.tracker.activeCalls().find((c) => c.state === "connected"), "connected call");
+    expect(call.times.answered).toBe(new Date(t0).toISOString());
+    // A listing that may predate the call, then one sent at t0 + 60 s that names it (the next
+    // request goes out only once the held one is answered, so the clock moves first).
+    const first = await listings.next();
+    clock = t0 + 60_000;
+    await listings.answer(d, first, TRACE01_LISTING);
+    const second = await listings.next();
+    // Its Hangup is lost; the listing sent at t0 + 120 s no longer has it.
+    clock = t0 + 120_000;
+    await listings.answer(d, second, TRACE01_LISTING);
+    await listings.answer(d, await listings.next(), []);
+    const stored = await waitFor(() => d.daemon.callLog.get(call.callId)?.state === "ended" && d.daemon.callLog.get(call.callId), "reaped call");
+    const lastListed = new Date(t0 + 60_000).toISOString();
+    expect(stored).toMatchObject({ endReason: "unknown_end", outcome: "answered" });
+    expect(stored.times).toMatchObject({ ended: lastListed, talkSeconds: 60, endEstimated: true });
   });
 
   it("keeps a call the PBX still lists", async () => {

@@ -27,7 +27,7 @@ function listing(actionId: string, event: string): [string, string][][] {
 }
 
 async function start(withListings: boolean) {
-  const pbx = await startFakeAmi();
+  const pbx = await startFakeAmi({ fullyBooted: true });
   pbxs.push(pbx);
   if (withListings) {
     pbx.setList("QueueStatus", [...listing("resync-QueueStatus", "QueueParams"), ...listing("resync-QueueStatus", "QueueMember")]);
@@ -107,11 +107,97 @@ describe("agent.state end to end", () => {
     await alice.ready();
     await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
     await alice.sync();
+    // Trace 07 sends alice's DeviceStateChange RINGING and her first QueueMemberStatus back to
+    // back: one frame, never the intermediate "ringing, member of no queue".
     expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
-      { deviceState: "ringing", queues: [] },
       { deviceState: "ringing", queues: [support] },
       { deviceState: "inuse", queues: [support] },
       { deviceState: "not_inuse", queues: [support] },
     ]);
   });
+
+  it("a phone that unregisters and comes back: one agent.state per change, never a mixed state", async () => {
+    const d = await start(true);
+    const alice = d.connect("alice");
+    await alice.ready();
+    await alice.nextOf("agent.state");
+    // Trace 07's pair for alice (DeviceStateChange, then QueueMemberStatus, in one write as
+    // Asterisk sends them), with the states of a phone that drops off and registers again.
+    const text = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
+    const start07 = text.indexOf("Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1001\r\nState: RINGING");
+    const pair = text.slice(start07, text.indexOf("Event: DialState", start07));
+    const as = (device: string, status: string) => Buffer.from(pair.replace("State: RINGING", `State: ${device}`).replace("Status: 6", `Status: ${status}`), "latin1");
+    await d.replay(as("UNAVAILABLE", "5"));
+    await d.replay(as("NOT_INUSE", "1"));
+    await alice.sync();
+    expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
+      { deviceState: "inuse", queues: [support] },
+      { deviceState: "unavailable", queues: [{ ...support, loggedIn: false }] },
+      { deviceState: "not_inuse", queues: [support] },
+    ]);
+  });
 });
+
+/** Trace 07's QueueMemberStatus of alice (support), paused for `reason` (null: unpaused). */
+function alicePaused(reason: string | null): Buffer {
+  const text = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
+  const at = text.indexOf("Event: QueueMemberStatus\r\nPrivilege: agent,all\r\nQueue: support\r\nMemberName: Alice Agent");
+  const msg = text.slice(at, text.indexOf("\r\n\r\n", at) + 4);
+  return Buffer.from(msg.replace("Status: 6", "Status: 2").replace("Paused: 0\r\nPausedReason: \r\n", reason === null ? "Paused: 0\r\nPausedReason: \r\n" : `Paused: 1\r\nPausedReason: ${reason}\r\n`), "latin1");
+}
+
+const refuse = () => [["Response", "Error"], ["Message", "Invalid/unknown command"]] as [string, string][];
+
+describe("agent state after a PBX restart", () => {
+  it("waits for FullyBooted when the reconnect wins the race against app_queue, then the listing clears a pause Asterisk forgot", async () => {
+    const d = await start(true);
+    const alice = d.connect("alice");
+    await alice.ready();
+    await alice.nextOf("agent.state");
+    await d.replay(alicePaused("lunch"));
+    expect((await alice.nextOf("agent.state")).state.queues).toEqual([{ ...support, paused: true, reason: "lunch" }]);
+
+    // Asterisk restarts; the daemon logs in while its modules still load: no FullyBooted yet,
+    // and the queue and device listings are unknown commands.
+    const resyncs = d.resyncs();
+    d.pbx.unboot();
+    d.pbx.handle("QueueStatus", refuse).handle("DeviceStateList", refuse);
+    d.pbx.dropConnections();
+    await waitFor(() => d.resyncs() > resyncs && d.daemon.ami?.isConnected, "reconnected");
+    const asked = () => d.pbx.received.filter((r) => r.action.headers.Action === "QueueStatus").length;
+    const before = asked();
+    await d.daemon.ami!.action("Ping", []);
+    expect(asked()).toBe(before);
+    // Boot completes: the listings work and say alice is not paused any more.
+    d.pbx.unhandle("QueueStatus").unhandle("DeviceStateList");
+    d.pbx.boot();
+    await waitFor(() => asked() > before, "listing after FullyBooted");
+    const next = await alice.nextOf("agent.state");
+    expect(next.state).toEqual({ deviceState: "inuse", queues: [support] });
+    expect(d.logs.filter((l) => l.msg === "agent state listing failed")).toEqual([]);
+  });
+
+  it("retries listings that fail after FullyBooted, with one warning per action, until the listing replaces the state", async () => {
+    const d = await start(true);
+    const alice = d.connect("alice");
+    await alice.ready();
+    await alice.nextOf("agent.state");
+    await d.replay(alicePaused("lunch"));
+    await alice.nextOf("agent.state");
+
+    // Refused twice after the reconnect, answered the third time (the rig allows 3 attempts).
+    let refusals = 0;
+    d.pbx.handle("QueueStatus", () => {
+      if (++refusals === 2) d.pbx.unhandle("QueueStatus");
+      return refuse();
+    });
+    const resyncs = d.resyncs();
+    d.pbx.dropConnections();
+    await waitFor(() => d.resyncs() > resyncs, "reconnected");
+    const next = await alice.nextOf("agent.state");
+    expect(next.state).toEqual({ deviceState: "inuse", queues: [support] });
+    expect(refusals).toBe(2);
+    expect(d.logs.filter((l) => l.msg === "agent state listing failed").map((l) => l.action)).toEqual(["QueueStatus"]);
+  });
+});
+

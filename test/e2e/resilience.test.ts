@@ -120,4 +120,20 @@ describe("PBX link", () => {
     for (const c of [alice, sam]) expect(await c.nextOf("pbx.resynced")).toMatchObject({ calls: 0 });
     expect(d.listings()).toBeGreaterThanOrEqual(2);
   });
+
+  it("sends one pbx.disconnected per outage, not one per failed reconnect attempt", async () => {
+    const d = await rig.start({ users: E2E_USERS });
+    const alice = d.connect("alice");
+    await alice.ready();
+    const resyncs = d.resyncs();
+    // The PBX is gone (stopped, port closed): every reconnect attempt is refused.
+    await d.pbx.close();
+    const attempts = () => d.logs.filter((l) => l.msg === "ami reconnecting").length;
+    await waitFor(() => attempts() >= 5, "five failed reconnect attempts");
+    await d.pbx.listen();
+    await waitFor(() => d.resyncs() > resyncs, "resync after the outage");
+    await alice.nextOf("pbx.resynced");
+    await alice.sync();
+    expect(alice.messages.filter((m) => m.type.startsWith("pbx.")).map((m) => m.type)).toEqual(["pbx.disconnected", "pbx.resynced"]);
+  });
 });

@@ -50,6 +50,10 @@ export interface DaemonOptions {
   ami?: Record<string, unknown>;
   pop?: Record<string, unknown>;
   control?: Record<string, unknown>;
+  /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
+  now?: () => number;
+  /** Return before the first resync (the PBX may be down). */
+  noWait?: boolean;
   /** The rig's log level (default info; `debug` shows each AMI event acted on). */
   logLevel?: string;
 }
@@ -86,10 +90,22 @@ export class DaemonRig {
 
   async start(o: DaemonOptions = {}): Promise<RunningDaemon> {
     const dbPath = o.dbPath ?? join(mkdtempSync(join(tmpdir(), "ctib-test-")), "t.db");
-    const pbx = o.pbx ?? (await startFakeAmi());
-    if (!o.pbx) this.servers.push(pbx);
+    const pbx = o.pbx ?? (await startFakeAmi({ fullyBooted: true }));
+    if (!o.pbx) {
+      this.servers.push(pbx);
+      // A PBX with app_queue and no queues: the agent listings succeed at once (no retries).
+      pbx.setList("QueueStatus", []).setList("DeviceStateList", []);
+    }
     const config = configSchema.parse({
-      ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 }, ...o.ami },
+      ami: {
+        mode: "live",
+        host: "127.0.0.1",
+        port: pbx.port,
+        secret: "s3cret",
+        reconnect: { minDelayMs: 20, maxDelayMs: 50 },
+        agentListing: { bootWaitMs: 2_000, attempts: 3, minDelayMs: 20, maxDelayMs: 50 },
+        ...o.ami,
+      },
       users: o.users ?? LAB_USERS,
       trunks: ["PJSIP/carrier"],
       store: { path: dbPath },
@@ -99,14 +115,17 @@ export class DaemonRig {
       ...(o.control ? { control: o.control } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");
-    const daemon = createDaemon({ config, log });
+    const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });
     this.daemons.push(daemon);
     const { port } = await daemon.start();
     const listings = () => pbx.received.filter((r) => r.action.headers.Action === "CoreShowChannels").length;
     const resyncs = () => lines.filter((l) => l.msg === "pbx resynced").length;
-    // Until the first resync is applied, `pbx.resynced` may still reach a client that connects.
-    await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected, "first resync");
-    await waitFor(() => pbx.connections.length > 0, "connection");
+    // Until the first resync is applied, `pbx.resynced` may still reach a client that connects;
+    // the agent listings follow it (their agent.state frames would land in the test).
+    if (!o.noWait) {
+      await waitFor(() => resyncs() > 0 && daemon.ami?.isConnected && lines.some((l) => l.msg === "agent state resynced"), "first resync");
+      await waitFor(() => pbx.connections.length > 0, "connection");
+    }
     const tokens = new Map<string, string>();
     const tokenOf = (userId: string): string => {
       let token = tokens.get(userId);

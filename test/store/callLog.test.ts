@@ -114,7 +114,9 @@ describe("CallLog", () => {
     const log = new CallLog(db);
     for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
     // Back to schema 2: no from_key column, no index.
-    db.exec("DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2");
+    db.exec(
+      "ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
+    );
     db.close();
     db = openDb(path);
     expect(db.prepare("SELECT from_key, from_raw, from_e164 FROM calls").all()).toEqual([{ from_key: "+49891234567", from_raw: "0049891234567", from_e164: "+49891234567" }]);
