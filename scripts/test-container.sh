@@ -34,7 +34,7 @@ CONTAINERS=()
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for c in "${CONTAINERS[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+  for c in "${CONTAINERS[@]}"; do [ -z "$c" ] || buildah rm "$c" >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -136,7 +136,6 @@ for i in "$IMAGE" "$BASE"; do buildah images --format "    {{.Name}}:{{.Tag}} {{
 PKG_VERSION=$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")
 image_config() { buildah inspect --type image "$IMAGE" | node -e "const c = JSON.parse(require('fs').readFileSync(0)).Docker.config; console.log($1)"; }
 free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
-new_container() { local c; c=$(buildah from --pull=false "$IMAGE"); CONTAINERS+=("$c"); echo "$c"; }
 # GET a URL from the host; prints "<status> <body>".
 http_get() { node -e 'require("http").get(process.argv[1], { timeout: 3000, headers: process.argv[2] ? { authorization: "Bearer " + process.argv[2] } : {} }, (r) => { let b = ""; r.on("data", (d) => (b += d)); r.on("end", () => console.log(r.statusCode, b)); }).on("error", (e) => { console.log("000", e.message); })' "$1" "${2:-}"; }
 # Wait until a URL answers 200 (bounded).
@@ -193,7 +192,8 @@ stop_run() {
   [ "$rc" = 0 ] || die "the daemon exited $rc after SIGTERM"
 }
 
-CTR=$(new_container)
+CTR=$(buildah from --pull=false "$IMAGE")
+CONTAINERS+=("$CTR")
 say "image user: $(buildah run "$CTR" -- id -un) (uid $(buildah run "$CTR" -- id -u))"
 [ "$(buildah run "$CTR" -- id -u)" != 0 ] || die "the image runs as root"
 VERSION_OUT=$(buildah run "$CTR" -- ctibridge --version)
@@ -237,10 +237,11 @@ YAML
 mkdir -p "$WORK/etc" && mv "$WORK/sim.yaml" "$WORK/etc/ctibridge.yaml" && cp "$WORK/secrets/jwt_secret" "$WORK/etc/"
 METRICS_TOKEN=metrics-token-0123456789abcdef
 printf '%s\n' "$METRICS_TOKEN" >"$WORK/etc/metrics_token"
-chmod 0444 "$WORK/etc/"*
-# The state mount comes first: buildah 1.28 (chroot) lost a later bind mount of a VOLUME path
-# behind an earlier directory mount (the writes stayed inside), which the database check catches.
-RUNV=(-v "$WORK/state:/var/lib/ctibridge" -v "$WORK/etc:/etc/ctibridge:ro" --env CTIBRIDGE_JWT_SECRET_FILE=/etc/ctibridge/jwt_secret --env CTIBRIDGE_METRICS_TOKEN_FILE=/etc/ctibridge/metrics_token)
+# The config and secret files are copied into the container, so the state folder is its only
+# bind mount: buildah 1.28 (chroot) with a second mount sometimes put the image's VOLUME over
+# the bind mount (random order), and the writes stayed in the container.
+buildah copy --chmod 0444 "$CTR" "$WORK/etc/ctibridge.yaml" "$WORK/etc/jwt_secret" "$WORK/etc/metrics_token" /etc/ctibridge/ >/dev/null
+RUNV=(-v "$WORK/state:/var/lib/ctibridge" --env CTIBRIDGE_JWT_SECRET_FILE=/etc/ctibridge/jwt_secret --env CTIBRIDGE_METRICS_TOKEN_FILE=/etc/ctibridge/metrics_token)
 TOKEN=$(buildah run "${RUNV[@]}" "$CTR" -- ctibridge tokens create alice --config /etc/ctibridge/ctibridge.yaml 2>/dev/null)
 [[ "$TOKEN" == ctb_* ]] || die "tokens create: no key"
 mapfile -t START < <(image_config '[...c.Entrypoint, ...c.Cmd].join("\n")')
@@ -254,7 +255,7 @@ wait_200 "http://127.0.0.1:$PORT/healthz" 60 "$METRICS_TOKEN" || { cat "$WORK/st
 say "host: /healthz with the metrics token $(http_get "http://127.0.0.1:$PORT/healthz" "$METRICS_TOKEN")"
 say "host: /healthz without it $(http_get "http://127.0.0.1:$PORT/healthz")"
 mapfile -t HC < <(image_config 'c.Healthcheck.Test.slice(1).join("\n")')
-HC_OUT=$(buildah run -v "$WORK/etc:/etc/ctibridge:ro" --env CTIBRIDGE_METRICS_TOKEN_FILE=/etc/ctibridge/metrics_token "$CTR" -- "${HC[@]}") || die "HEALTHCHECK failed: $HC_OUT"
+HC_OUT=$(buildah run --env CTIBRIDGE_METRICS_TOKEN_FILE=/etc/ctibridge/metrics_token "$CTR" -- "${HC[@]}") || die "HEALTHCHECK failed: $HC_OUT"
 say "HEALTHCHECK (${HC[*]}) inside the container: exit 0, $HC_OUT"
 POP=$(pop_from_host "ws://127.0.0.1:$PORT/ws" "$TOKEN") || { tail -n 20 "$WORK/start.log"; die "no screen pop"; }
 say "host: WebSocket pop (alice key): $POP"
@@ -274,6 +275,7 @@ cat >"$WORK/etc/ctibridge.yaml" <<YAML
 ami: { mode: live, host: 127.0.0.1, port: $AMI_PORT, secret: not-used }
 server: { host: 0.0.0.0, port: $PORT }
 YAML
+buildah copy --chmod 0444 "$CTR" "$WORK/etc/ctibridge.yaml" /etc/ctibridge/ >/dev/null
 say "run the image's command against a PBX that is down (AMI port $AMI_PORT closed)"
 timeout 300 buildah run "${RUNV[@]}" "$CTR" -- "${START[@]}" >"$WORK/down.log" 2>&1 &
 PIDS+=($!)
@@ -282,7 +284,7 @@ wait_200 "http://127.0.0.1:$PORT/livez" 60 || { cat "$WORK/down.log"; die "/live
 say "host: /livez $(http_get "http://127.0.0.1:$PORT/livez")"
 say "host: /healthz $(http_get "http://127.0.0.1:$PORT/healthz" "$METRICS_TOKEN")"
 RC=0
-HC_OUT=$(buildah run -v "$WORK/etc:/etc/ctibridge:ro" --env CTIBRIDGE_METRICS_TOKEN_FILE=/etc/ctibridge/metrics_token "$CTR" -- "${HC[@]}" 2>&1) || RC=$?
+HC_OUT=$(buildah run --env CTIBRIDGE_METRICS_TOKEN_FILE=/etc/ctibridge/metrics_token "$CTR" -- "${HC[@]}" 2>&1) || RC=$?
 [ "$RC" != 0 ] || die "HEALTHCHECK passed while the PBX is down"
 say "HEALTHCHECK inside the container: exit status $RC (unhealthy), $(echo "$HC_OUT" | grep -m1 '^[0-9]')"
 stop_run "$DOWN_PID"
@@ -304,5 +306,8 @@ say "host: WebSocket pop (demo, alice): $POP"
 stop_run "$DEMO_PID"
 PIDS=()
 
-say "image size: $(buildah images --format '{{.Size}}' "$IMAGE")"
+buildah rm "$CTR" >/dev/null
+CONTAINERS=()
+say "working containers left: $(buildah containers --quiet | wc -l)"
+say "image size: $(buildah images --format '{{.Size}}' "$IMAGE") (base $(buildah images --format '{{.Size}}' "$BASE"))"
 say "PASS ($(($(date +%s) - T0)) s)"
