@@ -53,7 +53,7 @@ describe("applySecretFiles", () => {
 describe("Dockerfile, .dockerignore, compose.yaml and the container config", () => {
   const dockerfile = read("Dockerfile");
   const compose = parseYaml(read("compose.yaml")) as {
-    services: { ctibridge: { volumes: string[]; ports: string[]; environment: Record<string, string>; secrets: string[] } };
+    services: { ctibridge: { init: boolean; volumes: string[]; ports: string[]; environment: Record<string, string>; secrets: string[] } };
     secrets: Record<string, { file: string }>;
   };
   const svc = compose.services.ctibridge;
@@ -75,6 +75,7 @@ describe("Dockerfile, .dockerignore, compose.yaml and the container config", () 
     expect(dockerfile).toMatch(/STATE_DIRECTORY=\/var\/lib\/ctibridge\b/);
     expect(instruction("VOLUME")).toEqual(['["/var/lib/ctibridge"]']);
     expect(svc.volumes).toContain("ctibridge-state:/var/lib/ctibridge");
+    expect(svc.init).toBe(true);
     for (const s of svc.secrets) expect(compose.secrets[s]).toBeDefined();
     for (const [k, v] of Object.entries(svc.environment)) {
       expect(k).toMatch(/^CTIBRIDGE_(AMI_SECRET|JWT_SECRET|METRICS_TOKEN)_FILE$/);
