@@ -1,4 +1,4 @@
-# ctibridge container image: docs/container.md (build, run, volumes, secrets, health check).
+# ctibridge container image: docs/operations.md, Container (build, run, volumes, secrets, health check).
 #   docker build -t ctibridge .
 # NODE_IMAGE: any Debian-based Node 20 image with npm and the Node headers in /usr/local
 # (the official one, or a local copy: scripts/test-container.sh builds with buildah).
