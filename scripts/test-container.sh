@@ -263,8 +263,8 @@ ls -ln "$WORK/state" | sed 's/^/    /'
 [ -f "$WORK/state/ctibridge.db" ] || die "no database in the state volume"
 say "database in the state volume, owned by $UID_GID"
 stop_run "$START_PID"
-grep -q '"msg":"stopped"' "$WORK/start.log" || { tail -n 5 "$WORK/start.log"; die "no 'stopped' line after SIGTERM"; }
-say "SIGTERM: the daemon logged 'stopped' and exited 0"
+grep -q '"msg":"ctibridge stopped"' "$WORK/start.log" || { tail -n 5 "$WORK/start.log"; die "no 'ctibridge stopped' line after SIGTERM"; }
+say "SIGTERM: the daemon logged 'ctibridge stopped' and exited 0"
 PIDS=()
 
 # The PBX down (live mode, nothing listens on the AMI port): /livez 200, /healthz 503, the
