@@ -80,6 +80,20 @@ M.update({
         [{'direction': 'inbound', 'from': '0309876543', 'outcome': 'answered', 'answeredBy': {'external': '0301234567'}}],
         {'1001': 'answered_elsewhere (by the external number 0301234567)',
          '1002': 'answered_elsewhere (by the external number 0301234567)'}),
+    '40-attended-transfer-dtmf-complete-while-ringing': (
+        [{'direction': 'inbound', 'from': '0309876543', 'outcome': 'answered', 'answeredBy': '1001 then 1003',
+          'transfer': {'kind': 'attended', 'by': '1001', 'to': '1003', 'originalCaller': '0309876543',
+                       'consultation': {'from': '1001', 'to': '1003', 'for': '0309876543', 'answered': False,
+                                        'note': '1001 hung up while 1003 rang: the transfer completed before the answer'}}}],
+        {'1001': 'answered_by_me, then transferred (her leg ends when she hangs up, before 1003 answers)',
+         '1003': 'answered_by_me (rang as a consultation from 1001; answered the customer 0309876543)'}),
+    '41-pickup-queue-call': (
+        [{'direction': 'inbound', 'from': '+4930123456', 'queue': 'support', 'outcome': 'answered', 'answeredBy': '1003'}],
+        {'1001': 'answered_elsewhere (picked up by 1003)', '1002': 'answered_elsewhere (picked up by 1003)',
+         '1003': 'picked_up (with *8, not a queue member: pop for the caller +4930123456)'}),
+    '42-pbx-restart-queue-listing': (
+        [],
+        {'1001': 'not in a call; agent state: paused in support before the restart, NOT paused after it (the listing that finally succeeds is the truth)'}),
 })
 
 

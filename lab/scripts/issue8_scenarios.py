@@ -461,3 +461,143 @@ def s39(sc):
                         'answered_by': {'external': '0301234567'}, 'hangup_by': 'caller'}],
              'agents': {'1001': {'sequence': ['ringing', 'answered elsewhere'], 'final': 'answered elsewhere (by the external number) - NOT missed'},
                         '1002': {'sequence': ['ringing', 'answered elsewhere'], 'final': 'answered elsewhere (by the external number) - NOT missed'}}})
+
+
+# ---------------------------------------------------------------------------
+# variants where the order differs
+# ---------------------------------------------------------------------------
+@scenario('40-attended-transfer-dtmf-complete-while-ringing', 'Attended transfer by DTMF completed while the target still rings: 1001 hangs up, 1003 answers later',
+          'Carrier call from 0309876543 to DID 4930555000; 1001 answers after ~2 s; after 2 s 1001 keys *2 then 1003; 1003 rings; after ~3 s of ringing 1001 hangs up (before 1003 answered): Asterisk completes the transfer anyway (the caller now hears 1003 ringing); 1003 answers ~3 s later, showing the customer; the caller and 1003 talk ~6 s; the caller hangs up.',
+          {'context': 'from-carrier; consultation Local/1003@from-internal', 'did': '4930555000', 'features': 'atxfer *2'})
+def s40(sc):
+    rec = sc.start_recording()
+    c, call, p1, i1 = _caller_up(sc, '0309876543', '4930555000', display='030 9876543')
+    time.sleep(2)
+    _consult_dtmf(sc, p1, i1, '1003')
+    p3, i3 = ring(sc, '1003')
+    time.sleep(3)
+    sc.step('1001 hangs up while 1003 still rings: the transfer completes, the caller waits for 1003')
+    p1.hangup(i1)
+    p1.wait_state(i1, 'DISCONNECTED', 10)
+    time.sleep(3)
+    answer(sc, '1003', p3, i3)
+    time.sleep(6)
+    sc.step('caller hangs up')
+    c.hangup(call)
+    sc.stop_recording(rec)
+    return ({'agents': agents_info('1001', '1003'), 'external': [{'number': '0309876543', 'display': '030 9876543', 'role': 'caller'}]},
+            {'calls': [{'direction': 'inbound', 'caller_id': '0309876543', 'did': '4930555000',
+                        'outcome': 'answered by 1001, attended transfer to 1003 completed while 1003 rang, answered by 1003',
+                        'transfer': {'kind': 'attended', 'by': '1001', 'to': '1003'}, 'hangup_by': 'caller'}],
+             'agents': {'1001': {'sequence': ['ringing', 'connected', 'consulting 1003 (ringing)', 'transferred (leg ends when she hangs up)'],
+                                 'final': 'answered, then transferred away'},
+                        '1003': {'sequence': ['ringing (consultation from 1001, then the customer after 1001 hung up)', 'connected with the customer 0309876543', 'hung-up'],
+                                 'final': 'answered'}}})
+
+
+@scenario('41-pickup-queue-call', 'Group pickup of a queue call: support rings 1001 and 1002, 1003 dials *8',
+          'Carrier call from +4930123456 to DID 4930555002 -> Answer(), Queue(support) (ringall 1001, 1002); after ~3 s of ringing 1003 (pickup group 1, not a queue member) dials *8: Pickup() takes one of the ringing member channels (picked_channel in the .json), 1003 talks with the caller, the other member stops ringing; talk 4 s; the caller hangs up.',
+          {'context': 'from-carrier; from-internal *8 Pickup()', 'did': '4930555002', 'queue': 'support'})
+def s41(sc):
+    rec = sc.start_recording()
+    c, call = inbound(sc, '+4930123456', '4930555002')
+    c.wait_state(call, 'CONFIRMED', 10)
+    sc.step('PBX answers the caller and queues it in support')
+    incs = {e: ring(sc, e) for e in ('1001', '1002')}
+    time.sleep(3)
+    p3 = sc.phones['1003']
+    oc = p3.make_call(uri('*8'))
+    sc.step('1003 dials *8 (group pickup)')
+    p3.wait_state(oc, 'CONFIRMED', 10)
+    picked = rec.wait_msg(lambda d: d.get('Event') == 'Pickup', 10, what='Pickup')['TargetChannel']
+    sc.step(f'1003 connected with the caller (picked {picked})', agent='1003')
+    for e, (p, inc) in incs.items():
+        p.wait_state(inc, 'DISCONNECTED', 10)
+        sc.step(f'{e} stops ringing', agent=e)
+    time.sleep(4)
+    sc.step('caller hangs up')
+    c.hangup(call)
+    sc.stop_recording(rec)
+    sc.extra['picked_channel'] = picked
+    return ({'agents': agents_info('1001', '1002', '1003'), 'external': [{'number': '+4930123456', 'role': 'caller'}], 'queue': 'support'},
+            {'calls': [{'direction': 'inbound', 'caller_id': '+4930123456', 'did': '4930555002', 'queue': 'support', 'outcome': 'answered (picked up by 1003 with *8)', 'answered_by': '1003', 'hangup_by': 'caller'}],
+             'agents': {'1001': {'sequence': ['ringing', 'picked up elsewhere'], 'final': 'answered elsewhere (picked up by 1003) - NOT missed'},
+                        '1002': {'sequence': ['ringing', 'picked up elsewhere'], 'final': 'answered elsewhere (picked up by 1003) - NOT missed'},
+                        '1003': {'sequence': ['connected with the caller +4930123456 (pop for the caller)', 'hung-up'], 'final': 'picked up'}}})
+
+
+# ---------------------------------------------------------------------------
+# PBX restart: what a client that reconnects at once sees (listings before FullyBooted)
+# ---------------------------------------------------------------------------
+def _connect_after_restart(sc, suffix, label, limit_s=60):
+    """Open the second recorded connection as soon as the restarted Asterisk accepts AMI logins."""
+    import socket
+    t_end = time.time() + limit_s
+    while time.time() < t_end:
+        try:
+            socket.create_connection((L.AMI_HOST, L.AMI_PORT), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        try:
+            return sc.start_recording(suffix, label=label)
+        except Exception as ex:  # accepted but not ready to log in yet: try again
+            sc.step(f'AMI login after the restart not possible yet: {ex!r}')
+            time.sleep(0.1)
+    raise TimeoutError('no AMI after the restart')
+
+
+@scenario('42-pbx-restart-queue-listing', 'PBX restart: a queue pause before, listings right after the restart until they work',
+          'No calls. On the first connection 1001 is paused in queue support (QueuePause, reason lunch) and QueueStatus shows the pause; then `core restart now` on the CLI: Asterisk sends Shutdown and closes the connection. A second connection (file -after-restart) logs in as soon as the restarted Asterisk accepts one and at once, then every ~0.2 s, sends QueueStatus and DeviceStateList until both succeed ("Invalid/unknown command" while app_queue and the device state listing are not loaded yet), and waits for FullyBooted; the final QueueStatus shows 1001 not paused (persistentmembers = no: the pause did not survive).',
+          {'ami': 'QueuePause, QueueStatus, DeviceStateList; CLI core restart now'})
+def s42(sc):
+    rec = sc.start_recording()
+    r = rec.action('QueuePause', Interface='PJSIP/1001', Queue='support', Paused='true', Reason='lunch', ActionID='pause-1001')
+    sc.step(f'QueuePause PJSIP/1001 in support (lunch): {r.get("Response")} / {r.get("Message")}')
+    time.sleep(0.5)
+    rec.action('QueueStatus', complete_event='QueueStatusComplete', ActionID='before-QueueStatus', Queue='support')
+    sc.step('QueueStatus before the restart (1001 paused)')
+    time.sleep(0.5)
+    sc.step('CLI: core restart now')
+    try:
+        L.ast_cli('core restart now', timeout=10)
+    except Exception as ex:
+        sc.step(f'CLI returned {ex!r}')
+    t_end = time.time() + 30
+    with rec.cv:
+        while not rec.closed and time.time() < t_end:
+            rec.cv.wait(0.2)
+    sc.step('first connection closed by Asterisk' if rec.closed else 'WARNING: first connection still open')
+    rec.close()
+    rec2 = _connect_after_restart(sc, '-after-restart', 'after-restart')
+    tries = {'QueueStatus': 0, 'DeviceStateList': 0}
+    ok = set()
+    t_end = time.time() + 60
+    while len(ok) < 2 and time.time() < t_end:
+        for act, done in (('QueueStatus', 'QueueStatusComplete'), ('DeviceStateList', 'DeviceStateListComplete')):
+            if act in ok:
+                continue
+            tries[act] += 1
+            aid = f'after-{act}-{tries[act]}'
+            r = rec2.action(act, ActionID=aid)
+            if r.get('Response') == 'Success':
+                rec2.wait_msg(lambda d, aid=aid: d.get('ActionID') == aid and d.get('Event') == done, 10, what=done)
+                ok.add(act)
+                sc.step(f'{act} try {tries[act]}: Success (listing complete)')
+            elif tries[act] <= 3 or tries[act] % 10 == 0:
+                sc.step(f'{act} try {tries[act]}: {r.get("Response")} / {r.get("Message")}')
+        if len(ok) < 2:
+            time.sleep(0.2)
+    try:
+        rec2.wait_msg(lambda d: d.get('Event') == 'FullyBooted', 30, what='FullyBooted')
+        sc.step('FullyBooted received on the new connection')
+    except TimeoutError:
+        sc.step('WARNING: no FullyBooted on the new connection')
+    r = rec2.action('QueueStatus', complete_event='QueueStatusComplete', ActionID='final-QueueStatus', Queue='support')
+    sc.step('final QueueStatus (after FullyBooted)')
+    sc.extra['listing_tries'] = tries
+    sc.stop_recording(rec2)
+    return ({'agents': agents_info('1001', '1002'), 'external': []},
+            {'calls': [],
+             'agents': {'1001': {'before_restart': 'paused in support (lunch)', 'after_restart': 'not paused: Asterisk cleared the pause; the listing after the restart is the truth'}},
+             'listings': 'QueueStatus / DeviceStateList sent right after the restart answer "Invalid/unknown command" (Response Error) until the modules are loaded; a client must retry them until they succeed (or wait for FullyBooted) and then replace its agent state with the listing'})
