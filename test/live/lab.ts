@@ -8,7 +8,7 @@
  * `CTIBRIDGE_LAB_SECRET` (default the lab's `ctilab-secret`).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,8 +53,12 @@ export async function runScenario(name: string, limitMs = 150_000): Promise<any>
   const timer = setTimeout(() => child.kill("SIGTERM"), limitMs);
   const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
   clearTimeout(timer);
-  if (code !== 0) throw new Error(`scenario ${name} failed (exit ${code}):\n${output}`);
-  return JSON.parse(readFileSync(join(out, `${name}.json`), "utf8"));
+  try {
+    if (code !== 0) throw new Error(`scenario ${name} failed (exit ${code}):\n${output}`);
+    return JSON.parse(readFileSync(join(out, `${name}.json`), "utf8"));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 /** The first word of an expected outcome string (`answered_elsewhere (by 1002)`). */

@@ -5,7 +5,7 @@
  * replay of the recorded trace gives (test/e2e/scenarios.test.ts). `npm run test:live`; skipped
  * when no lab AMI answers (see test/live/lab.ts for the settings).
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "ws";
@@ -45,16 +45,18 @@ const SCENARIOS: [string, Record<string, string[]> | null][] = [
     .map((n): [string, null] => [n, null]),
 ];
 
-let running: { daemon: Daemon; clients: TestClient[] } | null = null;
+let running: { daemon: Daemon; clients: TestClient[]; dir: string } | null = null;
 afterEach(async () => {
   if (!running) return;
   for (const c of running.clients) c.ws.terminate();
   await running.daemon.stop();
+  rmSync(running.dir, { recursive: true, force: true });
   running = null;
 });
 
 async function startDaemon() {
-  const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-live-")), "live.db");
+  const dir = mkdtempSync(join(tmpdir(), "ctib-live-"));
+  const dbPath = join(dir, "live.db");
   const config = configSchema.parse({
     ami: { mode: "live", ...LAB_AMI, reconnect: { minDelayMs: 200, maxDelayMs: 1000 } },
     users: LAB_USERS,
@@ -65,7 +67,7 @@ async function startDaemon() {
   const { log, lines } = memoryLogger("info");
   const daemon = createDaemon({ config, log });
   const { port } = await daemon.start();
-  running = { daemon, clients: [] };
+  running = { daemon, clients: [], dir };
   await waitFor(() => daemon.ami?.isConnected && lines.some((l) => l.msg === "pbx resynced"), "login and first resync at the lab PBX", 1000);
   const clients = new Map(
     AGENTS.map((u) => {
