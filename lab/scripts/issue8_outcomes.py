@@ -94,6 +94,10 @@ M.update({
     '42-pbx-restart-queue-listing': (
         [],
         {'1001': 'not in a call; agent state: paused in support before the restart, NOT paused after it (the listing that finally succeeds is the truth)'}),
+    '43-attended-transfer-dtmf-target-declines': (
+        [{'direction': 'inbound', 'from': '+4930123456', 'outcome': 'answered', 'answeredBy': '1001', 'transfer': None}],
+        {'1001': 'answered_by_me (consulted 1003, who declined; back with the caller)',
+         '1003': 'declined (a consultation from 1001, rejected with 486; not a customer call she missed)'}),
 })
 
 

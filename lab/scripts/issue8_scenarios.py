@@ -526,6 +526,28 @@ def s41(sc):
                         '1003': {'sequence': ['connected with the caller +4930123456 (pop for the caller)', 'hung-up'], 'final': 'picked up'}}})
 
 
+@scenario('43-attended-transfer-dtmf-target-declines', 'Attended transfer by DTMF, the consulted agent declines (486): 1001 is back with the caller',
+          'Carrier call from +4930123456 to DID 4930555000; 1001 answers after ~2 s; after 2 s 1001 keys *2 then 1003; 1003 rings ~3 s and rejects with 486 Busy Here; Asterisk returns 1001 to the caller (no transfer); they talk 3 s; 1001 hangs up.',
+          {'context': 'from-carrier; consultation Local/1003@from-internal', 'did': '4930555000', 'features': 'atxfer *2'})
+def s43(sc):
+    rec = sc.start_recording()
+    c, call, p1, i1 = _caller_up(sc, '+4930123456', '4930555000')
+    time.sleep(2)
+    _consult_dtmf(sc, p1, i1, '1003')
+    p3, i3 = ring(sc, '1003')
+    time.sleep(3)
+    p3.answer(i3, 486)
+    sc.step('1003 declines the consultation (486 Busy Here)', agent='1003')
+    time.sleep(4)
+    sc.step('1001 is back with the caller; 1001 hangs up')
+    p1.hangup(i1)
+    sc.stop_recording(rec)
+    return ({'agents': agents_info('1001', '1003'), 'external': [{'number': '+4930123456', 'role': 'caller'}]},
+            {'calls': [{'direction': 'inbound', 'caller_id': '+4930123456', 'did': '4930555000', 'outcome': 'answered by 1001; no transfer (1003 declined the consultation)',
+                        'transfer': None, 'hangup_by': 'agent 1001'}],
+             'agents': {'1001': {'sequence': ['ringing', 'connected', 'consulting 1003', 'connected (back with the caller)', 'hung-up'], 'final': 'answered'},
+                        '1003': {'sequence': ['ringing (consultation from 1001)', 'declined'], 'final': 'declined a consultation: not a missed customer call'}}})
+
 # ---------------------------------------------------------------------------
 # PBX restart: what a client that reconnects at once sees (listings before FullyBooted)
 # ---------------------------------------------------------------------------
