@@ -9,7 +9,10 @@
  *   VarSet event's `Variable: __CRM_ACCOUNT` turns into `{ __CRM_ACCOUNT: "" }` and the
  *   header's string value is gone (2,786 headers across the traces);
  * - a header written `Key:value` (no space after the colon; Asterisk itself always writes
- *   one, other AMI servers need not) is not split at all: the whole line becomes the key.
+ *   one, other AMI servers need not) is not split at all: the whole line becomes the key;
+ * - a stray empty line between messages becomes an empty item `{}`: Asterisk 22's answer to
+ *   the `Park` action ends its `Message` with a bare LF and then sends one CRLF too many
+ *   (trace 32); ours skips it, so empty items are left out of the comparison and counted.
  * Everything else (5,513 messages, about 104,000 headers) agrees value for value.
  */
 import { createRequire } from "node:module";
@@ -44,14 +47,16 @@ async function viaAsteriskManager(trace: Buffer): Promise<AmItem[]> {
   }
 }
 
-const stats = { messages: 0, headers: 0, variableMangled: 0 };
+const stats = { messages: 0, headers: 0, variableMangled: 0, emptyItems: 0 };
 afterAll(() => console.info("differential", stats));
 
 describe("differential: our codec vs asterisk-manager 0.2.0", () => {
   it.each(traceFiles())("%s", async (name) => {
     const trace = traceBytes(name);
     const ours = new AmiDecoder({ now: () => 0 }).push(trace);
-    const theirs = await viaAsteriskManager(trace);
+    const all = await viaAsteriskManager(trace);
+    const theirs = all.filter((item) => Object.keys(item).length > 0);
+    stats.emptyItems += all.length - theirs.length;
     // Both see the login response first (theirs answers their own Login), then the body.
     expect(theirs.length).toBe(ours.length);
     for (let i = 1; i < ours.length; i++) compare(ours[i]!, theirs[i]!, `${name}#${i}`);
@@ -69,6 +74,18 @@ describe("differential: the mangled cases, checked against the wire", () => {
     expect(ours[i]!.headers).toMatchObject({ Variable: "__CRM_ACCOUNT", Value: "ACC-1042" });
     expect(trace.includes(Buffer.from("Variable: __CRM_ACCOUNT\r\nValue: ACC-1042\r\n"))).toBe(true);
     expect(theirs[i]).toMatchObject({ event: "VarSet", variable: { __CRM_ACCOUNT: "" }, value: "ACC-1042" });
+  });
+
+  it("the stray empty line after Asterisk's Park response: an empty item in theirs only", async () => {
+    const trace = traceBytes("32-park-ami-retrieved");
+    expect(trace.includes(Buffer.from("Message: Park successful\n\r\n\r\n"))).toBe(true);
+    const ours = new AmiDecoder({ now: () => 0 }).push(trace);
+    const theirs = await viaAsteriskManager(trace);
+    const i = ours.findIndex((m) => m.headers.ActionID === "park-1");
+    expect(ours[i]!.headers).toEqual({ Response: "Success", ActionID: "park-1", Message: "Park successful" });
+    expect(ours[i + 1]!.headers.Event).toBe("VarSet");
+    expect(theirs.slice(i, i + 3).map((item) => item.event ?? item.response ?? "{}")).toEqual(["Success", "{}", "VarSet"]);
+    expect(theirs.length).toBe(ours.length + 1);
   });
 
   it("a header without a space after the colon", async () => {

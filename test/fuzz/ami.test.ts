@@ -4,8 +4,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { caseArb, CLEAN, playCase, referenceEvents, runCase, TRACES, type Case } from "./harness.js";
-import { scenarioJson } from "../helpers/traces.js";
+import { replayFiles } from "../../src/calls/replay.js";
+import { caseArb, checkCall, CLEAN, KNOWN_ENGINE_GAPS, playCase, referenceEvents, runCase, TRACES, type Case } from "./harness.js";
+import { labConfig } from "../helpers/labConfig.js";
+import { FIXTURES, scenarioJson } from "../helpers/traces.js";
 
 export const SEED = 20_261_130;
 
@@ -50,5 +52,15 @@ describe("AMI fault suite", () => {
     );
     expect(messages).toBeGreaterThanOrEqual(20_000);
     console.log(`fuzz: ${cases} cases, ${messages} mutated messages, seed ${SEED}`);
+  });
+
+  // Recorded traces today's tracker gets wrong (issue 8): kept out of the cases above. Each
+  // must still break the invariant it is listed for; once the engine handles it, this fails:
+  // take the trace off KNOWN_ENGINE_GAPS (test/fuzz/harness.ts) so the suite covers it.
+  it.each(Object.entries(KNOWN_ENGINE_GAPS))("known engine gap, still open: %s (%s)", async (name) => {
+    const { events } = await replayFiles([`${FIXTURES}/${name}`], labConfig());
+    expect(() => {
+      for (const e of events) checkCall(e.call, false);
+    }).toThrow(/an ended call without endReason or end time/);
   });
 });

@@ -28,15 +28,31 @@ import { traceBytes, traceFiles } from "../helpers/traces.js";
 
 // ---- the recorded material ------------------------------------------------------------
 
-/** Messages of every trace as header lines (latin1 strings: byte-exact, non-UTF-8 survives). */
-export const TRACES: { name: string; messages: string[][] }[] = traceFiles().map((name) => ({
-  name,
-  messages: stripTracePreamble(traceBytes(name))
+/**
+ * Recorded traces on which today's tracker breaks an invariant, left out of the fault suite
+ * until the call engine handles them (issue 8); test/fuzz/ami.test.ts asserts that each still
+ * fails, so the fix that makes one pass must also take it off this list. The merged call (the
+ * REFER consultation, the `*8` / `**100X` dial of a pickup) ends with no end time and no
+ * endReason.
+ */
+export const KNOWN_ENGINE_GAPS: Record<string, string> = {
+  "31-attended-transfer-refer.ami": "the consultation call merged by the REFER transfer ends without end time or endReason",
+  "35-pickup-group.ami": "the *8 call merged by the pickup ends without end time or endReason",
+  "36-pickup-directed.ami": "the **1002 call merged by the pickup ends without end time or endReason",
+  "41-pickup-queue-call.ami": "the *8 call merged by the pickup of a queue call ends without end time or endReason",
+};
+
+const asLines = (name: string): string[][] =>
+  stripTracePreamble(traceBytes(name))
     .toString("latin1")
     .split("\r\n\r\n")
     .filter((m) => m.trim() !== "")
-    .map((m) => m.split("\r\n")),
-}));
+    .map((m) => m.split("\r\n"));
+
+/** Messages of every trace as header lines (latin1 strings: byte-exact, non-UTF-8 survives). */
+export const TRACES: { name: string; messages: string[][] }[] = traceFiles()
+  .filter((name) => !(name in KNOWN_ENGINE_GAPS))
+  .map((name) => ({ name, messages: asLines(name) }));
 
 /** Every distinct header value of the traces: replacing a value by another real one makes plausible confusions (a Uniqueid of another call). */
 const VALUE_POOL: string[] = [...new Set(TRACES.flatMap((t) => t.messages.flatMap((m) => m.map((l) => l.slice(l.indexOf(": ") + 2)))))];

@@ -19,6 +19,6 @@ export function traceBytes(name: string): Buffer {
 
 /** The scenario description (`NN-name.json`) that belongs to a trace. */
 export function scenarioJson(name: string): any {
-  const base = name.replace(/\.ami$/, "").replace(/-originator$/, "");
+  const base = name.replace(/\.ami$/, "").replace(/-(originator|after-restart)$/, "");
   return JSON.parse(readFileSync(join(FIXTURES, `${base}.json`), "utf8"));
 }
