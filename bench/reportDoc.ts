@@ -29,8 +29,8 @@ events/s, \`asterisk-manager\` about 48,000, raw loopback TCP about 1.7 GB/s.
 
 ## Method m1
 
-**The stream.** Every recorded trace in \`test/fixtures/ami/*.ami\` (22 real Asterisk 22
-connections), each with its banner line and Login response removed, concatenated in name
+**The stream.** The recorded traces numbered 01-25 in \`test/fixtures/ami/*.ami\` (22 real
+Asterisk 22 connections; later recordings are left out so rows stay comparable), each with its banner line and Login response removed, concatenated in name
 order, and the whole set repeated with renumbered ids (\`src/sim/renumber.ts\`: uniqueids,
 linkedids, channel-name suffixes and UUIDs move to a fresh band per copy) until it holds about
 300,000 messages. It is written copy by copy to a temporary file and deleted after the run; no

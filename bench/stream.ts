@@ -19,6 +19,12 @@ export function loginResponse(actionId: string | undefined): string {
   return `Response: Success\r\n${id}Message: Authentication accepted\r\n\r\n`;
 }
 
+/**
+ * The stream of methods m1/m2 is the 22 traces numbered 01-25 (the first recordings); later
+ * recordings (26- : transfers, parking, pickup …) would change what a row measures.
+ */
+export const METHOD_M1_LAST_TRACE = 25;
+
 /** Upper bound on copies, whatever the target: keeps the temp file (and the run) finite. */
 const MAX_COPIES = 1_000;
 
@@ -29,7 +35,7 @@ export interface BuiltStream extends StreamInfo {
 
 export function buildStream(tracesDir: string, targetMessages: number): BuiltStream {
   const files = readdirSync(tracesDir)
-    .filter((f) => f.endsWith(".ami"))
+    .filter((f) => f.endsWith(".ami") && Number(f.slice(0, 2)) <= METHOD_M1_LAST_TRACE)
     .sort();
   if (files.length === 0) throw new Error(`no .ami traces in ${tracesDir}`);
   const traces = files.map((f) => readFileSync(join(tracesDir, f)));

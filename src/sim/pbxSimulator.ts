@@ -33,8 +33,8 @@ export interface SimulatorOptions {
   port?: number;
 }
 
-/** Scenarios that make no sense on their own in a demo (a second connection's view, raw listings). */
-const SKIP = /originator|resync|burst/;
+/** Scenarios that make no sense on their own in a demo (a second connection's view, raw listings, a PBX restart). */
+const SKIP = /originator|resync|burst|restart/;
 
 /** The traces shipped with ctibridge (test/fixtures/ami beside dist/). */
 export function defaultTracesDir(): string {
