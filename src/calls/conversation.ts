@@ -51,7 +51,10 @@ export class Conversation {
   readonly channelIds: string[] = [];
   /** A click-to-dial's channel, counted live before the PBX reports it. */
   pendingOriginate: string | null = null;
-  /** Users that already got `callRinging` (one pop per user per call). */
+  /**
+   * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
+   * their ringing stopped, as a queue's next round, gets a new one).
+   */
   private readonly rungUsers: string[] = [];
   ended = false;
   endedAtMs = 0;
@@ -138,7 +141,12 @@ export class Conversation {
     rec.leg.state = "ended";
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);
-    this.emit("callRingingStopped", rec.leg.userId ? [rec.leg.userId] : [], at, { reason });
+    const user = rec.leg.userId;
+    if (user && ![...this.legs.values()].some((l) => l.leg.userId === user && l.leg.state === "ringing")) {
+      const i = this.rungUsers.indexOf(user);
+      if (i >= 0) this.rungUsers.splice(i, 1);
+    }
+    this.emit("callRingingStopped", user ? [user] : [], at, { reason });
   }
 
   /** A dialled device answered (or picked the call up). */

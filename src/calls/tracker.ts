@@ -40,6 +40,8 @@ export interface Chan {
   conv: Conversation | null;
   /** Seen in the current resync listing. */
   listed: boolean;
+  /** The channel this one dialled last (a Local `;2` half → the member's phone). */
+  dialled?: string;
 }
 
 export interface TrackerDeps {
@@ -158,7 +160,7 @@ export class CallTracker {
       }
       case "agentRingNoAnswer": {
         const dest = ev.dest ? this.chans.get(ev.dest.channelId) : undefined;
-        if (dest?.conv && dest.device) dest.conv.stopRinging(dest.device, "timeout", ev.at);
+        if (dest) this.ringOut(dest, ev.at);
         return;
       }
       case "conferenceJoin": {
@@ -338,6 +340,8 @@ export class CallTracker {
     const chan = this.chans.get(dest.channelId) ?? this.channel(dest, at);
     const conv = chan?.conv;
     if (!chan || !conv || conv.ended) return;
+    const from = caller ? this.chans.get(caller.channelId) : undefined;
+    if (from?.role === "local") from.dialled = chan.id;
     if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
     if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
   }
@@ -350,9 +354,26 @@ export class CallTracker {
     if (chan.role === "device" && chan.device && !chan.root) {
       if (status === "ANSWER") this.answer(chan, at);
       else conv.stopRinging(chan.device, ringStopFromDialStatus(status, conv.facts.answered), at);
+    } else if (chan.role === "local" && status === "NOANSWER") {
+      this.ringOut(chan, at);
     } else if (chan.role === "trunk" && status === "ANSWER") {
       conv.connectedWithoutLeg(at);
     }
+  }
+
+  /**
+   * A member rang out (queue member timeout, `AgentRingNoAnswer` / `DialEnd NOANSWER`) while the
+   * caller waits. For a Local member the event names the `;1` half; the phone is what its `;2`
+   * half dialled, whose own `DialEnd CANCEL` follows and must not turn this into a hangup.
+   */
+  private ringOut(chan: Chan, at: number): void {
+    let dev: Chan | undefined = chan;
+    if (chan.role === "local" && chan.conv && chan.name.endsWith(";1")) {
+      const twin = chan.name.slice(0, -1) + "2";
+      const half = chan.conv.channelIds.map((id) => this.chans.get(id)).find((c) => c?.name === twin);
+      dev = half?.dialled ? this.chans.get(half.dialled) : undefined;
+    }
+    if (dev?.conv && dev.role === "device" && dev.device && !dev.root) dev.conv.stopRinging(dev.device, "timeout", at);
   }
 
   private hangup(ch: ChannelInfo, cause: number, causeText: string, at: number): void {

@@ -108,6 +108,19 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       frank: ["ringing", "ringingStopped(caller_hangup)", "ended", "missed"],
     },
   ],
+  [
+    "37-queue-sales-member-ringout",
+    // Dave's Local member rings out (AgentRingNoAnswer on the Local ;1): timeout, not the inner CANCEL.
+    { dave: ["ringing", "ringingStopped(timeout)", "ended"], eve: ["ringing", "answered", "ended"] },
+  ],
+  [
+    "38-queue-support-ringout-then-answered",
+    // Rung again after ringing out: a new ringing for each.
+    {
+      alice: ["ringing", "ringingStopped(timeout)", "ringing", "ringingStopped(answered_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(timeout)", "ringing", "answered", "ended"],
+    },
+  ],
 ];
 
 describe("recorded scenarios", () => {

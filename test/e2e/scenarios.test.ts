@@ -73,6 +73,16 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       sam: [R, stopped("caller_hangup"), stopped("caller_hangup"), E, M],
     },
   ],
+  ["37-queue-sales-member-ringout", { dave: [R, stopped("timeout"), E], eve: [R, A, E], sam: [R, stopped("timeout"), A, E] }],
+  [
+    "38-queue-support-ringout-then-answered",
+    {
+      // Rung again after ringing out: a new pop; the supervisor observes the call once.
+      alice: [R, stopped("timeout"), R, stopped("answered_elsewhere"), E],
+      bob: [R, stopped("timeout"), R, A, E],
+      sam: [R, stopped("timeout"), stopped("timeout"), stopped("answered_elsewhere"), A, E],
+    },
+  ],
 ];
 
 /** The first word of an expected outcome string in a scenario .json (`answered (by 1002)`). */
