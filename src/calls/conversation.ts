@@ -168,10 +168,13 @@ export class Conversation {
     this.emit("callAnswered", this.connectedUsers(), at);
   }
 
-  /** The far end answered without a leg of ours (outbound trunk, conference, IVR). */
-  connectedWithoutLeg(at: number): void {
+  /**
+   * The far end answered without a leg of ours (outbound trunk, conference, IVR), or, with
+   * `external`, a number outside the PBX answered an inbound call (a ring group's external member).
+   */
+  connectedWithoutLeg(at: number, external?: string): void {
     if (this.facts.answered && this.call.state !== "dialing" && this.call.state !== "ringing") return;
-    this.connectCall(at, this.call.answeredBy);
+    this.connectCall(at, external ? { userId: null, device: null, external } : this.call.answeredBy);
     this.emit("callAnswered", this.connectedUsers(), at);
   }
 

@@ -282,6 +282,7 @@ export class CallTracker {
       hangupCause: null,
       endReason: null,
       transfer: null,
+      park: null,
       ivr: {},
       recording: null,
       restored: restored || this.deps.knownCallId?.(linkedId) !== undefined || snapshot !== undefined,
@@ -342,6 +343,8 @@ export class CallTracker {
     if (!chan || !conv || conv.ended) return;
     const from = caller ? this.chans.get(caller.channelId) : undefined;
     if (from?.role === "local") from.dialled = chan.id;
+    // An outgoing trunk channel starts on `s`; the dial names the number (DestExten).
+    if (chan.role === "trunk" && !chan.root && dest.exten && dest.exten !== "s" && chan.exten === "s") chan.exten = own(dest.exten);
     if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
     if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
   }
@@ -357,7 +360,9 @@ export class CallTracker {
     } else if (chan.role === "local" && status === "NOANSWER") {
       this.ringOut(chan, at);
     } else if (chan.role === "trunk" && status === "ANSWER") {
-      conv.connectedWithoutLeg(at);
+      // An inbound call answered on an outgoing trunk channel: an external ring-group member.
+      const external = !conv.placer && !chan.root && chan.exten !== "s" && chan.exten !== "" ? chan.exten : undefined;
+      conv.connectedWithoutLeg(at, external);
     }
   }
 
@@ -515,7 +520,7 @@ export class CallTracker {
    */
   closeStored(snap: Call, at: number): void {
     if (this.byCallId.has(snap.callId)) return;
-    const call: Call = { ...cloneCall({ ...snap, legs: [] }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
+    const call: Call = { ...cloneCall({ ...snap, legs: [], park: snap.park ?? null }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
     const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
     conv.facts.answered = call.times.answered !== null;
     for (const old of Array.isArray(snap.legs) ? snap.legs : []) {

@@ -46,7 +46,9 @@ function checkAgainstJson(scenario: string, calls: Call[]) {
     if (exp.to) expect(call.to.raw).toBe(exp.to);
     if (exp.queue) expect(call.queue).toBe(exp.queue);
     if (exp.ivr) expect(call.ivr).toMatchObject(exp.ivr);
-    if ("answeredBy" in exp) {
+    if (exp.answeredBy?.external) {
+      expect(call.answeredBy).toEqual({ userId: null, device: null, external: exp.answeredBy.external });
+    } else if ("answeredBy" in exp) {
       const ext = exp.answeredBy ? String(exp.answeredBy).split(" ").pop()! : null;
       expect(call.answeredBy?.userId ?? null).toBe(ext ? EXT_USER[ext] : null);
     }
@@ -119,6 +121,13 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
     {
       alice: ["ringing", "ringingStopped(timeout)", "ringing", "ringingStopped(answered_elsewhere)", "ended"],
       bob: ["ringing", "ringingStopped(timeout)", "ringing", "answered", "ended"],
+    },
+  ],
+  [
+    "39-ringgroup-external-answered",
+    {
+      alice: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
     },
   ],
 ];

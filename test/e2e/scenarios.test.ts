@@ -83,6 +83,14 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       sam: [R, stopped("timeout"), stopped("timeout"), stopped("answered_elsewhere"), A, E],
     },
   ],
+  [
+    "39-ringgroup-external-answered",
+    {
+      alice: [R, stopped("answered_elsewhere"), E],
+      bob: [R, stopped("answered_elsewhere"), E],
+      sam: [R, A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
+    },
+  ],
 ];
 
 /** The first word of an expected outcome string in a scenario .json (`answered (by 1002)`). */
@@ -128,6 +136,13 @@ describe("recorded scenarios through the daemon", () => {
     expect(pop.call.from.raw).toBe("0309876543");
     expect(pop.call.transfer).toMatchObject({ kind: "blind", by: { userId: "alice", device: "PJSIP/1001" }, to: { raw: "1002", userId: "bob" } });
     expect(got("alice").find((m) => m.type === "call.transferred").call.transfer.by.userId).toBe("alice");
+  });
+
+  it("39: the ring group's external member answered: answeredBy names the number on the wire", async () => {
+    const { got } = await play(traceBytes("39-ringgroup-external-answered"));
+    const end = got("alice").find((m) => m.type === E);
+    expect(end.call.answeredBy).toEqual({ userId: null, device: null, external: "0301234567" });
+    expect(got("sam").find((m) => m.type === A).call.answeredBy).toEqual({ userId: null, device: null, external: "0301234567" });
   });
 
   it("08: a missed queue call carries the number to call back", async () => {
