@@ -15,6 +15,7 @@ import {
   type MissedPolicy,
 } from "./outcomes.js";
 import { restoreLegTimes } from "./restore.js";
+import type { MergeKind } from "./movements/merge.js";
 
 export interface LegRec {
   leg: Leg;
@@ -58,6 +59,10 @@ export class Conversation {
   private readonly rungUsers: string[] = [];
   ended = false;
   endedAtMs = 0;
+  /** A phone's feature-code dial (`*8`, a parking space): emits nothing unless merged into a call. */
+  silent = false;
+  /** Set when this conversation was merged into another (movements/merge.ts). */
+  mergeKind: MergeKind | null = null;
   /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
   restoredLegs: ReadonlyMap<string, Leg> | null = null;
 
@@ -77,6 +82,7 @@ export class Conversation {
 
   /** Emit `name` to each of `users` and once call-level (userId null), with one shared snapshot. */
   emit(name: CallEventName, users: Iterable<string>, at: number, extra?: { reason: RingStopReason }): void {
+    if (this.silent) return;
     if (this.call.match === null && this.lookup && !this.call.mergedInto) this.call.match = this.lookup(this.call);
     const call = cloneCall(this.call);
     for (const userId of new Set(users)) this.emitFn({ name, userId, call, at, ...extra } as AnyCallEvent);

@@ -32,8 +32,11 @@ export type RingStopReason =
   | "picked_up_elsewhere"
   | "ended";
 
-/** How the end of a call was learnt. `unknown_end`: it vanished while the AMI link was down. */
-export type EndReason = "hangup" | "unknown_end";
+/**
+ * How the end of a call was learnt. `unknown_end`: it vanished while the AMI link was down;
+ * `merged`: it goes on as another call (`mergedInto`: attended transfer, pickup, park retrieval).
+ */
+export type EndReason = "hangup" | "unknown_end" | "merged";
 
 export interface Party {
   /** As the PBX gave it (`+4930123456`, `1001`, `anonymous`, or `""`). */

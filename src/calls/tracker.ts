@@ -14,6 +14,9 @@ import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
+import { featureMatcher } from "./movements/featureCodes.js";
+import type { MergeKind } from "./movements/merge.js";
+import { pickUp } from "./movements/pickup.js";
 
 /**
  * A copy of a string that is kept beyond its AMI message. Header values are slices of the
@@ -61,13 +64,15 @@ export interface TrackerDeps {
   debug?: (fields: Record<string, unknown>, msg: string) => void;
   /** Contact lookup, asked before the first event that carries the external number. */
   lookup?: (call: Call) => Match | null;
+  /** Dialplan patterns of feature codes (`*8`, `_**X.`, parking spaces): such a dial is not a call of its own. */
+  featureCodes?: readonly string[];
 }
 
 /** The tracker's deps that come straight from the configuration and the user directory. */
 export function trackerDepsFromConfig(
   config: Pick<Config, "trunks" | "numbers" | "calls">,
   dir: { userForDevice(d: string): string | null; deviceForExtension(e: string): string | null },
-): Pick<TrackerDeps, "userForDevice" | "deviceForExtension" | "trunks" | "numbers" | "missedPolicy" | "ivrVariables" | "keepEndedMs"> {
+): Pick<TrackerDeps, "userForDevice" | "deviceForExtension" | "trunks" | "numbers" | "missedPolicy" | "ivrVariables" | "keepEndedMs" | "featureCodes"> {
   return {
     userForDevice: (d) => dir.userForDevice(d),
     deviceForExtension: (e) => dir.deviceForExtension(e),
@@ -76,6 +81,7 @@ export function trackerDepsFromConfig(
     missedPolicy: config.calls.missedPolicy,
     ivrVariables: config.calls.ivrVariables,
     keepEndedMs: config.calls.keepEndedMs,
+    featureCodes: config.calls.featureCodes,
   };
 }
 
@@ -85,11 +91,13 @@ export class CallTracker {
   private readonly byCallId = new Map<string, Conversation>();
   private readonly endedQueue: Conversation[] = [];
   private readonly ivr: ReadonlySet<string>;
+  private readonly isFeatureCode: (dialled: string) => boolean;
   private resyncing = false;
   eventsHandled = 0;
 
   constructor(private readonly deps: TrackerDeps) {
     this.ivr = new Set(deps.ivrVariables);
+    this.isFeatureCode = featureMatcher(deps.featureCodes ?? []);
   }
 
   /** Whether a channel variable matters to the tracker (IVR allow-list, recording file). */
@@ -183,10 +191,8 @@ export class CallTracker {
       case "pickup": {
         const picker = this.known(ev.ch);
         const target = this.known(ev.target);
-        if (!picker?.conv || !target?.conv || !picker.device) return;
-        if (picker.conv !== target.conv) mergeInto(this.transferCtx(), picker.conv, target.conv, ev.at);
-        target.conv.answered(picker.device, ev.at, true);
-        return;
+        if (!target?.conv || !picker?.device) return;
+        return pickUp({ into: target.conv, from: picker.conv, device: picker.device, at: ev.at }, this.merger("pickup"));
       }
       case "rename": {
         const chan = this.chans.get(ev.channelId);
@@ -298,6 +304,7 @@ export class CallTracker {
     this.byCallId.set(callId, conv);
     if (chan.role === "device" && chan.root && chan.device) {
       conv.placer = chan.device;
+      conv.silent = this.isFeatureCode(ext);
       chan.conv = conv;
       // A phone dialling a number that is not an extension is calling out, before any trunk channel exists.
       if (call.to.raw !== "" && !call.to.extension) call.direction = "outbound";
@@ -432,6 +439,11 @@ export class CallTracker {
     }
   }
 
+  /** mergeConversations for a movement module, keeping the tracker's indexes. */
+  private merger(kind: MergeKind): (into: Conversation, from: Conversation, at: number) => void {
+    return (into, from, at) => mergeInto(this.transferCtx(), from, into, at, kind);
+  }
+
   private transferCtx() {
     return {
       chans: this.chans,
@@ -543,7 +555,7 @@ export class CallTracker {
 
   activeCalls(): Call[] {
     const out: Call[] = [];
-    for (const conv of this.byCallId.values()) if (!conv.ended) out.push(conv.call);
+    for (const conv of this.byCallId.values()) if (!conv.ended && !conv.silent) out.push(conv.call);
     return out;
   }
 

@@ -130,6 +130,28 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       bob: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
     },
   ],
+  // Pickup: the picker's pop as if their phone rang; the *8 / **1002 dial is no call of its own.
+  [
+    "35-pickup-group",
+    { alice: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"], carol: ["ringing", "answered", "ended"] },
+  ],
+  [
+    "36-pickup-directed",
+    {
+      alice: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      carol: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      frank: ["ringing", "answered", "ended"],
+    },
+  ],
+  [
+    "41-pickup-queue-call",
+    {
+      alice: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      carol: ["ringing", "answered", "ended"],
+    },
+  ],
 ];
 
 describe("recorded scenarios", () => {
@@ -224,6 +246,22 @@ describe("recorded scenarios", () => {
   it("22: a withheld caller is kept, not normalised, shown as Anonymous", async () => {
     const { calls } = await replay("22-anonymous-caller");
     expect(calls[0]!.from).toMatchObject({ raw: "anonymous", e164: null, display: "Anonymous" });
+  });
+
+  it.each([
+    ["35-pickup-group", "carol", "PJSIP/1003", "0309876543"],
+    ["36-pickup-directed", "frank", "PJSIP/1006", "+4930123456"],
+    ["41-pickup-queue-call", "carol", "PJSIP/1003", "+4930123456"],
+  ])("%s: the picker's pop is the caller, the feature-code dial is not a call", async (scenario, picker, device, caller) => {
+    const { events, calls } = await replay(scenario);
+    // Nothing about the *8 / **1002 call itself: no event of any kind, merged or not.
+    expect(events.filter((e) => e.call.callId !== calls[0]!.callId)).toEqual([]);
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === picker)!;
+    expect(pop.call.from.raw).toBe(caller);
+    expect(pop.call.legs.find((l) => l.userId === picker)).toMatchObject({ state: "ringing", placed: false });
+    expect(calls[0]).toMatchObject({ answeredBy: { userId: picker, device }, outcome: "answered", linkedIds: [calls[0]!.linkedIds[0], expect.any(String)] });
+    expect(calls[0]!.legs.find((l) => l.userId === picker)).toMatchObject({ outcome: "picked_up", placed: false });
+    expect(events.some((e) => e.name === "callMissed")).toBe(false);
   });
 
   it("24: the burst of 34 concurrent calls comes out call by call", async () => {

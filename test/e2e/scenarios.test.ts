@@ -91,6 +91,27 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       sam: [R, A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
     },
   ],
+  // Pickup: the picker gets the caller's pop; the *8 / **1002 dial sends nothing of its own.
+  ["35-pickup-group", { alice: [R, stopped("picked_up_elsewhere"), E], carol: [R, A, E], sam: [R, stopped("picked_up_elsewhere"), A, E] }],
+  [
+    "36-pickup-directed",
+    {
+      alice: [R, stopped("picked_up_elsewhere"), E],
+      bob: [R, stopped("picked_up_elsewhere"), E],
+      carol: [R, stopped("picked_up_elsewhere"), E],
+      frank: [R, A, E],
+      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
+    },
+  ],
+  [
+    "41-pickup-queue-call",
+    {
+      alice: [R, stopped("picked_up_elsewhere"), E],
+      bob: [R, stopped("picked_up_elsewhere"), E],
+      carol: [R, A, E],
+      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
+    },
+  ],
 ];
 
 /** The first word of an expected outcome string in a scenario .json (`answered (by 1002)`). */
@@ -161,13 +182,12 @@ describe("pickup (synthetic trace, no recording exists)", () => {
   it("bob picks alice's ringing call up with *8: picked_up for bob, answered_elsewhere for alice, nobody missed it", async () => {
     const { got, seq } = await play(trace());
     expect(seq("alice")).toEqual([...HS, R, stopped("picked_up_elsewhere"), E]);
-    // The *8 call is bob's own until the pickup merges it into the carrier call.
-    expect(seq("bob")).toEqual([...HS, "call.dialing", E, A, E]);
+    // The *8 dial is no call of its own: bob's pop is the caller's call, as if his phone had rung.
+    expect(seq("bob")).toEqual([...HS, R, A, E]);
     for (const u of ["carol", "dave", "eve", "frank"]) expect(seq(u)).toEqual(HS);
 
-    const [dialing, merged, answered, ended] = got("bob").slice(2);
-    expect(merged.call).toMatchObject({ callId: dialing.call.callId, mergedInto: answered.call.callId });
-    expect(answered.call.callId).not.toBe(dialing.call.callId);
+    const [ringing, answered, ended] = got("bob").slice(2);
+    expect(ringing).toMatchObject({ pop: true, call: { callId: answered.call.callId, from: { raw: "+4930123456" } } });
     expect(answered.call).toMatchObject({ direction: "inbound", from: { raw: "+4930123456" }, answeredBy: { userId: "bob", device: "PJSIP/1002" } });
     expect(answered.call.legs).toEqual([expect.objectContaining({ userId: "bob", state: "connected", outcome: "picked_up" })]);
     expect(ended.call).toMatchObject({ callId: answered.call.callId, outcome: "answered" });
