@@ -11,8 +11,8 @@ import { parse as parseYaml } from "yaml";
 import { readCredentials } from "./credentials.js";
 import { patternRegExp } from "./calls/movements/featureCodes.js";
 
-/** Asterisk's defaults: `*8` pickup, `**` + extension directed pickup (FreePBX), parking spaces 701-720. */
-const FEATURE_CODES = ["*8", "_**X.", "_70[1-9]", "_71X", "720"];
+/** Asterisk's defaults: `*8` pickup, `**` + extension directed pickup (FreePBX), park at 700, spaces 701-720. */
+const FEATURE_CODES = ["*8", "_**X.", "700", "_70[1-9]", "_71X", "720"];
 const featureCode = z
   .string()
   .min(1)
@@ -211,7 +211,8 @@ export const configSchema = z
         retentionDays: z.number({ error: "expected a whole number of days (0: keep forever)" }).int().min(0).max(36500).default(365),
         /**
          * Feature codes a phone dials to act on another call, as dialplan patterns (exact, or
-         * `_` with X/Z/N/[..]/./!): pickup (`*8`, `**` + extension) and the parking spaces. Such
+         * `_` with X/Z/N/[..]/./!): pickup (`*8`, `**` + extension), the park extension and the
+         * parking spaces (a blind transfer to one is recorded as `park`, not `transfer`). Such
          * a dial is no call of its own (no `call.dialing`, not stored); a pickup or park
          * retrieval makes the picker part of the call they took. Match your features.conf and
          * res_parking.conf; [] shows every dial as a call.

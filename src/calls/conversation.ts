@@ -121,7 +121,8 @@ export class Conversation {
 
   ringing(device: string, at: number): void {
     const rec = this.ensureLeg(device, false);
-    if (rec.answered || (rec.rang && rec.leg.state === "ringing")) return;
+    // An answered leg that ended may ring again (a parked call coming back to the parker).
+    if ((rec.answered && rec.leg.state !== "ended") || (rec.rang && rec.leg.state === "ringing")) return;
     rec.rang = true;
     rec.leg.state = "ringing";
     rec.leg.ringingAt ??= iso(at);
@@ -148,20 +149,19 @@ export class Conversation {
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);
     const user = rec.leg.userId;
-    if (user && ![...this.legs.values()].some((l) => l.leg.userId === user && l.leg.state === "ringing")) {
-      const i = this.rungUsers.indexOf(user);
-      if (i >= 0) this.rungUsers.splice(i, 1);
-    }
+    this.ringDone(user);
     this.emit("callRingingStopped", user ? [user] : [], at, { reason });
   }
 
   /** A dialled device answered (or picked the call up). */
   answered(device: string, at: number, pickedUp = false): void {
     const rec = this.ensureLeg(device, false);
-    if (rec.answered && rec.leg.state !== "ended") return;
+    // Already talking; an answered leg that ended or rings again (a parked call back) answers anew.
+    if (rec.answered && (rec.leg.state === "connected" || rec.leg.state === "on_hold")) return;
     rec.answered = true;
     rec.pickedUp ||= pickedUp;
     rec.leg.state = "connected";
+    this.ringDone(rec.leg.userId);
     rec.leg.answeredAt ??= iso(at);
     rec.leg.endedAt = null;
     rec.leg.outcome = rec.pickedUp ? "picked_up" : "answered_by_me";
@@ -257,6 +257,13 @@ export class Conversation {
     fillDurations(call);
     this.emit("callEnded", this.users, at);
     if (missed.length > 0) this.emit("callMissed", missed, at);
+  }
+
+  /** The user's ringing stopped (answered or not): a later ring of theirs is a new `callRinging`. */
+  private ringDone(user: string | null): void {
+    if (!user || [...this.legs.values()].some((l) => l.leg.userId === user && l.leg.state === "ringing")) return;
+    const i = this.rungUsers.indexOf(user);
+    if (i >= 0) this.rungUsers.splice(i, 1);
   }
 
   private hasConnectedLeg(): boolean {

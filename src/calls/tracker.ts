@@ -17,6 +17,7 @@ import { applyTransfer, mergeInto } from "./transfers.js";
 import { featureMatcher } from "./movements/featureCodes.js";
 import type { MergeKind } from "./movements/merge.js";
 import { pickUp } from "./movements/pickup.js";
+import * as park from "./movements/park.js";
 
 /**
  * A copy of a string that is kept beyond its AMI message. Header values are slices of the
@@ -186,8 +187,16 @@ export class CallTracker {
         return;
       }
       case "blindTransfer":
+        // A transfer to a feature code (the park extension 700): the ParkedCall that follows says what it was.
+        if (this.isFeatureCode(ev.exten)) return;
+        return applyTransfer(this.transferCtx(), ev);
       case "attendedTransfer":
         return applyTransfer(this.transferCtx(), ev);
+      case "parked":
+      case "parkRetrieved":
+      case "parkTimedOut":
+      case "parkGaveUp":
+        return this.park(ev);
       case "pickup": {
         const picker = this.known(ev.ch);
         const target = this.known(ev.target);
@@ -437,6 +446,22 @@ export class CallTracker {
       if (this.byCallId.get(conv.call.callId) === conv) this.byCallId.delete(conv.call.callId);
       for (const id of conv.channelIds) this.chans.delete(id);
     }
+  }
+
+  private park(ev: Extract<PbxEvent, { type: "parked" | "parkRetrieved" | "parkTimedOut" | "parkGaveUp" }>): void {
+    const conv = this.known(ev.parkee)?.conv;
+    if (!conv) return;
+    if (ev.type === "parked") {
+      // ParkerDialString names the parker's phone (`PJSIP/1001`); AMI Park from outside may name none.
+      const device = ev.parkerDial && (conv.legs.has(ev.parkerDial) || this.deps.userForDevice(ev.parkerDial)) ? ev.parkerDial : null;
+      return park.parked(conv, device ? { userId: this.deps.userForDevice(device), device } : null, own(ev.slot), ev.at);
+    }
+    if (ev.type === "parkTimedOut") return park.timedOut(conv, ev.at);
+    if (ev.type === "parkGaveUp") return park.gaveUp(conv);
+    const retriever = ev.retriever ? this.known(ev.retriever) : undefined;
+    if (!retriever?.device || retriever.role !== "device") return;
+    const input = { into: conv, from: retriever.conv, device: retriever.device, userId: this.deps.userForDevice(retriever.device), at: ev.at };
+    park.retrieved(input, this.merger("park_retrieve"));
   }
 
   /** mergeConversations for a movement module, keeping the tracker's indexes. */

@@ -80,8 +80,9 @@ export class Connection implements Recipient {
    * and a user whose own ringing stopped gets the next ringing of the same call (rung again).
    */
   admit(e: JournalEntry & { kind: "call" }, pop: boolean): boolean {
-    // This user stopped ringing: if the call rings them again (a queue's next round), that is a new pop.
-    if (e.type === "call.ringing_stopped" && e.userId === this.userId) this.rang.delete(e.callId);
+    // This user stopped ringing: if the call rings them again (a queue's next round, a parked
+    // call coming back), that is a new pop.
+    if ((e.type === "call.ringing_stopped" || e.type === "call.answered") && e.userId === this.userId) this.rang.delete(e.callId);
     if (e.type === "call.ringing") {
       const prev = this.rang.get(e.callId);
       if (prev === true || (prev === false && !pop)) return false;

@@ -42,8 +42,8 @@ export class RingGate<T extends GateItem> {
     }
     const held = this.held.get(key);
     if (!held) {
-      // Rung again after it stopped (a queue's next round): the next ringing is a new one.
-      if (item.type === "call.ringing_stopped") this.seen.delete(key);
+      // Its ringing stopped (a queue's next round, a parked call coming back): the next ringing is a new one.
+      if (item.type === "call.ringing_stopped" || item.type === "call.answered") this.seen.delete(key);
       return [item];
     }
     clearTimeout(held.timer);

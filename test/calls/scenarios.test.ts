@@ -130,6 +130,12 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       bob: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
     },
   ],
+  // Parking: one call; the retriever's pop as if their phone rang; the space dial is no call.
+  ["32-park-ami-retrieved", { alice: ["ringing", "answered", "updated", "ended"], bob: ["ringing", "answered", "ended"] }],
+  // Timed out: back to the parker, who is rung again (a new ringing) and answers.
+  ["33-park-refer-timeout", { alice: ["ringing", "answered", "updated", "updated", "ringing", "answered", "ended"] }],
+  // The caller gave up while parked: not missed by anyone.
+  ["34-park-dtmf-caller-hangup", { alice: ["ringing", "answered", "updated", "ended"] }],
   // Pickup: the picker's pop as if their phone rang; the *8 / **1002 dial is no call of its own.
   [
     "35-pickup-group",
@@ -246,6 +252,53 @@ describe("recorded scenarios", () => {
   it("22: a withheld caller is kept, not normalised, shown as Anonymous", async () => {
     const { calls } = await replay("22-anonymous-caller");
     expect(calls[0]!.from).toMatchObject({ raw: "anonymous", e164: null, display: "Anonymous" });
+  });
+
+  it("32: parked by alice (AMI Park), retrieved by bob from 701: one call, bob answered it with the caller's pop", async () => {
+    const { events, calls } = await replay("32-park-ami-retrieved");
+    expect(calls).toHaveLength(1);
+    expect(events.filter((e) => e.call.callId !== calls[0]!.callId)).toEqual([]);
+    const call = calls[0]!;
+    expect(call.park).toEqual({
+      by: { userId: "alice", device: "PJSIP/1001" },
+      slot: "701",
+      at: expect.any(String),
+      retrievedBy: { userId: "bob", device: "PJSIP/1002" },
+      retrievedAt: expect.any(String),
+      timedOut: false,
+      abandoned: false,
+    });
+    expect(call.park!.retrievedAt! > call.park!.at).toBe(true);
+    expect(call).toMatchObject({ outcome: "answered", answeredBy: { userId: "bob", device: "PJSIP/1002" }, transfer: null });
+    expect(call.linkedIds).toHaveLength(2);
+    expect(call.legs.map((l) => [l.userId, l.outcome, l.placed])).toEqual([
+      ["alice", "answered_by_me", false],
+      ["bob", "answered_by_me", false],
+    ]);
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === "bob")!;
+    expect(pop.call.from.raw).toBe("+4930123456");
+    expect(pop.call.legs.find((l) => l.userId === "bob")!.state).toBe("ringing");
+    expect(events.find((e) => e.name === "callUpdated" && e.userId === "alice")!.call.park).toMatchObject({ by: { userId: "alice" }, slot: "701", retrievedBy: null });
+  });
+
+  it("33: parked by a blind transfer to 700, timed out, back to alice: parked, not transferred", async () => {
+    const { events, calls } = await replay("33-park-refer-timeout");
+    const call = calls[0]!;
+    expect(call.transfer).toBeNull();
+    expect(call.park).toMatchObject({ by: { userId: "alice", device: "PJSIP/1001" }, slot: "701", retrievedBy: null, retrievedAt: null, timedOut: true, abandoned: false });
+    expect(call).toMatchObject({ outcome: "answered", answeredBy: { userId: "alice" } });
+    expect(call.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me", state: "ended" })]);
+    const back = events.filter((e) => e.name === "callRinging" && e.userId === "alice")[1]!;
+    expect(back.call.park).toMatchObject({ timedOut: true });
+    expect(events.some((e) => e.name === "callTransferred")).toBe(false);
+  });
+
+  it("34: the caller hung up while parked: abandoned while parked, the parker did not miss it", async () => {
+    const { events, calls } = await replay("34-park-dtmf-caller-hangup");
+    expect(calls[0]!.park).toMatchObject({ by: { userId: "alice" }, slot: "701", retrievedBy: null, timedOut: false, abandoned: true });
+    expect(calls[0]!.outcome).toBe("answered");
+    expect(calls[0]!.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me" })]);
+    expect(events.some((e) => e.name === "callMissed")).toBe(false);
   });
 
   it.each([

@@ -91,6 +91,10 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       sam: [R, A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
     },
   ],
+  // Parking: one call; the retriever (bob) gets the caller's pop; the slot dial sends nothing.
+  ["32-park-ami-retrieved", { alice: [R, A, "call.updated", E], bob: [R, A, E], sam: [R, A, "call.updated", A, E] }],
+  ["33-park-refer-timeout", { alice: [R, A, "call.updated", "call.updated", R, A, E], sam: [R, A, "call.updated", "call.updated", A, E] }],
+  ["34-park-dtmf-caller-hangup", { alice: [R, A, "call.updated", E], sam: [R, A, "call.updated", E] }],
   // Pickup: the picker gets the caller's pop; the *8 / **1002 dial sends nothing of its own.
   ["35-pickup-group", { alice: [R, stopped("picked_up_elsewhere"), E], carol: [R, A, E], sam: [R, stopped("picked_up_elsewhere"), A, E] }],
   [

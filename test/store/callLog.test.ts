@@ -48,6 +48,18 @@ describe("CallLog", () => {
     expect(stored).toMatchObject({ outcome: "answered", answeredBy: { userId: null, device: null, external: "0301234567" }, park: null });
   });
 
+  it("32: a parked and retrieved call is stored as one call with its park record", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    for (const c of await snapshots("32-park-ami-retrieved")) log.save(c, c.times.started);
+    const all = log.list();
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      answeredBy: { userId: "bob", device: "PJSIP/1002" },
+      park: { by: { userId: "alice", device: "PJSIP/1001" }, slot: "701", retrievedBy: { userId: "bob", device: "PJSIP/1002" }, timedOut: false, abandoned: false },
+    });
+  });
+
   it("keeps the open-call map while the call runs", async () => {
     const db = openDb(":memory:");
     const log = new CallLog(db);

