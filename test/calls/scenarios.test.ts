@@ -317,6 +317,17 @@ describe("recorded scenarios", () => {
     expect(events.some((e) => e.name === "callMissed")).toBe(false);
   });
 
+  it("35 with calls.featureCodes []: the *8 dial shows as carol's call, merged (ended, endReason merged, no legs), then the caller's pop", async () => {
+    const { events } = await replayFiles([`${FIXTURES}/35-pickup-group.ami`], labConfig({ calls: { featureCodes: [] } }));
+    const carol = events.filter((e) => e.userId === "carol");
+    expect(carol.map((e) => e.name)).toEqual(["callDialing", "callEnded", "callRinging", "callAnswered", "callEnded"]);
+    const merged = carol[1]!.call;
+    expect(merged).toMatchObject({ to: { raw: "*8" }, state: "ended", endReason: "merged", mergedInto: carol[2]!.call.callId, legs: [] });
+    expect(merged.times.ended).not.toBeNull();
+    expect(carol[2]!.call.from.raw).toBe("0309876543");
+    expect(carol[4]!.call.legs.find((l) => l.userId === "carol")).toMatchObject({ outcome: "picked_up", placed: false });
+  });
+
   it("24: the burst of 34 concurrent calls comes out call by call", async () => {
     const { calls } = await replay("24-burst-30-concurrent");
     const json = scenarioJson("24-burst-30-concurrent");
