@@ -9,6 +9,22 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { readCredentials } from "./credentials.js";
+import { patternRegExp } from "./calls/movements/featureCodes.js";
+
+/** Asterisk's defaults: `*8` pickup, `**` + extension directed pickup (FreePBX), park at 700, spaces 701-720. */
+const FEATURE_CODES = ["*8", "_**X.", "700", "_70[1-9]", "_71X", "720"];
+const featureCode = z
+  .string()
+  .min(1)
+  .max(40)
+  .refine((p) => {
+    try {
+      patternRegExp(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "a dialplan pattern: an exact number, or _ with X Z N . ! and closed [..] sets");
 
 const port = z
   .number({ error: "expected an integer 1..65535" })
@@ -193,6 +209,15 @@ export const configSchema = z
          * a small batch at a time off the hot path; 0: keep them forever. Applied on SIGHUP.
          */
         retentionDays: z.number({ error: "expected a whole number of days (0: keep forever)" }).int().min(0).max(36500).default(365),
+        /**
+         * Feature codes a phone dials to act on another call, as dialplan patterns (exact, or
+         * `_` with X/Z/N/[..]/./!): pickup (`*8`, `**` + extension), the park extension and the
+         * parking spaces (a blind transfer to one is recorded as `park`, not `transfer`). Such
+         * a dial is no call of its own (no `call.dialing`, not stored); a pickup or park
+         * retrieval makes the picker part of the call they took. Match your features.conf and
+         * res_parking.conf; [] shows every dial as a call.
+         */
+        featureCodes: z.array(featureCode).max(100).default(FEATURE_CODES),
       })
       .strict()
       .default({
@@ -203,6 +228,7 @@ export const configSchema = z
         reconcileIntervalMs: 60_000,
         maxCallAgeMs: 24 * 3_600_000,
         retentionDays: 365,
+        featureCodes: FEATURE_CODES,
       }),
     store: z
       .object({

@@ -58,6 +58,17 @@ export type PbxEvent =
       at: number;
     }
   | { type: "pickup"; ch: ChannelInfo; target: ChannelInfo; at: number }
+  | {
+      // ParkedCall / UnParkedCall / ParkedCallTimeOut / ParkedCallGiveUp (res_parking).
+      type: "parked" | "parkRetrieved" | "parkTimedOut" | "parkGaveUp";
+      parkee: ChannelInfo;
+      /** The phone that parked it, as a dial string (`PJSIP/1001`); "" when unknown. */
+      parkerDial: string;
+      slot: string;
+      /** UnParkedCall: the channel that dialled the space. */
+      retriever: ChannelInfo | null;
+      at: number;
+    }
   | { type: "rename"; channelId: string; newName: string; at: number }
   | { type: "conferenceJoin" | "conferenceLeave"; ch: ChannelInfo; conference: string; at: number }
   | { type: "voicemail"; ch: ChannelInfo; at: number }
@@ -355,6 +366,15 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         ok: str("Result") === "Success",
         at: when(),
       };
+    case "ParkedCall":
+    case "UnParkedCall":
+    case "ParkedCallTimeOut":
+    case "ParkedCallGiveUp": {
+      const parkee = readChannel(msg, "Parkee");
+      if (!parkee) return null;
+      const type = name === "ParkedCall" ? "parked" : name === "UnParkedCall" ? "parkRetrieved" : name === "ParkedCallTimeOut" ? "parkTimedOut" : "parkGaveUp";
+      return { type, parkee, parkerDial: str("ParkerDialString"), slot: str("ParkingSpace"), retriever: readChannel(msg, "Retriever"), at: when() };
+    }
     case "Pickup": {
       const ch = readChannel(msg);
       const target = readChannel(msg, "Target");

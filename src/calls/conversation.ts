@@ -15,6 +15,7 @@ import {
   type MissedPolicy,
 } from "./outcomes.js";
 import { restoreLegTimes } from "./restore.js";
+import type { MergeKind } from "./movements/merge.js";
 
 export interface LegRec {
   leg: Leg;
@@ -51,10 +52,17 @@ export class Conversation {
   readonly channelIds: string[] = [];
   /** A click-to-dial's channel, counted live before the PBX reports it. */
   pendingOriginate: string | null = null;
-  /** Users that already got `callRinging` (one pop per user per call). */
+  /**
+   * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
+   * their ringing stopped, as a queue's next round, gets a new one).
+   */
   private readonly rungUsers: string[] = [];
   ended = false;
   endedAtMs = 0;
+  /** A phone's feature-code dial (`*8`, a parking space): emits nothing unless merged into a call. */
+  silent = false;
+  /** Set when this conversation was merged into another (movements/merge.ts). */
+  mergeKind: MergeKind | null = null;
   /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
   restoredLegs: ReadonlyMap<string, Leg> | null = null;
 
@@ -74,6 +82,7 @@ export class Conversation {
 
   /** Emit `name` to each of `users` and once call-level (userId null), with one shared snapshot. */
   emit(name: CallEventName, users: Iterable<string>, at: number, extra?: { reason: RingStopReason }): void {
+    if (this.silent) return;
     if (this.call.match === null && this.lookup && !this.call.mergedInto) this.call.match = this.lookup(this.call);
     const call = cloneCall(this.call);
     for (const userId of new Set(users)) this.emitFn({ name, userId, call, at, ...extra } as AnyCallEvent);
@@ -112,7 +121,8 @@ export class Conversation {
 
   ringing(device: string, at: number): void {
     const rec = this.ensureLeg(device, false);
-    if (rec.answered || (rec.rang && rec.leg.state === "ringing")) return;
+    // An answered leg that ended may ring again (a parked call coming back to the parker).
+    if ((rec.answered && rec.leg.state !== "ended") || (rec.rang && rec.leg.state === "ringing")) return;
     rec.rang = true;
     rec.leg.state = "ringing";
     rec.leg.ringingAt ??= iso(at);
@@ -138,16 +148,20 @@ export class Conversation {
     rec.leg.state = "ended";
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);
-    this.emit("callRingingStopped", rec.leg.userId ? [rec.leg.userId] : [], at, { reason });
+    const user = rec.leg.userId;
+    this.ringDone(user);
+    this.emit("callRingingStopped", user ? [user] : [], at, { reason });
   }
 
   /** A dialled device answered (or picked the call up). */
   answered(device: string, at: number, pickedUp = false): void {
     const rec = this.ensureLeg(device, false);
-    if (rec.answered && rec.leg.state !== "ended") return;
+    // Already talking; an answered leg that ended or rings again (a parked call back) answers anew.
+    if (rec.answered && (rec.leg.state === "connected" || rec.leg.state === "on_hold")) return;
     rec.answered = true;
     rec.pickedUp ||= pickedUp;
     rec.leg.state = "connected";
+    this.ringDone(rec.leg.userId);
     rec.leg.answeredAt ??= iso(at);
     rec.leg.endedAt = null;
     rec.leg.outcome = rec.pickedUp ? "picked_up" : "answered_by_me";
@@ -160,10 +174,13 @@ export class Conversation {
     this.emit("callAnswered", this.connectedUsers(), at);
   }
 
-  /** The far end answered without a leg of ours (outbound trunk, conference, IVR). */
-  connectedWithoutLeg(at: number): void {
+  /**
+   * The far end answered without a leg of ours (outbound trunk, conference, IVR), or, with
+   * `external`, a number outside the PBX answered an inbound call (a ring group's external member).
+   */
+  connectedWithoutLeg(at: number, external?: string): void {
     if (this.facts.answered && this.call.state !== "dialing" && this.call.state !== "ringing") return;
-    this.connectCall(at, this.call.answeredBy);
+    this.connectCall(at, external ? { userId: null, device: null, external } : this.call.answeredBy);
     this.emit("callAnswered", this.connectedUsers(), at);
   }
 
@@ -240,6 +257,13 @@ export class Conversation {
     fillDurations(call);
     this.emit("callEnded", this.users, at);
     if (missed.length > 0) this.emit("callMissed", missed, at);
+  }
+
+  /** The user's ringing stopped (answered or not): a later ring of theirs is a new `callRinging`. */
+  private ringDone(user: string | null): void {
+    if (!user || [...this.legs.values()].some((l) => l.leg.userId === user && l.leg.state === "ringing")) return;
+    const i = this.rungUsers.indexOf(user);
+    if (i >= 0) this.rungUsers.splice(i, 1);
   }
 
   private hasConnectedLeg(): boolean {

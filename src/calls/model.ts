@@ -32,8 +32,11 @@ export type RingStopReason =
   | "picked_up_elsewhere"
   | "ended";
 
-/** How the end of a call was learnt. `unknown_end`: it vanished while the AMI link was down. */
-export type EndReason = "hangup" | "unknown_end";
+/**
+ * How the end of a call was learnt. `unknown_end`: it vanished while the AMI link was down;
+ * `merged`: it goes on as another call (`mergedInto`: attended transfer, pickup, park retrieval).
+ */
+export type EndReason = "hangup" | "unknown_end" | "merged";
 
 export interface Party {
   /** As the PBX gave it (`+4930123456`, `1001`, `anonymous`, or `""`). */
@@ -89,7 +92,13 @@ export interface Leg {
 
 export interface AnsweredBy {
   userId: string | null;
-  device: string;
+  /** The answering phone; null when a number outside the PBX answered (`external`). */
+  device: string | null;
+  /**
+   * Present when the call was answered outside: a ring group's external member (a Local
+   * channel dialling out through a trunk). The number as dialled; `userId` and `device` are null.
+   */
+  external?: string;
 }
 
 export interface Transfer {
@@ -101,6 +110,25 @@ export interface Transfer {
   /** The external party the call was about, kept across the transfer. */
   originalCaller: Party;
   at: string;
+}
+
+/**
+ * A call that was parked (`Park` app, the parking feature code, a transfer to the park
+ * extension, the `Park` AMI action). It stays one call while parked and after retrieval.
+ */
+export interface Park {
+  /** Who parked it: the leg that handed the caller to the parking lot; null when AMI does not say. */
+  by: AnsweredBy | null;
+  /** The parking space (`701`). */
+  slot: string;
+  at: string;
+  /** Who took it out of the slot (dialled the space); null while parked, or when it timed out or the caller gave up. */
+  retrievedBy: AnsweredBy | null;
+  retrievedAt: string | null;
+  /** Nobody retrieved it in time: the PBX dials the parker again (`comebacktoorigin`); their leg rings again. */
+  timedOut: boolean;
+  /** The caller hung up while parked (the call is not missed by anyone). */
+  abandoned: boolean;
 }
 
 export interface Call {
@@ -122,6 +150,8 @@ export interface Call {
   /** Set when the call was closed with an end reason other than a seen hangup. */
   endReason: EndReason | null;
   transfer: Transfer | null;
+  /** Set once the call was parked (calls/movements/park.ts). */
+  park: Park | null;
   /** Allow-listed channel variables (IVR context: CRM_ACCOUNT, TICKET, …). */
   ivr: Record<string, string>;
   /** Recording file when the call is recorded (MixMonitor). */

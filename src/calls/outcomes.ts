@@ -147,6 +147,7 @@ export function cloneCall(c: Call): Call {
     times: { ...c.times },
     hangupCause: c.hangupCause ? { ...c.hangupCause } : null,
     transfer: c.transfer ? { ...c.transfer, by: c.transfer.by ? { ...c.transfer.by } : null, to: { ...c.transfer.to }, originalCaller: { ...c.transfer.originalCaller } } : null,
+    park: c.park ? { ...c.park, by: c.park.by ? { ...c.park.by } : null, retrievedBy: c.park.retrievedBy ? { ...c.park.retrievedBy } : null } : null,
     ivr: { ...c.ivr },
     match: c.match ? { ...c.match, records: c.match.records.map((r) => ({ ...r })) } : null,
     annotation: c.annotation ? { ...c.annotation } : null,

@@ -22,6 +22,7 @@ export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
   if (snap.ivr && typeof snap.ivr === "object") call.ivr = { ...snap.ivr, ...call.ivr };
   call.recording ??= snap.recording ?? null;
   call.transfer ??= snap.transfer ?? null;
+  call.park ??= snap.park ?? null;
   call.annotation ??= snap.annotation ?? null;
   call.conference ??= typeof snap.conference === "string" ? snap.conference : null;
   // Answered before the restart stays answered (a conference room or an agent who has hung up

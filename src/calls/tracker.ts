@@ -14,6 +14,10 @@ import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import { applyTransfer, mergeInto } from "./transfers.js";
+import { featureMatcher } from "./movements/featureCodes.js";
+import type { MergeKind } from "./movements/merge.js";
+import { pickUp } from "./movements/pickup.js";
+import * as park from "./movements/park.js";
 
 /**
  * A copy of a string that is kept beyond its AMI message. Header values are slices of the
@@ -40,6 +44,8 @@ export interface Chan {
   conv: Conversation | null;
   /** Seen in the current resync listing. */
   listed: boolean;
+  /** The channel this one dialled last (a Local `;2` half → the member's phone). */
+  dialled?: string;
 }
 
 export interface TrackerDeps {
@@ -59,13 +65,15 @@ export interface TrackerDeps {
   debug?: (fields: Record<string, unknown>, msg: string) => void;
   /** Contact lookup, asked before the first event that carries the external number. */
   lookup?: (call: Call) => Match | null;
+  /** Dialplan patterns of feature codes (`*8`, `_**X.`, parking spaces): such a dial is not a call of its own. */
+  featureCodes?: readonly string[];
 }
 
 /** The tracker's deps that come straight from the configuration and the user directory. */
 export function trackerDepsFromConfig(
   config: Pick<Config, "trunks" | "numbers" | "calls">,
   dir: { userForDevice(d: string): string | null; deviceForExtension(e: string): string | null },
-): Pick<TrackerDeps, "userForDevice" | "deviceForExtension" | "trunks" | "numbers" | "missedPolicy" | "ivrVariables" | "keepEndedMs"> {
+): Pick<TrackerDeps, "userForDevice" | "deviceForExtension" | "trunks" | "numbers" | "missedPolicy" | "ivrVariables" | "keepEndedMs" | "featureCodes"> {
   return {
     userForDevice: (d) => dir.userForDevice(d),
     deviceForExtension: (e) => dir.deviceForExtension(e),
@@ -74,6 +82,7 @@ export function trackerDepsFromConfig(
     missedPolicy: config.calls.missedPolicy,
     ivrVariables: config.calls.ivrVariables,
     keepEndedMs: config.calls.keepEndedMs,
+    featureCodes: config.calls.featureCodes,
   };
 }
 
@@ -83,11 +92,13 @@ export class CallTracker {
   private readonly byCallId = new Map<string, Conversation>();
   private readonly endedQueue: Conversation[] = [];
   private readonly ivr: ReadonlySet<string>;
+  private readonly isFeatureCode: (dialled: string) => boolean;
   private resyncing = false;
   eventsHandled = 0;
 
   constructor(private readonly deps: TrackerDeps) {
     this.ivr = new Set(deps.ivrVariables);
+    this.isFeatureCode = featureMatcher(deps.featureCodes ?? []);
   }
 
   /** Whether a channel variable matters to the tracker (IVR allow-list, recording file). */
@@ -158,7 +169,7 @@ export class CallTracker {
       }
       case "agentRingNoAnswer": {
         const dest = ev.dest ? this.chans.get(ev.dest.channelId) : undefined;
-        if (dest?.conv && dest.device) dest.conv.stopRinging(dest.device, "timeout", ev.at);
+        if (dest) this.ringOut(dest, ev.at);
         return;
       }
       case "conferenceJoin": {
@@ -176,15 +187,21 @@ export class CallTracker {
         return;
       }
       case "blindTransfer":
+        // A transfer to a feature code (the park extension 700): the ParkedCall that follows says what it was.
+        if (this.isFeatureCode(ev.exten)) return;
+        return applyTransfer(this.transferCtx(), ev);
       case "attendedTransfer":
         return applyTransfer(this.transferCtx(), ev);
+      case "parked":
+      case "parkRetrieved":
+      case "parkTimedOut":
+      case "parkGaveUp":
+        return this.park(ev);
       case "pickup": {
         const picker = this.known(ev.ch);
         const target = this.known(ev.target);
-        if (!picker?.conv || !target?.conv || !picker.device) return;
-        if (picker.conv !== target.conv) mergeInto(this.transferCtx(), picker.conv, target.conv, ev.at);
-        target.conv.answered(picker.device, ev.at, true);
-        return;
+        if (!target?.conv || !picker?.device) return;
+        return pickUp({ into: target.conv, from: picker.conv, device: picker.device, at: ev.at }, this.merger("pickup"));
       }
       case "rename": {
         const chan = this.chans.get(ev.channelId);
@@ -280,6 +297,7 @@ export class CallTracker {
       hangupCause: null,
       endReason: null,
       transfer: null,
+      park: null,
       ivr: {},
       recording: null,
       restored: restored || this.deps.knownCallId?.(linkedId) !== undefined || snapshot !== undefined,
@@ -295,6 +313,7 @@ export class CallTracker {
     this.byCallId.set(callId, conv);
     if (chan.role === "device" && chan.root && chan.device) {
       conv.placer = chan.device;
+      conv.silent = this.isFeatureCode(ext);
       chan.conv = conv;
       // A phone dialling a number that is not an extension is calling out, before any trunk channel exists.
       if (call.to.raw !== "" && !call.to.extension) call.direction = "outbound";
@@ -338,6 +357,10 @@ export class CallTracker {
     const chan = this.chans.get(dest.channelId) ?? this.channel(dest, at);
     const conv = chan?.conv;
     if (!chan || !conv || conv.ended) return;
+    const from = caller ? this.chans.get(caller.channelId) : undefined;
+    if (from?.role === "local") from.dialled = chan.id;
+    // An outgoing trunk channel starts on `s`; the dial names the number (DestExten).
+    if (chan.role === "trunk" && !chan.root && dest.exten && dest.exten !== "s" && chan.exten === "s") chan.exten = own(dest.exten);
     if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
     if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
   }
@@ -350,9 +373,28 @@ export class CallTracker {
     if (chan.role === "device" && chan.device && !chan.root) {
       if (status === "ANSWER") this.answer(chan, at);
       else conv.stopRinging(chan.device, ringStopFromDialStatus(status, conv.facts.answered), at);
+    } else if (chan.role === "local" && status === "NOANSWER") {
+      this.ringOut(chan, at);
     } else if (chan.role === "trunk" && status === "ANSWER") {
-      conv.connectedWithoutLeg(at);
+      // An inbound call answered on an outgoing trunk channel: an external ring-group member.
+      const external = !conv.placer && !chan.root && chan.exten !== "s" && chan.exten !== "" ? chan.exten : undefined;
+      conv.connectedWithoutLeg(at, external);
     }
+  }
+
+  /**
+   * A member rang out (queue member timeout, `AgentRingNoAnswer` / `DialEnd NOANSWER`) while the
+   * caller waits. For a Local member the event names the `;1` half; the phone is what its `;2`
+   * half dialled, whose own `DialEnd CANCEL` follows and must not turn this into a hangup.
+   */
+  private ringOut(chan: Chan, at: number): void {
+    let dev: Chan | undefined = chan;
+    if (chan.role === "local" && chan.conv && chan.name.endsWith(";1")) {
+      const twin = chan.name.slice(0, -1) + "2";
+      const half = chan.conv.channelIds.map((id) => this.chans.get(id)).find((c) => c?.name === twin);
+      dev = half?.dialled ? this.chans.get(half.dialled) : undefined;
+    }
+    if (dev?.conv && dev.role === "device" && dev.device && !dev.root) dev.conv.stopRinging(dev.device, "timeout", at);
   }
 
   private hangup(ch: ChannelInfo, cause: number, causeText: string, at: number): void {
@@ -404,6 +446,27 @@ export class CallTracker {
       if (this.byCallId.get(conv.call.callId) === conv) this.byCallId.delete(conv.call.callId);
       for (const id of conv.channelIds) this.chans.delete(id);
     }
+  }
+
+  private park(ev: Extract<PbxEvent, { type: "parked" | "parkRetrieved" | "parkTimedOut" | "parkGaveUp" }>): void {
+    const conv = this.known(ev.parkee)?.conv;
+    if (!conv) return;
+    if (ev.type === "parked") {
+      // ParkerDialString names the parker's phone (`PJSIP/1001`); AMI Park from outside may name none.
+      const device = ev.parkerDial && (conv.legs.has(ev.parkerDial) || this.deps.userForDevice(ev.parkerDial)) ? ev.parkerDial : null;
+      return park.parked(conv, device ? { userId: this.deps.userForDevice(device), device } : null, own(ev.slot), ev.at);
+    }
+    if (ev.type === "parkTimedOut") return park.timedOut(conv, ev.at);
+    if (ev.type === "parkGaveUp") return park.gaveUp(conv);
+    const retriever = ev.retriever ? this.known(ev.retriever) : undefined;
+    if (!retriever?.device || retriever.role !== "device") return;
+    const input = { into: conv, from: retriever.conv, device: retriever.device, userId: this.deps.userForDevice(retriever.device), at: ev.at };
+    park.retrieved(input, this.merger("park_retrieve"));
+  }
+
+  /** mergeConversations for a movement module, keeping the tracker's indexes. */
+  private merger(kind: MergeKind): (into: Conversation, from: Conversation, at: number) => void {
+    return (into, from, at) => mergeInto(this.transferCtx(), from, into, at, kind);
   }
 
   private transferCtx() {
@@ -494,7 +557,7 @@ export class CallTracker {
    */
   closeStored(snap: Call, at: number): void {
     if (this.byCallId.has(snap.callId)) return;
-    const call: Call = { ...cloneCall({ ...snap, legs: [] }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
+    const call: Call = { ...cloneCall({ ...snap, legs: [], park: snap.park ?? null }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
     const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
     conv.facts.answered = call.times.answered !== null;
     for (const old of Array.isArray(snap.legs) ? snap.legs : []) {
@@ -517,7 +580,7 @@ export class CallTracker {
 
   activeCalls(): Call[] {
     const out: Call[] = [];
-    for (const conv of this.byCallId.values()) if (!conv.ended) out.push(conv.call);
+    for (const conv of this.byCallId.values()) if (!conv.ended && !conv.silent) out.push(conv.call);
     return out;
   }
 

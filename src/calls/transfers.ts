@@ -6,7 +6,8 @@
 import type { PbxEvent } from "../ami/events.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Party, Transfer } from "./model.js";
-import { addLive, type Conversation } from "./conversation.js";
+import type { Conversation } from "./conversation.js";
+import { mergeConversations, type MergeKind } from "./movements/merge.js";
 import type { Chan } from "./tracker.js";
 import { iso } from "./outcomes.js";
 
@@ -29,41 +30,14 @@ function originalCaller(conv: Conversation, transfererDevice: string | null): Pa
 }
 
 /** Move everything of `src` into `dst`; `src` ends as merged (not a call of its own). */
-export function mergeInto(ctx: TransferCtx, src: Conversation, dst: Conversation, at: number): void {
+export function mergeInto(ctx: TransferCtx, src: Conversation, dst: Conversation, at: number, kind: MergeKind = "attended_transfer"): void {
   if (src === dst) return;
-  for (const id of src.channelIds) {
+  const moved = mergeConversations(dst, src, at, kind);
+  for (const id of moved.channelIds) {
     const chan = ctx.chans.get(id);
-    if (!chan) continue;
-    chan.conv = dst;
-    dst.channelIds.push(id);
-    if (!chan.hungUp && (chan.role === "device" || chan.role === "trunk")) dst.liveParties++;
+    if (chan) chan.conv = dst;
   }
-  src.channelIds.length = 0;
-  src.liveParties = 0;
-  for (const [device, rec] of src.legs) {
-    const existing = dst.legs.get(device);
-    if (existing) {
-      for (const id of rec.live) addLive(existing, id);
-      if (rec.answered && existing.leg.state === "ended") {
-        existing.leg.state = rec.leg.state;
-        existing.leg.endedAt = null;
-      }
-    } else if (!rec.leg.placed || rec.live.length > 0) {
-      rec.leg.placed = false;
-      dst.legs.set(device, rec);
-      dst.call.legs.push(rec.leg);
-    }
-  }
-  for (const id of src.call.linkedIds) {
-    ctx.byLinked.set(id, dst);
-    if (!dst.call.linkedIds.includes(id)) dst.call.linkedIds.push(id);
-  }
-  src.call.mergedInto = dst.call.callId;
-  src.call.state = "ended";
-  src.call.times.ended = iso(at);
-  src.ended = true;
-  src.endedAtMs = at;
-  src.emit("callEnded", src.users, at);
+  for (const id of moved.linkedIds) ctx.byLinked.set(id, dst);
   ctx.endedQueue.push(src);
 }
 

@@ -160,7 +160,7 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
         ? [call.answeredBy?.device, ...call.legs.filter((l) => l.state !== "ended").map((l) => l.device)]
         : [];
     for (const device of [...own, ...others]) {
-      if (device === undefined) continue;
+      if (device === undefined || device === null) continue;
       const ch = calls.channelOf(call.callId, device);
       // `Hangup` takes `/regex/` in Channel: never let a slash-led name through.
       if (ch !== undefined && ch !== "" && !ch.startsWith("/")) return ch;

@@ -76,9 +76,13 @@ export class Connection implements Recipient {
 
   /**
    * Whether this call message may go out. A ringing is let through once per call, except that a
-   * supervisor who first saw it as an observer (no pop) still gets the one that pops their phone.
+   * supervisor who first saw it as an observer (no pop) still gets the one that pops their phone,
+   * and a user whose own ringing stopped gets the next ringing of the same call (rung again).
    */
   admit(e: JournalEntry & { kind: "call" }, pop: boolean): boolean {
+    // This user stopped ringing: if the call rings them again (a queue's next round, a parked
+    // call coming back), that is a new pop.
+    if ((e.type === "call.ringing_stopped" || e.type === "call.answered") && e.userId === this.userId) this.rang.delete(e.callId);
     if (e.type === "call.ringing") {
       const prev = this.rang.get(e.callId);
       if (prev === true || (prev === false && !pop)) return false;

@@ -1,6 +1,7 @@
 /**
  * Ringing discipline per (call, user), before anything takes a seq (pitfall 11: popup floods,
- * blak3r/yaai#100): a second `call.ringing` for the same call and user is dropped, and with a
+ * blak3r/yaai#100): a second `call.ringing` for the same call and user is dropped (until a
+ * `call.ringing_stopped` for them: rung again is a new ringing), and with a
  * debounce window a ringing that stops again within it is never shown at all (ring-all queues
  * otherwise flicker a pop on every member for a few hundred ms).
  */
@@ -40,7 +41,11 @@ export class RingGate<T extends GateItem> {
       return [];
     }
     const held = this.held.get(key);
-    if (!held) return [item];
+    if (!held) {
+      // Its ringing stopped (a queue's next round, a parked call coming back): the next ringing is a new one.
+      if (item.type === "call.ringing_stopped" || item.type === "call.answered") this.seen.delete(key);
+      return [item];
+    }
     clearTimeout(held.timer);
     this.held.delete(key);
     if (item.type === "call.ringing_stopped") return [];

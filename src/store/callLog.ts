@@ -51,11 +51,11 @@ export class CallLog {
       INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, from_key, to_raw, to_e164, to_name,
         did, queue, outcome, answered_by_user, answered_by_device, started_at, ringing_at, answered_at, ended_at,
         wait_seconds, talk_seconds, hangup_cause, hangup_text, end_reason, transfer, ivr, recording, restored,
-        click_to_dial, conference, end_estimated, updated_at)
+        click_to_dial, conference, end_estimated, answered_by_external, park, updated_at)
       VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @from_key, @to_raw, @to_e164, @to_name,
         @did, @queue, @outcome, @answered_by_user, @answered_by_device, @started_at, @ringing_at, @answered_at, @ended_at,
         @wait_seconds, @talk_seconds, @hangup_cause, @hangup_text, @end_reason, @transfer, @ivr, @recording, @restored,
-        @click_to_dial, @conference, @end_estimated, @updated_at)
+        @click_to_dial, @conference, @end_estimated, @answered_by_external, @park, @updated_at)
       ON CONFLICT(call_id) DO UPDATE SET linked_ids = excluded.linked_ids, direction = excluded.direction,
         state = excluded.state, from_raw = excluded.from_raw, from_e164 = excluded.from_e164, from_name = excluded.from_name,
         from_key = excluded.from_key,
@@ -66,7 +66,8 @@ export class CallLog {
         talk_seconds = excluded.talk_seconds, hangup_cause = excluded.hangup_cause, hangup_text = excluded.hangup_text,
         end_reason = excluded.end_reason, transfer = excluded.transfer, ivr = excluded.ivr,
         recording = excluded.recording, restored = excluded.restored, click_to_dial = excluded.click_to_dial,
-        conference = excluded.conference, end_estimated = excluded.end_estimated, updated_at = excluded.updated_at`);
+        conference = excluded.conference, end_estimated = excluded.end_estimated,
+        answered_by_external = excluded.answered_by_external, park = excluded.park, updated_at = excluded.updated_at`);
     this.deleteLegs = db.prepare("DELETE FROM legs WHERE call_id = ? AND done = 0");
     this.insertLeg = db.prepare(`
       INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position, missed_uncertain)
@@ -135,6 +136,8 @@ export class CallLog {
         click_to_dial: call.clickToDial ? 1 : 0,
         conference: call.conference,
         end_estimated: call.times.endEstimated ? 1 : 0,
+        answered_by_external: call.answeredBy?.external ?? null,
+        park: json(call.park),
         updated_at: now,
       });
       this.updateView.run(json(call.match), JSON.stringify(call.from), JSON.stringify(call.to), json(call.annotation), call.callId);
@@ -312,7 +315,11 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
       ...(l.missed_uncertain === 1 ? { missedUncertain: true as const } : {}),
       done: l.done === 1,
     })),
-    answeredBy: r.answered_by_device ? { userId: r.answered_by_user as string | null, device: r.answered_by_device as string } : null,
+    answeredBy: r.answered_by_device
+      ? { userId: r.answered_by_user as string | null, device: r.answered_by_device as string }
+      : r.answered_by_external
+        ? { userId: null, device: null, external: r.answered_by_external as string }
+        : null,
     times: {
       started: r.started_at as string,
       ringing: r.ringing_at as string | null,
@@ -326,6 +333,7 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
     hangupCause: r.hangup_cause === null ? null : { code: r.hangup_cause as number, text: r.hangup_text as string },
     endReason: r.end_reason as Call["endReason"],
     transfer: parse<Call["transfer"]>(r.transfer),
+    park: parse<Call["park"]>(r.park),
     ivr: parse<Record<string, string>>(r.ivr) ?? {},
     recording: r.recording as string | null,
     restored: r.restored === 1,

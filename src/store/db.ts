@@ -162,6 +162,12 @@ const MIGRATIONS: string[] = [
   ALTER TABLE calls ADD COLUMN end_estimated INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE legs ADD COLUMN missed_uncertain INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: a call answered outside (a ring group's external member: the number), and a call's park
+  // record (JSON: by, slot, at, retrievedBy, retrievedAt, timedOut, abandoned).
+  `
+  ALTER TABLE calls ADD COLUMN answered_by_external TEXT;
+  ALTER TABLE calls ADD COLUMN park TEXT;
+  `,
 ];
 
 /**

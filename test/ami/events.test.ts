@@ -39,3 +39,23 @@ describe("skipUnneeded", () => {
     expect(kept.length).toBeLessThan(all.length / 2);
   });
 });
+
+describe("parking events (res_parking, Asterisk 22)", () => {
+  const parked = (trace: string) =>
+    new AmiDecoder()
+      .push(traceBytes(trace))
+      .map((m) => toPbxEvent(m, () => false))
+      .filter((e) => e && ["parked", "parkRetrieved", "parkTimedOut", "parkGaveUp"].includes(e.type));
+
+  it("32: ParkedCall and UnParkedCall name the parkee, the parker's phone, the space and the retriever", () => {
+    expect(parked("32-park-ami-retrieved")).toEqual([
+      expect.objectContaining({ type: "parked", parkee: expect.objectContaining({ name: "PJSIP/carrier-00000013", channelId: "1796004145.25" }), parkerDial: "PJSIP/1001", slot: "701", retriever: null }),
+      expect.objectContaining({ type: "parkRetrieved", slot: "701", retriever: expect.objectContaining({ name: "PJSIP/1002-00000015", channelId: "1796004153.27" }) }),
+    ]);
+  });
+
+  it("33 and 34: ParkedCallTimeOut and ParkedCallGiveUp", () => {
+    expect(parked("33-park-refer-timeout").map((e) => e!.type)).toEqual(["parked", "parkTimedOut"]);
+    expect(parked("34-park-dtmf-caller-hangup").map((e) => e!.type)).toEqual(["parked", "parkGaveUp"]);
+  });
+});

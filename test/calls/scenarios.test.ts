@@ -46,7 +46,9 @@ function checkAgainstJson(scenario: string, calls: Call[]) {
     if (exp.to) expect(call.to.raw).toBe(exp.to);
     if (exp.queue) expect(call.queue).toBe(exp.queue);
     if (exp.ivr) expect(call.ivr).toMatchObject(exp.ivr);
-    if ("answeredBy" in exp) {
+    if (exp.answeredBy?.external) {
+      expect(call.answeredBy).toEqual({ userId: null, device: null, external: exp.answeredBy.external });
+    } else if ("answeredBy" in exp) {
       const ext = exp.answeredBy ? String(exp.answeredBy).split(" ").pop()! : null;
       expect(call.answeredBy?.userId ?? null).toBe(ext ? EXT_USER[ext] : null);
     }
@@ -106,6 +108,54 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       carol: ["dialing", "answered", "ended"],
       dave: ["ringing", "answered", "ended"],
       frank: ["ringing", "ringingStopped(caller_hangup)", "ended", "missed"],
+    },
+  ],
+  [
+    "37-queue-sales-member-ringout",
+    // Dave's Local member rings out (AgentRingNoAnswer on the Local ;1): timeout, not the inner CANCEL.
+    { dave: ["ringing", "ringingStopped(timeout)", "ended"], eve: ["ringing", "answered", "ended"] },
+  ],
+  [
+    "38-queue-support-ringout-then-answered",
+    // Rung again after ringing out: a new ringing for each.
+    {
+      alice: ["ringing", "ringingStopped(timeout)", "ringing", "ringingStopped(answered_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(timeout)", "ringing", "answered", "ended"],
+    },
+  ],
+  [
+    "39-ringgroup-external-answered",
+    {
+      alice: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(answered_elsewhere)", "ended"],
+    },
+  ],
+  // Parking: one call; the retriever's pop as if their phone rang; the space dial is no call.
+  ["32-park-ami-retrieved", { alice: ["ringing", "answered", "updated", "ended"], bob: ["ringing", "answered", "ended"] }],
+  // Timed out: back to the parker, who is rung again (a new ringing) and answers.
+  ["33-park-refer-timeout", { alice: ["ringing", "answered", "updated", "updated", "ringing", "answered", "ended"] }],
+  // The caller gave up while parked: not missed by anyone.
+  ["34-park-dtmf-caller-hangup", { alice: ["ringing", "answered", "updated", "ended"] }],
+  // Pickup: the picker's pop as if their phone rang; the *8 / **1002 dial is no call of its own.
+  [
+    "35-pickup-group",
+    { alice: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"], carol: ["ringing", "answered", "ended"] },
+  ],
+  [
+    "36-pickup-directed",
+    {
+      alice: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      carol: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      frank: ["ringing", "answered", "ended"],
+    },
+  ],
+  [
+    "41-pickup-queue-call",
+    {
+      alice: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      bob: ["ringing", "ringingStopped(picked_up_elsewhere)", "ended"],
+      carol: ["ringing", "answered", "ended"],
     },
   ],
 ];
@@ -202,6 +252,80 @@ describe("recorded scenarios", () => {
   it("22: a withheld caller is kept, not normalised, shown as Anonymous", async () => {
     const { calls } = await replay("22-anonymous-caller");
     expect(calls[0]!.from).toMatchObject({ raw: "anonymous", e164: null, display: "Anonymous" });
+  });
+
+  it("32: parked by alice (AMI Park), retrieved by bob from 701: one call, bob answered it with the caller's pop", async () => {
+    const { events, calls } = await replay("32-park-ami-retrieved");
+    expect(calls).toHaveLength(1);
+    expect(events.filter((e) => e.call.callId !== calls[0]!.callId)).toEqual([]);
+    const call = calls[0]!;
+    expect(call.park).toEqual({
+      by: { userId: "alice", device: "PJSIP/1001" },
+      slot: "701",
+      at: expect.any(String),
+      retrievedBy: { userId: "bob", device: "PJSIP/1002" },
+      retrievedAt: expect.any(String),
+      timedOut: false,
+      abandoned: false,
+    });
+    expect(call.park!.retrievedAt! > call.park!.at).toBe(true);
+    expect(call).toMatchObject({ outcome: "answered", answeredBy: { userId: "bob", device: "PJSIP/1002" }, transfer: null });
+    expect(call.linkedIds).toHaveLength(2);
+    expect(call.legs.map((l) => [l.userId, l.outcome, l.placed])).toEqual([
+      ["alice", "answered_by_me", false],
+      ["bob", "answered_by_me", false],
+    ]);
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === "bob")!;
+    expect(pop.call.from.raw).toBe("+4930123456");
+    expect(pop.call.legs.find((l) => l.userId === "bob")!.state).toBe("ringing");
+    expect(events.find((e) => e.name === "callUpdated" && e.userId === "alice")!.call.park).toMatchObject({ by: { userId: "alice" }, slot: "701", retrievedBy: null });
+  });
+
+  it("33: parked by a blind transfer to 700, timed out, back to alice: parked, not transferred", async () => {
+    const { events, calls } = await replay("33-park-refer-timeout");
+    const call = calls[0]!;
+    expect(call.transfer).toBeNull();
+    expect(call.park).toMatchObject({ by: { userId: "alice", device: "PJSIP/1001" }, slot: "701", retrievedBy: null, retrievedAt: null, timedOut: true, abandoned: false });
+    expect(call).toMatchObject({ outcome: "answered", answeredBy: { userId: "alice" } });
+    expect(call.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me", state: "ended" })]);
+    const back = events.filter((e) => e.name === "callRinging" && e.userId === "alice")[1]!;
+    expect(back.call.park).toMatchObject({ timedOut: true });
+    expect(events.some((e) => e.name === "callTransferred")).toBe(false);
+  });
+
+  it("34: the caller hung up while parked: abandoned while parked, the parker did not miss it", async () => {
+    const { events, calls } = await replay("34-park-dtmf-caller-hangup");
+    expect(calls[0]!.park).toMatchObject({ by: { userId: "alice" }, slot: "701", retrievedBy: null, timedOut: false, abandoned: true });
+    expect(calls[0]!.outcome).toBe("answered");
+    expect(calls[0]!.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me" })]);
+    expect(events.some((e) => e.name === "callMissed")).toBe(false);
+  });
+
+  it.each([
+    ["35-pickup-group", "carol", "PJSIP/1003", "0309876543"],
+    ["36-pickup-directed", "frank", "PJSIP/1006", "+4930123456"],
+    ["41-pickup-queue-call", "carol", "PJSIP/1003", "+4930123456"],
+  ])("%s: the picker's pop is the caller, the feature-code dial is not a call", async (scenario, picker, device, caller) => {
+    const { events, calls } = await replay(scenario);
+    // Nothing about the *8 / **1002 call itself: no event of any kind, merged or not.
+    expect(events.filter((e) => e.call.callId !== calls[0]!.callId)).toEqual([]);
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === picker)!;
+    expect(pop.call.from.raw).toBe(caller);
+    expect(pop.call.legs.find((l) => l.userId === picker)).toMatchObject({ state: "ringing", placed: false });
+    expect(calls[0]).toMatchObject({ answeredBy: { userId: picker, device }, outcome: "answered", linkedIds: [calls[0]!.linkedIds[0], expect.any(String)] });
+    expect(calls[0]!.legs.find((l) => l.userId === picker)).toMatchObject({ outcome: "picked_up", placed: false });
+    expect(events.some((e) => e.name === "callMissed")).toBe(false);
+  });
+
+  it("35 with calls.featureCodes []: the *8 dial shows as carol's call, merged (ended, endReason merged, no legs), then the caller's pop", async () => {
+    const { events } = await replayFiles([`${FIXTURES}/35-pickup-group.ami`], labConfig({ calls: { featureCodes: [] } }));
+    const carol = events.filter((e) => e.userId === "carol");
+    expect(carol.map((e) => e.name)).toEqual(["callDialing", "callEnded", "callRinging", "callAnswered", "callEnded"]);
+    const merged = carol[1]!.call;
+    expect(merged).toMatchObject({ to: { raw: "*8" }, state: "ended", endReason: "merged", mergedInto: carol[2]!.call.callId, legs: [] });
+    expect(merged.times.ended).not.toBeNull();
+    expect(carol[2]!.call.from.raw).toBe("0309876543");
+    expect(carol[4]!.call.legs.find((l) => l.userId === "carol")).toMatchObject({ outcome: "picked_up", placed: false });
   });
 
   it("24: the burst of 34 concurrent calls comes out call by call", async () => {

@@ -21,7 +21,7 @@ function call(callId: string, legs: Leg[], state: Call["state"] = "connected"): 
     did: null, queue: null, legs, answeredBy: legs[0] ? { userId: legs[0].userId, device: legs[0].device } : null,
     times: { started: "2026-01-01T00:00:00Z", ringing: null, answered: null, ended: null, waitSeconds: null, talkSeconds: null },
     outcome: null, hangupCause: null, endReason: null, transfer: null, ivr: {}, recording: null, restored: false,
-    clickToDial: false, conference: null, match: null, annotation: null, mergedInto: null,
+    clickToDial: false, conference: null, match: null, annotation: null, mergedInto: null, park: null,
   } as Call;
 }
 

@@ -152,7 +152,7 @@ describe("the reaper of stuck calls", () => {
         conference: null,
         match: { status: "none", count: 0, records: [] },
         annotation: null,
-        mergedInto: null,
+        mergedInto: null, park: null,
         popUrl: null,
       },
     });

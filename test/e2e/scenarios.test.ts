@@ -73,6 +73,49 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       sam: [R, stopped("caller_hangup"), stopped("caller_hangup"), E, M],
     },
   ],
+  ["37-queue-sales-member-ringout", { dave: [R, stopped("timeout"), E], eve: [R, A, E], sam: [R, stopped("timeout"), A, E] }],
+  [
+    "38-queue-support-ringout-then-answered",
+    {
+      // Rung again after ringing out: a new pop; the supervisor observes the call once.
+      alice: [R, stopped("timeout"), R, stopped("answered_elsewhere"), E],
+      bob: [R, stopped("timeout"), R, A, E],
+      sam: [R, stopped("timeout"), stopped("timeout"), stopped("answered_elsewhere"), A, E],
+    },
+  ],
+  [
+    "39-ringgroup-external-answered",
+    {
+      alice: [R, stopped("answered_elsewhere"), E],
+      bob: [R, stopped("answered_elsewhere"), E],
+      sam: [R, A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
+    },
+  ],
+  // Parking: one call; the retriever (bob) gets the caller's pop; the slot dial sends nothing.
+  ["32-park-ami-retrieved", { alice: [R, A, "call.updated", E], bob: [R, A, E], sam: [R, A, "call.updated", A, E] }],
+  ["33-park-refer-timeout", { alice: [R, A, "call.updated", "call.updated", R, A, E], sam: [R, A, "call.updated", "call.updated", A, E] }],
+  ["34-park-dtmf-caller-hangup", { alice: [R, A, "call.updated", E], sam: [R, A, "call.updated", E] }],
+  // Pickup: the picker gets the caller's pop; the *8 / **1002 dial sends nothing of its own.
+  ["35-pickup-group", { alice: [R, stopped("picked_up_elsewhere"), E], carol: [R, A, E], sam: [R, stopped("picked_up_elsewhere"), A, E] }],
+  [
+    "36-pickup-directed",
+    {
+      alice: [R, stopped("picked_up_elsewhere"), E],
+      bob: [R, stopped("picked_up_elsewhere"), E],
+      carol: [R, stopped("picked_up_elsewhere"), E],
+      frank: [R, A, E],
+      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
+    },
+  ],
+  [
+    "41-pickup-queue-call",
+    {
+      alice: [R, stopped("picked_up_elsewhere"), E],
+      bob: [R, stopped("picked_up_elsewhere"), E],
+      carol: [R, A, E],
+      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
+    },
+  ],
 ];
 
 /** The first word of an expected outcome string in a scenario .json (`answered (by 1002)`). */
@@ -120,6 +163,13 @@ describe("recorded scenarios through the daemon", () => {
     expect(got("alice").find((m) => m.type === "call.transferred").call.transfer.by.userId).toBe("alice");
   });
 
+  it("39: the ring group's external member answered: answeredBy names the number on the wire", async () => {
+    const { got } = await play(traceBytes("39-ringgroup-external-answered"));
+    const end = got("alice").find((m) => m.type === E);
+    expect(end.call.answeredBy).toEqual({ userId: null, device: null, external: "0301234567" });
+    expect(got("sam").find((m) => m.type === A).call.answeredBy).toEqual({ userId: null, device: null, external: "0301234567" });
+  });
+
   it("08: a missed queue call carries the number to call back", async () => {
     const { got } = await play(traceBytes("08-queue-support-abandoned"));
     for (const u of ["alice", "bob"]) {
@@ -136,13 +186,12 @@ describe("pickup (synthetic trace, no recording exists)", () => {
   it("bob picks alice's ringing call up with *8: picked_up for bob, answered_elsewhere for alice, nobody missed it", async () => {
     const { got, seq } = await play(trace());
     expect(seq("alice")).toEqual([...HS, R, stopped("picked_up_elsewhere"), E]);
-    // The *8 call is bob's own until the pickup merges it into the carrier call.
-    expect(seq("bob")).toEqual([...HS, "call.dialing", E, A, E]);
+    // The *8 dial is no call of its own: bob's pop is the caller's call, as if his phone had rung.
+    expect(seq("bob")).toEqual([...HS, R, A, E]);
     for (const u of ["carol", "dave", "eve", "frank"]) expect(seq(u)).toEqual(HS);
 
-    const [dialing, merged, answered, ended] = got("bob").slice(2);
-    expect(merged.call).toMatchObject({ callId: dialing.call.callId, mergedInto: answered.call.callId });
-    expect(answered.call.callId).not.toBe(dialing.call.callId);
+    const [ringing, answered, ended] = got("bob").slice(2);
+    expect(ringing).toMatchObject({ pop: true, call: { callId: answered.call.callId, from: { raw: "+4930123456" } } });
     expect(answered.call).toMatchObject({ direction: "inbound", from: { raw: "+4930123456" }, answeredBy: { userId: "bob", device: "PJSIP/1002" } });
     expect(answered.call.legs).toEqual([expect.objectContaining({ userId: "bob", state: "connected", outcome: "picked_up" })]);
     expect(ended.call).toMatchObject({ callId: answered.call.callId, outcome: "answered" });

@@ -36,10 +36,6 @@ import { traceBytes, traceFiles } from "../helpers/traces.js";
  * endReason.
  */
 export const KNOWN_ENGINE_GAPS: Record<string, string> = {
-  "31-attended-transfer-refer.ami": "the consultation call merged by the REFER transfer ends without end time or endReason",
-  "35-pickup-group.ami": "the *8 call merged by the pickup ends without end time or endReason",
-  "36-pickup-directed.ami": "the **1002 call merged by the pickup ends without end time or endReason",
-  "41-pickup-queue-call.ami": "the *8 call merged by the pickup of a queue call ends without end time or endReason",
 };
 
 const asLines = (name: string): string[][] =>

@@ -54,7 +54,7 @@ export function makeCall(over: Partial<Call> = {}): Call {
     conference: null,
     match: null,
     annotation: null,
-    mergedInto: null,
+    mergedInto: null, park: null,
     ...over,
   } as Call;
 }

@@ -79,6 +79,7 @@ describe("protocol JSON (the examples in docs/protocol.md)", () => {
           },
           "mergedInto": null,
           "outcome": null,
+          "park": null,
           "popUrl": "https://crm.example/pop?phone=%2B4930123456&ticket=4711",
           "queue": "support",
           "recording": null,

@@ -40,6 +40,26 @@ describe("CallLog", () => {
     expect(log.openCallIds().size).toBe(0);
   });
 
+  it("39: a call answered by a ring group's external number keeps the number", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    for (const c of await snapshots("39-ringgroup-external-answered")) log.save(c, c.times.started);
+    const [stored] = log.list();
+    expect(stored).toMatchObject({ outcome: "answered", answeredBy: { userId: null, device: null, external: "0301234567" }, park: null });
+  });
+
+  it("32: a parked and retrieved call is stored as one call with its park record", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    for (const c of await snapshots("32-park-ami-retrieved")) log.save(c, c.times.started);
+    const all = log.list();
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      answeredBy: { userId: "bob", device: "PJSIP/1002" },
+      park: { by: { userId: "alice", device: "PJSIP/1001" }, slot: "701", retrievedBy: { userId: "bob", device: "PJSIP/1002" }, timedOut: false, abandoned: false },
+    });
+  });
+
   it("keeps the open-call map while the call runs", async () => {
     const db = openDb(":memory:");
     const log = new CallLog(db);
@@ -115,7 +135,7 @@ describe("CallLog", () => {
     for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
     // Back to schema 2: no from_key column, no index.
     db.exec(
-      "ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
+      "ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
     );
     db.close();
     db = openDb(path);
