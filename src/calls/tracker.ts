@@ -13,7 +13,10 @@ import { addLive, Conversation } from "./conversation.js";
 import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
-import { applyTransfer, mergeInto } from "./transfers.js";
+import type { Chan, ChannelRole } from "./channels.js";
+import { consultingDevice, startConsultation } from "./movements/consultation.js";
+import { mergeConversations, type MergeKind } from "./movements/merge.js";
+import { attendedTransfer, blindTransfer, connectedDevice, originalCaller } from "./movements/transfer.js";
 
 /**
  * A copy of a string that is kept beyond its AMI message. Header values are slices of the
@@ -25,22 +28,7 @@ function own(s: string): string {
   return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
 }
 
-export type ChannelRole = "device" | "trunk" | "local" | "other";
-
-export interface Chan {
-  id: string;
-  name: string;
-  role: ChannelRole;
-  device: string | null;
-  state: string;
-  /** The first channel of its linkedid group: the caller or the placing phone. */
-  root: boolean;
-  exten: string;
-  hungUp: boolean;
-  conv: Conversation | null;
-  /** Seen in the current resync listing. */
-  listed: boolean;
-}
+export type { Chan, ChannelRole } from "./channels.js";
 
 export interface TrackerDeps {
   userForDevice: (device: string) => string | null;
@@ -82,6 +70,10 @@ export class CallTracker {
   private readonly byLinked = new Map<string, Conversation>();
   private readonly byCallId = new Map<string, Conversation>();
   private readonly endedQueue: Conversation[] = [];
+  /** Unholds of a call while the same phone talks in another (REFER juggling), by device: resumed later or never. */
+  private readonly pendingResume = new Map<string, { conv: Conversation; consultation: Conversation }>();
+  /** Channels that left their bridge on a new extension (an AMI Redirect?), by Uniqueid: confirmed when they dial it. */
+  private readonly redirects = new Map<string, { exten: string; byDevice: string | null; at: number }>();
   private readonly ivr: ReadonlySet<string>;
   private resyncing = false;
   eventsHandled = 0;
@@ -131,9 +123,17 @@ export class CallTracker {
       case "hold":
       case "unhold": {
         const chan = this.known(ev.ch);
-        if (chan?.conv && chan.device) chan.conv.hold(chan.device, ev.type === "hold", ev.at);
+        if (!chan?.conv || !chan.device) return;
+        // A phone that unholds the customer while it talks in a consultation call is about to
+        // REFER (Asterisk 22 + pjsua unhold both calls just before the AttendedTransfer): the
+        // resume goes out only if the consultation call then ends without a transfer.
+        const consultation = ev.type === "unhold" ? this.consultationCallOf(chan.device, chan.conv) : undefined;
+        if (consultation) this.pendingResume.set(chan.device, { conv: chan.conv, consultation });
+        chan.conv.hold(chan.device, ev.type === "hold", ev.at, consultation !== undefined);
         return;
       }
+      case "bridgeLeave":
+        return this.redirected(ev.ch, ev.at);
       case "hangup":
         return this.hangup(ev.ch, ev.cause, ev.causeText, ev.at);
       case "varSet":
@@ -176,13 +176,14 @@ export class CallTracker {
         return;
       }
       case "blindTransfer":
+        return this.blindTransferred(ev);
       case "attendedTransfer":
-        return applyTransfer(this.transferCtx(), ev);
+        return this.attendedTransferred(ev);
       case "pickup": {
         const picker = this.known(ev.ch);
         const target = this.known(ev.target);
         if (!picker?.conv || !target?.conv || !picker.device) return;
-        if (picker.conv !== target.conv) mergeInto(this.transferCtx(), picker.conv, target.conv, ev.at);
+        if (picker.conv !== target.conv) this.merge(target.conv, picker.conv, ev.at, "pickup");
         target.conv.answered(picker.device, ev.at, true);
         return;
       }
@@ -338,6 +339,8 @@ export class CallTracker {
     const chan = this.chans.get(dest.channelId) ?? this.channel(dest, at);
     const conv = chan?.conv;
     if (!chan || !conv || conv.ended) return;
+    if (caller && this.redirects.size > 0) this.confirmRedirect(conv, caller.channelId, at);
+    if (caller && chan.role === "device" && chan.device && this.chans.get(caller.channelId)?.role === "local") this.consultation(conv, caller, chan.device);
     if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
     if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
   }
@@ -359,6 +362,7 @@ export class CallTracker {
     const chan = this.chans.get(ch.channelId);
     if (!chan || chan.hungUp) return;
     chan.hungUp = true;
+    this.redirects.delete(chan.id);
     const conv = chan.conv;
     if (!conv) {
       this.chans.delete(chan.id);
@@ -372,6 +376,8 @@ export class CallTracker {
     }
     if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
     if (conv.liveParties <= 0) this.endCall(conv, at, false);
+    else if (chan.role === "device" && chan.device && !this.redirectedFrom(conv, chan.device)) conv.left(chan.device, at);
+    if (chan.role === "device" && chan.device) this.resumeDeferred(chan.device, conv, at);
   }
 
   private varSet(ch: ChannelInfo, name: string, value: string, at: number): void {
@@ -406,16 +412,109 @@ export class CallTracker {
     }
   }
 
-  private transferCtx() {
-    return {
-      chans: this.chans,
-      byLinked: this.byLinked,
-      byCallId: this.byCallId,
-      deviceForExtension: this.deps.deviceForExtension,
-      userForDevice: this.deps.userForDevice,
-      numbers: this.deps.numbers,
-      endedQueue: this.endedQueue,
-    };
+  // ---- call movements (calls/movements/): the tracker resolves channels, the modules act ----
+
+  /** Merge `from` into `into` and point every channel and linkedid of `from` at `into`. */
+  private merge(into: Conversation, from: Conversation, at: number, kind: MergeKind): void {
+    if (into === from) return;
+    const moved = mergeConversations(into, from, at, kind);
+    for (const id of moved.channelIds) {
+      const chan = this.chans.get(id);
+      if (chan) chan.conv = into;
+    }
+    for (const id of moved.linkedIds) this.byLinked.set(id, into);
+    this.endedQueue.push(from);
+  }
+
+  private blindTransferred(ev: Extract<PbxEvent, { type: "blindTransfer" }>): void {
+    if (!ev.ok) return;
+    const transferer = ev.transferer ? this.chans.get(ev.transferer.channelId) : undefined;
+    const transferee = ev.transferee ? this.chans.get(ev.transferee.channelId) : undefined;
+    const conv = transferer?.conv ?? transferee?.conv;
+    if (!conv) return;
+    const byDevice = transferer?.role === "device" ? transferer.device : null;
+    for (const c of [transferer, transferee]) if (c) this.redirects.delete(c.id);
+    blindTransfer(conv, { byDevice, exten: ev.exten, at: ev.at }, this.deps);
+  }
+
+  /**
+   * An AMI `Redirect` of the caller's channel: Asterisk 22 reports no transfer, only the
+   * channel leaving its bridge already on the new extension, then dialling it. A REFER or
+   * BlindTransfer looks the same until its BlindTransfer event, so the move is only noted here
+   * and becomes a blind transfer (by the phone it was bridged to, by nobody when none of ours
+   * was) at its dial (`confirmRedirect`).
+   */
+  private redirected(ch: ChannelInfo, at: number): void {
+    const chan = this.chans.get(ch.channelId);
+    const conv = chan?.conv;
+    if (!chan || !conv || conv.ended || chan.hungUp || !(chan.root || chan.role === "trunk")) return;
+    if (!ch.exten || ch.exten === chan.exten || ch.exten === "h" || !conv.facts.answered) return;
+    chan.exten = own(ch.exten);
+    this.redirects.set(chan.id, { exten: chan.exten, byDevice: connectedDevice(conv, chan.device), at });
+  }
+
+  /** The redirected channel dials: a blind transfer; the phone it left gets its end now. */
+  private confirmRedirect(conv: Conversation, callerId: string, at: number): void {
+    const r = this.redirects.get(callerId);
+    if (!r) return;
+    this.redirects.delete(callerId);
+    const t = conv.call.transfer;
+    if (t?.kind === "blind" && t.to.raw === r.exten && t.at >= iso(r.at)) return;
+    blindTransfer(conv, { byDevice: r.byDevice, exten: r.exten, at, via: "redirect" }, this.deps);
+    if (r.byDevice) conv.left(r.byDevice, at);
+  }
+
+  /** Whether `device` is the phone a not yet confirmed redirect took the caller from. */
+  private redirectedFrom(conv: Conversation, device: string): boolean {
+    for (const [id, r] of this.redirects) if (r.byDevice === device && this.chans.get(id)?.conv === conv) return true;
+    return false;
+  }
+
+  private attendedTransferred(ev: Extract<PbxEvent, { type: "attendedTransfer" }>): void {
+    if (!ev.ok) return;
+    const orig = ev.origTransferer ? this.chans.get(ev.origTransferer.channelId) : undefined;
+    const second = ev.secondTransferer ? this.chans.get(ev.secondTransferer.channelId) : undefined;
+    const target = ev.target ? this.chans.get(ev.target.channelId) : undefined;
+    const a = orig?.conv;
+    const b = second?.conv ?? target?.conv;
+    if (!a || a.ended) return;
+    const byDevice = orig?.role === "device" ? orig.device : null;
+    const caller = originalCaller(a, byDevice);
+    const targetRaw = b && b !== a ? (b.placer === byDevice ? b.call.to.raw : b.call.from.raw) : "";
+    if (b && b !== a) this.merge(a, b, ev.at, "attended_transfer");
+    if (byDevice) this.pendingResume.delete(byDevice);
+    attendedTransfer(a, { byDevice, target: target?.role === "device" ? target.device : null, targetRaw, caller, at: ev.at }, this.deps);
+  }
+
+  /** A dial from a Local channel into a call where the caller id's phone talks: a consultation. */
+  private consultation(conv: Conversation, caller: ChannelInfo, targetDevice: string): void {
+    const from = consultingDevice(conv, caller.callerNum, targetDevice, this.deps.deviceForExtension);
+    if (!from) return;
+    const n = this.deps.numbers;
+    startConsultation(conv.ensureLeg(targetDevice, false), {
+      fromDevice: from,
+      from: makeParty(caller.callerNum, caller.callerName, n, this.deps, from),
+      for: originalCaller(conv, from),
+    });
+  }
+
+  /** The call `device` placed after `conv` began and talks in (a consultation call of its own), if any. */
+  private consultationCallOf(device: string, conv: Conversation): Conversation | undefined {
+    for (const other of this.byCallId.values()) {
+      if (other === conv || other.ended || other.placer !== device || other.call.times.started < conv.call.times.started) continue;
+      const rec = other.legs.get(device);
+      if (rec && rec.live.length > 0 && rec.leg.state === "connected") return other;
+    }
+    return undefined;
+  }
+
+  /** The phone's consultation call ended without a transfer: the deferred resume of `device` goes out now. */
+  private resumeDeferred(device: string, from: Conversation, at: number): void {
+    const pending = this.pendingResume.get(device);
+    if (pending?.consultation !== from) return;
+    this.pendingResume.delete(device);
+    const conv = pending.conv;
+    if (!conv.ended && conv.legs.get(device)?.leg.state === "connected") conv.emit("callResumed", [conv.legs.get(device)!.leg.userId ?? ""].filter(Boolean), at);
   }
 
   // ---- resync ---------------------------------------------------------------------------
