@@ -458,8 +458,9 @@ export class CallTracker {
     const r = this.redirects.get(callerId);
     if (!r) return;
     this.redirects.delete(callerId);
+    // A BlindTransfer (AMI action, REFER) moves the channel the same way, its event before or after the move.
     const t = conv.call.transfer;
-    if (t?.kind === "blind" && t.to.raw === r.exten && t.at >= iso(r.at)) return;
+    if (t?.kind === "blind" && t.to.raw === r.exten) return;
     blindTransfer(conv, { byDevice: r.byDevice, exten: r.exten, at, via: "redirect" }, this.deps);
     if (r.byDevice) conv.left(r.byDevice, at);
   }

@@ -162,6 +162,10 @@ const MIGRATIONS: string[] = [
   ALTER TABLE calls ADD COLUMN end_estimated INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE legs ADD COLUMN missed_uncertain INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: the leg of an agent who transferred the call and left it (Leg.transferred).
+  `
+  ALTER TABLE legs ADD COLUMN transferred INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

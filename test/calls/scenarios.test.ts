@@ -231,6 +231,14 @@ describe("recorded scenarios", () => {
     expect(pop.call.transfer).toMatchObject({ kind: "blind", by: { userId: "alice" } });
   });
 
+  it.each(["16-blind-transfer-refer", "27-blind-transfer-ami-blindtransfer"])("%s: a reported blind transfer stays as reported (by alice, not a redirect) to the end", async (scenario) => {
+    const { events, calls } = await replay(scenario);
+    const want = { kind: "blind", by: { userId: "alice", device: "PJSIP/1001" }, to: { raw: "1002", userId: "bob", device: "PJSIP/1002" } };
+    expect(calls[0]!.transfer).toMatchObject(want);
+    expect(calls[0]!.transfer).not.toHaveProperty("via");
+    for (const e of events.filter((x) => x.call.transfer)) expect(e.call.transfer, e.name).toMatchObject(want);
+  });
+
   it.each(["16-blind-transfer-refer", "26-blind-transfer-ami-redirect", "27-blind-transfer-ami-blindtransfer", "28-attended-transfer-dtmf", "30-attended-transfer-ami-atxfer", "31-attended-transfer-refer", "40-attended-transfer-dtmf-complete-while-ringing"])(
     "%s: the transferring agent's part ends when she leaves, and nothing comes after it",
     async (scenario) => {
