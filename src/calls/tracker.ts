@@ -14,9 +14,10 @@ import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import type { Chan, ChannelRole } from "./channels.js";
-import { consultingDevice, startConsultation } from "./movements/consultation.js";
+import { consultingDevice, DeferredResumes, startConsultation } from "./movements/consultation.js";
 import { mergeConversations, type MergeKind } from "./movements/merge.js";
-import { attendedTransfer, blindTransfer, connectedDevice, originalCaller } from "./movements/transfer.js";
+import { Redirects } from "./movements/redirect.js";
+import { attendedTransfer, blindTransfer, originalCaller } from "./movements/transfer.js";
 
 /**
  * A copy of a string that is kept beyond its AMI message. Header values are slices of the
@@ -71,9 +72,8 @@ export class CallTracker {
   private readonly byCallId = new Map<string, Conversation>();
   private readonly endedQueue: Conversation[] = [];
   /** Unholds of a call while the same phone talks in another (REFER juggling), by device: resumed later or never. */
-  private readonly pendingResume = new Map<string, { conv: Conversation; consultation: Conversation }>();
-  /** Channels that left their bridge on a new extension (an AMI Redirect?), by Uniqueid: confirmed when they dial it. */
-  private readonly redirects = new Map<string, { exten: string; byDevice: string | null; at: number }>();
+  private readonly resumes = new DeferredResumes();
+  private readonly redirects = new Redirects();
   private readonly ivr: ReadonlySet<string>;
   private resyncing = false;
   eventsHandled = 0;
@@ -127,13 +127,12 @@ export class CallTracker {
         // A phone that unholds the customer while it talks in a consultation call is about to
         // REFER (Asterisk 22 + pjsua unhold both calls just before the AttendedTransfer): the
         // resume goes out only if the consultation call then ends without a transfer.
-        const consultation = ev.type === "unhold" ? this.consultationCallOf(chan.device, chan.conv) : undefined;
-        if (consultation) this.pendingResume.set(chan.device, { conv: chan.conv, consultation });
-        chan.conv.hold(chan.device, ev.type === "hold", ev.at, consultation !== undefined);
+        const wait = ev.type === "unhold" && this.resumes.unhold(chan.device, chan.conv, this.byCallId.values());
+        chan.conv.hold(chan.device, ev.type === "hold", ev.at, wait);
         return;
       }
       case "bridgeLeave":
-        return this.redirected(ev.ch, ev.at);
+        return this.redirected(ev.ch);
       case "hangup":
         return this.hangup(ev.ch, ev.cause, ev.causeText, ev.at);
       case "varSet":
@@ -339,7 +338,7 @@ export class CallTracker {
     const chan = this.chans.get(dest.channelId) ?? this.channel(dest, at);
     const conv = chan?.conv;
     if (!chan || !conv || conv.ended) return;
-    if (caller && this.redirects.size > 0) this.confirmRedirect(conv, caller.channelId, at);
+    if (caller) this.redirects.dialled(caller.channelId, at, this.deps);
     if (caller && chan.role === "device" && chan.device && this.chans.get(caller.channelId)?.role === "local") this.consultation(conv, caller, chan.device);
     if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
     if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
@@ -362,7 +361,7 @@ export class CallTracker {
     const chan = this.chans.get(ch.channelId);
     if (!chan || chan.hungUp) return;
     chan.hungUp = true;
-    this.redirects.delete(chan.id);
+    this.redirects.gone(chan.id);
     const conv = chan.conv;
     if (!conv) {
       this.chans.delete(chan.id);
@@ -376,8 +375,8 @@ export class CallTracker {
     }
     if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
     if (conv.liveParties <= 0) this.endCall(conv, at, false);
-    else if (chan.role === "device" && chan.device && !this.redirectedFrom(conv, chan.device)) conv.left(chan.device, at);
-    if (chan.role === "device" && chan.device) this.resumeDeferred(chan.device, conv, at);
+    else if (chan.role === "device" && chan.device && !this.redirects.movedFrom(conv, chan.device)) conv.left(chan.device, at);
+    if (chan.role === "device" && chan.device) this.resumes.channelGone(chan.device, conv, at);
   }
 
   private varSet(ch: ChannelInfo, name: string, value: string, at: number): void {
@@ -408,7 +407,10 @@ export class CallTracker {
       const conv = q.shift()!;
       for (const id of conv.call.linkedIds) if (this.byLinked.get(id) === conv) this.byLinked.delete(id);
       if (this.byCallId.get(conv.call.callId) === conv) this.byCallId.delete(conv.call.callId);
-      for (const id of conv.channelIds) this.chans.delete(id);
+      for (const id of conv.channelIds) {
+        this.chans.delete(id);
+        this.redirects.gone(id);
+      }
     }
   }
 
@@ -433,42 +435,18 @@ export class CallTracker {
     const conv = transferer?.conv ?? transferee?.conv;
     if (!conv) return;
     const byDevice = transferer?.role === "device" ? transferer.device : null;
-    for (const c of [transferer, transferee]) if (c) this.redirects.delete(c.id);
+    for (const c of [transferer, transferee]) if (c) this.redirects.reported(c.id);
     blindTransfer(conv, { byDevice, exten: ev.exten, at: ev.at }, this.deps);
   }
 
-  /**
-   * An AMI `Redirect` of the caller's channel: Asterisk 22 reports no transfer, only the
-   * channel leaving its bridge already on the new extension, then dialling it. A REFER or
-   * BlindTransfer looks the same until its BlindTransfer event, so the move is only noted here
-   * and becomes a blind transfer (by the phone it was bridged to, by nobody when none of ours
-   * was) at its dial (`confirmRedirect`).
-   */
-  private redirected(ch: ChannelInfo, at: number): void {
+  /** The caller's channel left its bridge on a new extension: perhaps an AMI Redirect (movements/redirect.ts). */
+  private redirected(ch: ChannelInfo): void {
     const chan = this.chans.get(ch.channelId);
     const conv = chan?.conv;
-    if (!chan || !conv || conv.ended || chan.hungUp || !(chan.root || chan.role === "trunk")) return;
-    if (!ch.exten || ch.exten === chan.exten || ch.exten === "h" || !conv.facts.answered) return;
+    if (!chan || !conv || chan.hungUp || !(chan.root || chan.role === "trunk")) return;
+    if (!ch.exten || ch.exten === chan.exten || ch.exten === "h") return;
     chan.exten = own(ch.exten);
-    this.redirects.set(chan.id, { exten: chan.exten, byDevice: connectedDevice(conv, chan.device), at });
-  }
-
-  /** The redirected channel dials: a blind transfer; the phone it left gets its end now. */
-  private confirmRedirect(conv: Conversation, callerId: string, at: number): void {
-    const r = this.redirects.get(callerId);
-    if (!r) return;
-    this.redirects.delete(callerId);
-    // A BlindTransfer (AMI action, REFER) moves the channel the same way, its event before or after the move.
-    const t = conv.call.transfer;
-    if (t?.kind === "blind" && t.to.raw === r.exten) return;
-    blindTransfer(conv, { byDevice: r.byDevice, exten: r.exten, at, via: "redirect" }, this.deps);
-    if (r.byDevice) conv.left(r.byDevice, at);
-  }
-
-  /** Whether `device` is the phone a not yet confirmed redirect took the caller from. */
-  private redirectedFrom(conv: Conversation, device: string): boolean {
-    for (const [id, r] of this.redirects) if (r.byDevice === device && this.chans.get(id)?.conv === conv) return true;
-    return false;
+    this.redirects.note(conv, chan.id, chan.device, chan.exten);
   }
 
   private attendedTransferred(ev: Extract<PbxEvent, { type: "attendedTransfer" }>): void {
@@ -483,7 +461,7 @@ export class CallTracker {
     const caller = originalCaller(a, byDevice);
     const targetRaw = b && b !== a ? (b.placer === byDevice ? b.call.to.raw : b.call.from.raw) : "";
     if (b && b !== a) this.merge(a, b, ev.at, "attended_transfer");
-    if (byDevice) this.pendingResume.delete(byDevice);
+    if (byDevice) this.resumes.transferred(byDevice);
     attendedTransfer(a, { byDevice, target: target?.role === "device" ? target.device : null, targetRaw, caller, at: ev.at }, this.deps);
   }
 
@@ -497,25 +475,6 @@ export class CallTracker {
       from: makeParty(caller.callerNum, caller.callerName, n, this.deps, from),
       for: originalCaller(conv, from),
     });
-  }
-
-  /** The call `device` placed after `conv` began and talks in (a consultation call of its own), if any. */
-  private consultationCallOf(device: string, conv: Conversation): Conversation | undefined {
-    for (const other of this.byCallId.values()) {
-      if (other === conv || other.ended || other.placer !== device || other.call.times.started < conv.call.times.started) continue;
-      const rec = other.legs.get(device);
-      if (rec && rec.live.length > 0 && rec.leg.state === "connected") return other;
-    }
-    return undefined;
-  }
-
-  /** The phone's consultation call ended without a transfer: the deferred resume of `device` goes out now. */
-  private resumeDeferred(device: string, from: Conversation, at: number): void {
-    const pending = this.pendingResume.get(device);
-    if (pending?.consultation !== from) return;
-    this.pendingResume.delete(device);
-    const conv = pending.conv;
-    if (!conv.ended && conv.legs.get(device)?.leg.state === "connected") conv.emit("callResumed", [conv.legs.get(device)!.leg.userId ?? ""].filter(Boolean), at);
   }
 
   // ---- resync ---------------------------------------------------------------------------

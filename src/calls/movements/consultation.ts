@@ -58,3 +58,40 @@ export function consultationLegOutcome(rec: LegRec): LegOutcome {
   if (rec.declined) return "declined";
   return rec.answered ? "answered_by_me" : "unanswered";
 }
+
+/**
+ * A phone that unholds the customer while it talks in a consultation call of its own is about
+ * to REFER (Asterisk 22 + pjsua unhold both calls just before the AttendedTransfer): its
+ * `callResumed` waits, and goes out only if the consultation call then ends without a
+ * transfer. One entry per device at most.
+ */
+export class DeferredResumes {
+  private readonly pending = new Map<string, { conv: Conversation; consultation: Conversation }>();
+
+  /** Whether the unhold of `device` in `conv` waits; `calls` are the open calls. */
+  unhold(device: string, conv: Conversation, calls: Iterable<Conversation>): boolean {
+    for (const other of calls) {
+      if (other === conv || other.ended || other.placer !== device || other.call.times.started < conv.call.times.started) continue;
+      const rec = other.legs.get(device);
+      if (rec && rec.live.length > 0 && rec.leg.state === "connected") {
+        this.pending.set(device, { conv, consultation: other });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** `device` completed the transfer: no resume. */
+  transferred(device: string): void {
+    this.pending.delete(device);
+  }
+
+  /** A channel of `device` in `from` is gone: if `from` was its consultation call, the resume goes out now. */
+  channelGone(device: string, from: Conversation, at: number): void {
+    const p = this.pending.get(device);
+    if (p?.consultation !== from) return;
+    this.pending.delete(device);
+    const rec = p.conv.legs.get(device);
+    if (!p.conv.ended && rec?.leg.state === "connected" && rec.leg.userId) p.conv.emit("callResumed", [rec.leg.userId], at);
+  }
+}
