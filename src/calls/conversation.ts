@@ -92,20 +92,20 @@ export class Conversation {
   }
 
   /**
-   * The channel of `device` left a call that goes on (a transfer, a conference she left): her
-   * part ends here. She gets her `callEnded` (her leg ended, `transferred` when she handed the
-   * call on) and nothing after it for this call unless she is part of it again.
+   * The channel of `device` left a call it transferred, and the call goes on: her part ends
+   * here. She gets her `callEnded` (her leg ended, `answered_by_me`, `transferred`) and nothing
+   * after it for this call unless she is part of it again. Only for the transferer: when one
+   * side of a plain call hangs up, the other side's hangup follows within milliseconds, and
+   * both get the call's own end with its outcome.
    */
   left(device: string, at: number): void {
     const rec = this.legs.get(device);
     const user = rec?.leg.userId;
     if (!rec || !user || this.ended || !rec.answered || rec.leg.state !== "ended" || this.departed.includes(user)) return;
+    if (this.call.transfer?.by?.device !== device) return;
     for (const other of this.legs.values()) if (other !== rec && other.leg.userId === user && other.leg.state !== "ended") return;
-    const goesOn = [...this.legs.values()].some((o) => o.leg.userId !== user && o.leg.state !== "ended");
-    const transferer = this.call.transfer?.by?.device === device;
-    if (!goesOn && !transferer) return;
     rec.leg.outcome = "answered_by_me";
-    if (transferer) rec.leg.transferred = true;
+    rec.leg.transferred = true;
     this.departed.push(user);
     this.emitFn({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
   }
