@@ -145,6 +145,18 @@ describe("recorded scenarios through the daemon", () => {
     expect(aliceEnd.call.legs).toEqual([expect.objectContaining({ userId: "alice", state: "ended", outcome: "answered_by_me", transferred: true })]);
   });
 
+  it("31: REFER attended transfer: no call.resumed for alice, the consultation call ends merged, alice's end is her own", async () => {
+    const { got, seq } = await play(traceBytes("31-attended-transfer-refer"));
+    expect(seq("alice")).toEqual([...HS, R, A, H, "call.dialing", A, E, T, E]);
+    expect(seq("carol")).toEqual([...HS, R, A, E, T, E]);
+    const merged = got("carol")[4];
+    expect(merged.call).toMatchObject({ state: "ended", endReason: "merged", mergedInto: got("carol")[5].call.callId });
+    expect(merged.call.times.ended).not.toBeNull();
+    const aliceEnd = got("alice").at(-1);
+    expect(aliceEnd.call.legs).toEqual([expect.objectContaining({ userId: "alice", state: "ended", transferred: true })]);
+    expect(got("carol").at(-1).call).toMatchObject({ state: "ended", outcome: "answered", transfer: { kind: "attended", to: { userId: "carol" } } });
+  });
+
   it("08: a missed queue call carries the number to call back", async () => {
     const { got } = await play(traceBytes("08-queue-support-abandoned"));
     for (const u of ["alice", "bob"]) {
