@@ -15,6 +15,7 @@ import {
   type MissedPolicy,
 } from "./outcomes.js";
 import { restoreLegTimes } from "./restore.js";
+import { consultationLegOutcome, consultationView, type Consult } from "./movements/consultation.js";
 import type { MergeKind } from "./movements/merge.js";
 
 export interface LegRec {
@@ -25,6 +26,8 @@ export interface LegRec {
   pickedUp: boolean;
   declined: boolean;
   rang: boolean;
+  /** Set while this leg is the target of a consultation (movements/consultation.ts). */
+  consult?: Consult | null;
 }
 
 /** Add a channel id to a leg's live list once. */
@@ -52,6 +55,8 @@ export class Conversation {
   readonly channelIds: string[] = [];
   /** A click-to-dial's channel, counted live before the PBX reports it. */
   pendingOriginate: string | null = null;
+  /** Users whose part ended while the call went on (they left it): no more events for them. */
+  private readonly departed: string[] = [];
   /**
    * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
    * their ringing stopped, as a queue's next round, gets a new one).
@@ -76,7 +81,7 @@ export class Conversation {
 
   get users(): string[] {
     const out = new Set<string>();
-    for (const l of this.legs.values()) if (l.leg.userId) out.add(l.leg.userId);
+    for (const l of this.legs.values()) if (l.leg.userId && !this.departed.includes(l.leg.userId)) out.add(l.leg.userId);
     return [...out];
   }
 
@@ -85,8 +90,39 @@ export class Conversation {
     if (this.silent) return;
     if (this.call.match === null && this.lookup && !this.call.mergedInto) this.call.match = this.lookup(this.call);
     const call = cloneCall(this.call);
-    for (const userId of new Set(users)) this.emitFn({ name, userId, call, at, ...extra } as AnyCallEvent);
+    for (const userId of new Set(users)) this.emitFn({ name, userId, call: this.viewFor(userId, call), at, ...extra } as AnyCallEvent);
     this.emitFn({ name, userId: null, call, at, ...extra } as AnyCallEvent);
+  }
+
+  /** The call as `userId` sees it: the consultation view while she is a consultation's target. */
+  private viewFor(userId: string, call: Call): Call {
+    for (const rec of this.legs.values()) if (rec.consult && rec.leg.userId === userId && rec.leg.state !== "ended") return consultationView(call, rec.consult);
+    return call;
+  }
+
+  /**
+   * The channel of `device` left a call it transferred, and the call goes on: her part ends
+   * here. She gets her `callEnded` (her leg ended, `answered_by_me`, `transferred`) and nothing
+   * after it for this call unless she is part of it again. Only for the transferer: when one
+   * side of a plain call hangs up, the other side's hangup follows within milliseconds, and
+   * both get the call's own end with its outcome.
+   */
+  left(device: string, at: number): void {
+    const rec = this.legs.get(device);
+    const user = rec?.leg.userId;
+    if (!rec || !user || this.ended || !rec.answered || rec.leg.state !== "ended" || this.departed.includes(user)) return;
+    if (this.call.transfer?.by?.device !== device) return;
+    for (const other of this.legs.values()) if (other !== rec && other.leg.userId === user && other.leg.state !== "ended") return;
+    rec.leg.outcome = "answered_by_me";
+    rec.leg.transferred = true;
+    this.departed.push(user);
+    this.emitFn({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
+  }
+
+  /** A departed user is part of the call again (it rings on her phone, she answers). */
+  private rejoin(user: string | null): void {
+    const i = user ? this.departed.indexOf(user) : -1;
+    if (i >= 0) this.departed.splice(i, 1);
   }
 
   ensureLeg(device: string, placed: boolean): LegRec {
@@ -124,6 +160,7 @@ export class Conversation {
     // An answered leg that ended may ring again (a parked call coming back to the parker).
     if ((rec.answered && rec.leg.state !== "ended") || (rec.rang && rec.leg.state === "ringing")) return;
     rec.rang = true;
+    this.rejoin(rec.leg.userId);
     rec.leg.state = "ringing";
     rec.leg.ringingAt ??= iso(at);
     rec.leg.endedAt = null;
@@ -141,6 +178,8 @@ export class Conversation {
   stopRinging(device: string, reason: RingStopReason, at: number): void {
     const rec = this.legs.get(device);
     if (!rec || rec.leg.state !== "ringing" || rec.leg.placed) return;
+    // A consultation is not answered elsewhere: the colleague who called stopped it.
+    if (rec.consult && reason === "answered_elsewhere") reason = "caller_hangup";
     if (reason === "declined") {
       rec.declined = true;
       this.facts.anyDeclined = true;
@@ -160,18 +199,26 @@ export class Conversation {
     if (rec.answered && (rec.leg.state === "connected" || rec.leg.state === "on_hold")) return;
     rec.answered = true;
     rec.pickedUp ||= pickedUp;
+    this.rejoin(rec.leg.userId);
     rec.leg.state = "connected";
     this.ringDone(rec.leg.userId);
     rec.leg.answeredAt ??= iso(at);
     rec.leg.endedAt = null;
     rec.leg.outcome = rec.pickedUp ? "picked_up" : "answered_by_me";
+    if (rec.consult) {
+      // The colleague answered the consultation: the customer's call is not answered by her (yet).
+      if (rec.leg.userId) this.emit("callAnswered", [rec.leg.userId], at);
+      return;
+    }
     this.connectCall(at, { userId: rec.leg.userId, device });
     for (const [d, other] of this.legs) {
       if (d !== device && other.leg.state === "ringing" && !other.leg.placed) {
         this.stopRinging(d, pickedUp ? "picked_up_elsewhere" : "answered_elsewhere", at);
       }
     }
-    this.emit("callAnswered", this.connectedUsers(), at);
+    // The agent who transferred the call is leaving it: the target's answer is not hers.
+    const transferer = this.call.transfer?.by?.userId;
+    this.emit("callAnswered", this.connectedUsers().filter((u) => u !== transferer || u === rec.leg.userId), at);
   }
 
   /**
@@ -196,17 +243,19 @@ export class Conversation {
     }
   }
 
-  hold(device: string, held: boolean, at: number): void {
+  /** `quiet`: the leg is connected again but no `callResumed` goes out (the tracker sends it later or never). */
+  hold(device: string, held: boolean, at: number, quiet = false): void {
     const rec = this.legs.get(device);
     if (!rec || this.ended) return;
     if (held && rec.leg.state === "connected") {
       rec.leg.state = "on_hold";
       this.call.state = "on_hold";
-      this.emit("callHeld", this.users, at);
+      this.emit("callHeld", this.connectedUsers(), at);
     } else if (!held && rec.leg.state === "on_hold") {
       rec.leg.state = "connected";
       if (!this.anyLegIn("on_hold")) this.call.state = "connected";
-      this.emit("callResumed", this.users, at);
+      if (quiet) return;
+      this.emit("callResumed", this.connectedUsers(), at);
     }
   }
 
@@ -220,7 +269,7 @@ export class Conversation {
     rec.leg.state = "ended";
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);
-    if (!this.hasConnectedLeg() && this.call.state === "on_hold") this.call.state = "connected";
+    if (this.call.state === "on_hold" && !this.anyLegIn("on_hold")) this.call.state = "connected";
   }
 
   updated(at: number): void {
@@ -250,6 +299,7 @@ export class Conversation {
       // It rang, nobody is known to have answered, and the end was not seen: probably missed
       // (the caller gave up while we were away). Counted by the missed policy, flagged.
       if (stillUnknown && !rec.rang) leg.outcome = null;
+      else if (rec.consult) leg.outcome = consultationLegOutcome(rec);
       else leg.outcome = legOutcome({ ...rec, placed: leg.placed }, this.facts.answered, policy, offered);
       if (stillUnknown && rec.rang && !rec.declined) leg.missedUncertain = true;
       if (leg.outcome === "missed" && leg.userId) missed.push(leg.userId);

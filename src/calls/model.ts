@@ -34,7 +34,8 @@ export type RingStopReason =
 
 /**
  * How the end of a call was learnt. `unknown_end`: it vanished while the AMI link was down;
- * `merged`: it goes on as another call (`mergedInto`: attended transfer, pickup, park retrieval).
+ * `merged`: it goes on as another call (`mergedInto`: an attended transfer's consultation, a
+ * pickup's `*8` call, a park retrieval's slot dial).
  */
 export type EndReason = "hangup" | "unknown_end" | "merged";
 
@@ -88,6 +89,12 @@ export interface Leg {
    * gave up while the AMI link or the daemon was down.
    */
   missedUncertain?: true;
+  /**
+   * Present (true) on the leg of the agent who transferred the call (blind, attended or by an
+   * AMI Redirect) once her channel left it: her part ended at `endedAt` with `answered_by_me`
+   * while the call went on.
+   */
+  transferred?: true;
 }
 
 export interface AnsweredBy {
@@ -103,6 +110,8 @@ export interface AnsweredBy {
 
 export interface Transfer {
   kind: "blind" | "attended";
+  /** How it was made when the PBX did not report a transfer: `redirect` (an AMI Redirect of the caller's channel). */
+  via?: "redirect";
   /** Who transferred (the user and device whose leg handed the call on). */
   by: AnsweredBy | null;
   /** Where to: an extension/number, and the user when it is one of ours. */
@@ -171,6 +180,12 @@ export interface Call {
    * `*8` call of a pickup): the conversation goes on under that callId.
    */
   mergedInto: string | null;
+  /**
+   * Only in the copy of a call sent to the target of a consultation (an attended transfer
+   * being prepared) while it lasts: the customer the colleague is calling about. In that copy
+   * `from` is the colleague who is really calling.
+   */
+  consultationFor?: Party;
 }
 
 export interface ContactRecord {

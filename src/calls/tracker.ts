@@ -13,11 +13,14 @@ import { addLive, Conversation } from "./conversation.js";
 import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
-import { applyTransfer, mergeInto } from "./transfers.js";
+import type { Chan, ChannelRole } from "./channels.js";
+import { consultingDevice, DeferredResumes, startConsultation } from "./movements/consultation.js";
 import { featureMatcher } from "./movements/featureCodes.js";
-import type { MergeKind } from "./movements/merge.js";
-import { pickUp } from "./movements/pickup.js";
+import { mergeConversations, type MergeKind } from "./movements/merge.js";
 import * as park from "./movements/park.js";
+import { pickUp } from "./movements/pickup.js";
+import { Redirects } from "./movements/redirect.js";
+import { attendedTransfer, blindTransfer, originalCaller } from "./movements/transfer.js";
 
 /**
  * A copy of a string that is kept beyond its AMI message. Header values are slices of the
@@ -29,24 +32,7 @@ function own(s: string): string {
   return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
 }
 
-export type ChannelRole = "device" | "trunk" | "local" | "other";
-
-export interface Chan {
-  id: string;
-  name: string;
-  role: ChannelRole;
-  device: string | null;
-  state: string;
-  /** The first channel of its linkedid group: the caller or the placing phone. */
-  root: boolean;
-  exten: string;
-  hungUp: boolean;
-  conv: Conversation | null;
-  /** Seen in the current resync listing. */
-  listed: boolean;
-  /** The channel this one dialled last (a Local `;2` half → the member's phone). */
-  dialled?: string;
-}
+export type { Chan, ChannelRole } from "./channels.js";
 
 export interface TrackerDeps {
   userForDevice: (device: string) => string | null;
@@ -91,6 +77,9 @@ export class CallTracker {
   private readonly byLinked = new Map<string, Conversation>();
   private readonly byCallId = new Map<string, Conversation>();
   private readonly endedQueue: Conversation[] = [];
+  /** Unholds of a call while the same phone talks in another (REFER juggling), by device: resumed later or never. */
+  private readonly resumes = new DeferredResumes();
+  private readonly redirects = new Redirects();
   private readonly ivr: ReadonlySet<string>;
   private readonly isFeatureCode: (dialled: string) => boolean;
   private resyncing = false;
@@ -142,9 +131,16 @@ export class CallTracker {
       case "hold":
       case "unhold": {
         const chan = this.known(ev.ch);
-        if (chan?.conv && chan.device) chan.conv.hold(chan.device, ev.type === "hold", ev.at);
+        if (!chan?.conv || !chan.device) return;
+        // A phone that unholds the customer while it talks in a consultation call is about to
+        // REFER (Asterisk 22 + pjsua unhold both calls just before the AttendedTransfer): the
+        // resume goes out only if the consultation call then ends without a transfer.
+        const wait = ev.type === "unhold" && this.resumes.unhold(chan.device, chan.conv, this.byCallId.values());
+        chan.conv.hold(chan.device, ev.type === "hold", ev.at, wait);
         return;
       }
+      case "bridgeLeave":
+        return this.redirected(ev.ch);
       case "hangup":
         return this.hangup(ev.ch, ev.cause, ev.causeText, ev.at);
       case "varSet":
@@ -187,11 +183,9 @@ export class CallTracker {
         return;
       }
       case "blindTransfer":
-        // A transfer to a feature code (the park extension 700): the ParkedCall that follows says what it was.
-        if (this.isFeatureCode(ev.exten)) return;
-        return applyTransfer(this.transferCtx(), ev);
+        return this.blindTransferred(ev);
       case "attendedTransfer":
-        return applyTransfer(this.transferCtx(), ev);
+        return this.attendedTransferred(ev);
       case "parked":
       case "parkRetrieved":
       case "parkTimedOut":
@@ -361,6 +355,8 @@ export class CallTracker {
     if (from?.role === "local") from.dialled = chan.id;
     // An outgoing trunk channel starts on `s`; the dial names the number (DestExten).
     if (chan.role === "trunk" && !chan.root && dest.exten && dest.exten !== "s" && chan.exten === "s") chan.exten = own(dest.exten);
+    if (caller) this.redirects.dialled(caller.channelId, at, this.deps);
+    if (caller && chan.role === "device" && chan.device && from?.role === "local") this.consultation(conv, caller, chan.device);
     if (chan.role === "device" && chan.device && !chan.root) conv.ringing(chan.device, at);
     if (caller && conv.placer && conv.call.to.raw === "") this.setDialled(conv, chan);
   }
@@ -401,6 +397,7 @@ export class CallTracker {
     const chan = this.chans.get(ch.channelId);
     if (!chan || chan.hungUp) return;
     chan.hungUp = true;
+    this.redirects.gone(chan.id);
     const conv = chan.conv;
     if (!conv) {
       this.chans.delete(chan.id);
@@ -414,6 +411,8 @@ export class CallTracker {
     }
     if (chan.role === "device" || chan.role === "trunk") conv.liveParties--;
     if (conv.liveParties <= 0) this.endCall(conv, at, false);
+    else if (chan.role === "device" && chan.device && !this.redirects.movedFrom(conv, chan.device)) conv.left(chan.device, at);
+    if (chan.role === "device" && chan.device) this.resumes.channelGone(chan.device, conv, at);
   }
 
   private varSet(ch: ChannelInfo, name: string, value: string, at: number): void {
@@ -444,9 +443,14 @@ export class CallTracker {
       const conv = q.shift()!;
       for (const id of conv.call.linkedIds) if (this.byLinked.get(id) === conv) this.byLinked.delete(id);
       if (this.byCallId.get(conv.call.callId) === conv) this.byCallId.delete(conv.call.callId);
-      for (const id of conv.channelIds) this.chans.delete(id);
+      for (const id of conv.channelIds) {
+        this.chans.delete(id);
+        this.redirects.gone(id);
+      }
     }
   }
+
+  // ---- call movements (calls/movements/): the tracker resolves channels, the modules act ----
 
   private park(ev: Extract<PbxEvent, { type: "parked" | "parkRetrieved" | "parkTimedOut" | "parkGaveUp" }>): void {
     const conv = this.known(ev.parkee)?.conv;
@@ -464,21 +468,72 @@ export class CallTracker {
     park.retrieved(input, this.merger("park_retrieve"));
   }
 
-  /** mergeConversations for a movement module, keeping the tracker's indexes. */
+  /** mergeConversations for a movement module (pickup, park), keeping the tracker's indexes. */
   private merger(kind: MergeKind): (into: Conversation, from: Conversation, at: number) => void {
-    return (into, from, at) => mergeInto(this.transferCtx(), from, into, at, kind);
+    return (into, from, at) => this.merge(into, from, at, kind);
   }
 
-  private transferCtx() {
-    return {
-      chans: this.chans,
-      byLinked: this.byLinked,
-      byCallId: this.byCallId,
-      deviceForExtension: this.deps.deviceForExtension,
-      userForDevice: this.deps.userForDevice,
-      numbers: this.deps.numbers,
-      endedQueue: this.endedQueue,
-    };
+  /** Merge `from` into `into` and point every channel and linkedid of `from` at `into`. */
+  private merge(into: Conversation, from: Conversation, at: number, kind: MergeKind): void {
+    if (into === from) return;
+    const moved = mergeConversations(into, from, at, kind);
+    for (const id of moved.channelIds) {
+      const chan = this.chans.get(id);
+      if (chan) chan.conv = into;
+    }
+    for (const id of moved.linkedIds) this.byLinked.set(id, into);
+    this.endedQueue.push(from);
+  }
+
+  private blindTransferred(ev: Extract<PbxEvent, { type: "blindTransfer" }>): void {
+    if (!ev.ok) return;
+    const transferer = ev.transferer ? this.chans.get(ev.transferer.channelId) : undefined;
+    const transferee = ev.transferee ? this.chans.get(ev.transferee.channelId) : undefined;
+    const conv = transferer?.conv ?? transferee?.conv;
+    if (!conv) return;
+    const byDevice = transferer?.role === "device" ? transferer.device : null;
+    for (const c of [transferer, transferee]) if (c) this.redirects.reported(c.id);
+    // A transfer to a feature code (the park extension 700): the ParkedCall that follows says what it was.
+    if (this.isFeatureCode(ev.exten)) return;
+    blindTransfer(conv, { byDevice, exten: ev.exten, at: ev.at }, this.deps);
+  }
+
+  /** The caller's channel left its bridge on a new extension: perhaps an AMI Redirect (movements/redirect.ts). */
+  private redirected(ch: ChannelInfo): void {
+    const chan = this.chans.get(ch.channelId);
+    const conv = chan?.conv;
+    if (!chan || !conv || chan.hungUp || !(chan.root || chan.role === "trunk")) return;
+    if (!ch.exten || ch.exten === chan.exten || ch.exten === "h") return;
+    chan.exten = own(ch.exten);
+    this.redirects.note(conv, chan.id, chan.device, chan.exten);
+  }
+
+  private attendedTransferred(ev: Extract<PbxEvent, { type: "attendedTransfer" }>): void {
+    if (!ev.ok) return;
+    const orig = ev.origTransferer ? this.chans.get(ev.origTransferer.channelId) : undefined;
+    const second = ev.secondTransferer ? this.chans.get(ev.secondTransferer.channelId) : undefined;
+    const target = ev.target ? this.chans.get(ev.target.channelId) : undefined;
+    const a = orig?.conv;
+    const b = second?.conv ?? target?.conv;
+    if (!a || a.ended) return;
+    const byDevice = orig?.role === "device" ? orig.device : null;
+    const caller = originalCaller(a, byDevice);
+    const targetRaw = b && b !== a ? (b.placer === byDevice ? b.call.to.raw : b.call.from.raw) : "";
+    if (b && b !== a) this.merge(a, b, ev.at, "attended_transfer");
+    if (byDevice) this.resumes.transferred(byDevice);
+    attendedTransfer(a, { byDevice, target: target?.role === "device" ? target.device : null, targetRaw, caller, at: ev.at }, this.deps);
+  }
+
+  /** A dial from a Local channel into a call where the caller id's phone talks: a consultation. */
+  private consultation(conv: Conversation, caller: ChannelInfo, targetDevice: string): void {
+    const from = consultingDevice(conv, caller.callerNum, targetDevice, this.deps.deviceForExtension);
+    if (!from) return;
+    const n = this.deps.numbers;
+    startConsultation(conv.ensureLeg(targetDevice, false), {
+      fromDevice: from,
+      from: makeParty(caller.callerNum, caller.callerName, n, this.deps, from),
+      for: originalCaller(conv, from),
+    });
   }
 
   // ---- resync ---------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * Which active calls each user has a leg in, kept from the events publish() sees (every change
  * to a call is published), so an agent's snapshot or resync looks up their own calls instead of
  * reading every active call (issue 7). Entries leave with the call's last event (ended or merged
- * into another call); a call that vanished without one is dropped when it is next looked up.
+ * into another call), a user's with her own end (she transferred it); a call that vanished
+ * without one is dropped when it is next looked up.
  */
 import type { Call } from "../calls/model.js";
 
@@ -19,7 +20,8 @@ export class UserCalls {
       return;
     }
     const now = new Set<string>();
-    for (const l of call.legs) if (l.userId !== null) now.add(l.userId);
+    // A user who transferred the call left it (her `call.ended` went out): not hers any more.
+    for (const l of call.legs) if (l.userId !== null && !(l.transferred && l.state === "ended")) now.add(l.userId);
     for (const u of before ?? []) if (!now.has(u)) this.unlink(u, call.callId);
     for (const u of now) {
       let set = this.byUser.get(u);

@@ -70,12 +70,12 @@ export class CallLog {
         answered_by_external = excluded.answered_by_external, park = excluded.park, updated_at = excluded.updated_at`);
     this.deleteLegs = db.prepare("DELETE FROM legs WHERE call_id = ? AND done = 0");
     this.insertLeg = db.prepare(`
-      INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position, missed_uncertain)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position, missed_uncertain, transferred)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT(call_id, device) DO UPDATE SET user_id = excluded.user_id, state = excluded.state,
         outcome = excluded.outcome, ringing_at = excluded.ringing_at, answered_at = excluded.answered_at,
         ended_at = excluded.ended_at, wait_seconds = excluded.wait_seconds, talk_seconds = excluded.talk_seconds,
-        position = excluded.position, missed_uncertain = excluded.missed_uncertain`);
+        position = excluded.position, missed_uncertain = excluded.missed_uncertain, transferred = excluded.transferred`);
     // What the snapshot has beyond the searchable columns. A null annotation from the tracker
     // (a call rebuilt after a restart) never erases the stored one.
     this.updateView = db.prepare("UPDATE calls SET match = ?, from_party = ?, to_party = ?, annotation = coalesce(?, annotation) WHERE call_id = ?");
@@ -143,7 +143,7 @@ export class CallLog {
       this.updateView.run(json(call.match), JSON.stringify(call.from), JSON.stringify(call.to), json(call.annotation), call.callId);
       this.deleteLegs.run(call.callId);
       call.legs.forEach((l, i) => {
-        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, i, l.missedUncertain ? 1 : 0);
+        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, i, l.missedUncertain ? 1 : 0, l.transferred ? 1 : 0);
       });
       if (call.state === "ended") this.deleteOpen.run(call.callId);
       else for (const id of call.linkedIds) this.upsertOpen.run(id, call.callId, JSON.stringify(call), now);
@@ -313,6 +313,7 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
       waitSeconds: l.wait_seconds as number | null,
       talkSeconds: l.talk_seconds as number | null,
       ...(l.missed_uncertain === 1 ? { missedUncertain: true as const } : {}),
+      ...(l.transferred === 1 ? { transferred: true as const } : {}),
       done: l.done === 1,
     })),
     answeredBy: r.answered_by_device

@@ -168,6 +168,10 @@ const MIGRATIONS: string[] = [
   ALTER TABLE calls ADD COLUMN answered_by_external TEXT;
   ALTER TABLE calls ADD COLUMN park TEXT;
   `,
+  // 6: the leg of an agent who transferred the call and left it (Leg.transferred).
+  `
+  ALTER TABLE legs ADD COLUMN transferred INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

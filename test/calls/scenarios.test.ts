@@ -98,6 +98,38 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
     { alice: ["ringing", "answered", "transferred", "ended"], bob: ["ringing", "answered", "ended"] },
   ],
   ["20-confbridge-three-party", { alice: ["dialing", "answered", "ended"] }],
+  // Transfers (issue 8): the transferring agent's `ended` comes when her channel leaves, before
+  // the target's answer; a consultation target hears no `resumed` of a call she is not in.
+  ["26-blind-transfer-ami-redirect", { alice: ["ringing", "answered", "transferred", "ended"], bob: ["ringing", "answered", "ended"] }],
+  ["27-blind-transfer-ami-blindtransfer", { alice: ["ringing", "answered", "transferred", "ended"], bob: ["ringing", "answered", "ended"] }],
+  [
+    "28-attended-transfer-dtmf",
+    { alice: ["ringing", "answered", "held", "transferred", "ended"], carol: ["ringing", "answered", "transferred", "ended"] },
+  ],
+  [
+    "29-attended-transfer-dtmf-abandoned",
+    { alice: ["ringing", "answered", "held", "resumed", "ended"], carol: ["ringing", "ringingStopped(caller_hangup)", "ended"] },
+  ],
+  [
+    "30-attended-transfer-ami-atxfer",
+    { alice: ["ringing", "answered", "held", "transferred", "ended"], carol: ["ringing", "answered", "transferred", "ended"] },
+  ],
+  [
+    "31-attended-transfer-refer",
+    {
+      // Her consultation call (dialing … ended: merged into the customer's), then her end of the customer's call.
+      alice: ["ringing", "answered", "held", "dialing", "answered", "ended", "transferred", "ended"],
+      carol: ["ringing", "answered", "ended", "transferred", "ended"],
+    },
+  ],
+  [
+    "40-attended-transfer-dtmf-complete-while-ringing",
+    { alice: ["ringing", "answered", "held", "transferred", "ended"], carol: ["ringing", "transferred", "answered", "ended"] },
+  ],
+  [
+    "43-attended-transfer-dtmf-target-declines",
+    { alice: ["ringing", "answered", "held", "resumed", "ended"], carol: ["ringing", "ringingStopped(declined)", "ended"] },
+  ],
   ["21-mixmonitor-recorded", { alice: ["ringing", "answered", "ended"] }],
   ["22-anonymous-caller", { alice: ["ringing", "answered", "ended"] }],
   [
@@ -233,6 +265,102 @@ describe("recorded scenarios", () => {
     expect(pop.call.transfer).toMatchObject({ kind: "blind", by: { userId: "alice" }, to: { raw: "1002", userId: "bob" } });
     expect(calls[0]!.transfer?.originalCaller.raw).toBe("0309876543");
     expect(calls[0]!.outcome).toBe("answered");
+  });
+
+  it("26: an AMI Redirect of the caller's channel is a blind transfer by the agent it was bridged to", async () => {
+    const { events, calls } = await replay("26-blind-transfer-ami-redirect");
+    expect(calls[0]!.transfer).toMatchObject({
+      kind: "blind",
+      via: "redirect",
+      by: { userId: "alice", device: "PJSIP/1001" },
+      to: { raw: "1002", userId: "bob", device: "PJSIP/1002" },
+      originalCaller: { raw: "+4930123456" },
+    });
+    expect(calls[0]!.answeredBy).toMatchObject({ userId: "bob" });
+    const pop = events.find((e) => e.name === "callRinging" && e.userId === "bob")!;
+    expect(pop.call.transfer).toMatchObject({ kind: "blind", by: { userId: "alice" } });
+  });
+
+  it.each(["16-blind-transfer-refer", "27-blind-transfer-ami-blindtransfer"])("%s: a reported blind transfer stays as reported (by alice, not a redirect) to the end", async (scenario) => {
+    const { events, calls } = await replay(scenario);
+    const want = { kind: "blind", by: { userId: "alice", device: "PJSIP/1001" }, to: { raw: "1002", userId: "bob", device: "PJSIP/1002" } };
+    expect(calls[0]!.transfer).toMatchObject(want);
+    expect(calls[0]!.transfer).not.toHaveProperty("via");
+    for (const e of events.filter((x) => x.call.transfer)) expect(e.call.transfer, e.name).toMatchObject(want);
+  });
+
+  it.each(["16-blind-transfer-refer", "26-blind-transfer-ami-redirect", "27-blind-transfer-ami-blindtransfer", "28-attended-transfer-dtmf", "30-attended-transfer-ami-atxfer", "31-attended-transfer-refer", "40-attended-transfer-dtmf-complete-while-ringing"])(
+    "%s: the transferring agent's part ends when she leaves, and nothing comes after it",
+    async (scenario) => {
+      const { events, calls } = await replay(scenario);
+      const call = calls[0]!;
+      const leg = call.legs.find((l) => l.userId === "alice")!;
+      expect(leg).toMatchObject({ state: "ended", outcome: "answered_by_me", transferred: true });
+      expect(leg.endedAt! < call.times.ended!).toBe(true);
+      const mine = events.filter((e) => e.userId === "alice" && e.call.callId === call.callId);
+      const end = mine.at(-1)!;
+      expect(end.name).toBe("callEnded");
+      expect(mine.filter((e) => e.name === "callEnded")).toHaveLength(1);
+      // Her end is hers: the call goes on, her leg says when she left.
+      expect(end.call.state).not.toBe("ended");
+      expect(end.call.legs.find((l) => l.userId === "alice")).toMatchObject({ state: "ended", endedAt: leg.endedAt, transferred: true });
+      expect(end.at).toBeLessThan(Date.parse(call.times.ended!));
+      // The store's copy (userId null) has no early end.
+      expect(events.filter((e) => e.userId === null && e.name === "callEnded" && e.call.callId === call.callId)).toHaveLength(1);
+    },
+  );
+
+  it.each(["28-attended-transfer-dtmf", "30-attended-transfer-ami-atxfer", "40-attended-transfer-dtmf-complete-while-ringing"])(
+    "%s: atxfer names the consulted agent; her pop shows the colleague calling about the customer",
+    async (scenario) => {
+      const { events, calls } = await replay(scenario);
+      const call = calls[0]!;
+      const customer = call.from.raw;
+      expect(call.transfer).toMatchObject({
+        kind: "attended",
+        by: { userId: "alice", device: "PJSIP/1001" },
+        to: { raw: "1003", userId: "carol", device: "PJSIP/1003" },
+        originalCaller: { raw: customer },
+      });
+      expect(call.answeredBy).toMatchObject({ userId: "carol", device: "PJSIP/1003" });
+      expect(call).not.toHaveProperty("consultationFor");
+      const carol = events.filter((e) => e.userId === "carol");
+      expect(carol[0]!.name).toBe("callRinging");
+      expect(carol[0]!.call.from).toMatchObject({ raw: "1001", userId: "alice", extension: "1001" });
+      expect(carol[0]!.call.consultationFor).toMatchObject({ raw: customer });
+      // Once the transfer completed, her view of the call is the customer's call.
+      const after = carol.slice(carol.findIndex((e) => e.name === "callTransferred"));
+      for (const e of after) {
+        expect(e.call.from.raw).toBe(customer);
+        expect(e.call).not.toHaveProperty("consultationFor");
+      }
+      // Nobody else sees the consultation view.
+      for (const e of events.filter((x) => x.userId !== "carol")) expect(e.call).not.toHaveProperty("consultationFor");
+    },
+  );
+
+  it.each([
+    ["29-attended-transfer-dtmf-abandoned", "unanswered"],
+    ["43-attended-transfer-dtmf-target-declines", "declined"],
+  ])("%s: a consultation that is not completed is %s for its target, not answered elsewhere", async (scenario, outcome) => {
+    const { events, calls } = await replay(scenario);
+    expect(calls[0]!.transfer).toBeNull();
+    expect(calls[0]!.answeredBy).toMatchObject({ userId: "alice" });
+    expect(calls[0]!.legs.find((l) => l.userId === "carol")).toMatchObject({ state: "ended", outcome });
+    expect(events.some((e) => e.userId === "carol" && e.name === "callResumed")).toBe(false);
+    expect(events.some((e) => e.name === "callMissed")).toBe(false);
+  });
+
+  it("31: the REFER's consultation call ends merged, with its end time; alice hears no resume", async () => {
+    const { events } = await replay("31-attended-transfer-refer");
+    const merged = events.find((e) => e.userId === null && e.name === "callEnded" && e.call.mergedInto)!;
+    expect(merged.call).toMatchObject({ state: "ended", endReason: "merged", direction: "internal", from: { raw: "1001" }, to: { raw: "1003" } });
+    expect(merged.call.times.ended).not.toBeNull();
+    expect(merged.call.legs.map((l) => [l.userId, l.state, l.outcome])).toEqual([
+      ["alice", "ended", "placed"],
+      ["carol", "ended", "answered_by_me"],
+    ]);
+    expect(events.some((e) => e.name === "callResumed")).toBe(false);
   });
 
   it("20: conference calls are answered by the room", async () => {

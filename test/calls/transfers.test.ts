@@ -1,5 +1,6 @@
 /**
- * Attended transfer and pickup have no recorded trace: these tests drive the tracker with
+ * Attended transfer and pickup by typed events (the recorded traces 26-31, 40, 43 run in
+ * scenarios.test.ts): these tests drive the tracker with
  * typed PBX events shaped like Asterisk 22's (the AttendedTransfer header groups
  * OrigTransferer / SecondTransferer / Transferee / TransferTarget; Pickup's Channel/Target).
  */

@@ -36,6 +36,8 @@ const R = "call.ringing";
 const A = "call.answered";
 const E = "call.ended";
 const M = "call.missed";
+const T = "call.transferred";
+const H = "call.held";
 const stopped = (reason: string) => `call.ringing_stopped(${reason})`;
 
 const SCENARIOS: [string, Record<string, string[]>][] = [
@@ -63,6 +65,13 @@ const SCENARIOS: [string, Record<string, string[]>][] = [
       sam: [R, A, "call.transferred", A, E],
     },
   ],
+  ["26-blind-transfer-ami-redirect", { alice: [R, A, T, E], bob: [R, A, E], sam: [R, A, T, A, E] }],
+  ["27-blind-transfer-ami-blindtransfer", { alice: [R, A, T, E], bob: [R, A, E], sam: [R, A, T, A, E] }],
+  ["28-attended-transfer-dtmf", { alice: [R, A, H, T, E], carol: [R, A, T, E], sam: [R, A, H, A, T, E] }],
+  ["29-attended-transfer-dtmf-abandoned", { alice: [R, A, H, "call.resumed", E], carol: [R, stopped("caller_hangup"), E], sam: [R, A, H, "call.resumed", stopped("caller_hangup"), E] }],
+  ["30-attended-transfer-ami-atxfer", { alice: [R, A, H, T, E], carol: [R, A, T, E], sam: [R, A, H, A, T, E] }],
+  ["40-attended-transfer-dtmf-complete-while-ringing", { alice: [R, A, H, T, E], carol: [R, T, A, E], sam: [R, A, H, T, A, E] }],
+  ["43-attended-transfer-dtmf-target-declines", { alice: [R, A, H, "call.resumed", E], carol: [R, stopped("declined"), E], sam: [R, A, H, stopped("declined"), "call.resumed", E] }],
   ["03-inbound-missed-caller-abandon", { alice: [R, stopped("caller_hangup"), E, M], sam: [R, stopped("caller_hangup"), E, M] }],
   ["04-inbound-missed-dial-timeout", { alice: [R, stopped("timeout"), E, M], sam: [R, stopped("timeout"), E, M] }],
   [
@@ -168,6 +177,34 @@ describe("recorded scenarios through the daemon", () => {
     const end = got("alice").find((m) => m.type === E);
     expect(end.call.answeredBy).toEqual({ userId: null, device: null, external: "0301234567" });
     expect(got("sam").find((m) => m.type === A).call.answeredBy).toEqual({ userId: null, device: null, external: "0301234567" });
+  });
+
+  it("28: carol's pop shows alice calling about the customer; after the transfer her call is the customer's; alice's end is her own", async () => {
+    const { got } = await play(traceBytes("28-attended-transfer-dtmf"));
+    const [ring, answered, transferred, ended] = got("carol").slice(2);
+    expect(ring).toMatchObject({ type: R, pop: true, call: { from: { raw: "1001", userId: "alice" }, consultationFor: { raw: "+4930123456" } } });
+    expect(answered.call).toMatchObject({ from: { raw: "1001" }, consultationFor: { raw: "+4930123456" } });
+    for (const m of [transferred, ended]) {
+      expect(m.call.from.raw).toBe("+4930123456");
+      expect(m.call).not.toHaveProperty("consultationFor");
+    }
+    expect(transferred.call.transfer).toMatchObject({ kind: "attended", by: { userId: "alice" }, to: { raw: "1003", userId: "carol" } });
+    for (const m of got("sam")) expect(m.call ?? {}).not.toHaveProperty("consultationFor");
+    const aliceEnd = got("alice").at(-1);
+    expect(aliceEnd).toMatchObject({ type: E, call: { state: "connected" } });
+    expect(aliceEnd.call.legs).toEqual([expect.objectContaining({ userId: "alice", state: "ended", outcome: "answered_by_me", transferred: true })]);
+  });
+
+  it("31: REFER attended transfer: no call.resumed for alice, the consultation call ends merged, alice's end is her own", async () => {
+    const { got, seq } = await play(traceBytes("31-attended-transfer-refer"));
+    expect(seq("alice")).toEqual([...HS, R, A, H, "call.dialing", A, E, T, E]);
+    expect(seq("carol")).toEqual([...HS, R, A, E, T, E]);
+    const merged = got("carol")[4];
+    expect(merged.call).toMatchObject({ state: "ended", endReason: "merged", mergedInto: got("carol")[5].call.callId });
+    expect(merged.call.times.ended).not.toBeNull();
+    const aliceEnd = got("alice").at(-1);
+    expect(aliceEnd.call.legs).toEqual([expect.objectContaining({ userId: "alice", state: "ended", transferred: true })]);
+    expect(got("carol").at(-1).call).toMatchObject({ state: "ended", outcome: "answered", transfer: { kind: "attended", to: { userId: "carol" } } });
   });
 
   it("08: a missed queue call carries the number to call back", async () => {

@@ -60,6 +60,23 @@ describe("CallLog", () => {
     });
   });
 
+  it("27: the transferring agent's leg is stored as the CRM saw it (answered_by_me, transferred, her end time)", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    const calls = await snapshots("27-blind-transfer-ami-blindtransfer");
+    for (const c of calls) log.save(c, c.times.started);
+    const [stored] = log.list();
+    const last = calls.at(-1)!;
+    const alice = last.legs.find((l) => l.userId === "alice")!;
+    expect(stored!.transfer).toMatchObject({ kind: "blind", by: { userId: "alice" }, to: { raw: "1002", userId: "bob" } });
+    expect(stored!.legs).toEqual([
+      expect.objectContaining({ userId: "alice", outcome: "answered_by_me", transferred: true, endedAt: alice.endedAt }),
+      expect.objectContaining({ userId: "bob", outcome: "answered_by_me" }),
+    ]);
+    expect(stored!.legs[1]).not.toHaveProperty("transferred");
+    expect(alice.endedAt! < last.times.ended!).toBe(true);
+  });
+
   it("keeps the open-call map while the call runs", async () => {
     const db = openDb(":memory:");
     const log = new CallLog(db);
@@ -135,7 +152,7 @@ describe("CallLog", () => {
     for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
     // Back to schema 2: no from_key column, no index.
     db.exec(
-      "ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
+      "ALTER TABLE legs DROP COLUMN transferred; ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
     );
     db.close();
     db = openDb(path);

@@ -1,10 +1,16 @@
 /**
  * Two Asterisk linkedids that turn out to be one conversation: an attended transfer's
  * consultation, the picker's `*8` channel, the phone that dialled a parking space. Everything
- * of `from` moves into `into`; `from` ends as merged (`mergedInto`), not a call of its own.
+ * of `from` moves into `into`; `from` ends as merged (`mergedInto`, `endReason: "merged"`, its
+ * end time), its users get its end, and it is not stored as a call of its own.
+ *
+ * What the merged-away call keeps depends on what it was (traces 31, 32, 35): a consultation
+ * was a conversation of its own (the colleagues talked), so its record keeps a copy of each leg
+ * ending at the merge with an outcome; a feature-code dial (`*8`, a parking space) never was,
+ * so its legs move over and it keeps none.
  */
 import { addLive, type Conversation } from "../conversation.js";
-import { iso } from "../outcomes.js";
+import { fillLegDurations, iso } from "../outcomes.js";
 
 export type MergeKind = "attended_transfer" | "pickup" | "park_retrieve";
 
@@ -17,9 +23,12 @@ export interface Merged {
 export function mergeConversations(into: Conversation, from: Conversation, at: number, kind: MergeKind): Merged {
   if (into === from) return { channelIds: [], linkedIds: [] };
   const moved: Merged = { channelIds: [...from.channelIds], linkedIds: [...from.call.linkedIds] };
+  // Taken before the legs move: a feature-code dial's users are gone from it afterwards.
   const users = from.users;
-  for (const id of from.channelIds) into.channelIds.push(id);
-  into.liveParties += from.liveParties;
+  const keepLegs = kind === "attended_transfer";
+  const when = iso(at);
+  into.channelIds.push(...from.channelIds);
+  into.liveParties += Math.max(0, from.liveParties);
   from.channelIds.length = 0;
   from.liveParties = 0;
   for (const [device, rec] of from.legs) {
@@ -31,22 +40,40 @@ export function mergeConversations(into: Conversation, from: Conversation, at: n
         existing.leg.endedAt = null;
       }
     } else if (!rec.leg.placed || rec.live.length > 0) {
-      rec.leg.placed = false;
-      into.legs.set(device, rec);
-      into.call.legs.push(rec.leg);
+      if (keepLegs) {
+        // The leg lives on in `into`: the consultation's record keeps a copy that ends here.
+        const copy = { ...rec, live: [...rec.live], leg: { ...rec.leg, placed: false } };
+        into.legs.set(device, copy);
+        into.call.legs.push(copy.leg);
+      } else {
+        rec.leg.placed = false;
+        into.legs.set(device, rec);
+        into.call.legs.push(rec.leg);
+      }
+    }
+    if (keepLegs) {
+      if (rec.leg.state !== "ended") {
+        rec.leg.state = "ended";
+        rec.leg.endedAt = when;
+        fillLegDurations(rec.leg);
+      }
+      rec.leg.outcome ??= rec.leg.placed ? "placed" : rec.answered ? "answered_by_me" : "unanswered";
     }
   }
   for (const id of from.call.linkedIds) if (!into.call.linkedIds.includes(id)) into.call.linkedIds.push(id);
   from.call.mergedInto = into.call.callId;
   from.call.state = "ended";
-  from.call.times.ended = iso(at);
+  from.call.times.ended = when;
   from.call.endReason = "merged";
+  from.call.outcome ??= from.facts.answered ? "answered" : null;
   from.mergeKind = kind;
   from.ended = true;
   from.endedAtMs = at;
-  // Its legs live on in `into` (the same objects): the merged-away snapshot keeps none.
-  from.legs.clear();
-  from.call.legs = [];
+  if (!keepLegs) {
+    // Its legs live on in `into` (the same objects): the merged-away snapshot keeps none.
+    from.legs.clear();
+    from.call.legs = [];
+  }
   from.emit("callEnded", users, at);
   return moved;
 }
