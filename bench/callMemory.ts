@@ -12,7 +12,7 @@
  * figure is the tracker's own state, not a publisher's journal.
  */
 import type { ChannelInfo, PbxEvent } from "../src/ami/events.js";
-import { replayTracker } from "../src/calls/replay.js";
+import { replayTracker } from "../src/replay.js";
 import { Directory } from "../src/directory/users.js";
 import { benchConfig, TRUNK } from "./lab.js";
 import { settleHeap, Stopwatch } from "./measure.js";

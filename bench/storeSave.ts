@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Call } from "../src/calls/model.js";
-import { replayFiles } from "../src/calls/replay.js";
+import { replayFiles } from "../src/replay.js";
 import { CallLog } from "../src/store/callLog.js";
 import { openDb, type Db } from "../src/store/db.js";
 import { benchConfig, percentile } from "./lab.js";

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { AmiClient } from "../src/ami/client.js";
 import { AmiDecoder } from "../src/ami/codec.js";
 import { skipUnneeded, toPbxEvent } from "../src/ami/events.js";
-import { replayTracker } from "../src/calls/replay.js";
+import { replayTracker } from "../src/replay.js";
 import { createLogger } from "../src/log.js";
 import { startFeeder } from "./feeder.js";
 import { benchConfig, BURST_TRACE, repeatTrace } from "./lab.js";

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { DestinationStream } from "pino";
 import { captureAmi, decodeToLines } from "./ami/capture.js";
-import { replayFiles } from "./calls/replay.js";
+import { replayFiles } from "./replay.js";
 import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, type Config, type LoadOptions } from "./config.js";
 import { createDaemon, VERSION } from "./daemon.js";
 import { ContactDirectory } from "./directory/contacts.js";

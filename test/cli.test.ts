@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildCli, type CliIo } from "../src/cli.js";
-import { replayFiles } from "../src/calls/replay.js";
+import { replayFiles } from "../src/replay.js";
 import { CallLog } from "../src/store/callLog.js";
 import { openDb } from "../src/store/db.js";
 import { LAB_USERS, labConfig } from "./helpers/labConfig.js";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AmiMessage } from "../src/ami/codec.js";
-import { replayFiles } from "../src/calls/replay.js";
+import { replayFiles } from "../src/replay.js";
 import { CallLog } from "../src/store/callLog.js";
 import { openDb } from "../src/store/db.js";
 import { compileCli, exited, spawn } from "./helpers/builtCli.js";

@@ -14,7 +14,7 @@
  * invalid); when one user has several members in a queue, it is logged in if any is and paused
  * only if every member is.
  */
-import { DEVICE_STATES, type DeviceState, type PbxEvent } from "../ami/events.js";
+import { DEVICE_STATES, type DeviceState, type PbxEvent } from "./pbxEvents.js";
 import type { AgentState } from "./model.js";
 
 export type { AgentState };

@@ -4,7 +4,7 @@
  * arrive out of order, so unknown channels are skipped at debug level, never thrown on.
  * Pure: no sockets, no database, no clock — time comes in with each event.
  */
-import type { ChannelInfo, PbxEvent } from "../ami/events.js";
+import type { ChannelInfo, PbxEvent } from "./pbxEvents.js";
 import { parseChannel } from "../directory/devices.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { callOutcome, legOutcome, ringStopFromCause, ringStopFromDialStatus, type CallFacts } from "../../src/calls/outcomes.js";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import { labConfig } from "../helpers/labConfig.js";
 import { FIXTURES } from "../helpers/traces.js";
 

@@ -4,7 +4,7 @@
  * sequence a correct CTI bridge sends.
  */
 import { describe, expect, it } from "vitest";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import type { AnyCallEvent, Call } from "../../src/calls/model.js";
 import { EXT_USER, labConfig } from "../helpers/labConfig.js";
 import { FIXTURES, scenarioJson } from "../helpers/traces.js";

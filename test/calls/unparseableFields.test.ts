@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AmiDecoder } from "../../src/ami/codec.js";
 import { toPbxEvent } from "../../src/ami/events.js";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import { labConfig } from "../helpers/labConfig.js";
 import { FIXTURES, traceBytes } from "../helpers/traces.js";
 

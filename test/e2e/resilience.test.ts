@@ -4,7 +4,7 @@
  * without costing a healthy client one event, and PBX link loss and recovery reach every client.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import { CALL_EVENT_TYPES } from "../../src/publish/protocol.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor } from "../helpers/daemon.js";

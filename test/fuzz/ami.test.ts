@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import { ALL_TRACES, caseArb, checkCall, CLEAN, KNOWN_ENGINE_GAPS, playCase, referenceEvents, runCase, TRACES, type Case } from "./harness.js";
 import { labConfig } from "../helpers/labConfig.js";
 import { FIXTURES, scenarioJson } from "../helpers/traces.js";

@@ -1,6 +1,6 @@
 /** Stored calls at chosen start times: copies of a recorded scenario's final record. */
 import type { Call } from "../../src/calls/model.js";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import { CallLog } from "../../src/store/callLog.js";
 import type { Db } from "../../src/store/db.js";
 import { labConfig } from "./labConfig.js";

@@ -1,6 +1,6 @@
 /** Which active calls a user's snapshot lists: a call she transferred is not hers once she left it. */
 import { describe, expect, it } from "vitest";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import type { Call } from "../../src/calls/model.js";
 import { UserCalls } from "../../src/publish/userCalls.js";
 import { labConfig } from "../helpers/labConfig.js";

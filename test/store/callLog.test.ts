@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { replayFiles } from "../../src/calls/replay.js";
+import { replayFiles } from "../../src/replay.js";
 import type { Call } from "../../src/calls/model.js";
 import { CallLog, CallLogWriter } from "../../src/store/callLog.js";
 import { openDb } from "../../src/store/db.js";

@@ -4,13 +4,13 @@
  * them the link drops, and the next file's listing (if any) resyncs the tracker.
  */
 import { createReadStream } from "node:fs";
-import { AmiDecoder, type AmiMessage, type DecoderOptions } from "../ami/codec.js";
-import { skipUnneeded, toPbxEvent } from "../ami/events.js";
-import type { Config } from "../config.js";
-import { Directory } from "../directory/users.js";
-import type { AnyCallEvent } from "./model.js";
-import { isTime } from "./outcomes.js";
-import { CallTracker, trackerDepsFromConfig } from "./tracker.js";
+import { AmiDecoder, type AmiMessage, type DecoderOptions } from "./ami/codec.js";
+import { skipUnneeded, toPbxEvent } from "./ami/events.js";
+import type { Config } from "./config.js";
+import { Directory } from "./directory/users.js";
+import type { AnyCallEvent } from "./calls/model.js";
+import { isTime } from "./calls/outcomes.js";
+import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
 
 export interface ReplayResult {
   events: AnyCallEvent[];
