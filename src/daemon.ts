@@ -27,7 +27,7 @@ import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
 import { RetentionPruner } from "./store/retention.js";
-import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, OriginateWaiters } from "./daemonSupport.js";
+import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -318,7 +318,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     tracker.beginResync();
     try {
       const listing = await client.action("CoreShowChannels", []);
-      for (const ev of listing.events) feed(ev);
+      for (const ev of inCreationOrder(listing.events)) feed(ev);
       // Calls that vanished in an outage ended at the latest when the link was lost.
       tracker.endResync(linkLostAt ?? now());
       linkLostAt = null;
