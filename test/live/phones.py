@@ -57,7 +57,10 @@ def run(cmd, args):
         p.wait_state(c, 'CONFIRMED', 10)
         return ''
     if cmd == 'hangup':
-        phones[args[0]].hangup(last.get(args[0]))
+        p, c = phones[args[0]], last.get(args[0])
+        if c is not None and c.state == 'DISCONNECTED':
+            return 'already disconnected'
+        p.hangup(c)
         return ''
     if cmd == 'gone':
         p, c = phones[args[0]], last[args[0]]
