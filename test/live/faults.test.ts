@@ -19,8 +19,8 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function rig() {
-  const daemon = new Daemon();
+async function rig(ami: Record<string, unknown> = {}) {
+  const daemon = new Daemon(ami);
   const phones = new Phones();
   cleanup.push(() => daemon.close(), () => phones.quit());
   await daemon.start();
@@ -165,6 +165,36 @@ describe.skipIf(unavailable !== null)("live faults against the lab PBX", () => {
     console.log("kill -9 asterisk", JSON.stringify({ lost: lost.time, attempts, call, frames: sam.messages.filter((m) => m.type.startsWith("pbx.")).map((m) => m.type) }));
     await phones.do("hangup c1");
     await phones.do("hangup 1002");
+  });
+
+  it("Asterisk hangs (SIGSTOP) mid-call past the ping timeout, then goes on: the link is dropped, the call is found again and ends normally", async () => {
+    const { daemon, phones } = await rig({ pingIntervalMs: 1000, actionTimeoutMs: 1000, connectTimeoutMs: 1000 });
+    const sam = await daemon.client(daemon.token("sam"));
+    await phones.do("agents 1002");
+    await phones.do("call c1 +4930111007 4930555012");
+    await phones.do("ring 1002");
+    await phones.do("answer 1002");
+    const before = await within(() => daemon.read().calls.find((c) => c.state === "connected"), "call connected", 5);
+    const mark = daemon.lines.length;
+    const pid = asteriskPid();
+    process.kill(pid, "SIGSTOP");
+    try {
+      await within(() => daemon.lines.slice(mark).some((l) => l.msg === "ami disconnected"), "ping timeout drops the link", 10);
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await within(() => daemon.lines.slice(mark).some((l) => l.msg === "pbx resynced"), "resynced after the hang", 30);
+    // The call was still up: same callId, still connected, nothing closed by the resync.
+    expect(daemon.read().calls.map((c) => [c.call_id, c.state])).toEqual([[before.call_id, "connected"]]);
+    await phones.do("hangup c1");
+    await phones.do("gone 1002");
+    const call = await within(() => daemon.read().calls.find((c) => c.state === "ended"), "call ended", 10);
+    expect([call.call_id, call.outcome, call.end_reason, call.end_estimated, call.answered_at]).toEqual([before.call_id, "answered", "hangup", 0, before.answered_at]);
+    await sam.sync();
+    expect(sam.messages.filter((m) => m.type.startsWith("pbx.")).map((m) => m.type)).toEqual(["pbx.disconnected", "pbx.resynced"]);
+    const log = daemon.lines.slice(mark).filter((l) => /^(ami|pbx)/.test(String(l.msg))).map((l) => `${l.time} ${l.msg}${l.reason ? ` (${l.reason})` : ""}`);
+    console.log("SIGSTOP asterisk", JSON.stringify(log, null, 1));
   });
 
   it("a pjsua phone unregisters and registers again: one agent.state per change", async () => {

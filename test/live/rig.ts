@@ -44,10 +44,10 @@ export class Daemon {
   readonly dbPath = join(this.dir, "ctibridge.db");
   readonly configPath = join(this.dir, "ctibridge.yaml");
 
-  constructor() {
+  constructor(ami: Record<string, unknown> = {}) {
     const users = [...LAB_USERS, { id: "sam", name: "Sam Supervisor", devices: [], role: "supervisor" }];
     const config = {
-      ami: { mode: "live", ...LAB_AMI, reconnect: { minDelayMs: 200, maxDelayMs: 2000 } },
+      ami: { mode: "live", ...LAB_AMI, reconnect: { minDelayMs: 200, maxDelayMs: 2000 }, ...ami },
       store: { path: this.dbPath },
       server: { host: "127.0.0.1", port: 0 },
       trunks: ["PJSIP/carrier"],
@@ -126,7 +126,7 @@ export class Phones {
   private readonly answers: string[] = [];
   readonly output: string[] = [];
 
-  constructor() {
+  constructor(ami: Record<string, unknown> = {}) {
     this.proc = spawn("python3", [join(ROOT, "test", "live", "phones.py")], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, CTIBRIDGE_LAB: LAB_DIR } });
     let buf = "";
     this.proc.stdout!.on("data", (d: Buffer) => {
