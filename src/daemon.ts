@@ -246,13 +246,25 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   });
 
   /**
-   * Agent changes go out once per burst of agent events: at the next call event or at the end
-   * of the AMI read (a microtask runs after the client has handed over a whole read).
+   * Agent changes go out once per burst of agent events: at the next call event, or
+   * `ami.agentStateSettleMs` after the first of them (Asterisk 22 may split one change over two
+   * writes); with 0, at the end of the AMI read (a microtask runs after the client has handed
+   * over a whole read).
    */
   let agentFlushQueued = false;
+  let agentFlushTimer: ReturnType<typeof setTimeout> | null = null;
   function flushAgents(): void {
     agentFlushQueued = false;
+    if (agentFlushTimer) clearTimeout(agentFlushTimer);
+    agentFlushTimer = null;
     agents.flush();
+  }
+  function queueAgentFlush(): void {
+    if (agentFlushQueued) return;
+    agentFlushQueued = true;
+    const settleMs = config.ami.agentStateSettleMs;
+    if (settleMs > 0) agentFlushTimer = setTimeout(flushAgents, settleMs);
+    else queueMicrotask(flushAgents);
   }
 
   /** Agent events that arrive while an agent listing runs wait for it (the listing is older). */
@@ -276,10 +288,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       // Bounded like the resync backlog: past it, applied at once (unordered against the listing).
       if (agentBacklog && agentBacklog.length < config.ami.maxQueuedEvents) return void agentBacklog.push(ev);
       agents.handle(ev);
-      if (agents.pending && !agentFlushQueued) {
-        agentFlushQueued = true;
-        queueMicrotask(flushAgents);
-      }
+      if (agents.pending) queueAgentFlush();
       return;
     }
     if (agents.pending) flushAgents();
@@ -525,6 +534,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
     async stop() {
       agentGen++;
+      if (agentFlushTimer) clearTimeout(agentFlushTimer);
+      agentFlushTimer = null;
       reaper.stop();
       pruner.stop();
       originates.clear();
