@@ -86,6 +86,13 @@ const amiSchema = z
       .object({ bootWaitMs: ms(30_000), attempts: z.number().int().min(1).max(100).default(8), minDelayMs: ms(500), maxDelayMs: ms(8_000) })
       .strict()
       .default({ bootWaitMs: 30_000, attempts: 8, minDelayMs: 500, maxDelayMs: 8_000 }),
+    /**
+     * Agent events (device state, queue member status) wait this long before their
+     * `agent.state` goes out, so that one change is one frame: Asterisk 22 may send a phone's
+     * `DeviceStateChange` and its `QueueMemberStatus` in separate writes (live: ~1 ms apart).
+     * A call event flushes them at once (order kept). 0: at the end of each AMI read.
+     */
+    agentStateSettleMs: z.number().int().min(0).max(5_000).default(100),
     maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
     /** Downstream queue length past which a warning is logged and counted. */
     maxQueuedEvents: z.number().int().min(1).default(50_000),

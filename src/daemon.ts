@@ -27,7 +27,7 @@ import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
 import { RetentionPruner } from "./store/retention.js";
-import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, OriginateWaiters } from "./daemonSupport.js";
+import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
 
@@ -246,13 +246,25 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   });
 
   /**
-   * Agent changes go out once per burst of agent events: at the next call event or at the end
-   * of the AMI read (a microtask runs after the client has handed over a whole read).
+   * Agent changes go out once per burst of agent events: at the next call event, or
+   * `ami.agentStateSettleMs` after the first of them (Asterisk 22 may split one change over two
+   * writes); with 0, at the end of the AMI read (a microtask runs after the client has handed
+   * over a whole read).
    */
   let agentFlushQueued = false;
+  let agentFlushTimer: ReturnType<typeof setTimeout> | null = null;
   function flushAgents(): void {
     agentFlushQueued = false;
+    if (agentFlushTimer) clearTimeout(agentFlushTimer);
+    agentFlushTimer = null;
     agents.flush();
+  }
+  function queueAgentFlush(): void {
+    if (agentFlushQueued) return;
+    agentFlushQueued = true;
+    const settleMs = config.ami.agentStateSettleMs;
+    if (settleMs > 0) agentFlushTimer = setTimeout(flushAgents, settleMs);
+    else queueMicrotask(flushAgents);
   }
 
   /** Agent events that arrive while an agent listing runs wait for it (the listing is older). */
@@ -276,10 +288,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       // Bounded like the resync backlog: past it, applied at once (unordered against the listing).
       if (agentBacklog && agentBacklog.length < config.ami.maxQueuedEvents) return void agentBacklog.push(ev);
       agents.handle(ev);
-      if (agents.pending && !agentFlushQueued) {
-        agentFlushQueued = true;
-        queueMicrotask(flushAgents);
-      }
+      if (agents.pending) queueAgentFlush();
       return;
     }
     if (agents.pending) flushAgents();
@@ -318,7 +327,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     tracker.beginResync();
     try {
       const listing = await client.action("CoreShowChannels", []);
-      for (const ev of listing.events) feed(ev);
+      for (const ev of inCreationOrder(listing.events)) feed(ev);
       // Calls that vanished in an outage ended at the latest when the link was lost.
       tracker.endResync(linkLostAt ?? now());
       linkLostAt = null;
@@ -525,6 +534,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
     async stop() {
       agentGen++;
+      if (agentFlushTimer) clearTimeout(agentFlushTimer);
+      agentFlushTimer = null;
       reaper.stop();
       pruner.stop();
       originates.clear();

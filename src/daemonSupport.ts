@@ -228,3 +228,29 @@ export class OriginateWaiters {
     }
   }
 }
+
+/**
+ * `1796005918.8` (or `host-1796005918.8`): the channel counter of this PBX run (it orders
+ * creation even when the clock moved), then the creation second.
+ */
+function creationKey(uniqueid: string | undefined): [number, number] | null {
+  const m = /(\d+)\.(\d+)$/.exec(uniqueid ?? "");
+  return m ? [Number(m[2]), Number(m[1])] : null;
+}
+
+/**
+ * A `CoreShowChannels` listing in the order the channels were created, as live events would
+ * have shown them. Asterisk 22 lists its channel container in hash order: after a daemon
+ * restart the agent's channel came before the carrier channel that created the call, and the
+ * call was rebuilt as "internal, from the agent". Channels without a readable Uniqueid keep
+ * their place after the others (stable sort).
+ */
+export function inCreationOrder<T extends { get(key: string): string | undefined }>(listing: readonly T[]): T[] {
+  const keyed = listing.map((ev, i) => ({ ev, i, k: creationKey(ev.get("Uniqueid")) }));
+  keyed.sort((a, b) => {
+    if (a.k && b.k) return a.k[0] - b.k[0] || a.k[1] - b.k[1] || a.i - b.i;
+    if (a.k || b.k) return a.k ? -1 : 1;
+    return a.i - b.i;
+  });
+  return keyed.map((x) => x.ev);
+}

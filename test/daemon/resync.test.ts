@@ -130,6 +130,23 @@ describe("daemon restart mid-call", () => {
     expect(stored).toMatchObject({ callId: call.callId, outcome: "answered", endReason: "hangup", restored: true });
   });
 
+  it("rebuilds an inbound call from a listing that names the agent's channel first (Asterisk 22 lists in hash order)", async () => {
+    // Live, after kill -9 of the daemon mid-call: CoreShowChannels listed PJSIP/1002 before
+    // the carrier channel that created the call, and the call came back "internal from 1002".
+    const first = await setup();
+    const [head, rest] = trace01Halves();
+    await first.pbx.replay(head, { raw: true });
+    const call = await connectedCall(first.daemon);
+    await rig.stop(first.daemon);
+    first.pbx.setList("CoreShowChannels", [...LISTING].reverse());
+    const second = await setup(first.dbPath, first.pbx);
+    const restored = await connectedCall(second.daemon);
+    expect(restored).toMatchObject({ callId: call.callId, direction: "inbound", from: { raw: "+4930123456" }, to: { raw: "4930555000" }, did: "4930555000" });
+    await first.pbx.replay(rest, { raw: true });
+    const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.state === "ended"), "ended call");
+    expect(stored).toMatchObject({ callId: call.callId, direction: "inbound", from: { raw: "+4930123456" }, outcome: "answered", endReason: "hangup" });
+  });
+
   it("closes a call that ended while the daemon was down", async () => {
     const first = await setup();
     await first.pbx.replay(trace01Halves()[0], { raw: true });

@@ -104,6 +104,8 @@ export class DaemonRig {
         secret: "s3cret",
         reconnect: { minDelayMs: 20, maxDelayMs: 50 },
         agentListing: { bootWaitMs: 2_000, attempts: 3, minDelayMs: 20, maxDelayMs: 50 },
+        // Agent changes at the end of each read, as the tests write them (test/e2e/agentSettle.test.ts sets a window).
+        agentStateSettleMs: 0,
         ...o.ami,
       },
       users: o.users ?? LAB_USERS,

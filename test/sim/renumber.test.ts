@@ -63,8 +63,10 @@ describe("renumberTrace", () => {
 
       const m1 = idMapping(orig, c1);
       const m2 = idMapping(orig, c2);
-      // Every trace with a call has ids to renumber (42, a PBX restart without calls, has none).
-      expect(m1.size > 0, "ids renumbered").toBe(scenarioJson(file).expected_outcomes?.calls?.length !== 0);
+      // Every trace with a call has ids to renumber (42, a PBX restart without calls, has none;
+      // nor has a connection opened after a restart, which sees no channel: 42, 45).
+      const withCalls = scenarioJson(file).expected_outcomes?.calls?.length !== 0 && !file.endsWith("-after-restart.ami");
+      expect(m1.size > 0, "ids renumbered").toBe(withCalls);
       const new1 = new Set<string>();
       const new2 = new Set<string>();
       for (const [id, to] of m1) {
