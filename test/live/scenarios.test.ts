@@ -18,12 +18,15 @@ import { TestClient } from "../helpers/cti.js";
 import { waitFor } from "../helpers/daemon.js";
 import { memoryLogger } from "../helpers/fakeAmiServer.js";
 import { LAB_USERS } from "../helpers/labConfig.js";
+import { RECORDED_FRAMES } from "../helpers/scenarioFrames.js";
 import { expectOutcomes, LAB_AMI, labUnavailable, runScenario } from "./lab.js";
 
 const unavailable = await labUnavailable();
 if (unavailable) console.warn(`test:live skipped: ${unavailable}`);
 
 const AGENTS = ["alice", "bob", "carol", "dave", "eve", "frank"];
+/** `CTIBRIDGE_LIVE_FRAMES=0`: compare only the stored calls of the added scenarios. */
+const RECORDED = process.env.CTIBRIDGE_LIVE_FRAMES !== "0";
 const R = "call.ringing";
 const A = "call.answered";
 const E = "call.ended";
@@ -32,7 +35,8 @@ const stopped = (reason: string) => `call.ringing_stopped(${reason})`;
 /**
  * Each user's expected frames after hello + snapshot (as for the recorded traces); null: only
  * the stored calls are compared. `CTIBRIDGE_LIVE_SCENARIOS=26-blind-transfer-ami-redirect,…`
- * adds lab scenarios by name (those of lab/ need lab/install.sh first).
+ * adds lab scenarios by name (those of lab/ need lab/install.sh first); the agents' frames of
+ * those are compared with the replay of their recorded trace (RECORDED_FRAMES) when it has them.
  */
 const SCENARIOS: [string, Record<string, string[]> | null][] = [
   ["01-inbound-answered", { alice: [R, A, E] }],
@@ -42,7 +46,7 @@ const SCENARIOS: [string, Record<string, string[]> | null][] = [
     .split(",")
     .map((n) => n.trim())
     .filter((n) => n !== "")
-    .map((n): [string, null] => [n, null]),
+    .map((n): [string, Record<string, string[]> | null] => [n, RECORDED ? (RECORDED_FRAMES.find(([r]) => r === n)?.[1] ?? null) : null]),
 ];
 
 let running: { daemon: Daemon; clients: TestClient[]; dir: string } | null = null;
@@ -89,14 +93,16 @@ describe.skipIf(unavailable !== null)("live against the lab PBX", () => {
     // hangups; a ping round trip per client then means every frame sent has arrived.
     for (const c of clients.values()) await c.sync();
     await waitFor(() => daemon.callLog.list({}).every((c) => c.state === "ended") && daemon.callLog.list({}).length > 0, "stored calls ended");
-    expectOutcomes(json, daemon.callLog.list({}));
-    if (frames === null) return;
-    for (const u of AGENTS) {
-      const seq = clients
+    const seqs = AGENTS.map((u) => [
+      u,
+      clients
         .get(u)!
         .messages.filter((m) => m.type !== "pong" && m.type !== "agent.state" && !m.type.startsWith("pbx."))
-        .map((m) => m.type + (m.reason ? `(${m.reason})` : ""));
-      expect(seq, u).toEqual(["hello", "snapshot", ...(frames[u] ?? [])]);
-    }
+        .map((m) => m.type + (m.reason ? `(${m.reason})` : "")),
+    ] as const);
+    console.log(`${name} frames: ${seqs.filter(([, q]) => q.length > 2).map(([u, q]) => `${u}: ${q.slice(2).join(", ")}`).join("; ")}`);
+    expectOutcomes(json, daemon.callLog.list({}));
+    if (frames === null) return;
+    for (const [u, seq] of seqs) expect(seq, u).toEqual(["hello", "snapshot", ...(frames[u] ?? [])]);
   });
 });
