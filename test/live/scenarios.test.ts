@@ -92,7 +92,9 @@ describe.skipIf(unavailable !== null)("live against the lab PBX", () => {
     // The runner returns after every channel is gone and 3 s more: the daemon has seen the
     // hangups; a ping round trip per client then means every frame sent has arrived.
     for (const c of clients.values()) await c.sync();
-    await waitFor(() => daemon.callLog.list({}).every((c) => c.state === "ended") && daemon.callLog.list({}).length > 0, "stored calls ended");
+    // A scenario may have no call at all (42: a queue pause across a PBX restart).
+    const wanted = Math.min(1, json.expected_outcomes.calls.length);
+    await waitFor(() => daemon.callLog.list({}).every((c) => c.state === "ended") && daemon.callLog.list({}).length >= wanted, "stored calls ended");
     const seqs = AGENTS.map((u) => [
       u,
       clients
