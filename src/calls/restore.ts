@@ -1,10 +1,10 @@
 /**
  * A call rebuilt after a daemon restart (from the PBX's channel listing) takes back what the
- * listing cannot say: its times, the legs that had already ended, its queue, IVR data,
+ * listing cannot say: its direction and parties (from, to, DID), its times, the legs that had already ended, its queue, IVR data,
  * recording, transfer and annotation, from the snapshot the store kept while it ran. Live legs
  * get their times when the listing rebuilds them (`Conversation.ensureLeg`). Pure.
  */
-import type { Call, Leg } from "./model.js";
+import type { Call, Direction, Leg, Party } from "./model.js";
 import type { Conversation } from "./conversation.js";
 
 /** An ISO time as the tracker writes them; anything else in a snapshot is ignored. */
@@ -12,8 +12,18 @@ function time(v: unknown): string | null {
   return typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(v) && !Number.isNaN(Date.parse(v)) ? v : null;
 }
 
+const DIRECTIONS: readonly Direction[] = ["inbound", "outbound", "internal"];
+const isParty = (v: unknown): v is Party => typeof v === "object" && v !== null && typeof (v as Party).raw === "string";
+
 export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
   const call = conv.call;
+  // The parties as the call began: the listed channel that starts the rebuilt call may be one
+  // that came later (the caller's first partner is gone after a transfer) or one that runs
+  // elsewhere now (a transferred caller's channel lists the target's context and exten).
+  if (DIRECTIONS.includes(snap.direction)) call.direction = snap.direction;
+  if (isParty(snap.from)) call.from = snap.from;
+  if (isParty(snap.to)) call.to = snap.to;
+  if (typeof snap.did === "string" || snap.did === null) call.did = snap.did;
   const t = snap.times ?? {};
   call.times.started = time(t.started) ?? call.times.started;
   call.times.ringing = time(t.ringing);
@@ -43,6 +53,7 @@ export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
     rec.leg.endedAt = time(old.endedAt);
     rec.leg.waitSeconds = old.waitSeconds ?? null;
     rec.leg.talkSeconds = old.talkSeconds ?? null;
+    if (old.transferred === true) rec.leg.transferred = true;
     rec.rang = rec.leg.ringingAt !== null;
     rec.answered = rec.leg.answeredAt !== null;
     rec.declined = old.outcome === "declined";

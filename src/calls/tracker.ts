@@ -302,15 +302,17 @@ export class CallTracker {
       mergedInto: null,
     };
     const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
-    if (snapshot?.callId === callId) restoreFromSnapshot(conv, snapshot);
+    const fromSnapshot = snapshot?.callId === callId;
+    if (fromSnapshot) restoreFromSnapshot(conv, snapshot);
     this.byLinked.set(linkedId, conv);
     this.byCallId.set(callId, conv);
     if (chan.role === "device" && chan.root && chan.device) {
       conv.placer = chan.device;
       conv.silent = this.isFeatureCode(ext);
       chan.conv = conv;
-      // A phone dialling a number that is not an extension is calling out, before any trunk channel exists.
-      if (call.to.raw !== "" && !call.to.extension) call.direction = "outbound";
+      // A phone dialling a number that is not an extension is calling out, before any trunk
+      // channel exists (a rebuilt call keeps the direction of its snapshot).
+      if (call.to.raw !== "" && !call.to.extension && !fromSnapshot) call.direction = "outbound";
       addLive(conv.ensureLeg(chan.device, true), chan.id);
       if (announce) conv.placerDialing(chan.device, at);
     }

@@ -57,6 +57,9 @@ describe("a call rebuilt after a restart", () => {
     // hung up is not known (no event was stored for it): her leg ends at the listing.
     ["07: after the queue agent who answered hung up", "07-queue-support-answered", "Event: Hangup\r\nPrivilege: call,all\r\nChannel: PJSIP/1001-00000016", true, "PJSIP/1001"],
     // A conference is answered by the room (ConfbridgeJoin), which no listing repeats.
+    // After a transfer the caller's channel runs in another context (Exten 1002, not the DID)
+    // and alice's channel is gone: the parties come from the snapshot, not the listing.
+    ["27: after the blind transfer, while bob talks", "27-blind-transfer-ami-blindtransfer", "Event: BridgeEnter\r\nPrivilege: call,all\r\nBridgeUniqueid: 4f1c879e-533f-41df-b3bf-429bc206077d\r\nBridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\nBridgeName: <unknown>\r\nBridgeNumChannels: 2", true, null],
     ["20: while three parties talk in the conference", "20-confbridge-three-party", "Event: ConfbridgeJoin\r\nPrivilege: call,all\r\nConference: 800\r\nBridgeUniqueid: b229fbaf-f897-43b5-9c18-7ef4d7a4cdf9\r\nBridgeType: base\r\nBridgeTechnology: softmix\r\nBridgeCreator: ConfBridge\r\nBridgeName: 800\r\nBridgeNumChannels: 4", true, null],
   ])("%s: ends exactly as the uninterrupted call", (_what, trace, marker, bridgeIds, goneWhileAway) => {
     const [head, rest] = halves(trace, marker);

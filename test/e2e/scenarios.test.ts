@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS } from "../helpers/daemon.js";
+import { RECORDED_FRAMES } from "../helpers/scenarioFrames.js";
 import { FIXTURES, scenarioJson, traceBytes } from "../helpers/traces.js";
 
 const rig = new DaemonRig();
@@ -35,97 +36,11 @@ const HS = ["hello", "snapshot"];
 const R = "call.ringing";
 const A = "call.answered";
 const E = "call.ended";
+const H = "call.held";
 const M = "call.missed";
 const T = "call.transferred";
-const H = "call.held";
 const stopped = (reason: string) => `call.ringing_stopped(${reason})`;
-
-const SCENARIOS: [string, Record<string, string[]>][] = [
-  [
-    "06-ringgroup-answered",
-    {
-      alice: [R, stopped("answered_elsewhere"), E],
-      bob: [R, A, E],
-      carol: [R, stopped("answered_elsewhere"), E],
-      // Both losing legs stop within one AMI read: two facts, both delivered.
-      sam: [R, stopped("answered_elsewhere"), stopped("answered_elsewhere"), A, E],
-    },
-  ],
-  [
-    "07-queue-support-answered",
-    { alice: [R, A, E], bob: [R, stopped("answered_elsewhere"), E], sam: [R, stopped("answered_elsewhere"), A, E] },
-  ],
-  ["09-queue-sales-local-members", { dave: [R, A, E], sam: [R, A, E] }],
-  [
-    "16-blind-transfer-refer",
-    {
-      alice: [R, A, "call.transferred", E],
-      bob: [R, A, E],
-      // One call.ringing per call and client: bob's ring is not a second pop for the supervisor.
-      sam: [R, A, "call.transferred", A, E],
-    },
-  ],
-  ["26-blind-transfer-ami-redirect", { alice: [R, A, T, E], bob: [R, A, E], sam: [R, A, T, A, E] }],
-  ["27-blind-transfer-ami-blindtransfer", { alice: [R, A, T, E], bob: [R, A, E], sam: [R, A, T, A, E] }],
-  ["28-attended-transfer-dtmf", { alice: [R, A, H, T, E], carol: [R, A, T, E], sam: [R, A, H, A, T, E] }],
-  ["29-attended-transfer-dtmf-abandoned", { alice: [R, A, H, "call.resumed", E], carol: [R, stopped("caller_hangup"), E], sam: [R, A, H, "call.resumed", stopped("caller_hangup"), E] }],
-  ["30-attended-transfer-ami-atxfer", { alice: [R, A, H, T, E], carol: [R, A, T, E], sam: [R, A, H, A, T, E] }],
-  ["40-attended-transfer-dtmf-complete-while-ringing", { alice: [R, A, H, T, E], carol: [R, T, A, E], sam: [R, A, H, T, A, E] }],
-  ["43-attended-transfer-dtmf-target-declines", { alice: [R, A, H, "call.resumed", E], carol: [R, stopped("declined"), E], sam: [R, A, H, stopped("declined"), "call.resumed", E] }],
-  ["03-inbound-missed-caller-abandon", { alice: [R, stopped("caller_hangup"), E, M], sam: [R, stopped("caller_hangup"), E, M] }],
-  ["04-inbound-missed-dial-timeout", { alice: [R, stopped("timeout"), E, M], sam: [R, stopped("timeout"), E, M] }],
-  [
-    "08-queue-support-abandoned",
-    {
-      alice: [R, stopped("caller_hangup"), E, M],
-      bob: [R, stopped("caller_hangup"), E, M],
-      sam: [R, stopped("caller_hangup"), stopped("caller_hangup"), E, M],
-    },
-  ],
-  ["37-queue-sales-member-ringout", { dave: [R, stopped("timeout"), E], eve: [R, A, E], sam: [R, stopped("timeout"), A, E] }],
-  [
-    "38-queue-support-ringout-then-answered",
-    {
-      // Rung again after ringing out: a new pop; the supervisor observes the call once.
-      alice: [R, stopped("timeout"), R, stopped("answered_elsewhere"), E],
-      bob: [R, stopped("timeout"), R, A, E],
-      sam: [R, stopped("timeout"), stopped("timeout"), stopped("answered_elsewhere"), A, E],
-    },
-  ],
-  [
-    "39-ringgroup-external-answered",
-    {
-      alice: [R, stopped("answered_elsewhere"), E],
-      bob: [R, stopped("answered_elsewhere"), E],
-      sam: [R, A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
-    },
-  ],
-  // Parking: one call; the retriever (bob) gets the caller's pop; the slot dial sends nothing.
-  ["32-park-ami-retrieved", { alice: [R, A, "call.updated", E], bob: [R, A, E], sam: [R, A, "call.updated", A, E] }],
-  ["33-park-refer-timeout", { alice: [R, A, "call.updated", "call.updated", R, A, E], sam: [R, A, "call.updated", "call.updated", A, E] }],
-  ["34-park-dtmf-caller-hangup", { alice: [R, A, "call.updated", E], sam: [R, A, "call.updated", E] }],
-  // Pickup: the picker gets the caller's pop; the *8 / **1002 dial sends nothing of its own.
-  ["35-pickup-group", { alice: [R, stopped("picked_up_elsewhere"), E], carol: [R, A, E], sam: [R, stopped("picked_up_elsewhere"), A, E] }],
-  [
-    "36-pickup-directed",
-    {
-      alice: [R, stopped("picked_up_elsewhere"), E],
-      bob: [R, stopped("picked_up_elsewhere"), E],
-      carol: [R, stopped("picked_up_elsewhere"), E],
-      frank: [R, A, E],
-      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
-    },
-  ],
-  [
-    "41-pickup-queue-call",
-    {
-      alice: [R, stopped("picked_up_elsewhere"), E],
-      bob: [R, stopped("picked_up_elsewhere"), E],
-      carol: [R, A, E],
-      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
-    },
-  ],
-];
+const SCENARIOS = RECORDED_FRAMES;
 
 /** The first word of an expected outcome string in a scenario .json (`answered (by 1002)`). */
 const word = (s: string) => s.split(/[\s(,]/)[0]!;

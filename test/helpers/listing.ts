@@ -1,7 +1,7 @@
 /** The `CoreShowChannels` listing a PBX would answer after part of a recorded trace was played. */
 import type { Fields } from "../../src/sim/replay.js";
 
-/** Live channels after `head` (CRLF trace bytes): Newchannel minus Hangup, last state, bridge. */
+/** Live channels after `head` (CRLF trace bytes): Newchannel minus Hangup, last state, dialplan place, bridge. */
 export function listingAfter(head: Buffer, durationS = 2): Fields[] {
   const live = new Map<string, Map<string, string>>();
   for (const text of head.toString("utf8").split("\r\n\r\n")) {
@@ -14,6 +14,8 @@ export function listingAfter(head: Buffer, durationS = 2): Fields[] {
     else if (live.has(id)) {
       const ch = live.get(id)!;
       if (ev === "Newstate") ch.set("ChannelStateDesc", h.get("ChannelStateDesc")!);
+      // A listing names where the channel is now: after a transfer, the target's context and exten.
+      if (ev === "Newexten") for (const k of ["Context", "Exten"]) ch.set(k, h.get(k)!);
       if (ev === "BridgeEnter") ch.set("BridgeId", h.get("BridgeUniqueid")!);
       if (ev === "BridgeLeave") ch.delete("BridgeId");
     }
