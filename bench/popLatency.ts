@@ -137,7 +137,7 @@ export function popBench(calls: number, historyRows = 0): Bench {
     const started = process.hrtime.bigint();
     const users = benchUsers(calls, FIRST_DEVICE);
     // The fan-out's watchers: supervisors in the directory (a key never gives more than the user's role).
-    const supervisors = users.map((u, i) => ({ id: `s${i}`, name: `Supervisor ${i}`, role: "supervisor", devices: [] }));
+    const supervisors = users.map((_, i) => ({ id: `s${i}`, name: `Supervisor ${i}`, role: "supervisor", devices: [] }));
     const pbx = new AmiServer();
     const amiPort = await pbx.listen();
     const config = benchConfig([...users, ...supervisors], {

@@ -280,9 +280,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   }
 
   function feed(msg: AmiMessage): void {
-    const debugEvents = trackerLog.isLevelEnabled("debug");
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
     if (!ev) return;
+    const debugEvents = trackerLog.isLevelEnabled("debug");
     if (isAgentEvent(ev)) {
       if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
       // Bounded like the resync backlog: past it, applied at once (unordered against the listing).

@@ -3,42 +3,14 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildCli, type CliIo } from "../src/cli.js";
+import { runCli } from "./helpers/cliRun.js";
 import { replayFiles } from "../src/replay.js";
 import { CallLog } from "../src/store/callLog.js";
 import { openDb } from "../src/store/db.js";
 import { LAB_USERS, labConfig } from "./helpers/labConfig.js";
 import { FIXTURES, scenarioJson, traceFiles } from "./helpers/traces.js";
 
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-async function run(args: string[], env: Record<string, string> = {}) {
-  let out = "";
-  let err = "";
-  let code = 0;
-  const io: CliIo = {
-    env,
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    isTTY: false,
-    onSignal: () => undefined,
-    exit: (c) => {
-      throw new Exit(c);
-    },
-  };
-  try {
-    await buildCli(io).parseAsync(["node", "ctibridge", ...args]);
-  } catch (e) {
-    if (e instanceof Exit) code = e.code;
-    else if ((e as { exitCode?: number }).exitCode !== undefined) code = (e as { exitCode: number }).exitCode;
-    else throw e;
-  }
-  return { out, err, code };
-}
+const run = runCli;
 
 function tmp(name: string, text: string): string {
   const p = join(mkdtempSync(join(tmpdir(), "ctib-cli-")), name);

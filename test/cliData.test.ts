@@ -4,42 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildCli, type CliIo } from "../src/cli.js";
+import { runCli } from "./helpers/cliRun.js";
 import { CallLog } from "../src/store/callLog.js";
 import { CSV_COLUMNS, csvField } from "../src/store/export.js";
 import { openDb } from "../src/store/db.js";
 import { DaemonRig, trace01Halves, waitFor } from "./helpers/daemon.js";
 import { finalCall, seedCalls } from "./helpers/seedCalls.js";
 
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-async function run(args: string[]) {
-  let out = "";
-  let err = "";
-  let code = 0;
-  const io: CliIo = {
-    env: {},
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    isTTY: false,
-    onSignal: () => undefined,
-    exit: (c) => {
-      throw new Exit(c);
-    },
-  };
-  try {
-    await buildCli(io).parseAsync(["node", "ctibridge", ...args]);
-  } catch (e) {
-    if (e instanceof Exit) code = e.code;
-    else if ((e as { exitCode?: number }).exitCode !== undefined) code = (e as { exitCode: number }).exitCode;
-    else throw e;
-  }
-  return { out, err, code };
-}
+const run = runCli;
 
 const dir = () => mkdtempSync(join(tmpdir(), "ctib-data-"));
 function configFor(dbPath: string): string {

@@ -11,7 +11,7 @@ import type { AnnotationPatch, Call } from "../calls/model.js";
 import { TokenBucket } from "../tokenBucket.js";
 import type { AnnotateResult } from "./annotations.js";
 import { argSchemas, describeIssue, type ActionName, type ArgsOf } from "./args.js";
-import { COMMAND_ERRORS, CommandError, fromAmiError, isCommandErrorCode, type CommandErrorCode } from "./errors.js";
+import { COMMAND_ERRORS, CommandError, fromAmiError, type CommandErrorCode } from "./errors.js";
 import * as T from "./templates.js";
 
 export interface CommandUser {

@@ -33,10 +33,6 @@ export class CommandError extends Error {
   }
 }
 
-export function isCommandErrorCode(s: string): s is CommandErrorCode {
-  return Object.hasOwn(COMMAND_ERRORS, s);
-}
-
 /**
  * Map whatever the AMI side threw (AmiClientError / AmiCodecError, matched by their `code`)
  * onto our table. The PBX's `Message:` is passed on when there is one.

@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { collectLogLines } from "../helpers/builtCli.js";
 import { AmiServer, startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { trace01Halves, waitFor } from "../helpers/daemon.js";
 import { EXT_USER, LAB_USERS } from "../helpers/labConfig.js";
@@ -40,20 +41,7 @@ interface Child {
 function startDaemon(configPath: string): Child {
   const proc = spawn(process.execPath, [join(BUILD, "src", "main.js"), "start", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "" } });
   const lines: Record<string, unknown>[] = [];
-  let buf = "";
-  proc.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString("utf8");
-    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        lines.push({ msg: line });
-      }
-    }
-  });
-  proc.stderr!.on("data", (d: Buffer) => lines.push({ msg: "stderr", text: d.toString("utf8") }));
+  collectLogLines(proc, lines);
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   return { proc, lines, exited };
 }

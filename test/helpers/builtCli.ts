@@ -25,3 +25,21 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 }
 
 export { spawn };
+
+/** The daemon child's JSON log lines (a line that is not JSON as `{ msg: line }`), and stderr, appended to `lines`. */
+export function collectLogLines(proc: ChildProcess, lines: Record<string, unknown>[]): void {
+  let buf = "";
+  proc.stdout!.on("data", (d: Buffer) => {
+    buf += d.toString("utf8");
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        lines.push({ msg: line });
+      }
+    }
+  });
+  proc.stderr!.on("data", (d: Buffer) => lines.push({ msg: "stderr", text: d.toString("utf8") }));
+}

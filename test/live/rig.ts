@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { WebSocket } from "ws";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
+import { collectLogLines } from "../helpers/builtCli.js";
 import { TestClient } from "../helpers/cti.js";
 import { waitFor } from "../helpers/daemon.js";
 import { LAB_USERS } from "../helpers/labConfig.js";
@@ -61,20 +62,7 @@ export class Daemon {
   async start(): Promise<void> {
     const proc = spawn(process.execPath, [MAIN, "start", "--config", this.configPath], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "" } });
     const from = this.lines.length;
-    let buf = "";
-    proc.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString("utf8");
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line));
-        } catch {
-          this.lines.push({ msg: line });
-        }
-      }
-    });
-    proc.stderr!.on("data", (d: Buffer) => this.lines.push({ msg: "stderr", text: d.toString("utf8") }));
+    collectLogLines(proc, this.lines);
     this.proc = proc;
     this.exited = new Promise<void>((r) => proc.once("exit", () => r()));
     const started = await within(() => this.lines.slice(from).find((l) => l.msg === "ctibridge started"), "ctibridge started", 20);
@@ -126,7 +114,7 @@ export class Phones {
   private readonly answers: string[] = [];
   readonly output: string[] = [];
 
-  constructor(ami: Record<string, unknown> = {}) {
+  constructor() {
     this.proc = spawn("python3", [join(ROOT, "test", "live", "phones.py")], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, CTIBRIDGE_LAB: LAB_DIR } });
     let buf = "";
     this.proc.stdout!.on("data", (d: Buffer) => {

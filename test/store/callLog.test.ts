@@ -161,6 +161,18 @@ describe("CallLog", () => {
   });
 });
 
+/** A CallLog whose saves throw ("disk full") until heal(). */
+function failingDisk(log: CallLog): { log: CallLog; heal: () => void } {
+  let fail = true;
+  const wrapped = Object.assign(Object.create(log), {
+    save: (c: Call, at: string) => {
+      if (fail) throw new Error("disk full");
+      log.save(c, at);
+    },
+  }) as CallLog;
+  return { log: wrapped, heal: () => (fail = false) };
+}
+
 describe("CallLogWriter", () => {
   it("coalesces a turn's snapshots per call into one transaction", async () => {
     const db = openDb(":memory:");
@@ -179,13 +191,8 @@ describe("CallLogWriter", () => {
   it("keeps snapshots when a write fails and writes them later", async () => {
     const db = openDb(":memory:");
     const log = new CallLog(db);
-    let fail = true;
-    const flaky = Object.assign(Object.create(log), {
-      save: (c: Call, at: string) => {
-        if (fail) throw new Error("disk full");
-        log.save(c, at);
-      },
-    }) as CallLog;
+    const disk = failingDisk(log);
+    const flaky = disk.log;
     const errors: number[] = [];
     const writer = new CallLogWriter(flaky, db, (_e, n) => errors.push(n));
     const [first] = await snapshots("01-inbound-answered");
@@ -193,7 +200,7 @@ describe("CallLogWriter", () => {
     await turn();
     expect(errors).toEqual([1]);
     expect(writer.backlog).toBe(1);
-    fail = false;
+    disk.heal();
     writer.flush();
     expect(writer.backlog).toBe(0);
     expect(log.list()).toHaveLength(1);
@@ -202,13 +209,8 @@ describe("CallLogWriter", () => {
   it("bounds the backlog by calls while writes fail: live snapshots past it are dropped and counted, ended calls never", async () => {
     const db = openDb(":memory:");
     const log = new CallLog(db);
-    let fail = true;
-    const flaky = Object.assign(Object.create(log), {
-      save: (c: Call, at: string) => {
-        if (fail) throw new Error("disk full");
-        log.save(c, at);
-      },
-    }) as CallLog;
+    const disk = failingDisk(log);
+    const flaky = disk.log;
     const dropped: string[] = [];
     const errors: number[] = [];
     const writer = new CallLogWriter(flaky, db, (_e, n) => errors.push(n), { maxBacklog: 2, now: () => 1_000, onDrop: (id) => dropped.push(id) });
@@ -230,7 +232,7 @@ describe("CallLogWriter", () => {
     expect(writer.backlog).toBe(4);
     writer.flush();
     expect(errors).toEqual([2, 4]);
-    fail = false;
+    disk.heal();
     writer.flush();
     expect([writer.backlog, writer.failingSince]).toEqual([0, null]);
     expect(log.list().map((c) => [c.callId, c.state]).sort()).toEqual([

@@ -8,27 +8,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildCli, type CliIo } from "../../src/cli.js";
+import { runCli } from "../helpers/cliRun.js";
 
-class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-async function run(args: string[]) {
-  let out = "";
-  let err = "";
-  let code = 0;
-  const io: CliIo = { env: {}, out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, onSignal: () => undefined, exit: (c) => { throw new Exit(c); } };
-  try {
-    await buildCli(io).parseAsync(["node", "ctibridge", ...args]);
-  } catch (e) {
-    if (e instanceof Exit) code = e.code;
-    else throw e;
-  }
-  return { out, err, code };
-}
+const run = runCli;
 
 /** The installed config: live mode, the secret in a file the service user cannot read (here: absent). */
 function installedConfig(): string {
