@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { AnnotationEntry, AnnotationPatch } from "../calls/model.js";
 import { annotationBody } from "../control/args.js";
 import type { Logger } from "../log.js";
+import { TokenBucket } from "../tokenBucket.js";
 import type { Authenticator, AuthedUser } from "../publish/auth.js";
 import type { CallSnapshot } from "../publish/protocol.js";
 import { defaultScope, viewOf } from "../publish/routing.js";
@@ -37,6 +38,28 @@ export interface RestDeps {
   annotate: (user: AuthedUser, callId: string, body: AnnotateBody) => RestResult | Promise<RestResult>;
   /** The annotation history of a call, oldest first (parties and supervisors only). */
   annotations: (user: AuthedUser, callId: string) => RestResult<AnnotationEntry[]> | Promise<RestResult<AnnotationEntry[]>>;
+  /** Per-user request budget (the WebSocket frame budget's rates): false = refused. */
+  budget?: (userId: string, cost: number) => boolean;
+  /** What a call listing costs of the budget (`server.limits.resyncCost`). */
+  listCost?: number;
+}
+
+/**
+ * One token bucket per user for REST, with the rates of the WebSocket frame budget
+ * (`server.limits`: `frameBurst`, `framesPerSecond`; a call listing costs `resyncCost`, like a
+ * WebSocket resync). Full buckets are forgotten once there are many, so the map stays small.
+ */
+export function restBudget(limits: { frameBurst: number; framesPerSecond: number }, now: () => number): (userId: string, cost: number) => boolean {
+  const buckets = new Map<string, TokenBucket>();
+  return (userId, cost) => {
+    const t = now();
+    let b = buckets.get(userId);
+    if (!b) {
+      if (buckets.size >= 10_000) for (const [id, other] of buckets) if (other.full(t)) buckets.delete(id);
+      buckets.set(userId, (b = new TokenBucket(limits.frameBurst, limits.framesPerSecond, t)));
+    }
+    return b.take(cost, t);
+  };
 }
 
 const querySchema = z
@@ -71,6 +94,10 @@ export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerR
     return true;
   }
   const user = authed.user;
+  if (d.budget && !d.budget(user.userId, sub ? 1 : (d.listCost ?? 1))) {
+    sendError(res, "rate_limited", "too many requests: slow down");
+    return true;
+  }
   if (!sub) {
     await listCalls(d, res, url, user);
     return true;

@@ -17,7 +17,7 @@ import type { CtiServer } from "../publish/server.js";
 import { operatorAllowed } from "./guard.js";
 import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
-import { handleRest, type RestDeps } from "./rest.js";
+import { handleRest, restBudget, type RestDeps } from "./rest.js";
 import { installSocketGuard } from "./socketGuard.js";
 import { panelHeaders, serveStatic } from "./static.js";
 
@@ -60,7 +60,16 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const now = deps.now ?? Date.now;
   const startedAt = now();
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
-  const rest: RestDeps = { log, auth: deps.cti.auth, listCalls: deps.listCalls, annotate: deps.annotate, annotations: deps.annotations };
+  const limits = config.server.limits;
+  const rest: RestDeps = {
+    log,
+    auth: deps.cti.auth,
+    listCalls: deps.listCalls,
+    annotate: deps.annotate,
+    annotations: deps.annotations,
+    budget: restBudget(limits, now),
+    listCost: limits.resyncCost,
+  };
   const tls = config.server.tls;
   const panel = panelHeaders(config.server.allowedOrigins);
 
@@ -95,7 +104,6 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     });
   };
 
-  const limits = config.server.limits;
   const server: Server = tls
     ? createHttps({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), handshakeTimeout: limits.handshakeTimeoutMs }, handler)
     : createHttp(handler);

@@ -155,3 +155,29 @@ describe("server.limits: sockets", () => {
     expect(await metric(st, "ctibridge_connections_refused_total", "reason=max_clients")).toBe(1);
   });
 });
+
+describe("server.limits: REST", () => {
+  function getAs(port: number, path: string, token: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port, path, agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+  const jwt = (sub: string) =>
+    new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
+
+  it("a user past the budget gets 429 rate_limited (a listing costs resyncCost); another user is not affected", async () => {
+    const st = await start({ frameBurst: 4, framesPerSecond: 1, resyncCost: 2 });
+    const alice = await jwt("alice");
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await getAs(st.port, "/api/calls", alice)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    expect(JSON.parse((await getAs(st.port, "/api/calls", alice)).text)).toEqual({ error: { code: "rate_limited", message: "too many requests: slow down" } });
+    expect((await getAs(st.port, "/api/calls", await jwt("bob"))).status).toBe(200);
+  });
+});
