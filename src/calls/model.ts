@@ -4,6 +4,8 @@
  * place each (publish/protocol.ts, store/callLog.ts).
  */
 
+import type { DeviceState } from "./pbxEvents.js";
+
 export type Direction = "inbound" | "outbound" | "internal";
 
 export type CallState = "dialing" | "ringing" | "connected" | "on_hold" | "ended";
@@ -148,8 +150,10 @@ export interface Call {
   state: CallState;
   from: Party;
   to: Party;
-  /** The DID dialled for inbound calls, when known. */
+  /** The DID dialled for inbound calls, when known: E.164 when it normalises, else as given. */
   did: string | null;
+  /** The DID as the PBX gave it (the dialled extension of the trunk channel). */
+  didRaw: string | null;
   queue: string | null;
   legs: Leg[];
   answeredBy: AnsweredBy | null;
@@ -225,7 +229,7 @@ export type AnnotationEntry = AnnotationPatch & { by: string; at: string };
 /** One user's agent state (calls/agents.ts), sent whole as `agent.state`. */
 export interface AgentState {
   /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
-  deviceState: string | null;
+  deviceState: DeviceState | null;
   queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
 }
 

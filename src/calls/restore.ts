@@ -24,6 +24,7 @@ export function restoreFromSnapshot(conv: Conversation, snap: Call): void {
   if (isParty(snap.from)) call.from = snap.from;
   if (isParty(snap.to)) call.to = snap.to;
   if (typeof snap.did === "string" || snap.did === null) call.did = snap.did;
+  if (typeof snap.didRaw === "string" || snap.didRaw === null) call.didRaw = snap.didRaw;
   const t = snap.times ?? {};
   call.times.started = time(t.started) ?? call.times.started;
   call.times.ringing = time(t.ringing);

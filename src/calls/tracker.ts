@@ -273,6 +273,9 @@ export class CallTracker {
     const n = this.deps.numbers;
     const ext = chan.exten === "s" ? "" : chan.exten;
     const inbound = chan.role === "trunk";
+    const to = ext ? makeParty(ext, "", n, this.deps) : unknownParty();
+    // The DID is normalised like every other number (the carrier often drops the `+`).
+    const didRaw = inbound && chan.state !== "Down" ? ext || null : null;
     const call: Call = {
       callId,
       linkedIds: [linkedId],
@@ -281,8 +284,9 @@ export class CallTracker {
       from: inbound
         ? makeParty(callerNum, callerName, n, this.deps)
         : makeParty(callerNum, callerName, n, this.deps, chan.device),
-      to: ext ? makeParty(ext, "", n, this.deps) : unknownParty(),
-      did: inbound && chan.state !== "Down" ? ext || null : null,
+      to,
+      did: didRaw === null ? null : (to.e164 ?? didRaw),
+      didRaw,
       queue: null,
       legs: [],
       answeredBy: null,

@@ -74,6 +74,8 @@ export function argSchemas(maxDigits: number) {
 
 export type ArgSchemas = ReturnType<typeof argSchemas>;
 export type ActionName = keyof ArgSchemas;
+/** Every allowed action, in the order docs/protocol.md lists them (publish/schema.ts checks it is all of them). */
+export const ACTION_NAMES = ["dial", "hangup", "transfer", "hold", "unhold", "queue.pause", "queue.unpause", "queue.login", "queue.logout", "call.annotate"] as const satisfies readonly ActionName[];
 export type ArgsOf<A extends ActionName> = z.output<ArgSchemas[A]>;
 
 /** `path: message` of the first problem, for `invalid_argument`. */

@@ -13,6 +13,7 @@ import type { AnnotateResult } from "./annotations.js";
 import { argSchemas, describeIssue, type ActionName, type ArgsOf } from "./args.js";
 import { COMMAND_ERRORS, CommandError, fromAmiError, type CommandErrorCode } from "./errors.js";
 import * as T from "./templates.js";
+import type { CommandData, CommandOutcome } from "../publish/schema.js";
 
 export interface CommandUser {
   userId: string;
@@ -26,7 +27,7 @@ export interface Command {
   /** The WebSocket connection it came on, for the log line. */
   connectionId?: string;
 }
-export type CommandResult = { ok: true; data?: unknown } | { ok: false; error: { code: CommandErrorCode; message: string } };
+export type CommandResult = CommandOutcome;
 export type CommandHandler = (user: CommandUser, cmd: Command) => Promise<CommandResult>;
 
 export interface CommandDeps {
@@ -70,7 +71,7 @@ export interface CommandDeps {
   now?: () => number;
 }
 
-type Run<A extends ActionName> = (user: CommandUser, args: ArgsOf<A>) => Promise<unknown>;
+type Run<A extends ActionName> = (user: CommandUser, args: ArgsOf<A>) => Promise<CommandData | void>;
 
 /** Which per-user budget (control.limits) a command draws on; annotate never reaches the PBX. */
 type BudgetKind = "originate" | "queue" | "call";
@@ -269,7 +270,7 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     "call.annotate": annotate,
   };
 
-  async function run(user: CommandUser, cmd: Command): Promise<unknown> {
+  async function run(user: CommandUser, cmd: Command): Promise<CommandData | void> {
     const action = cmd.action;
     if (typeof action !== "string" || !Object.hasOwn(actions, action)) throw new CommandError("unknown_action");
     const name = action as ActionName;

@@ -9,9 +9,10 @@ import type { Connection } from "./connection.js";
 import { parseIncoming, type IncomingMessage } from "./incoming.js";
 import type { Journal, JournalEntry } from "./journal.js";
 import type { ErrorCode, OutgoingMessage } from "./protocol.js";
+import type { CommandOutcome } from "./schema.js";
 import { canNarrow, wants, type Router, type Scope } from "./routing.js";
 
-export type CommandResult = { ok: true; data?: unknown } | { ok: false; error: { code: string; message: string } };
+export type CommandResult = CommandOutcome;
 
 type Body<M> = M extends OutgoingMessage ? Omit<M, "v" | "seq" | "ts" | "userId"> : never;
 
@@ -116,11 +117,14 @@ export class IncomingHandler {
     this.d.log.debug({ connectionId: c.id, replayed: n }, "calls ended since the restart replayed");
   }
 
-  /** One tab owns the pop: the user's other tabs are told which connection took it. */
+  /**
+   * One tab owns the pop: every connection of the user, the claimant included (its
+   * acknowledgement, `byMe: true`), is told which connection took it.
+   */
   private claim(c: Connection, callId: string): void {
     if (!this.d.findCall(c, callId)) return this.error(c, "not_found", `no active call ${callId}`, callId);
-    for (const other of this.d.router.connectionsOf(c.userId)) {
-      if (other !== c) this.d.send(other, { type: "call.claimed", callId, by: c.id });
+    for (const each of this.d.router.connectionsOf(c.userId)) {
+      this.d.send(each, { type: "call.claimed", callId, by: c.id, byMe: each === c });
     }
   }
 

@@ -1,35 +1,12 @@
 /**
- * Client → server messages, validated with zod. A frame that fails here gets an `error`
+ * Client → server messages, validated with their zod schemas (schema.ts). A frame that fails here gets an `error`
  * reply and the connection stays open: one bad frame from a buggy tab is not worth a reconnect.
  */
-import { z } from "zod";
-import type { ErrorCode } from "./protocol.js";
+import { clientSchemas as incomingSchemas, type ClientMessage, type ClientMessageType, type ErrorCode } from "./schema.js";
 
-const id = z.string().min(1).max(128);
-
-export const incomingSchemas = {
-  resume: z.object({ type: z.literal("resume"), afterSeq: z.number().int().min(0) }).strict(),
-  claim: z.object({ type: z.literal("claim"), callId: id }).strict(),
-  subscribe: z
-    .object({
-      type: z.literal("subscribe"),
-      users: z.array(id).max(1000).optional(),
-      queues: z.array(id).max(1000).optional(),
-    })
-    .strict(),
-  command: z
-    .object({
-      type: z.literal("command"),
-      id,
-      action: z.string().regex(/^[a-z][a-z0-9_.]{0,63}$/),
-      args: z.unknown().optional(),
-    })
-    .strict(),
-  ping: z.object({ type: z.literal("ping") }).strict(),
-} as const;
-
-export type IncomingType = keyof typeof incomingSchemas;
-export type IncomingMessage = { [K in IncomingType]: z.infer<(typeof incomingSchemas)[K]> }[IncomingType];
+export { incomingSchemas };
+export type IncomingType = ClientMessageType;
+export type IncomingMessage = ClientMessage;
 
 export type ParseResult = { ok: true; message: IncomingMessage } | { ok: false; code: ErrorCode; message: string; ref?: string };
 

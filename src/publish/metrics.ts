@@ -29,7 +29,7 @@ export interface CtiMetrics {
 }
 
 /** Why a connection was refused or closed by a limit (the `reason` label). */
-export type RefusalReason = "handshake_timeout" | "unauthenticated_cap" | "evicted" | "max_clients" | "max_clients_per_user" | "max_connections";
+export type RefusalReason = "handshake_timeout" | "unauthenticated_cap" | "evicted" | "max_clients" | "max_clients_per_user" | "max_connections" | "unsupported_protocol";
 
 const NOOP: CtiMetrics = {
   clientConnected() {},

@@ -1,29 +1,14 @@
 /**
- * The WebSocket protocol, server → client: one discriminated union keyed by `type`, and the one
- * place that maps a domain Call to its JSON snapshot (camelCase, explicit field list, so a
- * change to the model never leaks onto the wire by accident). Client → server: incoming.ts.
+ * The WebSocket protocol, server → client: the message union (defined in schema.ts, its types
+ * inferred here) and the one place that maps a domain Call to its JSON snapshot. The model and
+ * the schema are checked field for field at compile time (schema.ts `SchemaAgreesWithModel`),
+ * so a change to the model never leaks onto the wire undocumented. Client → server: incoming.ts.
  */
-import type { AgentState, Call, CallEventName, LegOutcome, LegState, RingStopReason } from "../calls/model.js";
+import type { Call, CallEventName, LegOutcome, LegState } from "../calls/model.js";
+import { CALL_MESSAGE_TYPES, type AgentState, type Call as CallSnapshot, type CallMessage, type ServerMessage } from "./schema.js";
 
-export const PROTOCOL_VERSION = 1;
-/** The subprotocol a browser asks for; the server selects it when offered. */
-export const SUBPROTOCOL = "ctibridge.v1";
-
-/** Every error code a client or REST caller can see, with the HTTP status REST uses. */
-export const ERROR_CODES = {
-  bad_message: 400,
-  unknown_type: 400,
-  invalid_argument: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  rate_limited: 429,
-  pbx_unavailable: 503,
-  internal: 500,
-} as const;
-export type ErrorCode = keyof typeof ERROR_CODES;
-
-export const CLOSE_CODES = { unauthorized: 4001, tokenExpired: 4003, tooSlow: 4008, superseded: 4009, rateLimited: 4029 } as const;
+export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, SUBPROTOCOLS, type ErrorCode } from "./schema.js";
+export type { AgentState, CallMessage, CallSnapshot };
 
 /** Domain event name → wire type; the table is the whole mapping. */
 export const CALL_EVENT_TYPES = {
@@ -37,55 +22,11 @@ export const CALL_EVENT_TYPES = {
   callUpdated: "call.updated",
   callEnded: "call.ended",
   callMissed: "call.missed",
-} as const satisfies Record<CallEventName, string>;
+} as const satisfies Record<CallEventName, (typeof CALL_MESSAGE_TYPES)[number]>;
 export type CallMessageType = (typeof CALL_EVENT_TYPES)[CallEventName];
 
-/** The call as one recipient sees it: legs narrowed to theirs, the pop URL rendered. */
-export type CallSnapshot = Omit<Call, "legs"> & { legs: Call["legs"]; popUrl: string | null };
-
-// The agent state is the engine's (calls/model.ts): publish/ depends on calls/, never the reverse.
-export type { AgentState };
-
-export interface Envelope<T extends string> {
-  v: 1;
-  /** Global, monotonic. Replies to a client repeat the latest seq instead of taking one. */
-  seq: number;
-  type: T;
-  /** ISO-8601 UTC. */
-  ts: string;
-  /** The recipient. */
-  userId: string;
-}
-
-export interface UserInfo {
-  id: string;
-  name: string;
-  role: "agent" | "supervisor";
-  devices: string[];
-}
-
-export type CallMessage = Envelope<CallMessageType> & {
-  call: CallSnapshot;
-  /** Open the screen pop now (per the user's pop timing). */
-  pop: boolean;
-  reason?: RingStopReason;
-  /** call.missed: the number to call back (E.164 when known). */
-  callbackNumber?: string;
-};
-
-export type OutgoingMessage =
-  | (Envelope<"hello"> & { server: { name: "ctibridge"; version: string }; protocol: 1; connectionId: string; user: UserInfo; expiresAt: string | null })
-  | (Envelope<"snapshot"> & { calls: CallSnapshot[] })
-  | CallMessage
-  | (Envelope<"call.claimed"> & { callId: string; by: string })
-  | (Envelope<"agent.state"> & { agent: string; state: AgentState })
-  | (Envelope<"pbx.disconnected"> & { reason: string | null })
-  | (Envelope<"pbx.resynced"> & { calls: number | null })
-  | (Envelope<"resync_required"> & { afterSeq: number; oldestSeq: number | null })
-  | (Envelope<"command.result"> & { id: string; ok: boolean; data?: unknown; error?: { code: string; message: string } })
-  | (Envelope<"error"> & { code: ErrorCode; message: string; ref?: string })
-  | Envelope<"pong">;
-
+/** Every frame the server sends: inferred from the schema (schema.ts), never validated on the hot path. */
+export type OutgoingMessage = ServerMessage;
 export type OutgoingType = OutgoingMessage["type"];
 
 /**

@@ -23,8 +23,8 @@ export function renderEntry(r: Recipient, e: JournalEntry): OutgoingMessage {
   }
   if (e.kind === "agent") return { ...base, type: "agent.state", agent: e.userId, state: e.state };
   const call = narrow(e.snapshot, legFilter(r, e.snapshot));
-  const msg: CallMessage = { ...base, type: e.type, call, pop: popFor(e.type, call, r.userId, r.popTiming) };
-  if (e.reason !== undefined) msg.reason = e.reason;
-  if (e.type === "call.missed") msg.callbackNumber = callbackNumber(call);
-  return msg;
+  const pop = popFor(e.type, call, r.userId, r.popTiming);
+  if (e.type === "call.ringing_stopped") return { ...base, type: e.type, call, pop, reason: e.reason ?? "ended" };
+  if (e.type === "call.missed") return { ...base, type: e.type, call, pop, callbackNumber: callbackNumber(call) };
+  return { ...base, type: e.type, call, pop } satisfies CallMessage;
 }

@@ -18,12 +18,12 @@ import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
 import { heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
-import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage } from "./protocol.js";
+import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
 import { RingGate } from "./ringGate.js";
 import { Router, viewOf } from "./routing.js";
 import { SnapshotCache } from "./snapshotCache.js";
-import { createUpgradeHandler, type SocketHooks } from "./upgrade.js";
+import { createUpgradeHandler, selectSubprotocol, type SocketHooks, type Subprotocol } from "./upgrade.js";
 import { UserCalls } from "./userCalls.js";
 
 export type { CommandResult } from "./handlers.js";
@@ -87,7 +87,7 @@ export class CtiServer {
       perMessageDeflate: false,
       maxPayload: 64 * 1024,
       clientTracking: false,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      handleProtocols: (protocols) => selectSubprotocol(protocols) ?? false,
     });
     this.handler = new IncomingHandler({
       log: this.log,
@@ -130,7 +130,7 @@ export class CtiServer {
       clientsOf: (userId) => this.router.connectionsOf(userId).size,
       ...(sockets ? { sockets } : {}),
       isClosing: () => this.closing,
-      onConnection: (ws, auth, user, instance) => this.onConnection(ws, auth, user, instance),
+      onConnection: (ws, auth, user, instance, subprotocol) => this.onConnection(ws, auth, user, instance, subprotocol),
     });
     http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
     if (!this.heartbeat) {
@@ -262,7 +262,7 @@ export class CtiServer {
     c.timers.push(t);
   }
 
-  private onConnection(ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null): void {
+  private onConnection(ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null, subprotocol: Subprotocol | null): void {
     const c: Connection = new Connection({
       id: `c${++this.connCounter}`,
       ws,
@@ -298,6 +298,7 @@ export class CtiServer {
       type: "hello",
       server: { name: "ctibridge", version: this.deps.version },
       protocol: PROTOCOL_VERSION,
+      subprotocol,
       connectionId: c.id,
       user: { id: user.id, name: user.name, role: c.role, devices: [...user.devices] },
       expiresAt: auth.expiresAt === null ? null : isoTime(auth.expiresAt),

@@ -1,7 +1,8 @@
 /**
  * The HTTP upgrade gate: path, origin and token are checked before any WebSocket byte is sent;
- * a refusal is a bare HTTP status line (401, 403, 404; 503 past server.limits.maxClients, 429
- * past maxClientsPerUser) and the socket is closed.
+ * a refusal is a bare HTTP status line (400 when the offered subprotocols name no version we
+ * speak, with a one-line text body; 401, 403, 404; 503 past server.limits.maxClients, 429 past
+ * maxClientsPerUser) and the socket is closed.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -10,6 +11,25 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Authenticator, AuthedUser, Directory, DirectoryUser } from "./auth.js";
 import type { CtiMetrics } from "./metrics.js";
+import { SUBPROTOCOLS } from "./schema.js";
+
+export type Subprotocol = (typeof SUBPROTOCOLS)[number];
+
+/** The names in a `Sec-WebSocket-Protocol` header (several headers are joined by Node). */
+export function offeredProtocols(header: string | string[] | undefined): string[] {
+  const text = Array.isArray(header) ? header.join(",") : (header ?? "");
+  return text.split(",").map((p) => p.trim()).filter((p) => p !== "");
+}
+
+/**
+ * The highest protocol version this server speaks among those offered; null when none is (an
+ * offer of only `bearer.<token>` has no version either). Other names (the token) are ignored.
+ */
+export function selectSubprotocol(offered: Iterable<string>): Subprotocol | null {
+  const set = new Set(offered);
+  for (let i = SUBPROTOCOLS.length - 1; i >= 0; i--) if (set.has(SUBPROTOCOLS[i]!)) return SUBPROTOCOLS[i]!;
+  return null;
+}
 
 const INSTANCE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -31,7 +51,8 @@ export interface UpgradeDeps {
   sockets?: SocketHooks;
   isClosing: () => boolean;
   /** `instance` (from `?instance=`): a tab's stable id; a newer connection supersedes an older one. */
-  onConnection: (ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null) => void;
+  /** `subprotocol`: the version selected from the client's offer; null when it offered none. */
+  onConnection: (ws: WebSocket, auth: AuthedUser, user: DirectoryUser, instance: string | null, subprotocol: Subprotocol | null) => void;
 }
 
 export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> {
@@ -39,6 +60,15 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
     socket.on("error", (err) => d.log.debug({ err }, "upgrade socket error"));
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== d.wsPath || d.isClosing()) return refuse(socket, 404, "Not Found");
+    // A client that offers subprotocols must offer a version we speak, or its handshake would
+    // fail anyway (a browser rejects an answer that selects none): say so in plain words.
+    const offered = offeredProtocols(req.headers["sec-websocket-protocol"]);
+    const subprotocol = selectSubprotocol(offered);
+    if (offered.length > 0 && subprotocol === null) {
+      d.metrics.connectionRefused("unsupported_protocol");
+      d.log.info({ offered: offered.filter((p) => !p.startsWith("bearer.")).slice(0, 8) }, "upgrade refused, no protocol version we speak");
+      return refuse(socket, 400, "Bad Request", `no supported protocol version offered; this server speaks ${SUBPROTOCOLS.join(", ")}\n`);
+    }
     // Before any token work: a full server answers at once, and cheaply.
     if (d.clientCount() >= d.limits.maxClients) {
       d.metrics.connectionRefused("max_clients");
@@ -62,13 +92,14 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
     }
     d.wss.handleUpgrade(req, socket, head, (ws) => {
       d.sockets?.upgraded(socket);
-      d.onConnection(ws, result.user, user, tab);
+      d.onConnection(ws, result.user, user, tab, subprotocol);
     });
   };
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
+function refuse(socket: Duplex, status: number, text: string, body = ""): void {
   if (socket.destroyed) return;
   socket.once("finish", () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const type = body === "" ? "" : "Content-Type: text/plain; charset=utf-8\r\n";
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

@@ -51,11 +51,11 @@ export class CallLog {
       INSERT INTO calls (call_id, linked_ids, direction, state, from_raw, from_e164, from_name, from_key, to_raw, to_e164, to_name,
         did, queue, outcome, answered_by_user, answered_by_device, started_at, ringing_at, answered_at, ended_at,
         wait_seconds, talk_seconds, hangup_cause, hangup_text, end_reason, transfer, ivr, recording, restored,
-        click_to_dial, conference, end_estimated, answered_by_external, park, updated_at)
+        click_to_dial, conference, end_estimated, answered_by_external, park, did_raw, updated_at)
       VALUES (@call_id, @linked_ids, @direction, @state, @from_raw, @from_e164, @from_name, @from_key, @to_raw, @to_e164, @to_name,
         @did, @queue, @outcome, @answered_by_user, @answered_by_device, @started_at, @ringing_at, @answered_at, @ended_at,
         @wait_seconds, @talk_seconds, @hangup_cause, @hangup_text, @end_reason, @transfer, @ivr, @recording, @restored,
-        @click_to_dial, @conference, @end_estimated, @answered_by_external, @park, @updated_at)
+        @click_to_dial, @conference, @end_estimated, @answered_by_external, @park, @did_raw, @updated_at)
       ON CONFLICT(call_id) DO UPDATE SET linked_ids = excluded.linked_ids, direction = excluded.direction,
         state = excluded.state, from_raw = excluded.from_raw, from_e164 = excluded.from_e164, from_name = excluded.from_name,
         from_key = excluded.from_key,
@@ -67,7 +67,8 @@ export class CallLog {
         end_reason = excluded.end_reason, transfer = excluded.transfer, ivr = excluded.ivr,
         recording = excluded.recording, restored = excluded.restored, click_to_dial = excluded.click_to_dial,
         conference = excluded.conference, end_estimated = excluded.end_estimated,
-        answered_by_external = excluded.answered_by_external, park = excluded.park, updated_at = excluded.updated_at`);
+        answered_by_external = excluded.answered_by_external, park = excluded.park, did_raw = excluded.did_raw,
+        updated_at = excluded.updated_at`);
     this.deleteLegs = db.prepare("DELETE FROM legs WHERE call_id = ? AND done = 0");
     this.insertLeg = db.prepare(`
       INSERT INTO legs (call_id, device, user_id, state, outcome, placed, ringing_at, answered_at, ended_at, wait_seconds, talk_seconds, position, missed_uncertain, transferred)
@@ -116,6 +117,7 @@ export class CallLog {
         to_e164: call.to.e164,
         to_name: call.to.name,
         did: call.did,
+        did_raw: call.didRaw,
         queue: call.queue,
         outcome: call.outcome,
         answered_by_user: call.answeredBy?.userId ?? null,
@@ -300,6 +302,8 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
     from: party(r.from_party, r.from_raw, r.from_e164, r.from_name),
     to: party(r.to_party, r.to_raw, r.to_e164, r.to_name),
     did: r.did as string | null,
+    // Rows from before migration 7 hold the raw DID in `did`.
+    didRaw: (r.did_raw as string | null) ?? (r.did as string | null),
     queue: r.queue as string | null,
     legs: legs.map((l) => ({
       userId: l.user_id as string | null,

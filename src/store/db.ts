@@ -172,6 +172,10 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE legs ADD COLUMN transferred INTEGER NOT NULL DEFAULT 0;
   `,
+  // 7: the DID as the PBX gave it (Call.didRaw); `did` holds its E.164 form since.
+  `
+  ALTER TABLE calls ADD COLUMN did_raw TEXT;
+  `,
 ];
 
 /**

@@ -208,7 +208,9 @@ describe("recorded scenarios", () => {
       direction: "inbound",
       from: { raw: "+4930123456", e164: "+4930123456", display: "+49 30 123456", name: null },
       to: { raw: "4930555000", e164: "+4930555000" },
-      did: "4930555000",
+      // The DID in E.164 like every other number, as the carrier sent it beside it.
+      did: "+4930555000",
+      didRaw: "4930555000",
       answeredBy: { userId: "alice", device: "PJSIP/1001" },
       outcome: "answered",
       hangupCause: { code: 16, text: "Normal Clearing" },
@@ -465,7 +467,7 @@ describe("recorded scenarios", () => {
     for (const exp of expected) {
       const call = byFrom.get(exp.from)!;
       expect(call, exp.from).toBeDefined();
-      expect([exp.from, call.did, call.outcome, call.answeredBy?.userId ?? null]).toEqual([
+      expect([exp.from, call.didRaw, call.outcome, call.answeredBy?.userId ?? null]).toEqual([
         exp.from,
         exp.did,
         exp.outcome,

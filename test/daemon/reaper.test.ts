@@ -123,7 +123,8 @@ describe("the reaper of stuck calls", () => {
         state: "ended",
         from: { raw: "+4930123456", e164: "+4930123456", display: "+49 30 123456", name: null, extension: null, userId: null },
         to: { raw: "4930555000", e164: "+4930555000", display: "+49 30 555000", name: null, extension: null, userId: null },
-        did: "4930555000",
+        did: "+4930555000",
+        didRaw: "4930555000",
         queue: null,
         legs: [
           {

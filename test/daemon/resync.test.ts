@@ -141,7 +141,7 @@ describe("daemon restart mid-call", () => {
     first.pbx.setList("CoreShowChannels", [...LISTING].reverse());
     const second = await setup(first.dbPath, first.pbx);
     const restored = await connectedCall(second.daemon);
-    expect(restored).toMatchObject({ callId: call.callId, direction: "inbound", from: { raw: "+4930123456" }, to: { raw: "4930555000" }, did: "4930555000" });
+    expect(restored).toMatchObject({ callId: call.callId, direction: "inbound", from: { raw: "+4930123456" }, to: { raw: "4930555000" }, did: "+4930555000", didRaw: "4930555000" });
     await first.pbx.replay(rest, { raw: true });
     const stored = await waitFor(() => second.daemon.callLog.list().find((c) => c.state === "ended"), "ended call");
     expect(stored).toMatchObject({ callId: call.callId, direction: "inbound", from: { raw: "+4930123456" }, outcome: "answered", endReason: "hangup" });

@@ -39,6 +39,7 @@ export function makeCall(over: Partial<Call> = {}): Call {
     from: party("+4930123456"),
     to: party("200"),
     did: null,
+    didRaw: null,
     queue: null,
     legs: [],
     answeredBy: null,

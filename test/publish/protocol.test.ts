@@ -15,6 +15,7 @@ function docCall() {
     from: party("+4930123456", { display: "Anna Schmidt", name: "Anna Schmidt" }),
     to: party("200", { display: "Support" }),
     did: "+4930555000",
+    didRaw: "4930555000",
     queue: "support",
     legs: [leg("alice", "PJSIP/1001"), leg("bob", "PJSIP/1002")],
     ivr: { TICKET: "4711" },
@@ -35,6 +36,7 @@ describe("protocol JSON (the examples in docs/protocol.md)", () => {
           "clickToDial": false,
           "conference": null,
           "did": "+4930555000",
+          "didRaw": "4930555000",
           "direction": "inbound",
           "endReason": null,
           "from": {

@@ -102,15 +102,19 @@ describe("CtiServer connect and routing", () => {
     expect(alice.messages.filter((m) => m.type.startsWith("call.")).map((m) => m.type)).toEqual(["call.ended"]);
   });
 
-  it("tells the user's other tabs that one claimed the pop", async () => {
+  it("acknowledges a claim to the claimant (byMe: true) and tells the user's other tabs (byMe: false)", async () => {
     h = await startHarness();
     const call = ringGroupCall();
     h.calls.push(call);
     const tab1 = h.connect(await h.sign("alice"));
     const tab2 = h.connect(await h.sign("alice"));
-    const [{ hello: hello1 }] = await Promise.all([tab1.ready(), tab2.ready()]);
+    const bob = h.connect(await h.sign("bob"));
+    const [{ hello: hello1 }] = await Promise.all([tab1.ready(), tab2.ready(), bob.ready()]);
     tab1.send({ type: "claim", callId: call.callId });
-    expect(await tab2.next()).toMatchObject({ type: "call.claimed", callId: call.callId, by: hello1.connectionId });
+    expect(await tab1.next()).toMatchObject({ type: "call.claimed", callId: call.callId, by: hello1.connectionId, byMe: true });
+    expect(await tab2.next()).toMatchObject({ type: "call.claimed", callId: call.callId, by: hello1.connectionId, byMe: false });
+    await bob.sync();
+    expect(bob.messages.filter((m) => m.type === "call.claimed")).toEqual([]);
     tab1.send({ type: "claim", callId: "nope" });
     expect(await tab1.next()).toMatchObject({ type: "error", code: "not_found" });
   });

@@ -77,13 +77,13 @@ describe("client frames", () => {
         seen.push([user.userId, cmd]);
         if (cmd.action === "hangup") return { ok: false, error: { code: "not_found", message: "no such call" } };
         if (cmd.action === "boom") throw new Error("bug");
-        return { ok: true, data: { callId: "c-9" } };
+        return { ok: true, data: { callId: "c-9", channelId: "ctib-1.a" } };
       },
     });
     const c = h.connect(await h.sign("alice"));
     await c.ready();
     c.send({ type: "command", id: "1", action: "dial", args: { to: "+4930999" } });
-    expect(await c.next()).toMatchObject({ type: "command.result", id: "1", ok: true, data: { callId: "c-9" } });
+    expect(await c.next()).toMatchObject({ type: "command.result", id: "1", ok: true, data: { callId: "c-9", channelId: "ctib-1.a" } });
     c.send({ type: "command", id: "2", action: "hangup", args: { callId: "x" } });
     expect(await c.next()).toMatchObject({ type: "command.result", id: "2", ok: false, error: { code: "not_found" } });
     c.send({ type: "command", id: "3", action: "boom" });
