@@ -20,8 +20,9 @@ const queue = line(64).regex(/^[A-Za-z0-9_.@-]+$/, { error: "expected a queue na
 const device = line(128).min(1);
 
 /**
- * A number to dial: spaces, dashes, dots, slashes and parentheses are dropped (people paste
- * `+49 (30) 123-456`), then it must be `+`? followed by digits, `*`, `#`.
+ * A number to dial, exactly as docs/protocol.md says: at most 64 characters as sent; spaces,
+ * dashes, dots, slashes and parentheses are dropped (people paste `+49 (30) 123-456`); then an
+ * optional leading `+` and 1..maxDigits of `0-9`, `*`, `#` (the `+` is not a digit).
  */
 export function destination(maxDigits: number) {
   return line(64)
@@ -30,8 +31,8 @@ export function destination(maxDigits: number) {
       z
         .string()
         .min(1, { error: "empty destination" })
-        .max(maxDigits, { error: `at most ${maxDigits} digits` })
-        .regex(/^\+?[0-9*#]+$/, { error: "only digits, *, # and a leading + are allowed" }),
+        .regex(/^\+?[0-9*#]+$/, { error: "only digits, *, # and a leading + are allowed" })
+        .refine((s) => s.replace(/^\+/, "").length <= maxDigits, { error: `at most ${maxDigits} digits` }),
     );
 }
 

@@ -95,6 +95,17 @@ describe("dial", () => {
     ]);
   });
 
+  it.each([
+    ["20 digits", "1".repeat(20), "1".repeat(20)],
+    ["+ and 20 digits (the + is no digit)", "+" + "4".repeat(20), "+" + "4".repeat(20)],
+    ["*, # and a leading +", "+*31#", "+*31#"],
+    ["separators dropped", " +49 (30) 123.456/7-8 ", "+4930123456" + "78"],
+  ])("accepts %s, as documented", async (_n, to, sent) => {
+    const t = setup();
+    expect((await t.handle(alice, cmd("dial", { to }))).ok).toBe(true);
+    expect(t.trail[0]).toBe(`begin PJSIP/1001 ${sent} ctib-1795306187.1`);
+  });
+
   it("writes exactly these bytes through the real codec", async () => {
     const t = setup();
     await t.handle(alice, cmd("dial", { to: "0309876543", device: "PJSIP/1011" }));
@@ -112,6 +123,12 @@ describe("dial", () => {
     ["letters", { to: "1001abc" }, "to: only digits, *, # and a leading + are allowed"],
     ["too long", { to: "1".repeat(21) }, "to: at most 20 digits"],
     ["empty", { to: "" }, "to: empty destination"],
+    ["only separators", { to: " ( ) - " }, "to: empty destination"],
+    ["a lone +", { to: "+" }, "to: only digits, *, # and a leading + are allowed"],
+    ["a + inside", { to: "0049+30123" }, "to: only digits, *, # and a leading + are allowed"],
+    ["a second +", { to: "++4930123" }, "to: only digits, *, # and a leading + are allowed"],
+    ["+ and 21 digits", { to: "+" + "4".repeat(21) }, "to: at most 20 digits"],
+    ["over 64 characters as sent", { to: "1 ".repeat(32) + "1" }, "to: Too big: expected string to have <=64 characters"],
     ["unknown key", { to: "1002", channel: "Local/x" }, 'Unrecognized key: "channel"'],
     ["no args", undefined, "to: Invalid input: expected string, received undefined"],
   ])("refuses %s and sends nothing", async (_n, args, message) => {
