@@ -139,7 +139,8 @@
         if (msg.call) endCall(msg.call, msg.type === "call.missed");
         break;
       case "call.claimed":
-        if (state.popCallId === msg.callId) hidePop();
+        // Every tab of the user hears of a claim; this tab's own claim comes back with byMe.
+        if (state.popCallId === msg.callId && !msg.byMe) hidePop();
         break;
       case "pbx.disconnected":
         $("pbx").textContent = "The PBX link is down: call information may be stale.";
