@@ -13,7 +13,7 @@
 import { z } from "zod";
 import type * as M from "../calls/model.js";
 import { DEVICE_STATES } from "../calls/pbxEvents.js";
-import { ACTION_NAMES, type ActionName } from "../control/args.js";
+import { ACTION_NAMES, type ActionName, type ArgSchemas } from "../control/args.js";
 import { COMMAND_ERRORS, type CommandErrorCode } from "../control/errors.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -312,6 +312,8 @@ export type ClientMessage = z.infer<typeof clientMessage>;
 export type ClientMessageType = keyof typeof clientSchemas;
 /** What a successful command answers in `data` (dial, queue.pause/unpause, call.annotate). */
 export type CommandData = z.infer<(typeof commandData)[keyof typeof commandData]>;
+/** The `args` of each command action as a client sends them (checked by control/args.ts). */
+export type CommandArgs = { [A in ActionName]: z.input<ArgSchemas[A]> };
 /** A command's outcome, before it is framed as `command.result`. */
 export type CommandOutcome = { ok: true; data?: CommandData } | { ok: false; error: { code: CommandErrorCode; message: string } };
 
