@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { stripTracePreamble } from "../../src/sim/replay.js";
-import { commandData } from "../../src/publish/schema.js";
+import { commandData, serverMessage } from "../../src/publish/schema.js";
 import { TestClient } from "../helpers/cti.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../helpers/daemon.js";
 import { invalidCalls, invalidFrames } from "../helpers/schemaCheck.js";
@@ -30,6 +30,12 @@ async function rest(d: RunningDaemon, who: string, method: string, path: string,
   return { status: res.status, json: await res.json().catch(() => null) };
 }
 
+/** Every frame type validated by the tests above (the last test checks none was left out). */
+const validated = new Set<string>();
+const note = (clients: Iterable<TestClient>) => {
+  for (const c of clients) for (const m of c.messages) validated.add(m.type);
+};
+
 const withoutDone = (c: any) => ({ ...c, legs: c.legs.map(({ done: _done, ...l }: any) => l) });
 
 describe("every frame of every recorded trace validates against the protocol schema", () => {
@@ -42,6 +48,7 @@ describe("every frame of every recorded trace validates against the protocol sch
 
     const problems = EVERYONE.flatMap((u) => invalidFrames(u, clients.get(u)!.messages));
     expect(problems).toEqual([]);
+    note(clients.values());
     const types = new Set(EVERYONE.flatMap((u) => clients.get(u)!.messages.map((m) => m.type)));
     expect(types.has("hello") && types.has("snapshot") && types.has("pong")).toBe(true);
 
@@ -108,12 +115,21 @@ describe("the session frames validate too", () => {
     // A command without its id is refused as a whole, with an error (no command.result).
     expect(alice.messages.find((m) => m.type === "error" && m.message.startsWith("id:"))).toMatchObject({ code: "invalid_argument", message: "id: Invalid input: expected string, received undefined" });
     expect([...invalidFrames("alice", alice.messages), ...invalidFrames("tab2", tab2.messages), ...invalidFrames("sam", sam.messages)]).toEqual([]);
+    note([alice, tab2, sam]);
 
     // REST annotate answers the same data as the WebSocket.
     const r = await rest(d, "alice", "POST", `/api/calls/${call!.callId}/annotate`, { disposition: "support" });
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ ok: true, data: { annotation: { recordId: "C-981", comment: "line one\nline two", disposition: "support", by: "alice", at: expect.any(String) } } });
     expect(commandData.annotate.safeParse(r.json.data).success).toBe(true);
+  });
+});
+
+describe("coverage", () => {
+  it("every server frame type of the schema was received and validated above", () => {
+    const all = serverMessage.options.flatMap((o: any) => (o.options ?? [o]).map((x: any) => x.shape.type.value as string));
+    expect(all.filter((t) => !validated.has(t))).toEqual([]);
+    expect(new Set(all).size).toBe(20);
   });
 });
 
