@@ -187,7 +187,7 @@ export class CtiServer {
     this.gate.clear();
     const conns = [...this.router.connections()];
     const closed = conns.map((c) => new Promise<void>((resolve) => c.ws.once("close", () => resolve())));
-    for (const c of conns) c.close(1001, "server shutting down");
+    for (const c of conns) c.close(CLOSE_CODES.shuttingDown, "server shutting down");
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(closed), new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
     clearTimeout(timer);
