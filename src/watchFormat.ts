@@ -116,7 +116,7 @@ function body(type: string, m: Obj): string {
       return `${calls.length} active call${calls.length === 1 ? "" : "s"}${ids.length ? ": " + ids.join(", ") : ""}`;
     }
     case "call.claimed":
-      return `[call ${shortId(m.callId)}] by ${str(m.by) ?? "?"}`;
+      return `[call ${shortId(m.callId)}] by ${str(m.by) ?? "?"}${m.byMe === true ? " (this connection)" : ""}`;
     case "agent.state": {
       const s = obj(m.state);
       const queues = (Array.isArray(s.queues) ? s.queues.map(obj) : []).map(

@@ -1,6 +1,7 @@
 /**
- * Client → server messages, validated with their zod schemas (schema.ts). A frame that fails here gets an `error`
- * reply and the connection stays open: one bad frame from a buggy tab is not worth a reconnect.
+ * Client → server messages, validated with their zod schemas (schema.ts). A frame that fails
+ * here gets an `error` reply and the connection stays open: one bad frame from a buggy tab is
+ * not worth a reconnect.
  */
 import { clientSchemas as incomingSchemas, type ClientMessage, type ClientMessageType, type ErrorCode } from "./schema.js";
 
