@@ -298,6 +298,28 @@ export const clientMessage = z
   .discriminatedUnion("type", [clientSchemas.resume, clientSchemas.claim, clientSchemas.subscribe, clientSchemas.command, clientSchemas.ping])
   .meta({ id: "ClientMessage" });
 
+// ---- REST (same tokens, docs/protocol.md "REST") ------------------------------------------------
+
+/** One entry of a call's annotation history: the fields as sent (null: cleared), who and when. */
+export const annotationEntry = obj({
+  by: z.string(),
+  at: iso,
+  recordId: z.string().nullable().optional(),
+  comment: z.string().nullable().optional(),
+  disposition: z.string().nullable().optional(),
+}).meta({ id: "AnnotationEntry" });
+
+export const rest = {
+  /** `GET /api/calls`: newest first; legs carry `done`. */
+  calls: obj({ calls: z.array(call) }).meta({ id: "RestCalls" }),
+  /** `POST /api/calls/:callId/annotate`. */
+  annotate: obj({ ok: z.literal(true), data: commandData.annotate }).meta({ id: "RestAnnotate" }),
+  /** `GET /api/calls/:callId/annotations`: oldest first. */
+  annotations: obj({ annotations: z.array(annotationEntry) }).meta({ id: "RestAnnotations" }),
+  /** Any REST error, with the HTTP status of ERROR_CODES (or 405, 413). */
+  error: obj({ error: obj({ code: z.union([errorCode, commandErrorCode]), message: z.string() }) }).meta({ id: "RestError" }),
+};
+
 // ---- types -----------------------------------------------------------------------------------
 
 export type Party = z.infer<typeof party>;
@@ -339,6 +361,7 @@ export type SchemaAgreesWithModel = [
   Expect<SameShape<M.Match, z.infer<typeof match>>>,
   Expect<SameShape<M.ContactRecord, z.infer<typeof contactRecord>>>,
   Expect<SameShape<M.Annotation, Annotation>>,
+  Expect<SameShape<M.AnnotationEntry, z.infer<typeof annotationEntry>>>,
   Expect<SameShape<M.AgentState, AgentState>>,
   Expect<Same<keyof M.Call | "popUrl", keyof Call>>,
   Expect<Same<ActionName, z.infer<typeof commandAction>>>,

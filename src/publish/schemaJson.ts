@@ -27,6 +27,11 @@ const NAMED: Record<string, z.ZodType> = {
   Annotation: S.annotation,
   AgentState: S.agentState,
   UserInfo: S.userInfo,
+  AnnotationEntry: S.annotationEntry,
+  RestCalls: S.rest.calls,
+  RestAnnotate: S.rest.annotate,
+  RestAnnotations: S.rest.annotations,
+  RestError: S.rest.error,
 };
 
 const CLIENT: ReadonlySet<unknown> = new Set(Object.values(S.clientSchemas));
@@ -53,7 +58,7 @@ export function protocolJsonSchema(): Record<string, unknown> {
     title: `ctibridge WebSocket protocol v${S.PROTOCOL_VERSION}`,
     description:
       "Generated from src/publish/schema.ts by `npm run schema`; do not edit. Frames server → client: #/$defs/ServerMessage; " +
-      "client → server: #/$defs/ClientMessage; the call object (WebSocket and GET /api/calls): #/$defs/Call. " +
+      "client → server: #/$defs/ClientMessage; the call object (WebSocket and GET /api/calls): #/$defs/Call; REST bodies: #/$defs/Rest*. " +
       "Objects may gain fields within a version: ignore unknown fields and unknown frame types (docs/protocol.md, Compatibility).",
     $defs: defs,
   };

@@ -9,7 +9,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { stripTracePreamble } from "../../src/sim/replay.js";
-import { commandData, serverMessage } from "../../src/publish/schema.js";
+import type { z } from "zod";
+import { rest, serverMessage } from "../../src/publish/schema.js";
 import { TestClient } from "../helpers/cti.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../helpers/daemon.js";
 import { invalidCalls, invalidFrames } from "../helpers/schemaCheck.js";
@@ -21,7 +22,7 @@ afterEach(() => rig.close());
 const EVERYONE = ["alice", "bob", "carol", "dave", "eve", "frank", "sam"];
 const POP = { urlTemplate: "https://crm.example/pop?phone={e164}&ticket={ivr.TICKET}&c={callId}" };
 
-async function rest(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+async function restCall(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
     method,
     headers: { Authorization: `Bearer ${d.token(who)}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
@@ -58,13 +59,13 @@ describe("every frame of every recorded trace validates against the protocol sch
     for (const m of sam) if (m.call) lastCopy.set(m.call.callId, m.call);
     const ended = [...lastCopy.values()].filter((c) => c.state === "ended" && c.mergedInto === null);
     const stored = await waitFor(async () => {
-      const r = await rest(d, "sam", "GET", "/api/calls?limit=1000");
+      const r = await restCall(d, "sam", "GET", "/api/calls?limit=1000");
       return r.status === 200 && ended.every((c) => r.json.calls.some((s: any) => s.callId === c.callId)) && r.json.calls;
     }, "stored calls");
     expect(invalidCalls("sam", stored)).toEqual([]);
     for (const c of ended) expect(withoutDone(stored.find((s: any) => s.callId === c.callId)), c.callId).toEqual(c);
     for (const u of EVERYONE.slice(0, -1)) {
-      const r = await rest(d, u, "GET", "/api/calls?limit=1000");
+      const r = await restCall(d, u, "GET", "/api/calls?limit=1000");
       expect(r.status).toBe(200);
       expect(invalidCalls(u, r.json.calls)).toEqual([]);
     }
@@ -118,10 +119,22 @@ describe("the session frames validate too", () => {
     note([alice, tab2, sam]);
 
     // REST annotate answers the same data as the WebSocket.
-    const r = await rest(d, "alice", "POST", `/api/calls/${call!.callId}/annotate`, { disposition: "support" });
+    const r = await restCall(d, "alice", "POST", `/api/calls/${call!.callId}/annotate`, { disposition: "support" });
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ ok: true, data: { annotation: { recordId: "C-981", comment: "line one\nline two", disposition: "support", by: "alice", at: expect.any(String) } } });
-    expect(commandData.annotate.safeParse(r.json.data).success).toBe(true);
+    const bodies: [unknown, z.ZodType][] = [
+      [r.json, rest.annotate],
+      [(await restCall(d, "alice", "GET", `/api/calls/${call!.callId}/annotations`)).json, rest.annotations],
+      [(await restCall(d, "alice", "GET", "/api/calls")).json, rest.calls],
+      [(await restCall(d, "bob", "POST", `/api/calls/${call!.callId}/annotate`, { comment: "x" })).json, rest.error],
+      [(await restCall(d, "alice", "GET", "/api/calls/nope/annotations")).json, rest.error],
+      [(await restCall(d, "alice", "GET", "/api/calls?limit=0")).json, rest.error],
+    ];
+    for (const [body, schema] of bodies) expect(schema.safeParse(body).error?.issues ?? [], JSON.stringify(body).slice(0, 200)).toEqual([]);
+    expect((bodies[1]![0] as any).annotations).toEqual([
+      { by: "alice", at: expect.any(String), recordId: "C-981", comment: "line one\nline two" },
+      { by: "alice", at: expect.any(String), disposition: "support" },
+    ]);
   });
 });
 
