@@ -80,14 +80,12 @@ const iso = z.iso.datetime();
 const obj = z.strictObject;
 
 export const party = obj({
-  /** As the PBX gave it (`+4930123456`, `1001`, `anonymous`, or `""`). */
-  raw: z.string(),
-  /** E.164 when the number could be normalised; null for extensions and withheld numbers. */
-  e164: z.string().nullable(),
-  display: z.string(),
-  name: z.string().nullable(),
-  extension: z.string().nullable().optional(),
-  userId: z.string().nullable().optional(),
+  raw: z.string().describe("As the PBX gave it (`+4930123456`, `1001`, `anonymous`, or empty)"),
+  e164: z.string().nullable().describe("E.164 when the number normalises; null for extensions and withheld numbers"),
+  display: z.string().describe("What a person reads: the name if known, else the formatted number"),
+  name: z.string().nullable().describe("Caller-ID name when it is more than the number"),
+  extension: z.string().nullable().optional().describe("The internal extension when the party is one of our phones"),
+  userId: z.string().nullable().optional().describe("The user behind the party when it is one of ours"),
 }).meta({ id: "Party" });
 
 /** A phone of ours (`userId`, `device`), or a number outside the PBX (`external`). */
@@ -104,7 +102,7 @@ export const times = obj({
   ended: iso.nullable(),
   waitSeconds: z.number().nullable(),
   talkSeconds: z.number().nullable(),
-  endEstimated: z.literal(true).optional(),
+  endEstimated: z.literal(true).optional().describe("Present when `ended` is an estimate (endReason unknown_end)"),
 }).meta({ id: "Times" });
 
 export const leg = obj({
@@ -118,10 +116,9 @@ export const leg = obj({
   endedAt: iso.nullable(),
   waitSeconds: z.number().nullable(),
   talkSeconds: z.number().nullable(),
-  missedUncertain: z.literal(true).optional(),
-  transferred: z.literal(true).optional(),
-  /** REST history only: a missed leg called back or dismissed. */
-  done: z.boolean().optional(),
+  missedUncertain: z.literal(true).optional().describe("Present when the call ended unseen while this leg rang: possibly missed"),
+  transferred: z.literal(true).optional().describe("Present on the leg of the agent who transferred the call and left it"),
+  done: z.boolean().optional().describe("REST history only: a missed leg called back or dismissed"),
 }).meta({ id: "Leg" });
 
 export const transfer = obj({
@@ -164,15 +161,13 @@ export const annotation = obj({
 
 export const call = obj({
   callId: z.string(),
-  linkedIds: z.array(z.string()),
+  linkedIds: z.array(z.string()).describe("The Asterisk linkedids this conversation absorbed"),
   direction,
   state: callState,
   from: party,
   to: party,
-  /** The DID dialled (inbound): E.164 when it normalises, else as the PBX gave it. */
-  did: z.string().nullable(),
-  /** The DID as the PBX gave it. */
-  didRaw: z.string().nullable(),
+  did: z.string().nullable().describe("The DID dialled (inbound calls): E.164 when it normalises, else as the PBX gave it"),
+  didRaw: z.string().nullable().describe("The DID exactly as the PBX gave it"),
   queue: z.string().nullable(),
   legs: z.array(leg),
   answeredBy: phone.nullable(),
@@ -182,17 +177,16 @@ export const call = obj({
   endReason: endReason.nullable(),
   transfer: transfer.nullable(),
   park: park.nullable(),
-  ivr: z.record(z.string(), z.string()),
+  ivr: z.record(z.string(), z.string()).describe("Allow-listed channel variables (IVR data: account, ticket …)"),
   recording: z.string().nullable(),
-  restored: z.boolean(),
+  restored: z.boolean().describe("Rebuilt from a PBX channel listing after a reconnect or restart"),
   clickToDial: z.boolean(),
   conference: z.string().nullable(),
   match: match.nullable(),
   annotation: annotation.nullable(),
-  mergedInto: z.string().nullable(),
-  /** Only in a consultation target's copy: the customer the colleague is calling about. */
-  consultationFor: party.optional(),
-  popUrl: z.string().nullable(),
+  mergedInto: z.string().nullable().describe("Set when this call was absorbed by another: it goes on under that callId"),
+  consultationFor: party.optional().describe("Only in a consultation target's copy: the customer the colleague is calling about"),
+  popUrl: z.string().nullable().describe("pop.urlTemplate rendered for this call; null without a template"),
 }).meta({ id: "Call" });
 
 export const agentState = obj({
@@ -206,16 +200,14 @@ export const userInfo = obj({ id: z.string(), name: z.string(), role, devices: z
 
 const envelope = {
   v: z.literal(1),
-  /** Global, monotonic. Replies to one client repeat the latest seq instead of taking one. */
-  seq: z.number().int().min(0),
-  ts: iso,
-  /** The recipient. */
-  userId: z.string(),
+  seq: z.number().int().min(0).describe("Global, monotonic; replies to one client repeat the latest seq. Keep the highest for resume"),
+  ts: iso.describe("The time of the fact (for call events: of the AMI message behind it)"),
+  userId: z.string().describe("The recipient"),
 };
 const frame = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => obj({ ...envelope, type: z.literal(type), ...shape });
 
 const callFrame = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
-  frame(type, { call, /** Open the screen pop now (the user's pop timing). */ pop: z.boolean(), ...shape });
+  frame(type, { call, pop: z.boolean().describe("Open the screen pop now (the recipient's pop timing)"), ...shape });
 
 export const CALL_MESSAGE_TYPES = [
   "call.dialing",
@@ -240,8 +232,7 @@ export const callMessage = z.discriminatedUnion("type", [
   callFrame("call.transferred", {}),
   callFrame("call.updated", {}),
   callFrame("call.ended", {}),
-  /** `callbackNumber`: E.164 when known, else raw. */
-  callFrame("call.missed", { callbackNumber: z.string() }),
+  callFrame("call.missed", { callbackNumber: z.string().describe("The number to call back: E.164 when known, else raw") }),
 ]);
 
 /** What a successful command answers in `data`, by action (actions not listed answer none). */
@@ -261,16 +252,18 @@ export const serverMessage = z
     frame("hello", {
       server: obj({ name: z.literal("ctibridge"), version: z.string() }),
       protocol: z.literal(PROTOCOL_VERSION),
-      /** The subprotocol the server selected from the client's offer; null when none was offered. */
-      subprotocol: z.enum(SUBPROTOCOLS).nullable(),
+      subprotocol: z.enum(SUBPROTOCOLS).nullable().describe("The subprotocol selected from the client's offer; null when it offered none"),
       connectionId: z.string(),
       user: userInfo,
-      expiresAt: iso.nullable(),
+      expiresAt: iso.nullable().describe("The token's exp (the server closes with 4003 then); null for API keys"),
     }),
     frame("snapshot", { calls: z.array(call) }),
     callMessage,
-    /** `by`: the claiming connectionId; `byMe`: this connection claimed it (the acknowledgement). */
-    frame("call.claimed", { callId: z.string(), by: z.string(), byMe: z.boolean() }),
+    frame("call.claimed", {
+      callId: z.string(),
+      by: z.string().describe("The connectionId (from hello) that claimed the pop"),
+      byMe: z.boolean().describe("This connection claimed it: the acknowledgement of its claim"),
+    }),
     frame("agent.state", { agent: z.string(), state: agentState }),
     frame("pbx.disconnected", { reason: z.string().nullable() }),
     frame("pbx.resynced", { calls: z.number().int().min(0).nullable() }),
