@@ -66,7 +66,9 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
     const subprotocol = selectSubprotocol(offered);
     if (offered.length > 0 && subprotocol === null) {
       d.metrics.connectionRefused("unsupported_protocol");
-      d.log.info({ offered: offered.filter((p) => !p.startsWith("bearer.")).slice(0, 8) }, "upgrade refused, no protocol version we speak");
+      // Never the token (`bearer.…`); the rest cut short, it is client text.
+      const shown = offered.filter((p) => !p.toLowerCase().startsWith("bearer.")).slice(0, 8).map((p) => p.slice(0, 32));
+      d.log.info({ offered: shown }, "upgrade refused, no protocol version we speak");
       return refuse(socket, 400, "Bad Request", `no supported protocol version offered; this server speaks ${SUBPROTOCOLS.join(", ")}\n`);
     }
     // Before any token work: a full server answers at once, and cheaply.
