@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ENUMS, clientMessage, serverMessage } from "../../src/publish/schema.js";
+import { ENUMS, annotation, clientMessage, rest, serverMessage } from "../../src/publish/schema.js";
 import { protocolJsonSchemaText } from "../../src/publish/schemaJson.js";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -55,6 +55,22 @@ describe("the protocol schema is the one source", () => {
       .filter((t) => !t.includes("…"));
     expect(frames.length).toBeGreaterThan(3);
     for (const f of frames) expect(serverMessage.safeParse(JSON.parse(f)).error?.issues ?? [], f).toEqual([]);
+    // Whole fenced blocks that are one JSON value: the hello and call.ringing frames, the annotation, the REST history.
+    const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].flatMap((m) => {
+      try {
+        return [JSON.parse(m[1]!.replace('"ts": "…"', '"ts": "2024-06-01T09:00:00.000Z"')) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+    const checked: string[] = [];
+    for (const b of blocks) {
+      const schema = b.v === 1 ? serverMessage : "annotations" in b ? rest.annotations : "by" in b && "at" in b ? annotation : null;
+      if (schema === null || JSON.stringify(b).includes("…")) continue;
+      checked.push(String(b.type ?? Object.keys(b)[0]));
+      expect(schema.safeParse(b).error?.issues ?? [], JSON.stringify(b).slice(0, 120)).toEqual([]);
+    }
+    expect(checked.sort()).toEqual(["annotations", "call.ringing", "command.result", "hello", "recordId"]);
     const client = [...doc.matchAll(/^\{ "type": "(resume|claim|subscribe|command|ping)".*\}$/gm)].map((m) => m[0]);
     expect(client.length).toBe(5);
     for (const f of client) expect(clientMessage.safeParse(JSON.parse(f)).success, f).toBe(true);
