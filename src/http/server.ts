@@ -19,6 +19,7 @@ import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
 import { handleRest, restBudget, type RestDeps } from "./rest.js";
 import { installSocketGuard } from "./socketGuard.js";
+import { defaultSalesforceDir, SALESFORCE_PATH, serveSalesforce } from "./salesforce.js";
 import { panelHeaders, serveStatic } from "./static.js";
 
 export type { AnnotateBody, CallFilter, RestResult } from "./rest.js";
@@ -34,6 +35,8 @@ export interface HttpDeps extends Omit<RestDeps, "log" | "auth"> {
   registry?: Registry;
   /** The reference panel; null: not served. Default: the `web/` folder of the package. */
   webDir?: string | null;
+  /** The Salesforce softphone page (served when `salesforce.enabled`). Default: `adapters/salesforce-open-cti/`. */
+  salesforceDir?: string | null;
   now?: () => number;
 }
 
@@ -60,6 +63,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const now = deps.now ?? Date.now;
   const startedAt = now();
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
+  const salesforceDir = deps.salesforceDir === undefined ? defaultSalesforceDir() : deps.salesforceDir;
   const limits = config.server.limits;
   const rest: RestDeps = {
     log,
@@ -88,6 +92,10 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     }
     if (url.pathname.startsWith("/api/")) {
       if (!(await handleRest(rest, req, res, url))) sendError(res, "not_found", "no such endpoint");
+      return;
+    }
+    if ((req.method === "GET" || req.method === "HEAD") && url.pathname.startsWith(SALESFORCE_PATH)) {
+      if (!(await serveSalesforce(config, salesforceDir, req, res, url.pathname))) sendError(res, "not_found", "not found");
       return;
     }
     if ((req.method === "GET" || req.method === "HEAD") && webDir !== null) {
