@@ -127,7 +127,8 @@ export function localDate(iso) {
 function label(party) {
   if (!party) return "unknown";
   const number = partyNumber(party);
-  const name = party.name ?? (party.display && party.display !== number ? party.display : null);
+  // A display that is only the number in another format is not a name.
+  const name = party.name ?? (party.display && /\p{L}/u.test(party.display) ? party.display : null);
   return name && number ? `${name} (${number})` : (name ?? number ?? party.display ?? "unknown");
 }
 

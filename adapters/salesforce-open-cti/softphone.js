@@ -10,7 +10,7 @@
 import { callTypeKey, clickLinks, currentCall, dialable, myLeg, otherParty, partyNumber, pickOrigin, popSearch, searchLinks, taskFor } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { cfg: null, client: null, me: null, clickToDial: false, searches: new Map(), links: new Map(), logged: new Set() };
+const state = { cfg: null, client: null, me: null, clickToDial: false, searches: new Map(), dials: new Set(), links: new Map(), logged: new Set() };
 
 function setStatus(text, kind) {
   $("status").textContent = text;
@@ -105,6 +105,8 @@ async function onPop(call) {
 
 async function onEnded(call) {
   await state.searches.get(call.callId);
+  // A dial's result (its callId, so its record) can come after a short call's end.
+  if (call.clickToDial) await Promise.all(state.dials);
   state.searches.delete(call.callId);
   if (state.logged.has(call.callId)) return;
   const value = taskFor(call, state.me, { links: state.links.get(call.callId), callIdField: state.cfg.callIdField, ivrNames: state.cfg.searchIvrVariables });
@@ -119,13 +121,16 @@ async function onEnded(call) {
 async function dial(number, links) {
   const to = dialable(number);
   if (!to) return showError(`cannot dial ${number}`);
-  try {
-    const { callId } = await state.client.dial(to);
-    if (links && (links.WhoId || links.WhatId)) state.links.set(callId, links);
-    showError("");
-  } catch (err) {
-    showError(`dial ${to}: ${err.message}`);
-  }
+  const pending = state.client.dial(to).then(
+    ({ callId }) => {
+      if (links && (links.WhoId || links.WhatId)) state.links.set(callId, links);
+      showError("");
+    },
+    (err) => showError(`dial ${to}: ${err.message}`),
+  );
+  state.dials.add(pending);
+  await pending;
+  state.dials.delete(pending);
 }
 
 async function onClickToDial(payload) {
