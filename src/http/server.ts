@@ -20,7 +20,7 @@ import { sendError, sendJson } from "./respond.js";
 import { handleRest, restBudget, type RestDeps } from "./rest.js";
 import { installSocketGuard } from "./socketGuard.js";
 import { defaultSalesforceDir, SALESFORCE_PATH, serveSalesforce } from "./salesforce.js";
-import { panelHeaders, serveStatic } from "./static.js";
+import { panelHeaders, SDK_PATH, serveSdk, serveStatic } from "./static.js";
 
 export type { AnnotateBody, CallFilter, RestResult } from "./rest.js";
 
@@ -37,6 +37,8 @@ export interface HttpDeps extends Omit<RestDeps, "log" | "auth"> {
   webDir?: string | null;
   /** The Salesforce softphone page (served when `salesforce.enabled`). Default: `adapters/salesforce-open-cti/`. */
   salesforceDir?: string | null;
+  /** The client SDK's browser build, served at /sdk/ctibridge-client.js; null: not served. Default: packages/client/dist. */
+  sdkFile?: string | null;
   now?: () => number;
 }
 
@@ -57,6 +59,16 @@ export function defaultWebDir(): string | null {
   return null;
 }
 
+/** The SDK's browser build (`npm run build`), from src/http or dist/src/http; null when not built. */
+export function defaultSdkFile(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ["../../packages/client/dist", "../../../packages/client/dist"]) {
+    const file = resolve(here, up, "ctibridge-client.js");
+    if (existsSync(file)) return file;
+  }
+  return null;
+}
+
 export function createHttpApi(deps: HttpDeps): HttpApi {
   const { config } = deps;
   const log = deps.log.child({ component: "http" });
@@ -64,6 +76,8 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const startedAt = now();
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
   const salesforceDir = deps.salesforceDir === undefined ? defaultSalesforceDir() : deps.salesforceDir;
+  // Looked up per request when defaulted: a build after the daemon started is served too.
+  const sdkFile = () => (deps.sdkFile === undefined ? defaultSdkFile() : deps.sdkFile);
   const limits = config.server.limits;
   const rest: RestDeps = {
     log,
@@ -97,6 +111,11 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     if ((req.method === "GET" || req.method === "HEAD") && url.pathname.startsWith(SALESFORCE_PATH)) {
       if (!(await serveSalesforce(config, salesforceDir, req, res, url.pathname))) sendError(res, "not_found", "not found");
       return;
+    }
+    if ((req.method === "GET" || req.method === "HEAD") && url.pathname === SDK_PATH) {
+      const file = sdkFile();
+      if (file !== null && (await serveSdk(file, req, res, panel, config.server.allowedOrigins))) return;
+      return sendError(res, "not_found", "the client SDK is not built (npm run build)");
     }
     if ((req.method === "GET" || req.method === "HEAD") && webDir !== null) {
       if (await serveStatic(webDir, req, res, url.pathname, panel)) return;

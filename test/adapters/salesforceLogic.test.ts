@@ -81,7 +81,7 @@ describe("taskFor", () => {
       CallDisposition: "answered",
       ActivityDate: L.localDate!("2026-11-22T00:09:00.000Z"),
       CallObject: "c-10",
-      Description: "ctibridge call c-10\nFrom: +4930123456\nTo: 4930555003 (+4930555003)\nCRM_ACCOUNT: ACC-1042\nTICKET: INC-77\nOutcome: answered (answered_by_me)",
+      Description: "ctibridge call c-10\nFrom: +4930123456\nTo: +4930555003\nCRM_ACCOUNT: ACC-1042\nTICKET: INC-77\nOutcome: answered (answered_by_me)",
       WhoId: "003x",
     });
   });

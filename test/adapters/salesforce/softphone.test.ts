@@ -81,9 +81,6 @@ async function orgContext(setup: Record<string, unknown>, adapterUrl: string): P
     }
     return route.fulfill({ status: 404, body: "" });
   });
-  if (process.env.SFDC_DEV_SDK) await ctx.route("**/sdk/ctibridge-client.js", (r) => r.fulfill({ status: 200, contentType: "text/javascript", body: readFileSync(process.env.SFDC_DEV_SDK!, "utf8") })); // DEVHACK
-  if (process.env.SFDC_DEBUG) ctx.on("console", (m) => console.log("BROWSER", m.type(), m.text())); // DEVHACK
-  if (process.env.SFDC_DEBUG) ctx.on("weberror", (e) => console.log("BROWSER ERROR", e.error().message)); // DEVHACK
   context = ctx;
   return ctx;
 }
@@ -247,7 +244,6 @@ describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () 
     const callId = ended.call.callId as string;
     const leg = (ended.call.legs as Array<{ userId: string; talkSeconds: number | null }>).find((l) => l.userId === "alice")!;
     const saved = calls.find((c) => c.method === "saveLog")!;
-    if (process.env.SFDC_DEBUG) console.log("ERRORLINE", await page.textContent("#error"), JSON.stringify(ended.call.legs)); // DEVHACK
     expect(calls.filter((c) => c.method !== "saveLog")).toEqual([
       { method: "onClickToDial", args: { listener: "function" } },
       { method: "enableClickToDial", args: { callback: "function" } },
