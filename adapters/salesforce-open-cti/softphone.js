@@ -10,7 +10,7 @@
 import { callTypeKey, clickLinks, currentCall, dialable, myLeg, otherParty, partyNumber, pickOrigin, popSearch, searchLinks, taskFor } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { cfg: null, client: null, me: null, clickToDial: false, searches: new Map(), dials: new Set(), links: new Map(), logged: new Set() };
+const state = { cfg: null, client: null, me: null, clickToDial: false, searches: new Map(), clicked: [], links: new Map(), logged: new Set() };
 
 function setStatus(text, kind) {
   $("status").textContent = text;
@@ -103,10 +103,20 @@ async function onPop(call) {
   if (r.success) state.links.set(call.callId, searchLinks(r.returnValue));
 }
 
+/**
+ * A click-to-dial's record goes with the call its `call.dialing` announces (the number as
+ * dialled): the dial's result can come after the end of a call that failed at once.
+ */
+function claimClicked(call, message) {
+  if (message?.type !== "call.dialing" || !call.clickToDial || state.links.has(call.callId)) return;
+  const i = state.clicked.findIndex((c) => c.to === call.to?.raw);
+  if (i < 0) return;
+  state.links.set(call.callId, state.clicked[i].links);
+  state.clicked.splice(i, 1);
+}
+
 async function onEnded(call) {
   await state.searches.get(call.callId);
-  // A dial's result (its callId, so its record) can come after a short call's end.
-  if (call.clickToDial) await Promise.all(state.dials);
   state.searches.delete(call.callId);
   if (state.logged.has(call.callId)) return;
   const value = taskFor(call, state.me, { links: state.links.get(call.callId), callIdField: state.cfg.callIdField, ivrNames: state.cfg.searchIvrVariables });
@@ -121,16 +131,18 @@ async function onEnded(call) {
 async function dial(number, links) {
   const to = dialable(number);
   if (!to) return showError(`cannot dial ${number}`);
-  const pending = state.client.dial(to).then(
-    ({ callId }) => {
-      if (links && (links.WhoId || links.WhatId)) state.links.set(callId, links);
-      showError("");
-    },
-    (err) => showError(`dial ${to}: ${err.message}`),
-  );
-  state.dials.add(pending);
-  await pending;
-  state.dials.delete(pending);
+  const clicked = links && (links.WhoId || links.WhatId) ? { to, links } : null;
+  if (clicked) state.clicked.push(clicked);
+  try {
+    await state.client.dial(to);
+    showError("");
+  } catch (err) {
+    showError(`dial ${to}: ${err.message}`);
+  } finally {
+    // Refused before any call existed: nothing will claim it.
+    const i = state.clicked.indexOf(clicked);
+    if (i >= 0) state.clicked.splice(i, 1);
+  }
 }
 
 async function onClickToDial(payload) {
@@ -164,7 +176,10 @@ async function main() {
     const search = onPop(call);
     state.searches.set(call.callId, search);
   });
-  client.on("call", () => render());
+  client.on("call", ({ call, message }) => {
+    claimClicked(call, message);
+    render();
+  });
   client.on("ended", ({ call }) => {
     render();
     void onEnded(call);

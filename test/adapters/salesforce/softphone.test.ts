@@ -278,4 +278,69 @@ describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () 
     expect(after.at(-1)).toEqual({ method: "disableClickToDial", args: { callback: "function" } });
     recorded.clickToDial = { trace: "13-click-to-dial", token: "GET token endpoint with the CRM session cookie", originate: { Channel: "PJSIP/1001", Exten: "0309876543", Context: "from-internal" }, calls: after };
   });
+
+  it("a click-to-dial the PBX fails at once: the failed call's Task still links the clicked record (its end comes before the dial's result)", async () => {
+    const d = await rig.start({
+      users: LAB_USERS,
+      ami: { pingIntervalMs: 600_000 },
+      now: () => clock.ms,
+      auth: { jwtSecret: SECRET },
+      salesforce: { enabled: true, orgOrigins: [ORG], tokenApex: "CtibridgeToken.issue" },
+    });
+    d.pbx.handle("Originate", () => [["Response", "Success"], ["Message", "Originate successfully queued"]]);
+    const ctx = await orgContext({ apex: { "CtibridgeToken.issue": await jwtFor("alice") } }, adapterUrl(d));
+    const page = await ctx.newPage();
+    await page.goto(adapterUrl(d));
+    await connectedPage(page);
+    const alice = d.connect("alice");
+    await alice.ready();
+
+    const payload = { number: "030 987 6543", recordId: "00Qxx0000012345", recordName: "Lena Lead", objectType: "Lead" };
+    await page.evaluate((p) => (globalThis as unknown as StandinGlobal).__opencti!.clickToDial(p), payload);
+    const orig = await waitFor(() => d.pbx.received.find((r) => header(r.action, "Action") === "Originate")?.action, "the Originate at the PBX");
+    // The phone did not answer: Asterisk's OriginateResponse Failure (reason 3) ends the call.
+    d.pbx.broadcast([
+      ["Event", "OriginateResponse"],
+      ["Privilege", "call,all"],
+      ["ActionID", header(orig, "ActionID")!],
+      ["Response", "Failure"],
+      ["Channel", "PJSIP/1001"],
+      ["Context", "from-internal"],
+      ["Exten", "0309876543"],
+      ["Reason", "3"],
+      ["Uniqueid", header(orig, "ChannelId")!],
+      ["CallerIDNum", "0309876543"],
+      ["CallerIDName", "0309876543"],
+    ]);
+    const ended = await endedFor(alice);
+    const calls = await waitFor(async () => {
+      const c = await callsIn(page);
+      return c.some((x) => x.method === "refreshView") && c;
+    }, "saveLog and refreshView");
+    const callId = ended.call.callId as string;
+    expect(calls.slice(-2)).toEqual([
+      {
+        method: "saveLog",
+        args: {
+          value: {
+            entityApiName: "Task",
+            Subject: "Outbound call to +49309876543",
+            TaskSubtype: "Call",
+            Status: "Completed",
+            CallType: "Outbound",
+            CallDurationInSeconds: 0,
+            CallDisposition: "failed",
+            ActivityDate: (ended.call.times.started as string).slice(0, 10),
+            CallObject: callId,
+            Description: `ctibridge call ${callId}\nFrom: 1001\nTo: +49309876543\nOutcome: failed (placed)`,
+            WhoId: "00Qxx0000012345",
+          },
+          callback: "function",
+        },
+      },
+      { method: "refreshView", args: { callback: "function" } },
+    ]);
+    await waitFor(async () => (await page.textContent("#error"))?.includes("dial 0309876543: "), "the failed dial shown");
+    recorded.clickToDialFailed = { calls };
+  });
 });
