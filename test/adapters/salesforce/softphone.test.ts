@@ -279,6 +279,26 @@ describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () 
     recorded.clickToDial = { trace: "13-click-to-dial", token: "GET token endpoint with the CRM session cookie", originate: { Channel: "PJSIP/1001", Exten: "0309876543", Context: "from-internal" }, calls: after };
   });
 
+  it("a site outside salesforce.orgOrigins cannot frame the page (CSP frame-ancestors), and a foreign sfdcIframeOrigin is not trusted", async () => {
+    const d = await rig.start({ users: LAB_USERS, ami: { pingIntervalMs: 600_000 }, auth: { jwtSecret: SECRET }, salesforce: { enabled: true, orgOrigins: [ORG], tokenApex: "CtibridgeToken.issue" } });
+    const ctx = await orgContext({ apex: { "CtibridgeToken.issue": await jwtFor("alice") } }, adapterUrl(d));
+    const requested: string[] = [];
+    await ctx.route("https://evil.example/**", (route) => {
+      requested.push(route.request().url());
+      return route.fulfill({ status: 200, contentType: "text/html", body: `<!doctype html><iframe src="${adapterUrl(d)}"></iframe>` });
+    });
+    const page = await ctx.newPage();
+    await page.goto("https://evil.example/home");
+    await waitFor(() => page.frames().some((f) => f.url() === "chrome-error://chromewebdata/"), "the blocked frame");
+    expect(page.frames().map((f) => f.url())).toEqual(["https://evil.example/home", "chrome-error://chromewebdata/"]);
+
+    // Loaded directly with a foreign origin in the parameter: Open CTI still comes from the configured org.
+    const direct = await ctx.newPage();
+    await direct.goto(`http://127.0.0.1:${d.port}/adapters/salesforce/?sfdcIframeOrigin=${encodeURIComponent("https://evil.example")}&mode=Lightning`);
+    await connectedPage(direct);
+    expect(requested).toEqual(["https://evil.example/home"]);
+  });
+
   it("a click-to-dial the PBX fails at once: the failed call's Task still links the clicked record (its end comes before the dial's result)", async () => {
     const d = await rig.start({
       users: LAB_USERS,
