@@ -56,6 +56,8 @@ COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/dist/packages ./dist/packages
 COPY --from=build /src/packages/client/dist/ctibridge-client.js ./packages/client/dist/
 COPY web ./web
+# The Salesforce Open CTI softphone page (served at /adapters/salesforce/ when salesforce.enabled).
+COPY adapters/salesforce-open-cti ./adapters/salesforce-open-cti
 # The recorded calls the PBX simulator replays (ami.mode: simulator, `ctibridge demo`).
 COPY test/fixtures/ami ./test/fixtures/ami
 COPY config/ctibridge.example.yaml ./config/
