@@ -113,14 +113,28 @@ async function endedFor(client: TestClient) {
 /** The daemon's clock (AMI arrival times): the traces carry no Timestamp headers. */
 const clock = { ms: Date.now() };
 
-/** Replay a trace with `talkSeconds` on the daemon's clock between the answer and the hang-up (its first HangupRequest). */
-async function replayTalking(d: RunningDaemon, bytes: Buffer, talkSeconds: number): Promise<void> {
+/**
+ * Replay a trace in phases: each stop is the first message `before` accepts (after the previous
+ * stop); there the daemon's clock moves on `seconds` and `then` runs (the page is looked at).
+ */
+async function replayInPhases(d: RunningDaemon, bytes: Buffer, stops: Array<{ before: (message: string) => boolean; seconds?: number; then?: () => Promise<void> }>): Promise<void> {
   const msgs = bytes.toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
-  const cut = msgs.findIndex((m) => m.startsWith("Event: HangupRequest"));
   const join = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
-  await d.replay(join(msgs.slice(0, cut)));
-  clock.ms += talkSeconds * 1000;
-  await d.replay(join(msgs.slice(cut)));
+  let from = 0;
+  for (const stop of stops) {
+    const cut = msgs.findIndex((m, i) => i >= from && stop.before(m));
+    if (cut < 0) throw new Error(`no stop ${stop.before.toString()} in the trace`);
+    await d.replay(join(msgs.slice(from, cut)));
+    clock.ms += (stop.seconds ?? 0) * 1000;
+    await stop.then?.();
+    from = cut;
+  }
+  await d.replay(join(msgs.slice(from)));
+}
+
+/** Replay a trace with `talkSeconds` on the daemon's clock between the answer and the hang-up (its first HangupRequest). */
+function replayTalking(d: RunningDaemon, bytes: Buffer, talkSeconds: number): Promise<void> {
+  return replayInPhases(d, bytes, [{ before: (m) => m.startsWith("Event: HangupRequest"), seconds: talkSeconds }]);
 }
 
 describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () => {
@@ -142,7 +156,35 @@ describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () 
     const alice = d.connect("alice");
     await alice.ready();
 
-    await replayTalking(d, stripTracePreamble(traceBytes("10-ivr-crm-variables")), 42);
+    let hangup: AmiMessage | null = null;
+    d.pbx.handle("Hangup", (action) => {
+      hangup = action;
+      return [["Response", "Success"], ["Message", "Channel Hungup"]];
+    });
+    await replayInPhases(d, stripTracePreamble(traceBytes("10-ivr-crm-variables")), [
+      {
+        // Ringing: the panel shows the caller and says where to answer (stop before 1001 goes Up).
+        before: (m) => m.startsWith("Event: Newstate") && /^Channel: PJSIP\/1001-/m.test(m) && /^ChannelStateDesc: Up/m.test(m),
+        then: async () => {
+          await frame.waitForSelector("#call-hint", { state: "visible" });
+          expect(await frame.textContent("#call-party")).toBe("+49 30 123456");
+          expect(await frame.textContent("#call-state")).toBe("inbound · ringing");
+        },
+      },
+      {
+        // Talking: the hint is gone; Hang up sends one Hangup to the PBX (the trace then plays the recorded hang-up).
+        before: (m) => m.startsWith("Event: HangupRequest"),
+        seconds: 42,
+        then: async () => {
+          await frame.waitForSelector("#call-hint", { state: "hidden" });
+          expect(await frame.textContent("#call-state")).toBe("inbound · connected");
+          await frame.click("#hangup");
+          await waitFor(() => hangup, "the Hangup at the PBX");
+        },
+      },
+    ]);
+    expect(d.pbx.received.filter((r) => header(r.action, "Action") === "Hangup")).toHaveLength(1);
+    expect(header(hangup!, "Channel")).toBe("PJSIP/1001-00000020");
     const ended = await endedFor(alice);
     const calls = await waitFor(async () => {
       const c = await callsIn(frame);
