@@ -136,7 +136,8 @@ class Client implements CtiClient {
     this.log = o.log ?? ((level, msg, fields) => void (level === "warn" && console?.warn(`ctibridge-client: ${msg}`, fields ?? "")));
     this.state = new FoldedState((name, payload) => this.emit(name, payload), () => this.user?.id ?? null);
     this.pending = new PendingCommands(o.maxPendingCommands ?? 100);
-    void this.open();
+    // After the caller's synchronous `on(…)` calls: they see every event, even a failing getToken.
+    void Promise.resolve().then(() => this.open());
   }
 
   get calls(): ReadonlyMap<string, Call> {
@@ -171,6 +172,7 @@ class Client implements CtiClient {
 
   private async open(): Promise<void> {
     this.reconnectTimer = null;
+    if (this.closed) return;
     let token: string | undefined;
     try {
       token = this.o.getToken ? await this.o.getToken() : this.o.token;
