@@ -177,3 +177,19 @@ export function currentCall(calls, userId) {
   });
   return mine.find((c) => myLeg(c, userId).state === "ringing") ?? mine[0] ?? null;
 }
+
+/**
+ * The JWT in a token answer: the token itself, or { "token": "…" } (JSON text from Apex, an
+ * object from the token endpoint). Empty: the user has no ctibridge identity, said plainly.
+ */
+export function tokenFrom(answer) {
+  let v = answer;
+  if (typeof v === "string") {
+    const text = v.trim();
+    if (text !== "" && !text.startsWith("{") && !text.startsWith('"')) return text;
+    v = text === "" ? null : JSON.parse(text);
+    if (typeof v === "string" && v !== "") return v;
+  }
+  if (v && typeof v.token === "string" && v.token !== "") return v.token;
+  throw new Error("no ctibridge token for this user (is the Salesforce user mapped to a ctibridge user?)");
+}

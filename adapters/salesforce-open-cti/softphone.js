@@ -7,7 +7,7 @@
  * Salesforce's arguments and answers follow the Open CTI Developer Guide (Lightning methods:
  * one object argument with a `callback` that receives { success, returnValue, errors }).
  */
-import { callTypeKey, clickLinks, currentCall, dialable, myLeg, otherParty, partyNumber, pickOrigin, popSearch, searchLinks, taskFor } from "./logic.js";
+import { callTypeKey, clickLinks, currentCall, dialable, myLeg, otherParty, partyNumber, pickOrigin, popSearch, searchLinks, taskFor, tokenFrom } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { cfg: null, client: null, me: null, clickToDial: false, searches: new Map(), clicked: [], links: new Map(), logged: new Set() };
@@ -45,18 +45,6 @@ function opencti(method, args = {}) {
     if (!r.success) showError(`${method}: ${(r.errors ?? []).map((e) => (typeof e === "string" ? e : JSON.stringify(e))).join("; ") || "failed"}`);
     return r;
   });
-}
-
-/** The token answer: a JWT string, or { "token": "…" } (JSON text from Apex, an object from fetch). */
-function tokenFrom(v) {
-  if (typeof v === "string") {
-    const text = v.trim();
-    if (!text.startsWith("{") && !text.startsWith('"')) return text;
-    v = JSON.parse(text);
-    if (typeof v === "string") return v;
-  }
-  if (v && typeof v.token === "string" && v.token !== "") return v.token;
-  throw new Error("the token answer holds no token");
 }
 
 /** A fresh short-lived JWT for this Salesforce user; the SDK asks at each (re)connect and before expiry. */

@@ -115,3 +115,15 @@ describe("dialable", () => {
     expect(L.dialable!("call me")).toBeNull();
   });
 });
+
+describe("tokenFrom", () => {
+  it("takes a bare JWT, a JSON string from Apex, or { token } from the endpoint; an empty answer is a clear error", () => {
+    expect(L.tokenFrom!(" eyJ.a.b ")).toBe("eyJ.a.b");
+    expect(L.tokenFrom!('{"token":"eyJ.c.d"}')).toBe("eyJ.c.d");
+    expect(L.tokenFrom!('"eyJ.e.f"')).toBe("eyJ.e.f");
+    expect(L.tokenFrom!({ token: "eyJ.g.h" })).toBe("eyJ.g.h");
+    for (const empty of ["", "  ", "{}", { token: "" }, null]) {
+      expect(() => L.tokenFrom!(empty), JSON.stringify(empty)).toThrow("no ctibridge token for this user (is the Salesforce user mapped to a ctibridge user?)");
+    }
+  });
+});

@@ -321,7 +321,7 @@ describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () 
     recorded.clickToDial = { trace: "13-click-to-dial", token: "GET token endpoint with the CRM session cookie", originate: { Channel: "PJSIP/1001", Exten: "0309876543", Context: "from-internal" }, calls: after };
   });
 
-  it("a site outside salesforce.orgOrigins cannot frame the page (CSP frame-ancestors), and a foreign sfdcIframeOrigin is not trusted", async () => {
+  it("a site outside salesforce.orgOrigins cannot frame the page (CSP frame-ancestors), a foreign sfdcIframeOrigin is not trusted; the dial field dials", async () => {
     const d = await rig.start({ users: LAB_USERS, ami: { pingIntervalMs: 600_000 }, auth: { jwtSecret: SECRET }, salesforce: { enabled: true, orgOrigins: [ORG], tokenApex: "CtibridgeToken.issue" } });
     const ctx = await orgContext({ apex: { "CtibridgeToken.issue": await jwtFor("alice") } }, adapterUrl(d));
     const requested: string[] = [];
@@ -339,6 +339,24 @@ describe.skipIf(!HAVE_CHROMIUM)("Salesforce Open CTI softphone in Chromium", () 
     await direct.goto(`http://127.0.0.1:${d.port}/adapters/salesforce/?sfdcIframeOrigin=${encodeURIComponent("https://evil.example")}&mode=Lightning`);
     await connectedPage(direct);
     expect(requested).toEqual(["https://evil.example/home"]);
+
+    // The panel's own dial field: a typed number is dialled like a clicked one.
+    d.pbx.handle("Originate", () => [["Response", "Success"], ["Message", "Originate successfully queued"]]);
+    await direct.fill("#dial-to", "+49 30 1234567");
+    await direct.click("#dial-call");
+    const orig = await waitFor(() => d.pbx.received.find((r) => header(r.action, "Action") === "Originate")?.action, "the Originate at the PBX");
+    expect({ channel: header(orig, "Channel"), exten: header(orig, "Exten") }).toEqual({ channel: "PJSIP/1001", exten: "+49301234567" });
+  });
+
+  it("a Salesforce user the token source does not know: the panel says so, click-to-dial stays off", async () => {
+    const d = await rig.start({ users: LAB_USERS, ami: { pingIntervalMs: 600_000 }, auth: { jwtSecret: SECRET }, salesforce: { enabled: true, orgOrigins: [ORG], tokenApex: "CtibridgeToken.issue" } });
+    const ctx = await orgContext({ apex: { "CtibridgeToken.issue": "" } }, adapterUrl(d));
+    const page = await ctx.newPage();
+    await page.goto(adapterUrl(d));
+    await waitFor(async () => (await page.textContent("#error")) === "getToken failed: Error: no ctibridge token for this user (is the Salesforce user mapped to a ctibridge user?)", "the error shown");
+    expect(await page.textContent("#status")).not.toBe("Connected");
+    expect((await callsIn(page)).map((c) => c.method)).not.toContain("enableClickToDial");
+    expect(await page.isDisabled("#dial-call")).toBe(true);
   });
 
   it("a click-to-dial the PBX fails at once: the failed call's Task still links the clicked record (its end comes before the dial's result)", async () => {
