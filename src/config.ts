@@ -355,6 +355,29 @@ export const configSchema = z
         supervisorsMayControl: true,
         limits: controlLimitsSchema.parse({}),
       })),
+    /** The Salesforce Open CTI softphone page (adapters/salesforce-open-cti/), served at /adapters/salesforce/. */
+    salesforce: z
+      .object({
+        /** Serve the page; false (default): its path answers 404. */
+        enabled: z.boolean().default(false),
+        /**
+         * The org's https origins (e.g. https://acme.lightning.force.com): the only sites that may
+         * frame the page (CSP frame-ancestors) and serve `opencti_min.js` to it (script-src).
+         */
+        orgOrigins: z.array(z.string().regex(/^https:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$/, "expected an https origin such as https://acme.lightning.force.com")).default([]),
+        /** Open CTI API version in the script's path (/support/api/<version>/lightning/opencti_min.js). */
+        apiVersion: z.string().regex(/^\d{2,3}\.0$/).default("62.0"),
+        /** Where the page gets its short-lived JWT: GET with the browser's cookies, answering { "token": "…" } (its origin joins connect-src) … */
+        tokenUrl: z.string().regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+(?:\/[^\s;,'"]*)?$/, "expected an http(s) URL without spaces, quotes, ; or ,").optional(),
+        /** … or an Apex web service method `Class.method` the page calls with sforce.opencti.runApex (the token is signed in the org). */
+        tokenApex: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$/).optional(),
+        /** IVR variables (calls.ivrVariables) searched together with the caller's number on a pop. */
+        searchIvrVariables: z.array(z.string().regex(/^[A-Za-z0-9_]+$/)).default(["CRM_ACCOUNT", "TICKET"]),
+        /** Task field that receives the ctibridge callId (the standard Call Object Identifier, or a custom text field). */
+        callIdField: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/).default("CallObject"),
+      })
+      .strict()
+      .default(() => ({ enabled: false, orgOrigins: [], apiVersion: "62.0", searchIvrVariables: ["CRM_ACCOUNT", "TICKET"], callIdField: "CallObject" })),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

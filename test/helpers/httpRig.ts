@@ -13,8 +13,9 @@ export interface HttpRig {
   close(): Promise<void>;
 }
 
-export async function startHttp(server: Record<string, unknown>, webDir: string | null): Promise<HttpRig> {
-  const config = configSchema.parse({ auth: { jwtSecret: SECRET }, server: { port: 0, ...server } });
+/** `extra`: other top-level config sections (e.g. `salesforce`). */
+export async function startHttp(server: Record<string, unknown>, webDir: string | null, extra: Record<string, unknown> = {}): Promise<HttpRig> {
+  const config = configSchema.parse({ auth: { jwtSecret: SECRET }, server: { port: 0, ...server }, ...extra });
   const { log } = memoryLogger("silent");
   const db: Db = openDb(":memory:");
   const users = new Map(USERS.map((u) => [u.id, u]));
