@@ -417,6 +417,8 @@ export interface CallLogWriterOptions {
   onDrop?: (callId: string) => void;
   /** Writes work again after failing; `calls` were written. */
   onRecovered?: (calls: number, failingSinceMs: number) => void;
+  /** Missed legs an answered call back closed, after their transaction committed. */
+  onDone?: (marks: DoneMark[]) => void;
 }
 
 /**
@@ -471,9 +473,10 @@ export class CallLogWriter {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    let marks: DoneMark[] = [];
     try {
       this.db.transaction(() => {
-        for (const { call, at } of batch.values()) this.log.save(call, at);
+        for (const { call, at } of batch.values()) marks = marks.concat(this.log.save(call, at) ?? []);
       })();
       this.succeeded(batch.size);
     } catch (err) {
@@ -484,7 +487,9 @@ export class CallLogWriter {
         this.scheduled = true;
         setTimeout(() => this.flush(), 1000).unref();
       }
+      return;
     }
+    if (marks.length > 0) this.opts.onDone?.(marks);
   }
 
   /**
