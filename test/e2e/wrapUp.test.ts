@@ -148,6 +148,24 @@ describe("after-call work (wrap-up)", () => {
     expect(pauses(d.pbx)).toEqual([]);
   });
 
+  it("a wrap-up that outlives the tracker's memory of the call (calls.keepEndedMs): call.updated carries the stored call with wrapUpSeconds", async () => {
+    const d = await start({ wrapUp: { mode: "until-ready" } }, { calls: { keepEndedMs: 1 } });
+    const alice = d.connect("alice");
+    await alice.ready();
+    await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
+    const callId = (await alice.nextOf("call.ended")).call.callId;
+    await waitFor(async () => (await rest(d, "alice", "GET", "/api/calls")).json.calls.length === 1, "stored");
+    // Another call's events make the tracker forget trace 07's call.
+    await d.replay(stripTracePreamble(traceBytes("03-inbound-missed-caller-abandon")));
+    expect(d.daemon.tracker.getCall(callId)).toBeUndefined();
+    alice.send({ type: "command", id: "r1", action: "agent.ready", args: {} });
+    const seconds = (await alice.nextOf("command.result")).data.wrapUp.seconds;
+    await waitFor(() => alice.messages.some((m) => m.type === "call.updated" && m.call.callId === callId), "call.updated");
+    const updated = alice.messages.find((m) => m.type === "call.updated" && m.call.callId === callId);
+    expect(updated.call.legs).toEqual([expect.objectContaining({ userId: "alice", outcome: "answered_by_me", wrapUpSeconds: seconds, done: false })]);
+    expect(updated.call).toMatchObject({ callId, state: "ended", outcome: "answered", queue: "support" });
+  });
+
   it("a disposition set by alice on the call ends her wrap-up; a comment does not", async () => {
     const d = await start({ wrapUp: { mode: "until-ready" } });
     const alice = d.connect("alice");
