@@ -664,6 +664,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         log.level = next.log.level;
       }
       if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
+      // Read at each wrap-up start and end: running wrap-ups keep their until.
+      if (changed("agents.wrapUp")) config.agents.wrapUp = next.agents.wrapUp;
       log.info({ ...plan, users: directory.listUsers().length }, "configuration reloaded");
       return plan;
     },
