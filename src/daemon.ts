@@ -240,6 +240,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     intervalMs: config.agents.queueStateIntervalMs,
     now,
     publish: (q) => cti?.queueState(q),
+    wanted: (q) => cti?.watchesQueue(q) ?? false,
   });
   const markDone = createDoneMarker({ store: callLog, published: (d) => cti?.callDone(d), now });
 
