@@ -123,6 +123,28 @@ describe("after-call work (wrap-up)", () => {
     ]);
   });
 
+  it("mode queue: the member's own Wrapuptime from the PBX's listing (Asterisk 16+) wins over the configured queue time", async () => {
+    const pbx = await startPbx();
+    const withWrapUp = members().map((m) =>
+      m.some(([k, v]) => k === "Location" && v === "PJSIP/1001") && m.some(([k, v]) => k === "Queue" && v === "support")
+        ? m.map(([k, v]) => (k === "Wrapuptime" ? [k, "45"] : [k, v]) as [string, string])
+        : m,
+    );
+    expect(withWrapUp.flat().filter(([k, v]) => k === "Wrapuptime" && v === "45")).toHaveLength(1);
+    pbx.setList("QueueStatus", [...listing("resync-QueueStatus", "QueueParams"), ...withWrapUp]);
+    const d = await start({ wrapUp: { mode: "queue", queues: { support: 5 } } }, { pbx });
+    const alice = d.connect("alice");
+    await alice.ready();
+    // The PBX's member events during the call say the same (trace 07 recorded them with 0).
+    const t07 = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
+    expect(t07.split("Wrapuptime: 0").length - 1).toBe(5);
+    await d.replay(Buffer.from(t07.replaceAll("Wrapuptime: 0", "Wrapuptime: 45"), "latin1"));
+    await alice.nextOf("call.ended");
+    await alice.sync();
+    const wrap = states(alice).find((s) => s.wrapUp !== null)!.wrapUp;
+    expect(ms(wrap.until) - ms(wrap.since)).toBe(45_000);
+  });
+
   it("until-ready: agent.ready ends it (once); bob, who did not answer, never enters wrap-up", async () => {
     const d = await start({ wrapUp: { mode: "until-ready", calls: "all" } });
     const alice = d.connect("alice");
