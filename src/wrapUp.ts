@@ -16,8 +16,10 @@ import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import type { WrapUpEndReason, WrapUpRow, WrapUpStore } from "./store/wrapUps.js";
 
+import { WRAP_UP_PAUSE_REASON } from "./calls/agents.js";
+
 /** The QueuePause reason ctibridge uses, and recognises as its own. */
-export const WRAP_UP_REASON = "wrap-up";
+export const WRAP_UP_REASON = WRAP_UP_PAUSE_REASON;
 
 export interface WrapUpEnded {
   callId: string;

@@ -54,12 +54,12 @@ async function start(agents: Record<string, unknown>, o: Partial<DaemonOptions> 
   return d;
 }
 
-/** Trace 25's QueueMemberStatus shape for alice (support), paused for `reason`: as the PBX reports her own pause. */
-function alicePausedEvent(reason: string): Buffer {
+/** Trace 07's QueueMemberStatus for alice (support), idle, paused for `reason` (null: unpaused): as the PBX reports a pause. */
+function alicePausedEvent(reason: string | null): Buffer {
   const text = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
   const at = text.indexOf("Event: QueueMemberStatus\r\nPrivilege: agent,all\r\nQueue: support\r\nMemberName: Alice Agent");
   const msg = text.slice(at, text.indexOf("\r\n\r\n", at) + 4);
-  return Buffer.from(msg.replace("Status: 6", "Status: 1").replace("Paused: 0\r\nPausedReason: \r\n", `Paused: 1\r\nPausedReason: ${reason}\r\n`), "latin1");
+  return Buffer.from(msg.replace("Status: 6", "Status: 1").replace("Paused: 0\r\nPausedReason: \r\n", reason === null ? "Paused: 0\r\nPausedReason: \r\n" : `Paused: 1\r\nPausedReason: ${reason}\r\n`), "latin1");
 }
 
 const pauses = (pbx: AmiServer) =>
@@ -204,6 +204,30 @@ describe("after-call work (wrap-up)", () => {
     expect(annotated.status).toBe(200);
     await waitFor(() => states(alice).at(-1)?.activity === "idle", "idle");
     expect(d.logs.filter((l) => l.msg === "wrap-up ended").map((l) => l.reason)).toEqual(["disposition"]);
+  });
+
+  it("with the PBX's pause events (QueueMemberStatus paused for wrap-up, then unpaused): wrap_up → idle, never paused in between", async () => {
+    const d = await start({ wrapUp: { mode: "until-ready", pauseInQueue: true } });
+    const alice = d.connect("alice");
+    await alice.ready();
+    await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
+    const callId = (await alice.nextOf("call.ended")).call.callId;
+    await waitFor(() => pauses(d.pbx).length === 1, "wrap-up pause");
+    await d.replay(alicePausedEvent("wrap-up"));
+    alice.send({ type: "command", id: "r1", action: "agent.ready", args: {} });
+    await alice.nextOf("command.result");
+    await waitFor(() => pauses(d.pbx).length === 2, "unpause");
+    await d.replay(alicePausedEvent(null));
+    await alice.sync();
+    const wrap = states(alice).find((s) => s.wrapUp !== null)!.wrapUp;
+    expect(wrap.callId).toBe(callId);
+    const paused = { ...support, paused: true, reason: "wrap-up" };
+    expect(states(alice).slice(3)).toEqual([
+      { deviceState: "not_inuse", queues: [support], activity: "wrap_up", wrapUp: wrap },
+      { deviceState: "not_inuse", queues: [paused], activity: "wrap_up", wrapUp: wrap },
+      { deviceState: "not_inuse", queues: [paused], activity: "idle", wrapUp: null },
+      { deviceState: "not_inuse", queues: [support], activity: "idle", wrapUp: null },
+    ]);
   });
 
   it("alice pauses herself (lunch) during wrap-up: its end does not unpause her", async () => {
