@@ -145,6 +145,29 @@ describe("after-call work (wrap-up)", () => {
     expect(ms(wrap.until) - ms(wrap.since)).toBe(45_000);
   });
 
+  it("a second answered queue call ends the first wrap-up (superseded, its seconds stored) and starts its own", async () => {
+    const d = await start({ wrapUp: { mode: "seconds", seconds: 600 } });
+    const alice = d.connect("alice");
+    await alice.ready();
+    const t07 = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
+    await d.replay(Buffer.from(t07, "latin1"));
+    const first = (await alice.nextOf("call.ended")).call.callId;
+    // The same call again with other channel ids: a new call.
+    await d.replay(Buffer.from(t07.replaceAll("1795306056.", "1795309056.").replaceAll("1795306057.", "1795309057."), "latin1"));
+    const second = (await alice.nextOf("call.ended")).call.callId;
+    expect(second).not.toBe(first);
+    await waitFor(() => alice.messages.some((m) => m.type === "call.updated" && m.call.callId === first), "first call's update");
+    await alice.sync();
+    expect(states(alice).at(-1)).toMatchObject({ activity: "wrap_up", wrapUp: { callId: second } });
+    const rows = openDb(d.dbPath).prepare("SELECT call_id, end_reason, ended_at IS NULL AS running FROM wrap_ups ORDER BY started_at").all();
+    expect(rows).toEqual([
+      { call_id: first, end_reason: "superseded", running: 0 },
+      { call_id: second, end_reason: null, running: 1 },
+    ]);
+    const updated = alice.messages.find((m) => m.type === "call.updated" && m.call.callId === first);
+    expect(updated.call.legs[0]).toMatchObject({ userId: "alice", outcome: "answered_by_me", wrapUpSeconds: expect.any(Number) });
+  });
+
   it("until-ready: agent.ready ends it (once); bob, who did not answer, never enters wrap-up", async () => {
     const d = await start({ wrapUp: { mode: "until-ready", calls: "all" } });
     const alice = d.connect("alice");
