@@ -57,6 +57,9 @@ const givesAField = (a: { recordId?: unknown; comment?: unknown; disposition?: u
 /** The body of `POST /api/calls/:id/annotate`: the `call.annotate` arguments without `callId`. */
 export const annotationBody = z.strictObject(annotationFields).refine(givesAField, { error: ANNOTATION_EMPTY });
 
+/** The body of `POST /api/calls/:id/done`: `{}` or `{ user }` (supervisors). */
+export const doneBody = z.strictObject({ user: line(128).min(1).optional() });
+
 export function argSchemas(maxDigits: number) {
   const to = destination(maxDigits);
   return {
@@ -70,13 +73,15 @@ export function argSchemas(maxDigits: number) {
     "queue.login": z.strictObject({ queue, device: device.optional() }),
     "queue.logout": z.strictObject({ queue, device: device.optional() }),
     "call.annotate": z.strictObject({ callId, ...annotationFields }).refine(givesAField, { error: ANNOTATION_EMPTY }),
+    "call.done": z.strictObject({ callId, user: line(128).min(1).optional() }),
+    "agent.ready": z.strictObject({}),
   } as const;
 }
 
 export type ArgSchemas = ReturnType<typeof argSchemas>;
 export type ActionName = keyof ArgSchemas;
 /** Every allowed action, in the order docs/protocol.md lists them (publish/schema.ts checks it is all of them). */
-export const ACTION_NAMES = ["dial", "hangup", "transfer", "hold", "unhold", "queue.pause", "queue.unpause", "queue.login", "queue.logout", "call.annotate"] as const satisfies readonly ActionName[];
+export const ACTION_NAMES = ["dial", "hangup", "transfer", "hold", "unhold", "queue.pause", "queue.unpause", "queue.login", "queue.logout", "call.annotate", "call.done", "agent.ready"] as const satisfies readonly ActionName[];
 export type ArgsOf<A extends ActionName> = z.output<ArgSchemas[A]>;
 
 /** `path: message` of the first problem, for `invalid_argument`. */

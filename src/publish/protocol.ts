@@ -5,10 +5,10 @@
  * so a change to the model never leaks onto the wire undocumented. Client → server: incoming.ts.
  */
 import type { Call, CallEventName, LegOutcome, LegState } from "../calls/model.js";
-import { CALL_MESSAGE_TYPES, type AgentState, type Call as CallSnapshot, type CallMessage, type ServerMessage } from "./schema.js";
+import { CALL_MESSAGE_TYPES, type AgentState, type Call as CallSnapshot, type CallMessage, type QueueInfo, type ServerMessage } from "./schema.js";
 
 export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, SUBPROTOCOLS, type ErrorCode } from "./schema.js";
-export type { AgentState, CallMessage, CallSnapshot };
+export type { AgentState, CallMessage, CallSnapshot, QueueInfo };
 
 /** Domain event name → wire type; the table is the whole mapping. */
 export const CALL_EVENT_TYPES = {
@@ -28,6 +28,7 @@ export type CallMessageType = (typeof CALL_EVENT_TYPES)[CallEventName];
 /** Every frame the server sends: inferred from the schema (schema.ts), never validated on the hot path. */
 export type OutgoingMessage = ServerMessage;
 export type OutgoingType = OutgoingMessage["type"];
+
 
 /**
  * The call as a client sees it: the Call plus its pop URL. No deep copy here: the tracker

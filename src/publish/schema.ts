@@ -34,6 +34,9 @@ export const ringStopReason = z.enum(["answered", "answered_elsewhere", "caller_
 export const deviceState = z.enum(DEVICE_STATES);
 export const matchStatus = z.enum(["none", "single", "multiple", "pending"]);
 export const role = z.enum(["agent", "supervisor"]);
+/** What an agent is doing, in one word (calls/model.ts AgentActivity, by precedence). */
+export const agentActivity = z.enum(["offline", "idle", "ringing", "talking", "on_hold", "wrap_up", "paused"]);
+export const doneReason = z.enum(["marked", "called_back"]);
 
 /** Every `error` code (and REST error), with the HTTP status REST answers it with. */
 export const ERROR_CODES = {
@@ -43,6 +46,7 @@ export const ERROR_CODES = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  invalid_state: 409,
   rate_limited: 429,
   pbx_unavailable: 503,
   internal: 500,
@@ -68,6 +72,8 @@ export const ENUMS: Record<string, readonly (string | number)[]> = {
   ringStopReason: ringStopReason.options,
   deviceState: deviceState.options,
   matchStatus: matchStatus.options,
+  agentActivity: agentActivity.options,
+  doneReason: doneReason.options,
   errorCode: errorCode.options,
   commandErrorCode: commandErrorCode.options,
   commandAction: commandAction.options,
@@ -118,6 +124,7 @@ export const leg = obj({
   talkSeconds: z.number().nullable(),
   missedUncertain: z.literal(true).optional().describe("Present when the call ended unseen while this leg rang: possibly missed"),
   transferred: z.literal(true).optional().describe("Present on the leg of the agent who transferred the call and left it"),
+  wrapUpSeconds: z.number().optional().describe("Present once this agent's after-call work for the call ended: how long it lasted"),
   done: z.boolean().optional().describe("REST history only: a missed leg called back or dismissed"),
 }).meta({ id: "Leg" });
 
@@ -189,10 +196,42 @@ export const call = obj({
   popUrl: z.string().nullable().describe("pop.urlTemplate rendered for this call; null without a template"),
 }).meta({ id: "Call" });
 
+export const wrapUpState = obj({
+  callId: z.string(),
+  since: iso,
+  until: iso.nullable().describe("When it ends by itself; null: until the agent is ready (agent.ready or a disposition)"),
+}).meta({ id: "WrapUp" });
+
 export const agentState = obj({
   deviceState: deviceState.nullable(),
   queues: z.array(obj({ queue: z.string(), loggedIn: z.boolean(), paused: z.boolean(), reason: z.string().nullable() })),
+  activity: agentActivity,
+  wrapUp: wrapUpState.nullable().describe("The running after-call work, if any"),
 }).meta({ id: "AgentState" });
+
+/** One queue as the supervisor board shows it: `GET /api/queues` items and the `queue.state` frame. */
+export const queueInfo = obj({
+  queue: z.string(),
+  members: z.array(
+    obj({
+      userId: z.string().nullable(),
+      name: z.string(),
+      interface: z.string(),
+      deviceState: deviceState.nullable(),
+      loggedIn: z.boolean(),
+      paused: z.boolean(),
+      reason: z.string().nullable(),
+      inCall: z.boolean(),
+      activity: agentActivity.nullable(),
+    }),
+  ),
+  waiting: z.number().int().min(0).describe("Live calls of the queue not answered yet"),
+  longestWaitSeconds: z.number().nullable(),
+  callers: z.array(obj({ callId: z.string(), from: party, since: iso, waitSeconds: z.number() })),
+  today: obj({ answered: z.number().int().min(0), abandoned: z.number().int().min(0), avgWaitSeconds: z.number().nullable() }).describe(
+    "Ended calls of the queue started since local midnight (agents.timezone)",
+  ),
+}).meta({ id: "QueueInfo" });
 
 export const userInfo = obj({ id: z.string(), name: z.string(), role, devices: z.array(z.string()) }).meta({ id: "UserInfo" });
 
@@ -240,10 +279,12 @@ export const commandData = {
   dial: obj({ callId: z.string(), channelId: z.string() }),
   queuePause: obj({ devices: z.array(obj({ device: z.string(), interface: z.string().optional(), ok: z.boolean(), error: z.string().optional() })) }),
   annotate: obj({ annotation }),
+  done: obj({ callId: z.string(), users: z.array(z.string()), doneAt: iso }),
+  ready: obj({ wrapUp: obj({ callId: z.string(), userId: z.string(), since: iso, endedAt: iso, seconds: z.number(), reason: z.string() }) }),
 };
 
 export const commandResult = z.discriminatedUnion("ok", [
-  frame("command.result", { id: z.string(), ok: z.literal(true), data: z.union([commandData.dial, commandData.queuePause, commandData.annotate]).optional() }),
+  frame("command.result", { id: z.string(), ok: z.literal(true), data: z.union([commandData.dial, commandData.queuePause, commandData.annotate, commandData.done, commandData.ready]).optional() }),
   frame("command.result", { id: z.string(), ok: z.literal(false), error: obj({ code: commandErrorCode, message: z.string() }) }),
 ]);
 
@@ -265,6 +306,14 @@ export const serverMessage = z
       byMe: z.boolean().describe("This connection claimed it: the acknowledgement of its claim"),
     }),
     frame("agent.state", { agent: z.string(), state: agentState }),
+    frame("call.done", {
+      callId: z.string(),
+      user: z.string().describe("The user whose missed leg was closed"),
+      doneAt: iso,
+      by: z.string().describe("Who marked it, or who called back"),
+      reason: doneReason,
+    }),
+    frame("queue.state", { queue: queueInfo }).describe("Supervisors: one queue's figures changed (not journaled; coalesced per queue)"),
     frame("pbx.disconnected", { reason: z.string().nullable() }),
     frame("pbx.resynced", { calls: z.number().int().min(0).nullable() }),
     frame("resync_required", { afterSeq: z.number().int().min(0), oldestSeq: z.number().int().min(0).nullable() }),
@@ -304,7 +353,13 @@ export const annotationEntry = obj({
 
 export const rest = {
   /** `GET /api/calls`: newest first; legs carry `done`. */
-  calls: obj({ calls: z.array(call) }).meta({ id: "RestCalls" }),
+  calls: obj({ calls: z.array(call), next: z.string().nullable().describe("Cursor for `before=` to get the next (older) page; null on the last page") }).meta({ id: "RestCalls" }),
+  /** `POST /api/calls/:callId/done`. */
+  done: obj({ ok: z.literal(true), data: commandData.done }).meta({ id: "RestDone" }),
+  /** `GET /api/queues` (supervisors). */
+  queues: obj({ timezone: z.string(), todayFrom: iso, queues: z.array(queueInfo) }).meta({ id: "RestQueues" }),
+  /** `GET /api/directory`: the users, for a transfer picker. */
+  directory: obj({ users: z.array(obj({ id: z.string(), name: z.string(), role, devices: z.array(z.string()), extensions: z.array(z.string()) })) }).meta({ id: "RestDirectory" }),
   /** `POST /api/calls/:callId/annotate`. */
   annotate: obj({ ok: z.literal(true), data: commandData.annotate }).meta({ id: "RestAnnotate" }),
   /** `GET /api/calls/:callId/annotations`: oldest first. */
@@ -321,6 +376,7 @@ export type Call = z.infer<typeof call>;
 export type AgentState = z.infer<typeof agentState>;
 export type UserInfo = z.infer<typeof userInfo>;
 export type Annotation = z.infer<typeof annotation>;
+export type QueueInfo = z.infer<typeof queueInfo>;
 export type ServerMessage = z.infer<typeof serverMessage>;
 export type CallMessage = z.infer<typeof callMessage>;
 export type ClientMessage = z.infer<typeof clientMessage>;

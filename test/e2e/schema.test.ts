@@ -8,6 +8,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { AmiDecoder } from "../../src/ami/codec.js";
+import type { AmiServer } from "../../src/sim/amiServer.js";
+import { startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import type { z } from "zod";
 import { rest, serverMessage } from "../../src/publish/schema.js";
@@ -17,7 +20,11 @@ import { invalidCalls, invalidFrames } from "../helpers/schemaCheck.js";
 import { traceBytes, traceFiles } from "../helpers/traces.js";
 
 const rig = new DaemonRig();
-afterEach(() => rig.close());
+const pbxs: AmiServer[] = [];
+afterEach(async () => {
+  await rig.close();
+  for (const p of pbxs.splice(0)) await p.close();
+});
 
 const EVERYONE = ["alice", "bob", "carol", "dave", "eve", "frank", "sam"];
 const POP = { urlTemplate: "https://crm.example/pop?phone={e164}&ticket={ivr.TICKET}&c={callId}" };
@@ -138,11 +145,57 @@ describe("the session frames validate too", () => {
   });
 });
 
+describe("the agent desktop frames and REST bodies validate too", () => {
+  const listing = (actionId: string, event: string): [string, string][][] =>
+    new AmiDecoder()
+      .push(traceBytes("25-resync-actions"))
+      .filter((m) => m.get("ActionID") === actionId && m.event === event)
+      .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
+
+  it("wrap-up agent.state, agent.ready, call.done, queue.state; /api/queues, /api/directory, /api/calls/:id/done, a paged /api/calls", async () => {
+    const pbx = await startFakeAmi({ fullyBooted: true });
+    pbxs.push(pbx);
+    pbx.setList("QueueStatus", [...listing("resync-QueueStatus", "QueueParams"), ...listing("resync-QueueStatus", "QueueMember")]);
+    pbx.setList("DeviceStateList", listing("resync-DeviceStateList", "DeviceStateChange"));
+    const d = await rig.start({ users: E2E_USERS, pop: POP, pbx, agents: { queueStateIntervalMs: 20, wrapUp: { mode: "until-ready", calls: "all" } } });
+    await waitFor(() => d.logs.some((l) => l.msg === "agent state resynced"), "agent resync");
+    const alice = d.connect("alice");
+    const sam = d.connect("sam");
+    await Promise.all([alice.ready(), sam.ready()]);
+    await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
+    await waitFor(() => alice.messages.some((m) => m.type === "agent.state" && m.state.activity === "wrap_up"), "wrap-up");
+    alice.send({ type: "command", id: "r1", action: "agent.ready", args: {} });
+    expect(await alice.nextOf("command.result")).toMatchObject({ id: "r1", ok: true });
+    await d.replay(stripTracePreamble(traceBytes("03-inbound-missed-caller-abandon")));
+    const missed = (await alice.nextOf("call.missed")).call.callId;
+    const done = await waitFor(async () => {
+      const r = await restCall(d, "alice", "POST", `/api/calls/${missed}/done`, {});
+      return r.status === 200 && r.json;
+    }, "stored and marked");
+    await alice.nextOf("call.done");
+    await waitFor(() => sam.messages.some((m) => m.type === "queue.state"), "queue.state");
+    await Promise.all([alice.sync(), sam.sync()]);
+    expect([...invalidFrames("alice", alice.messages), ...invalidFrames("sam", sam.messages)]).toEqual([]);
+    note([alice, sam]);
+
+    const page = (await restCall(d, "sam", "GET", "/api/calls?limit=1")).json;
+    expect(page.next).toEqual(expect.any(String));
+    const bodies: [unknown, z.ZodType][] = [
+      [done, rest.done],
+      [(await restCall(d, "sam", "GET", "/api/queues")).json, rest.queues],
+      [(await restCall(d, "alice", "GET", "/api/directory")).json, rest.directory],
+      [page, rest.calls],
+      [(await restCall(d, "sam", "GET", `/api/calls?limit=1&before=${encodeURIComponent(page.next)}`)).json, rest.calls],
+    ];
+    for (const [body, schema] of bodies) expect(schema.safeParse(body).error?.issues ?? [], JSON.stringify(body).slice(0, 200)).toEqual([]);
+  });
+});
+
 describe("coverage", () => {
   it("every server frame type of the schema was received and validated above", () => {
     const all = serverMessage.options.flatMap((o: any) => (o.options ?? [o]).map((x: any) => x.shape.type.value as string));
     expect(all.filter((t) => !validated.has(t))).toEqual([]);
-    expect(new Set(all).size).toBe(20);
+    expect(new Set(all).size).toBe(22);
   });
 });
 

@@ -52,6 +52,7 @@ export interface DaemonOptions {
   control?: Record<string, unknown>;
   auth?: Record<string, unknown>;
   salesforce?: Record<string, unknown>;
+  agents?: Record<string, unknown>;
   /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
@@ -119,6 +120,7 @@ export class DaemonRig {
       ...(o.control ? { control: o.control } : {}),
       ...(o.auth ? { auth: o.auth } : {}),
       ...(o.salesforce ? { salesforce: o.salesforce } : {}),
+      ...(o.agents ? { agents: o.agents } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });
