@@ -27,6 +27,8 @@ import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
 import { RetentionPruner } from "./store/retention.js";
+import { Outbox } from "./store/outbox.js";
+import { Webhooks } from "./webhooks/deliver.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
@@ -59,6 +61,7 @@ export interface Daemon {
   readonly cti: CtiServer;
   readonly ami: AmiClient | null;
   readonly registry: Registry;
+  readonly webhooks: Webhooks;
 }
 
 export function createDaemon(deps: DaemonDeps): Daemon {
@@ -75,6 +78,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
     onDrop: () => m.storeDropped.inc(),
     onRecovered: (calls, since) => log.info({ calls, failingSince: new Date(since).toISOString() }, "call log writes work again"),
+    onCommitted: () => webhooks.kick(),
   });
   const contacts = new ContactDirectory({
     db,
@@ -127,6 +131,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     }),
   };
 
+  // Webhook rows are written with the call-log change that causes them (writer, annotate).
+  const webhooks = new Webhooks({
+    targets: config.webhooks,
+    outbox: new Outbox(db),
+    log: log.child({ component: "webhooks" }),
+    registry,
+    version: VERSION,
+    popTemplate: () => config.pop.urlTemplate,
+    now,
+  });
+
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
@@ -160,7 +175,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
     if (ev.userId === null) {
-      writer.save(ev.call, iso(ev.at));
+      writer.save(ev.call, iso(ev.at), webhooks.rowsFor(ev));
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
     cti?.publish(ev);
@@ -221,6 +236,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
     log: log.child({ component: "retention" }),
     onPruned: (n) => m.pruned.inc(n),
+    webhookRetentionDays: () => config.store.webhookRetentionDays,
   });
 
   const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
@@ -431,7 +447,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const annotations = createAnnotations({
     liveCall: (callId) => tracker.getCall(callId),
     applyLive: (callId, a) => tracker.annotate(callId, a, now()),
-    store: callLog,
+    store: {
+      get: (callId) => callLog.get(callId),
+      annotations: (callId) => callLog.annotations(callId),
+      annotate: (callId, entry, merged) => {
+        const call = tracker.getCall(callId) ?? callLog.get(callId);
+        const also = call ? webhooks.annotatedRows(call, merged, Date.parse(entry.at)) : undefined;
+        const stored = callLog.annotate(callId, entry, merged, also);
+        if (also) webhooks.kick();
+        return stored;
+      },
+    },
     now,
   });
 
@@ -465,6 +491,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     contacts,
     cti,
     registry,
+    webhooks,
     get ami() {
       return ami;
     },
@@ -530,6 +557,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.start();
       reaper.start();
       pruner.start();
+      webhooks.start();
       return { port, amiPort };
     },
     async stop() {
@@ -538,6 +566,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       agentFlushTimer = null;
       reaper.stop();
       pruner.stop();
+      webhooks.stop();
       originates.clear();
       await ami?.stop();
       await cti.close();

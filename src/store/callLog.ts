@@ -176,12 +176,14 @@ export class CallLog {
 
   /**
    * Append one annotation to the call's history (kept even while the call row is not written
-   * yet) and store the merged result on the call. False when no such call is stored.
+   * yet) and store the merged result on the call. False when no such call is stored. `also`
+   * runs in the same transaction (the webhook outbox rows of the annotation).
    */
-  annotate(callId: string, entry: AnnotationEntry, merged: Annotation): boolean {
+  annotate(callId: string, entry: AnnotationEntry, merged: Annotation, also?: () => void): boolean {
     const { by, at, ...patch } = entry;
     return this.db.transaction(() => {
       this.db.prepare("INSERT INTO call_annotations (call_id, by_user, at, patch) VALUES (?, ?, ?, ?)").run(callId, by, at, JSON.stringify(patch));
+      also?.();
       return this.db.prepare("UPDATE calls SET annotation = ? WHERE call_id = ?").run(JSON.stringify(merged), callId).changes > 0;
     })();
   }
@@ -355,6 +357,8 @@ export interface CallLogWriterOptions {
   now?: () => number;
   /** A live call's snapshot was not kept: the backlog is at its bound. */
   onDrop?: (callId: string) => void;
+  /** A batch that carried `also` writes (webhook outbox rows) was committed. */
+  onCommitted?: () => void;
   /** Writes work again after failing; `calls` were written. */
   onRecovered?: (calls: number, failingSinceMs: number) => void;
 }
@@ -372,8 +376,10 @@ export interface CallLogWriterOptions {
  * exceeded rather than lose one. `onError` is called on the first failure and whenever the
  * backlog has doubled since it was last called.
  */
+type Waiting = { call: Call; at: string; also: (() => void)[] };
+
 export class CallLogWriter {
-  private pending = new Map<string, { call: Call; at: string }>();
+  private pending = new Map<string, Waiting>();
   private scheduled = false;
   private failing: number | null = null;
   private lastOk: number;
@@ -393,12 +399,19 @@ export class CallLogWriter {
     this.lastOk = this.now();
   }
 
-  save(call: Call, at: string): void {
-    if (call.state !== "ended" && this.pending.size >= this.maxBacklog && !this.pending.has(call.callId)) {
+  /**
+   * `also`: a write for the same transaction (the webhook outbox rows this change causes); every
+   * one is kept, in order, when snapshots coalesce, and a change that carries one is never dropped.
+   */
+  save(call: Call, at: string, also?: () => void): void {
+    const waiting = this.pending.get(call.callId);
+    if (!waiting && !also && call.state !== "ended" && this.pending.size >= this.maxBacklog) {
       this.opts.onDrop?.(call.callId);
       return;
     }
-    this.pending.set(call.callId, { call, at });
+    const writes = waiting?.also ?? [];
+    if (also) writes.push(also);
+    this.pending.set(call.callId, { call, at, also: writes });
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -411,14 +424,25 @@ export class CallLogWriter {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    let also = 0;
     try {
       this.db.transaction(() => {
-        for (const { call, at } of batch.values()) this.log.save(call, at);
+        for (const w of batch.values()) {
+          this.log.save(w.call, w.at);
+          for (const write of w.also) write();
+          also += w.also.length;
+        }
       })();
       this.succeeded(batch.size);
+      if (also > 0) this.opts.onCommitted?.();
     } catch (err) {
-      // Keep what failed, unless a newer snapshot of the same call arrived meanwhile.
-      for (const [id, v] of batch) if (!this.pending.has(id)) this.pending.set(id, v);
+      // Keep what failed, unless a newer snapshot of the same call arrived meanwhile (its
+      // writes go after the failed ones: a call's events stay in order).
+      for (const [id, v] of batch) {
+        const newer = this.pending.get(id);
+        if (!newer) this.pending.set(id, v);
+        else newer.also.unshift(...v.also);
+      }
       this.failed(err);
       if (!this.scheduled) {
         this.scheduled = true;

@@ -172,6 +172,20 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE legs ADD COLUMN transferred INTEGER NOT NULL DEFAULT 0;
   `,
+  // 7: the webhook outbox (store/outbox.ts): one row per (event, target); `kind` is the event
+  // type. `event_id` is the stable id receivers de-duplicate by; per-target order is by call.
+  `
+  ALTER TABLE outbox ADD COLUMN event_id TEXT;
+  ALTER TABLE outbox ADD COLUMN target TEXT;
+  ALTER TABLE outbox ADD COLUMN call_id TEXT;
+  ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';
+  ALTER TABLE outbox ADD COLUMN created_at TEXT;
+  ALTER TABLE outbox ADD COLUMN retry_since TEXT;
+  ALTER TABLE outbox ADD COLUMN last_attempt_at TEXT;
+  ALTER TABLE outbox ADD COLUMN last_status INTEGER;
+  CREATE INDEX outbox_open ON outbox(target, call_id, id) WHERE state IN ('pending', 'failed');
+  CREATE INDEX outbox_state ON outbox(state, id);
+  `,
 ];
 
 /**

@@ -50,6 +50,8 @@ export interface DaemonOptions {
   ami?: Record<string, unknown>;
   pop?: Record<string, unknown>;
   control?: Record<string, unknown>;
+  webhooks?: unknown[];
+  store?: Record<string, unknown>;
   /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
@@ -110,11 +112,12 @@ export class DaemonRig {
       },
       users: o.users ?? LAB_USERS,
       trunks: ["PJSIP/carrier"],
-      store: { path: dbPath },
+      store: { path: dbPath, ...o.store },
       server: { port: 0, ...o.server },
       ...(o.calls ? { calls: o.calls } : {}),
       ...(o.pop ? { pop: o.pop } : {}),
       ...(o.control ? { control: o.control } : {}),
+      ...(o.webhooks ? { webhooks: o.webhooks } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });
