@@ -5,10 +5,15 @@
  * outbox rows; driven by events and bounded polls, never by wall-clock time.
  */
 import Database from "better-sqlite3";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DaemonRig, E2E_USERS, waitFor, type RunningDaemon } from "../helpers/daemon.js";
 import { traceBytes } from "../helpers/traces.js";
 import { WebhookReceiver } from "../helpers/webhookReceiver.js";
+import { runCli } from "../helpers/cliRun.js";
 import { verifySignature } from "../../src/webhooks/signature.js";
 
 const SECRET = "whsec-test-0123456789abcdef";
@@ -116,5 +121,157 @@ describe("webhook delivery across a target outage", () => {
     expect(ended.call).toEqual({ ...calls[0], legs: calls[0].legs.map(({ done: _done, ...l }: any) => l) });
     expect(Object.keys(ended)).toEqual(["id", "type", "ts", "webhook", "call"]);
     expect(rx.delivered().map((r) => (r.json.call as any).state)).toEqual(["ringing", "connected", "ended"]);
+  });
+});
+
+/** The CLI in-process against the daemon's database. */
+async function cli(d: RunningDaemon, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const cfg = join(mkdtempSync(join(tmpdir(), "ctib-wh-")), "c.yaml");
+  writeFileSync(cfg, `store: { path: ${JSON.stringify(d.dbPath)} }\n`);
+  return runCli([...args, "--config", cfg]);
+}
+
+describe("dead letters", () => {
+  it("an event is dead after maxAttempts; the next event of the call goes on; `webhooks retry --dead` delivers them in order", async () => {
+    const rx = receiver();
+    rx.answer = () => 500;
+    await rx.listen(0);
+    const d = await rig.start({ users: E2E_USERS, webhooks: [{ name: "crm", url: rx.url, events: ["call.answered", "call.ended"], secret: SECRET, ...fast, maxAttempts: 3 }] });
+    await d.replay(traceBytes("01-inbound-answered"));
+    const dead = await waitFor(() => {
+      const r = rows(d);
+      return r.length === 2 && r.every((x) => x.state === "dead") ? r : null;
+    }, "both events dead");
+    expect(dead.map((r) => [r.kind, r.attempts, r.last_status, r.last_error])).toEqual([
+      ["call.answered", 3, 500, "HTTP 500: receiver says no"],
+      ["call.ended", 3, 500, "HTTP 500: receiver says no"],
+    ]);
+    // Three attempts of the first event, then (it is dead: no longer holding the call back) three of the second.
+    expect(rx.received.map((r) => r.json.type)).toEqual(["call.answered", "call.answered", "call.answered", "call.ended", "call.ended", "call.ended"]);
+    const listed = await cli(d, ["webhooks", "list", "--state", "dead"]);
+    expect(listed.code).toBe(0);
+    expect(listed.out.trim().split("\n")).toHaveLength(2);
+    expect(listed.out).toContain("HTTP 500: receiver says no");
+    expect(listed.err).toBe("pending 0, failed 0, delivered 0, dead 2\n");
+
+    rx.answer = () => 200;
+    expect(await cli(d, ["webhooks", "retry", "--dead"])).toMatchObject({ code: 0, out: "2 events will be sent again\n" });
+    d.daemon.webhooks.kick(); // a running daemon polls every 5 s; no need to wait for it here
+    await waitFor(() => rows(d).every((x) => x.state === "delivered"), "revived events delivered");
+    expect(rx.delivered().map((r) => r.json.id)).toEqual(dead.map((r) => r.event_id));
+    expect(rows(d).map((r) => r.attempts)).toEqual([1, 1]);
+    expect(await cli(d, ["webhooks", "purge", "--older-than", "1d"])).toMatchObject({ code: 0, out: "purged 0 delivered events\n" });
+    expect(await cli(d, ["webhooks", "purge"])).toMatchObject({ code: 0, out: "purged 2 delivered events\n" });
+    expect(rows(d)).toEqual([]);
+    expect(await cli(d, ["webhooks", "purge", "--older-than", "soon"])).toMatchObject({ code: 1 });
+    expect(await cli(d, ["webhooks", "retry"])).toMatchObject({ code: 1 });
+  });
+});
+
+describe("what each target gets", () => {
+  it("per-call order on one target while calls interleave; a users filter; missed calls per user with the callback number; annotations", async () => {
+    const all = receiver();
+    const bobs = receiver();
+    await all.listen(0);
+    await bobs.listen(0);
+    const d = await rig.start({
+      users: E2E_USERS,
+      webhooks: [
+        { name: "all", url: all.url, events: ALL, secret: SECRET, ...fast, concurrency: 4 },
+        { name: "bob", url: bobs.url, events: ["call.ended", "call.missed"], users: ["bob"], secret: SECRET, ...fast },
+      ],
+    });
+    await d.replay(traceBytes("24-burst-30-concurrent"));
+    await d.replay(traceBytes("03-inbound-missed-caller-abandon"));
+    const settled = () => {
+      const r = rows(d);
+      return r.length > 0 && r.every((x) => x.state === "delivered") ? r : null;
+    };
+    let done = await waitFor(settled, "burst delivered", 2000);
+    // Per call, the target got the events in the order they happened (outbox order).
+    const byCall = (rs: { call: string; id: string }[]) => {
+      const m = new Map<string, string[]>();
+      for (const r of rs) m.set(r.call, [...(m.get(r.call) ?? []), r.id]);
+      return m;
+    };
+    const written = byCall(done.filter((r) => r.target === "all").map((r) => ({ call: r.call_id, id: r.event_id })));
+    const got = byCall(all.received.map((r) => ({ call: r.json.call.callId, id: r.json.id })));
+    expect(got).toEqual(written);
+    expect(written.size).toBe(35);
+    // The bob target: only calls with a leg of bob's, and only his own missed calls.
+    const bobCalls = new Set(done.filter((r) => r.target === "all" && r.kind === "call.ended").map((r) => all.received.find((x) => x.json.id === r.event_id)!.json.call).filter((c: any) => c.legs.some((l: any) => l.userId === "bob")).map((c: any) => c.callId));
+    expect(bobCalls.size).toBe(7);
+    const missedBy = (rx: WebhookReceiver, user: string) => rx.received.filter((r) => r.json.type === "call.missed" && r.json.userId === user).length;
+    expect(bobs.received).toHaveLength(bobCalls.size + missedBy(all, "bob"));
+    expect(missedBy(all, "alice")).toBeGreaterThan(0);
+    expect(missedBy(bobs, "alice")).toBe(0);
+    expect(new Set(bobs.received.filter((r) => r.json.type === "call.ended").map((r) => r.json.call.callId))).toEqual(bobCalls);
+    for (const r of bobs.received.filter((x) => x.json.type === "call.missed")) expect(r.json.userId).toBe("bob");
+    // Trace 03: alice missed it; one call.missed for her, with the number to call back.
+    const missed = all.received.filter((r) => r.json.type === "call.missed" && r.json.call.from.raw === "0049891234567");
+    expect(missed.map((r) => [r.json.userId, r.json.callbackNumber])).toEqual([["alice", "+49891234567"]]);
+    expect(Object.keys(missed[0]!.json)).toEqual(["id", "type", "ts", "webhook", "userId", "callbackNumber", "call"]);
+
+    // An annotation: call.annotated, written with it, carrying the merged annotation.
+    const callId = missed[0]!.json.call.callId;
+    const res = await fetch(`http://127.0.0.1:${d.port}/api/calls/${callId}/annotate`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${d.token("alice")}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ recordId: "CASE-7", comment: "called back" }),
+    });
+    expect(res.status).toBe(200);
+    done = await waitFor(() => {
+      const r = settled();
+      return r && r.some((x) => x.kind === "call.annotated") ? r : null;
+    }, "annotation delivered");
+    const annotated = all.received.filter((r) => r.json.type === "call.annotated");
+    expect(annotated).toHaveLength(1);
+    expect(annotated[0]!.json.call).toMatchObject({ callId, annotation: { recordId: "CASE-7", comment: "called back", by: "alice" } });
+    expect(bobs.received.some((r) => r.json.type === "call.annotated")).toBe(false);
+  });
+});
+
+describe("a dead target never delays pops", () => {
+  it("a black hole (accepts TCP, never answers) holds one request; every pop of a 34-call burst goes out meanwhile, and another target is served", async () => {
+    const sockets: Socket[] = [];
+    let bytes = 0;
+    const hole = createServer((s) => {
+      sockets.push(s);
+      s.on("data", (b) => (bytes += b.length));
+    });
+    await new Promise<void>((r) => hole.listen(0, "127.0.0.1", () => r()));
+    const holePort = (hole.address() as AddressInfo).port;
+    const fastRx = receiver();
+    await fastRx.listen(0);
+    try {
+      const d = await rig.start({
+        users: E2E_USERS,
+        webhooks: [
+          { name: "hole", url: `http://127.0.0.1:${holePort}/`, events: ALL, secret: SECRET, timeoutMs: 600_000, concurrency: 1 },
+          { name: "fast", url: fastRx.url, events: ALL, secret: SECRET, ...fast },
+        ],
+      });
+      const sam = d.connect("sam");
+      await sam.ready();
+      // The black hole has its first request before the burst starts.
+      await d.replay(traceBytes("01-inbound-answered"));
+      await waitFor(() => bytes > 0 && d.daemon.webhooks.inFlight("hole") === 1, "the black hole holds a request");
+      await d.replay(traceBytes("24-burst-30-concurrent"));
+      await sam.sync();
+      // Every call's end reached the supervisor while the black hole still holds its first request.
+      const ended = new Set(sam.messages.filter((m) => m.type === "call.ended").map((m) => m.call.callId));
+      expect(ended.size).toBe(35);
+      expect(d.daemon.webhooks.inFlight("hole")).toBe(1);
+      expect(sockets).toHaveLength(1);
+      // The other target is served meanwhile; the black hole's events wait in the outbox, none lost.
+      await waitFor(() => rows(d).filter((r) => r.target === "fast").every((r) => r.state === "delivered"), "fast target served");
+      const hole_ = rows(d).filter((r) => r.target === "hole");
+      expect(hole_.length).toBe(rows(d).filter((r) => r.target === "fast").length);
+      expect(hole_.every((r) => r.state === "pending" && r.attempts === 0)).toBe(true);
+      expect(d.daemon.webhooks.inFlight("hole")).toBe(1);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => hole.close(() => r()));
+    }
   });
 });
