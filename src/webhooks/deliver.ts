@@ -19,6 +19,8 @@ import { signatureHeader } from "./signature.js";
 
 /** A CLI `webhooks retry` from another process is seen within this, as is anything the timers missed. */
 const IDLE_POLL_MS = 5_000;
+/** New rows are looked for at most this often (completions and due times pump at once). */
+const KICK_EVERY_MS = 20;
 /** After a failed outbox write (a busy or failing disk), the target is pumped again after this. */
 const STORE_RETRY_MS = 1_000;
 
@@ -55,6 +57,7 @@ export class Webhooks {
   private readonly random: () => number;
   private stopped = true;
   private kickQueued = false;
+  private lastKick = -Infinity;
   private poll: NodeJS.Timeout | null = null;
   private readonly m;
 
@@ -139,14 +142,21 @@ export class Webhooks {
     };
   }
 
-  /** New rows were committed: look for work on the next turn. */
+  /**
+   * New rows were committed: look for work on a later turn, at most every KICK_EVERY_MS (a
+   * busy call log commits on most turns; each look is one query per target).
+   */
   kick(): void {
     if (this.stopped || this.kickQueued) return;
     this.kickQueued = true;
-    setImmediate(() => {
+    const run = () => {
       this.kickQueued = false;
+      this.lastKick = this.now();
       for (const t of this.targets) this.pump(t);
-    });
+    };
+    const wait = this.lastKick + KICK_EVERY_MS - this.now();
+    if (wait <= 0) setImmediate(run);
+    else setTimeout(run, wait).unref();
   }
 
   start(): void {
@@ -175,29 +185,33 @@ export class Webhooks {
     return this.targets.find((t) => t.cfg.name === name)?.inFlight.size ?? 0;
   }
 
+  /**
+   * Start what may go now. With every slot busy nothing is read (a completion pumps again), so
+   * a black-hole target costs the event loop nothing per new event; when slots stay free, the
+   * timer is set for the next row that becomes due.
+   */
   private pump(t: Target): void {
     if (this.stopped) return;
+    const free = t.cfg.concurrency - t.inFlight.size;
+    if (free <= 0) return;
     if (t.timer) clearTimeout(t.timer);
     t.timer = null;
-    const free = t.cfg.concurrency - t.inFlight.size;
-    let next: string | null;
+    let next: string | null = null;
     try {
-      if (free > 0) {
-        const rows = this.d.outbox.due(t.cfg.name, new Date(this.now()).toISOString(), free + t.inFlight.size);
-        let started = 0;
-        for (const row of rows) {
-          if (started >= free) break;
-          if (t.inFlight.has(row.id)) continue;
-          started++;
-          this.send(t, row);
-        }
+      const rows = this.d.outbox.due(t.cfg.name, new Date(this.now()).toISOString(), free + t.inFlight.size);
+      let started = 0;
+      for (const row of rows) {
+        if (started >= free) break;
+        if (t.inFlight.has(row.id)) continue;
+        started++;
+        this.send(t, row);
       }
-      next = this.d.outbox.nextDue(t.cfg.name);
+      if (started < free) next = this.d.outbox.nextDue(t.cfg.name);
     } catch (err) {
       this.d.log.warn({ err, webhook: t.cfg.name }, "webhook outbox read failed, will retry");
       return this.wake(t, STORE_RETRY_MS);
     }
-    // A row due now is in flight or waits for a free slot: its completion pumps again.
+    // A row due now is in flight: its completion pumps again.
     if (next !== null) {
       const wait = Date.parse(next) - this.now();
       if (wait > 0) this.wake(t, wait);

@@ -112,6 +112,11 @@ describe("webhook delivery across a target outage", () => {
     // Every attempt of one event sends the same bytes.
     expect(new Set(rx.received.slice(0, 3).map((r) => r.body)).size).toBe(1);
     expect(rx.received.slice(0, 3).map((r) => r.headers["x-ctibridge-attempt"])).toEqual([String(a - 2), String(a - 1), String(a)]);
+    const metrics = await d.daemon.registry.metrics();
+    expect(metrics).toContain('ctibridge_webhook_delivered_total{webhook="crm"} 3');
+    expect(metrics).toContain(`ctibridge_webhook_failed_attempts_total{webhook="crm"} ${a - 1}`);
+    expect(metrics).toContain('ctibridge_webhook_delivery_seconds_count{webhook="crm"} 3');
+    expect(metrics).toContain("ctibridge_webhook_pending 0");
     // The ended call in the payload is the call object a supervisor gets over the WebSocket, and
     // from REST (whose stored legs add `done`, the missed-call follow-up flag).
     const ended = rx.delivered().find((r) => r.json.type === "call.ended")!.json;
@@ -208,7 +213,7 @@ describe("what each target gets", () => {
     expect(new Set(bobs.received.filter((r) => r.json.type === "call.ended").map((r) => r.json.call.callId))).toEqual(bobCalls);
     for (const r of bobs.received.filter((x) => x.json.type === "call.missed")) expect(r.json.userId).toBe("bob");
     // Trace 03: alice missed it; one call.missed for her, with the number to call back.
-    const missed = all.received.filter((r) => r.json.type === "call.missed" && r.json.call.from.raw === "0049891234567");
+    const missed = all.received.filter((r) => r.json.type === "call.missed" && (r.json.call as any).from.raw === "0049891234567");
     expect(missed.map((r) => [r.json.userId, r.json.callbackNumber])).toEqual([["alice", "+49891234567"]]);
     expect(Object.keys(missed[0]!.json)).toEqual(["id", "type", "ts", "webhook", "userId", "callbackNumber", "call"]);
 

@@ -1,0 +1,67 @@
+/**
+ * The outbox store: per-call heads, retry and purge, retention of delivered rows
+ * (store.webhookRetentionDays), and the metrics the daemon exposes for it.
+ */
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { memoryLogger } from "../../src/log.js";
+import { openDb } from "../../src/store/db.js";
+import { Outbox, type NewOutboxRow } from "../../src/store/outbox.js";
+import { RetentionPruner } from "../../src/store/retention.js";
+import { Webhooks } from "../../src/webhooks/deliver.js";
+
+const NOW = Date.parse("2026-06-01T12:00:00Z");
+const at = (msAgo: number) => new Date(NOW - msAgo).toISOString();
+const row = (eventId: string, callId: string, atIso = at(0), target = "crm"): NewOutboxRow => ({ eventId, target, type: "call.ended", callId, payload: `{"id":"${eventId}"}`, at: atIso });
+
+describe("outbox", () => {
+  it("offers only the oldest open event of each call; a dead head lets the next go; retry revives", () => {
+    const box = new Outbox(openDb(":memory:"));
+    box.add([row("a1", "A"), row("b1", "B"), row("a2", "A"), row("b2", "B"), row("x1", "A", at(0), "other")]);
+    const ids = (rs: { eventId: string }[]) => rs.map((r) => r.eventId);
+    expect(ids(box.due("crm", at(0), 10))).toEqual(["a1", "b1"]);
+    const [a1, b1] = box.due("crm", at(0), 10);
+    box.failed(a1!.id, at(0), at(-60_000), 500, "HTTP 500");
+    box.delivered(b1!.id, at(0), 200);
+    // a1 waits for its retry: A's later event waits behind it; B moves on.
+    expect(ids(box.due("crm", at(0), 10))).toEqual(["b2"]);
+    expect(box.nextDue("crm")).toBe(at(0)); // b2's; a1's retry comes later
+    box.dead(a1!.id, at(0), 500, "HTTP 500");
+    expect(ids(box.due("crm", at(0), 10))).toEqual(["a2", "b2"]);
+    expect(box.counts()).toEqual({ pending: 3, failed: 0, delivered: 1, dead: 1 });
+    expect(box.retry(at(0), { ids: [a1!.id, b1!.id] })).toBe(1); // b1 is delivered: untouched
+    expect(box.get(a1!.id)).toMatchObject({ state: "pending", attempts: 0, retrySince: at(0) });
+  });
+
+  it("retention deletes delivered rows past webhookRetentionDays, never open or dead ones; 0 keeps them", () => {
+    const db = openDb(":memory:");
+    const box = new Outbox(db);
+    box.add([row("old", "A", at(10 * 86_400_000)), row("new", "B", at(86_400_000)), row("open", "C", at(30 * 86_400_000)), row("dead", "D", at(30 * 86_400_000))]);
+    const [oldR, newR, , deadR] = box.list().reverse();
+    box.delivered(oldR!.id, at(8 * 86_400_000), 200);
+    box.delivered(newR!.id, at(86_400_000), 200);
+    box.dead(deadR!.id, at(20 * 86_400_000), 500, "HTTP 500");
+    let days = 0;
+    const p = new RetentionPruner({ db, retentionDays: () => 0, webhookRetentionDays: () => days, now: () => NOW, log: memoryLogger().log });
+    expect(p.tickWebhooks()).toBe(0);
+    days = 7;
+    expect(p.tickWebhooks()).toBe(1);
+    expect(box.list().map((r) => r.eventId).sort()).toEqual(["dead", "new", "open"]);
+  });
+
+  it("metrics: pending (open rows), dead, delivered and failed attempts by target, delivery latency", async () => {
+    const db = openDb(":memory:");
+    const box = new Outbox(db);
+    const registry = new Registry();
+    // A target that is never contacted here: the metrics read the outbox.
+    new Webhooks({ targets: [{ name: "crm", url: "http://127.0.0.1:9/", events: ["call.ended"], secret: "0123456789abcdef", timeoutMs: 1, maxAttempts: 1, retryForHours: 1, minDelayMs: 1, maxDelayMs: 1, concurrency: 1 }], outbox: box, log: memoryLogger().log, registry, version: "t", popTemplate: () => undefined });
+    box.add([row("p", "A"), row("f", "B"), row("d", "C")]);
+    const [, f, d] = box.list().reverse();
+    box.failed(f!.id, at(0), at(0), null, "ECONNREFUSED");
+    box.dead(d!.id, at(0), 500, "HTTP 500");
+    const text = await registry.metrics();
+    expect(text).toContain("ctibridge_webhook_pending 2");
+    expect(text).toContain("ctibridge_webhook_dead 1");
+    for (const name of ["ctibridge_webhook_delivered_total", "ctibridge_webhook_failed_attempts_total", "ctibridge_webhook_dead_total", "ctibridge_webhook_delivery_seconds"]) expect(text).toContain(`# TYPE ${name}`);
+  });
+});
