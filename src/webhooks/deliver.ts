@@ -197,8 +197,11 @@ export class Webhooks {
     if (t.timer) clearTimeout(t.timer);
     t.timer = null;
     let next: string | null = null;
+    // One reading of the clock for the query and the timer: a timer may fire a little early,
+    // and a second reading would see its row due yet not taken, and set no timer at all.
+    const nowMs = this.now();
     try {
-      const rows = this.d.outbox.due(t.cfg.name, new Date(this.now()).toISOString(), free + t.inFlight.size);
+      const rows = this.d.outbox.due(t.cfg.name, new Date(nowMs).toISOString(), free + t.inFlight.size);
       let started = 0;
       for (const row of rows) {
         if (started >= free) break;
@@ -213,7 +216,7 @@ export class Webhooks {
     }
     // A row due now is in flight: its completion pumps again.
     if (next !== null) {
-      const wait = Date.parse(next) - this.now();
+      const wait = Date.parse(next) - nowMs;
       if (wait > 0) this.wake(t, wait);
     }
   }

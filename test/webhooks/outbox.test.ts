@@ -65,3 +65,32 @@ describe("outbox", () => {
     for (const name of ["ctibridge_webhook_delivered_total", "ctibridge_webhook_failed_attempts_total", "ctibridge_webhook_dead_total", "ctibridge_webhook_delivery_seconds"]) expect(text).toContain(`# TYPE ${name}`);
   });
 });
+
+describe("the delivery timer", () => {
+  it("a row that comes due between two readings of the clock is still sent by its timer (not left for the idle poll)", async () => {
+    const { WebhookReceiver } = await import("../helpers/webhookReceiver.js");
+    const { waitFor } = await import("../helpers/daemon.js");
+    const rx = new WebhookReceiver();
+    await rx.listen(0);
+    try {
+      const box = new Outbox(openDb(":memory:"));
+      // A clock that moves on by 1 ms at every reading (a timer that fires a little early looks the same).
+      const base = Date.now();
+      let reads = 0;
+      const now = () => base + reads++;
+      // start() reads the clock twice (the kick), the pump once: the row is due one reading later.
+      box.add([{ ...row("e1", "A"), at: new Date(base + 3).toISOString() }]);
+      const w = new Webhooks({ targets: [{ name: "crm", url: rx.url, events: ["call.ended"], secret: "0123456789abcdef", timeoutMs: 5000, maxAttempts: 5, retryForHours: 1, minDelayMs: 10, maxDelayMs: 10, concurrency: 1 }], outbox: box, log: memoryLogger().log, registry: new Registry(), version: "t", popTemplate: () => undefined, now });
+      w.start();
+      try {
+        // Well before the 5 s idle poll would have found it.
+        await waitFor(() => rx.received.length === 1, "the row sent by its timer", 150);
+      } finally {
+        w.stop();
+      }
+      expect(rx.received[0]!.json.id).toBe("e1");
+    } finally {
+      await rx.close();
+    }
+  });
+});
