@@ -183,7 +183,6 @@ const MIGRATIONS: string[] = [
   ALTER TABLE outbox ADD COLUMN retry_since TEXT;
   ALTER TABLE outbox ADD COLUMN last_attempt_at TEXT;
   ALTER TABLE outbox ADD COLUMN last_status INTEGER;
-  CREATE INDEX outbox_open ON outbox(target, call_id, id) WHERE state IN ('pending', 'failed');
   CREATE INDEX outbox_state ON outbox(state, id);
   `,
 ];

@@ -40,6 +40,19 @@ export interface OutboxRow {
 
 const OPEN = "('pending', 'failed')";
 
+/** An open row as the deliverer schedules it (times in epoch ms). */
+export interface OpenOutboxRow {
+  id: number;
+  eventId: string;
+  target: string;
+  type: string;
+  callId: string;
+  attempts: number;
+  nextAt: number;
+  createdAt: number;
+  retrySince: number;
+}
+
 function toRow(r: Record<string, unknown>): OutboxRow {
   return {
     id: r.id as number,
@@ -62,8 +75,8 @@ function toRow(r: Record<string, unknown>): OutboxRow {
 
 export class Outbox {
   private readonly insertRow;
-  private readonly dueRows;
-  private readonly nextDueAt;
+  private readonly openRows;
+  private readonly payloadOf;
   private readonly setDelivered;
   private readonly setFailed;
   private readonly setDead;
@@ -72,10 +85,8 @@ export class Outbox {
     this.insertRow = db.prepare(
       "INSERT INTO outbox (event_id, target, kind, call_id, payload, state, attempts, next_at, created_at, retry_since) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
     );
-    // The head of each call's queue for this target: a call's events go one at a time, in order.
-    const head = `o.target = ? AND o.state IN ${OPEN} AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target = o.target AND p.call_id = o.call_id AND p.state IN ${OPEN} AND p.id < o.id)`;
-    this.dueRows = db.prepare(`SELECT * FROM outbox o WHERE ${head} AND o.next_at <= ? ORDER BY o.id LIMIT ?`);
-    this.nextDueAt = db.prepare(`SELECT min(o.next_at) FROM outbox o WHERE ${head}`).pluck();
+    this.openRows = db.prepare(`SELECT id, event_id, target, kind, call_id, attempts, next_at, created_at, retry_since FROM outbox WHERE id > ? AND state IN ${OPEN} ORDER BY id`);
+    this.payloadOf = db.prepare("SELECT payload FROM outbox WHERE id = ?").pluck();
     this.setDelivered = db.prepare("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_attempt_at = ?, last_status = ?, last_error = NULL WHERE id = ?");
     this.setFailed = db.prepare("UPDATE outbox SET state = 'failed', attempts = attempts + 1, next_at = ?, last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?");
     this.setDead = db.prepare("UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?");
@@ -86,14 +97,30 @@ export class Outbox {
     for (const r of rows) this.insertRow.run(r.eventId, r.target, r.type, r.callId, r.payload, r.at, r.at, r.at);
   }
 
-  /** Rows of `target` due by `now` that may go now (the oldest open event of each call), oldest first. */
-  due(target: string, now: string, limit: number): OutboxRow[] {
-    return (this.dueRows.all(target, now, limit) as Record<string, unknown>[]).map(toRow);
+  /** Open rows (pending, failed) after `afterId`, in id order, without their payload: what the deliverer schedules. */
+  open(afterId: number): OpenOutboxRow[] {
+    const rows = this.openRows.all(afterId) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number,
+      eventId: r.event_id as string,
+      target: r.target as string,
+      type: r.kind as string,
+      callId: r.call_id as string,
+      attempts: r.attempts as number,
+      nextAt: Date.parse(r.next_at as string),
+      createdAt: Date.parse(r.created_at as string),
+      retrySince: Date.parse(r.retry_since as string),
+    }));
   }
 
-  /** When the next head-of-call row of `target` is due; null when nothing is open. */
-  nextDue(target: string): string | null {
-    return (this.nextDueAt.get(target) as string | null) ?? null;
+  /** The body of one row; null when the row is gone (purged meanwhile). */
+  payload(id: number): string | null {
+    return (this.payloadOf.get(id) as string | undefined) ?? null;
+  }
+
+  /** SQLite's data_version: changes when another connection (the CLI) committed to the database. */
+  dataVersion(): number {
+    return this.db.pragma("data_version", { simple: true }) as number;
   }
 
   delivered(id: number, at: string, status: number): void {

@@ -11,16 +11,15 @@ import https from "node:https";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Annotation, AnyCallEvent, Call } from "../calls/model.js";
 import type { Logger } from "../log.js";
-import type { NewOutboxRow, Outbox, OutboxRow } from "../store/outbox.js";
+import type { NewOutboxRow, Outbox } from "../store/outbox.js";
 import type { WebhookConfig } from "./config.js";
 import { callObject, payloadOf, wants, webhookEventsOf, type WebhookEvent } from "./events.js";
 import { post, type PostResult } from "./post.js";
+import { TargetQueue, type QueuedRow } from "./queue.js";
 import { signatureHeader } from "./signature.js";
 
-/** A CLI `webhooks retry` from another process is seen within this, as is anything the timers missed. */
+/** A CLI `webhooks retry` from another process (data_version moved) is seen within this. */
 const IDLE_POLL_MS = 5_000;
-/** New rows are looked for at most this often (completions and due times pump at once). */
-const KICK_EVERY_MS = 20;
 /** After a failed outbox write (a busy or failing disk), the target is pumped again after this. */
 const STORE_RETRY_MS = 1_000;
 
@@ -37,6 +36,7 @@ export interface WebhooksDeps {
 
 interface Target {
   cfg: WebhookConfig;
+  queue: TargetQueue;
   url: URL;
   agent: http.Agent;
   inFlight: Map<number, () => void>;
@@ -57,7 +57,10 @@ export class Webhooks {
   private readonly random: () => number;
   private stopped = true;
   private kickQueued = false;
-  private lastKick = -Infinity;
+  /** The highest outbox id read into the queues, and SQLite's data_version at that read. */
+  private loadedId = 0;
+  private dataVersion = -1;
+  private readonly byName: Map<string, Target>;
   private poll: NodeJS.Timeout | null = null;
   private readonly m;
 
@@ -68,8 +71,9 @@ export class Webhooks {
       if (!cfg.secret) throw new Error(`webhook ${cfg.name}: no secret`);
       const url = new URL(cfg.url);
       const Agent = url.protocol === "https:" ? https.Agent : http.Agent;
-      return { cfg, url, agent: new Agent({ keepAlive: true, maxSockets: cfg.concurrency }), inFlight: new Map(), timer: null, failing: 0 };
+      return { cfg, url, queue: new TargetQueue(), agent: new Agent({ keepAlive: true, maxSockets: cfg.concurrency }), inFlight: new Map(), timer: null, failing: 0 };
     });
+    this.byName = new Map(this.targets.map((t) => [t.cfg.name, t]));
     const outbox = d.outbox;
     const labelNames = ["webhook"];
     this.m = {
@@ -142,29 +146,22 @@ export class Webhooks {
     };
   }
 
-  /**
-   * New rows were committed: look for work on a later turn, at most every KICK_EVERY_MS (a
-   * busy call log commits on most turns; each look is one query per target).
-   */
+  /** New rows were committed: schedule them on the next turn (one id-range read for all targets). */
   kick(): void {
     if (this.stopped || this.kickQueued) return;
     this.kickQueued = true;
-    const run = () => {
+    setImmediate(() => {
       this.kickQueued = false;
-      this.lastKick = this.now();
-      for (const t of this.targets) this.pump(t);
-    };
-    const wait = this.lastKick + KICK_EVERY_MS - this.now();
-    if (wait <= 0) setImmediate(run);
-    else setTimeout(run, wait).unref();
+      this.load(false);
+    });
   }
 
   start(): void {
     if (this.targets.length === 0) return;
     this.stopped = false;
     // Rows left open by the last run (a restart, a kill -9 mid-request) go out again now.
-    this.kick();
-    this.poll = setInterval(() => this.kick(), IDLE_POLL_MS);
+    this.load(true);
+    this.poll = setInterval(() => this.load(false), IDLE_POLL_MS);
     this.poll.unref();
   }
 
@@ -186,39 +183,41 @@ export class Webhooks {
   }
 
   /**
-   * Start what may go now. With every slot busy nothing is read (a completion pumps again), so
-   * a black-hole target costs the event loop nothing per new event; when slots stay free, the
-   * timer is set for the next row that becomes due.
+   * Read open rows into the targets' queues: the new ones (ids past the last read), or every
+   * open row, the queues rebuilt: with `all` (start) and whenever another process changed the
+   * database (SQLite's data_version moved: `webhooks retry`, or any other writer, which costs
+   * one needless rebuild). Then start what is due.
    */
+  private load(all: boolean): void {
+    if (this.stopped) return;
+    try {
+      const version = this.d.outbox.dataVersion();
+      all ||= version !== this.dataVersion;
+      this.dataVersion = version;
+      const rows = this.d.outbox.open(all ? 0 : this.loadedId);
+      if (all) for (const t of this.targets) t.queue = new TargetQueue();
+      for (const r of rows) {
+        this.loadedId = Math.max(this.loadedId, r.id);
+        const t = this.byName.get(r.target);
+        t?.queue.add(r, t.inFlight.has(r.id));
+      }
+    } catch (err) {
+      this.d.log.warn({ err }, "webhook outbox read failed, will retry");
+    }
+    for (const t of this.targets) this.pump(t);
+  }
+
+  /** Start what may go now; set the timer for the next row that comes due. */
   private pump(t: Target): void {
     if (this.stopped) return;
+    const nowMs = this.now();
     const free = t.cfg.concurrency - t.inFlight.size;
-    if (free <= 0) return;
+    if (free > 0) for (const row of t.queue.takeDue(nowMs, free)) this.send(t, row);
+    const next = t.queue.nextAt();
     if (t.timer) clearTimeout(t.timer);
     t.timer = null;
-    let next: string | null = null;
-    // One reading of the clock for the query and the timer: a timer may fire a little early,
-    // and a second reading would see its row due yet not taken, and set no timer at all.
-    const nowMs = this.now();
-    try {
-      const rows = this.d.outbox.due(t.cfg.name, new Date(nowMs).toISOString(), free + t.inFlight.size);
-      let started = 0;
-      for (const row of rows) {
-        if (started >= free) break;
-        if (t.inFlight.has(row.id)) continue;
-        started++;
-        this.send(t, row);
-      }
-      if (started < free) next = this.d.outbox.nextDue(t.cfg.name);
-    } catch (err) {
-      this.d.log.warn({ err, webhook: t.cfg.name }, "webhook outbox read failed, will retry");
-      return this.wake(t, STORE_RETRY_MS);
-    }
-    // A row due now is in flight: its completion pumps again.
-    if (next !== null) {
-      const wait = Date.parse(next) - nowMs;
-      if (wait > 0) this.wake(t, wait);
-    }
+    // A row due now waits for a free slot: a finishing request pumps again.
+    if (next !== null && next > nowMs) this.wake(t, next - nowMs);
   }
 
   private wake(t: Target, ms: number): void {
@@ -228,14 +227,24 @@ export class Webhooks {
     t.timer.unref();
   }
 
-  private send(t: Target, row: OutboxRow): void {
+  private send(t: Target, row: QueuedRow): void {
+    let payload: string | null;
+    try {
+      payload = this.d.outbox.payload(row.id);
+    } catch (err) {
+      this.d.log.warn({ err, webhook: t.cfg.name, eventId: row.eventId }, "webhook outbox read failed, will retry");
+      t.queue.release(row.id);
+      return this.wake(t, STORE_RETRY_MS);
+    }
+    if (payload === null) return t.queue.finish(row.id); // purged meanwhile
+    const body = payload;
     const attempt = row.attempts + 1;
     const t0 = Math.floor(this.now() / 1000);
     let aborted = false;
     t.inFlight.set(row.id, () => void (aborted = true));
     void post({
       url: t.url,
-      body: row.payload,
+      body,
       timeoutMs: t.cfg.timeoutMs,
       agent: t.agent,
       headers: {
@@ -244,7 +253,7 @@ export class Webhooks {
         "x-ctibridge-event": row.type,
         "x-ctibridge-event-id": row.eventId,
         "x-ctibridge-attempt": String(attempt),
-        "x-ctibridge-signature": signatureHeader(t.cfg.secret!, row.payload, t0),
+        "x-ctibridge-signature": signatureHeader(t.cfg.secret!, body, t0),
       },
       track: (abort) =>
         t.inFlight.set(row.id, () => {
@@ -259,21 +268,22 @@ export class Webhooks {
       } catch (err) {
         // The answer could not be recorded: the row stays open and is sent again (at-least-once).
         this.d.log.warn({ err, webhook: t.cfg.name, eventId: row.eventId }, "webhook outbox write failed, will retry");
-        return this.wake(t, STORE_RETRY_MS);
+        t.queue.reschedule(row.id, this.now() + STORE_RETRY_MS, row.attempts);
       }
       this.pump(t);
     });
   }
 
-  private settle(t: Target, row: OutboxRow, attempt: number, r: PostResult): void {
+  private settle(t: Target, row: QueuedRow, attempt: number, r: PostResult): void {
     const nowMs = this.now();
     const at = new Date(nowMs).toISOString();
     const name = t.cfg.name;
     const fields = { webhook: name, id: row.id, eventId: row.eventId, type: row.type, callId: row.callId, attempt };
     if (r.ok) {
       this.d.outbox.delivered(row.id, at, r.status);
+      t.queue.finish(row.id);
       this.m.delivered.inc({ webhook: name });
-      this.m.latency.observe({ webhook: name }, Math.max(0, nowMs - Date.parse(row.createdAt)) / 1000);
+      this.m.latency.observe({ webhook: name }, Math.max(0, nowMs - row.createdAt) / 1000);
       if (t.failing > 0) this.d.log.info({ webhook: name, failedAttempts: t.failing }, "webhook target recovered");
       t.failing = 0;
       if (attempt > 1) this.d.log.info({ ...fields, status: r.status }, "webhook delivered after retry");
@@ -282,9 +292,10 @@ export class Webhooks {
     }
     t.failing++;
     this.m.failed.inc({ webhook: name });
-    const deadline = Date.parse(row.retrySince) + t.cfg.retryForHours * 3_600_000;
+    const deadline = row.retrySince + t.cfg.retryForHours * 3_600_000;
     if (attempt >= t.cfg.maxAttempts || nowMs >= deadline) {
       this.d.outbox.dead(row.id, at, r.status, r.error);
+      t.queue.finish(row.id);
       this.m.died.inc({ webhook: name });
       this.d.log.error({ ...fields, status: r.status, error: r.error }, "webhook event dead, gave up");
       return;
@@ -292,6 +303,7 @@ export class Webhooks {
     const nextMs = Math.min(nowMs + retryDelay(attempt, t.cfg.minDelayMs, t.cfg.maxDelayMs, this.random), deadline);
     const nextAt = new Date(nextMs).toISOString();
     this.d.outbox.failed(row.id, at, nextAt, r.status, r.error);
+    t.queue.reschedule(row.id, nextMs, attempt);
     this.d.log.warn({ ...fields, status: r.status, error: r.error, nextAt }, "webhook attempt failed, will retry");
   }
 }

@@ -9,28 +9,65 @@ import { openDb } from "../../src/store/db.js";
 import { Outbox, type NewOutboxRow } from "../../src/store/outbox.js";
 import { RetentionPruner } from "../../src/store/retention.js";
 import { Webhooks } from "../../src/webhooks/deliver.js";
+import { TargetQueue } from "../../src/webhooks/queue.js";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const at = (msAgo: number) => new Date(NOW - msAgo).toISOString();
 const row = (eventId: string, callId: string, atIso = at(0), target = "crm"): NewOutboxRow => ({ eventId, target, type: "call.ended", callId, payload: `{"id":"${eventId}"}`, at: atIso });
 
 describe("outbox", () => {
-  it("offers only the oldest open event of each call; a dead head lets the next go; retry revives", () => {
+  it("the queue offers only the oldest open event of each call, earliest due first; a finished head lets the next go; retry revives", () => {
     const box = new Outbox(openDb(":memory:"));
     box.add([row("a1", "A"), row("b1", "B"), row("a2", "A"), row("b2", "B"), row("x1", "A", at(0), "other")]);
+    const q = new TargetQueue();
+    for (const r of box.open(0)) if (r.target === "crm") q.add(r);
     const ids = (rs: { eventId: string }[]) => rs.map((r) => r.eventId);
-    expect(ids(box.due("crm", at(0), 10))).toEqual(["a1", "b1"]);
-    const [a1, b1] = box.due("crm", at(0), 10);
+    const [a1, b1] = q.takeDue(NOW, 10);
+    expect(ids([a1!, b1!])).toEqual(["a1", "b1"]);
+    expect(q.takeDue(NOW, 10)).toEqual([]); // both heads are taken: A's and B's later events wait
+    // a1 fails and is due in a minute; b1 is delivered: B moves on, A waits.
     box.failed(a1!.id, at(0), at(-60_000), 500, "HTTP 500");
+    q.reschedule(a1!.id, NOW + 60_000, 1);
     box.delivered(b1!.id, at(0), 200);
-    // a1 waits for its retry: A's later event waits behind it; B moves on.
-    expect(ids(box.due("crm", at(0), 10))).toEqual(["b2"]);
-    expect(box.nextDue("crm")).toBe(at(0)); // b2's; a1's retry comes later
+    q.finish(b1!.id);
+    expect(ids(q.takeDue(NOW, 10))).toEqual(["b2"]);
+    expect(q.nextAt()).toBe(NOW + 60_000);
+    expect(ids(q.takeDue(NOW + 60_000, 10))).toEqual(["a1"]);
     box.dead(a1!.id, at(0), 500, "HTTP 500");
-    expect(ids(box.due("crm", at(0), 10))).toEqual(["a2", "b2"]);
+    q.finish(a1!.id);
+    expect(ids(q.takeDue(NOW + 60_000, 10))).toEqual(["a2"]);
     expect(box.counts()).toEqual({ pending: 3, failed: 0, delivered: 1, dead: 1 });
+    // Only the open rows after an id are read back (what a kick loads).
+    expect(box.open(b1!.id).map((r) => r.eventId)).toEqual(["a2", "b2", "x1"]);
     expect(box.retry(at(0), { ids: [a1!.id, b1!.id] })).toBe(1); // b1 is delivered: untouched
     expect(box.get(a1!.id)).toMatchObject({ state: "pending", attempts: 0, retrySince: at(0) });
+    expect(box.payload(a1!.id)).toBe('{"id":"a1"}');
+  });
+
+  it("the queue keeps order and due times over many calls (a target down for long)", () => {
+    const q = new TargetQueue();
+    let id = 0;
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ id: ++id, eventId: `e${id}`, type: "call.ended", callId: `c${i % 300}`, attempts: 0, nextAt: NOW, createdAt: NOW, retrySince: NOW }));
+    for (const r of rows) q.add(r);
+    const sent: string[] = [];
+    for (let round = 0; q.size > 0 && round < 10_000; round++) {
+      const batch = q.takeDue(NOW + round, 7);
+      for (const r of batch) {
+        // Every other first attempt fails and comes back 3 ms later.
+        if (r.attempts === 0 && r.id % 2 === 0) q.reschedule(r.id, NOW + round + 3, 1);
+        else {
+          sent.push(`${r.callId}:${r.id}`);
+          q.finish(r.id);
+        }
+      }
+    }
+    expect(sent).toHaveLength(3000);
+    const perCall = new Map<string, number[]>();
+    for (const s of sent) {
+      const [c, i] = s.split(":");
+      perCall.set(c!, [...(perCall.get(c!) ?? []), Number(i)]);
+    }
+    for (const ids of perCall.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
   });
 
   it("retention deletes delivered rows past webhookRetentionDays, never open or dead ones; 0 keeps them", () => {
