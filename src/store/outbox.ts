@@ -76,6 +76,7 @@ function toRow(r: Record<string, unknown>): OutboxRow {
 export class Outbox {
   private readonly insertRow;
   private readonly openRows;
+  private readonly countRows;
   private readonly payloadOf;
   private readonly setDelivered;
   private readonly setFailed;
@@ -87,6 +88,7 @@ export class Outbox {
     );
     this.openRows = db.prepare(`SELECT id, event_id, target, kind, call_id, attempts, next_at, created_at, retry_since FROM outbox WHERE id > ? AND state IN ${OPEN} ORDER BY id`);
     this.payloadOf = db.prepare("SELECT payload FROM outbox WHERE id = ?").pluck();
+    this.countRows = db.prepare("SELECT state, count(*) AS n FROM outbox WHERE target IS NOT NULL GROUP BY state");
     this.setDelivered = db.prepare("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_attempt_at = ?, last_status = ?, last_error = NULL WHERE id = ?");
     this.setFailed = db.prepare("UPDATE outbox SET state = 'failed', attempts = attempts + 1, next_at = ?, last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?");
     this.setDead = db.prepare("UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?");
@@ -153,7 +155,7 @@ export class Outbox {
   /** Rows per state, for metrics and `webhooks list`. */
   counts(): Record<OutboxState, number> {
     const out: Record<OutboxState, number> = { pending: 0, failed: 0, delivered: 0, dead: 0 };
-    const rows = this.db.prepare("SELECT state, count(*) AS n FROM outbox WHERE target IS NOT NULL GROUP BY state").all() as { state: OutboxState; n: number }[];
+    const rows = this.countRows.all() as { state: OutboxState; n: number }[];
     for (const r of rows) out[r.state] = r.n;
     return out;
   }
