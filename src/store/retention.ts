@@ -7,10 +7,11 @@ import type { Logger } from "../log.js";
 import type { Db } from "./db.js";
 import { Outbox } from "./outbox.js";
 
-/** Delete these calls with everything stored about them (legs, annotations, open-call rows). One transaction. */
+/** Delete these calls with everything stored about them (legs, annotations, open-call rows, webhook events). One transaction. */
 export function deleteCalls(db: Db, callIds: readonly string[]): number {
   if (callIds.length === 0) return 0;
   const del = [
+    db.prepare("DELETE FROM outbox WHERE call_id = ?"),
     db.prepare("DELETE FROM call_annotations WHERE call_id = ?"),
     db.prepare("DELETE FROM legs WHERE call_id = ?"),
     db.prepare("DELETE FROM open_calls WHERE call_id = ?"),

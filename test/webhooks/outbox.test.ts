@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../../src/log.js";
 import { openDb } from "../../src/store/db.js";
 import { Outbox, type NewOutboxRow } from "../../src/store/outbox.js";
-import { RetentionPruner } from "../../src/store/retention.js";
+import { deleteCalls, RetentionPruner } from "../../src/store/retention.js";
 import { Webhooks } from "../../src/webhooks/deliver.js";
 import { TargetQueue } from "../../src/webhooks/queue.js";
 
@@ -68,6 +68,15 @@ describe("outbox", () => {
       perCall.set(c!, [...(perCall.get(c!) ?? []), Number(i)]);
     }
     for (const ids of perCall.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  });
+
+  it("deleting a call (forget NUMBER, calls.retentionDays) deletes its webhook events, delivered or not", () => {
+    const db = openDb(":memory:");
+    const box = new Outbox(db);
+    box.add([row("a1", "A"), row("b1", "B"), row("a2", "A")]);
+    box.delivered(box.list().at(-1)!.id, at(0), 200);
+    deleteCalls(db, ["A"]);
+    expect(box.list().map((r) => r.eventId)).toEqual(["b1"]);
   });
 
   it("retention deletes delivered rows past webhookRetentionDays, never open or dead ones; 0 keeps them", () => {
