@@ -74,11 +74,13 @@ export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHe
       }
     });
 
-  withConfig(webhooks.command("purge").description("delete delivered (default) and/or dead events"))
-    .option("--delivered", "delivered events (the default when neither is named)")
+  withConfig(webhooks.command("purge").description("delete delivered (default), dead or open events"))
+    .option("--delivered", "delivered events (the default when no state is named)")
     .option("--dead", "dead events (given up on: their data is lost to the receiver)")
-    .option("--older-than <age>", "only those finished more than this long ago: 30d, 12h, 90m, 45s")
-    .action((o: ConfigOpts & { delivered?: boolean; dead?: boolean; olderThan?: string }) => {
+    .option("--open", "pending and failed events too (with --webhook: a target no longer configured; they are never sent)")
+    .option("--webhook <name>", "only events for this target")
+    .option("--older-than <age>", "only those finished (or, open, created) more than this long ago: 30d, 12h, 90m, 45s")
+    .action((o: ConfigOpts & { delivered?: boolean; dead?: boolean; open?: boolean; webhook?: string; olderThan?: string }) => {
       const c = config(o);
       let age = 0;
       if (o.olderThan !== undefined) {
@@ -89,13 +91,18 @@ export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHe
         }
         age = ms;
       }
-      const states: ("delivered" | "dead")[] = [];
-      if (o.delivered || !o.dead) states.push("delivered");
+      if (o.open && o.webhook === undefined) {
+        io.err("ctibridge: --open needs --webhook NAME (open events of a configured target are still to be sent)\n");
+        return io.exit(1);
+      }
+      const states: OutboxState[] = [];
+      if (o.delivered || (!o.dead && !o.open)) states.push("delivered");
       if (o.dead) states.push("dead");
+      if (o.open) states.push("pending", "failed");
       const db = h.db(c);
       try {
-        const n = new Outbox(db).purge(states, new Date(Date.now() - age).toISOString());
-        io.out(`purged ${n} ${states.join(" and ")} events\n`);
+        const n = new Outbox(db).purge(states, new Date(Date.now() - age).toISOString(), undefined, o.webhook);
+        io.out(`purged ${n} ${states.join(", ")} events${o.webhook ? ` of ${o.webhook}` : ""}\n`);
       } finally {
         db.close();
       }

@@ -175,12 +175,17 @@ export class Outbox {
     return n;
   }
 
-  /** Delete delivered (and/or dead) rows whose last attempt was before `before`, at most `limit`; how many. */
-  purge(states: readonly ("delivered" | "dead")[], before: string, limit = 1_000_000): number {
+  /**
+   * Delete rows in `states` whose last attempt (or creation) was before `before`, at most
+   * `limit`, only of `target` when given; how many.
+   */
+  purge(states: readonly OutboxState[], before: string, limit = 1_000_000, target?: string): number {
     if (states.length === 0) return 0;
     const marks = states.map(() => "?").join(", ");
+    const only = target === undefined ? "" : " AND target = ?";
+    const args = [...states, before, ...(target === undefined ? [] : [target]), limit];
     return this.db
-      .prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN (${marks}) AND coalesce(delivered_at, last_attempt_at, created_at) < ? LIMIT ?)`)
-      .run(...states, before, limit).changes;
+      .prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN (${marks}) AND coalesce(delivered_at, last_attempt_at, created_at) < ?${only} LIMIT ?)`)
+      .run(...args).changes;
   }
 }

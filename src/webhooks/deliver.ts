@@ -61,6 +61,7 @@ export class Webhooks {
   private loadedId = 0;
   private dataVersion = -1;
   private readonly byName: Map<string, Target>;
+  private readonly warnedOrphans = new Set<string>();
   private poll: NodeJS.Timeout | null = null;
   private readonly m;
 
@@ -157,10 +158,11 @@ export class Webhooks {
   }
 
   start(): void {
-    if (this.targets.length === 0) return;
     this.stopped = false;
-    // Rows left open by the last run (a restart, a kill -9 mid-request) go out again now.
+    // Rows left open by the last run (a restart, a kill -9 mid-request) go out again now; rows
+    // of a target no longer configured are named once.
     this.load(true);
+    if (this.targets.length === 0) return;
     this.poll = setInterval(() => this.load(false), IDLE_POLL_MS);
     this.poll.unref();
   }
@@ -196,10 +198,17 @@ export class Webhooks {
       this.dataVersion = version;
       const rows = this.d.outbox.open(all ? 0 : this.loadedId);
       if (all) for (const t of this.targets) t.queue = new TargetQueue();
+      const orphans = new Map<string, number>();
       for (const r of rows) {
         this.loadedId = Math.max(this.loadedId, r.id);
         const t = this.byName.get(r.target);
-        t?.queue.add(r, t.inFlight.has(r.id));
+        if (t) t.queue.add(r, t.inFlight.has(r.id));
+        else orphans.set(r.target, (orphans.get(r.target) ?? 0) + 1);
+      }
+      for (const [webhook, events] of orphans) {
+        if (this.warnedOrphans.has(webhook)) continue;
+        this.warnedOrphans.add(webhook);
+        this.d.log.warn({ webhook, events }, "outbox holds events for a webhook that is not configured, kept unsent (ctibridge webhooks purge --open --webhook NAME deletes them)");
       }
     } catch (err) {
       this.d.log.warn({ err }, "webhook outbox read failed, will retry");

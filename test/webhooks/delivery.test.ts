@@ -15,6 +15,8 @@ import { traceBytes } from "../helpers/traces.js";
 import { WebhookReceiver } from "../helpers/webhookReceiver.js";
 import { runCli } from "../helpers/cliRun.js";
 import { verifySignature } from "../../src/webhooks/signature.js";
+import { openDb } from "../../src/store/db.js";
+import { Outbox } from "../../src/store/outbox.js";
 
 const SECRET = "whsec-test-0123456789abcdef";
 const rig = new DaemonRig();
@@ -32,7 +34,7 @@ function receiver(): WebhookReceiver {
 
 const ALL = ["call.dialing", "call.ringing", "call.answered", "call.held", "call.resumed", "call.transferred", "call.ended", "call.missed", "call.annotated"];
 /** Small intervals so that a test's retries take milliseconds (the schedule, not the clock, is asserted). */
-const fast = { minDelayMs: 20, maxDelayMs: 80, timeoutMs: 400 };
+const fast = { minDelayMs: 20, maxDelayMs: 80, timeoutMs: 1000 };
 
 interface Row {
   id: number;
@@ -170,6 +172,19 @@ describe("dead letters", () => {
     expect(rows(d)).toEqual([]);
     expect(await cli(d, ["webhooks", "purge", "--older-than", "soon"])).toMatchObject({ code: 1 });
     expect(await cli(d, ["webhooks", "retry"])).toMatchObject({ code: 1 });
+    expect(await cli(d, ["webhooks", "purge", "--open"])).toMatchObject({ code: 1 });
+  });
+
+  it("events of a webhook no longer configured are kept, named once at start, and purged with --open --webhook", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "ctib-wh-")), "t.db");
+    const db = openDb(dbPath);
+    new Outbox(db).add([1, 2, 3].map((i) => ({ eventId: `e${i}`, target: "old-crm", type: "call.ended", callId: `c${i}`, payload: "{}", at: new Date().toISOString() })));
+    db.close();
+    const d = await rig.start({ users: E2E_USERS, dbPath });
+    expect(d.logs.filter((l) => l.msg.startsWith("outbox holds events for a webhook that is not configured")).map((l) => [l.webhook, l.events])).toEqual([["old-crm", 3]]);
+    expect(await d.daemon.registry.metrics()).toContain("ctibridge_webhook_pending 3");
+    expect(await cli(d, ["webhooks", "purge", "--open", "--webhook", "old-crm"])).toMatchObject({ code: 0, out: "purged 3 pending, failed events of old-crm\n" });
+    expect(rows(d)).toEqual([]);
   });
 });
 
