@@ -140,3 +140,44 @@ describe("the delivery timer", () => {
     }
   });
 });
+
+describe("the same transaction as the call log", () => {
+  it("a failed call-log write writes no webhook row; the retry writes call and rows once, each call's rows in order", async () => {
+    const { CallLog, CallLogWriter } = await import("../../src/store/callLog.js");
+    const { finalCall } = await import("../helpers/seedCalls.js");
+    const db = openDb(":memory:");
+    const box = new Outbox(db);
+    const base = await finalCall("01-inbound-answered");
+    const callA = { ...base, callId: "A" };
+    const callB = { ...base, callId: "B" };
+    // The disk fails on B's write: the whole batch (A's row and A's outbox rows included) rolls back.
+    let failB = true;
+    const log = new CallLog(db);
+    const flaky = Object.assign(Object.create(log), {
+      save: (c: typeof base, at: string) => {
+        if (c.callId === "B" && failB) throw new Error("disk full");
+        log.save(c, at);
+      },
+    }) as InstanceType<typeof CallLog>;
+    const errors: unknown[] = [];
+    let committed = 0;
+    const writer = new CallLogWriter(flaky, db, (err) => errors.push(err), { onCommitted: () => committed++ });
+    const rowsOf = (ids: string[], callId: string) => () => box.add(ids.map((id) => row(id, callId)));
+    writer.save(callA, at(0), rowsOf(["a-ringing"], "A"));
+    writer.save(callB, at(0), rowsOf(["b-ringing"], "B"));
+    writer.save(callA, at(0), rowsOf(["a-answered", "a-ended"], "A"));
+    writer.flush();
+    expect(errors).toHaveLength(1);
+    expect(committed).toBe(0);
+    expect(db.prepare("SELECT count(*) FROM calls").pluck().get()).toBe(0);
+    expect(box.list()).toEqual([]);
+    // A later change of B arrives while the write waits: its rows go after the failed ones.
+    writer.save(callB, at(0), rowsOf(["b-ended"], "B"));
+    failB = false;
+    writer.flush();
+    expect(committed).toBe(1);
+    expect(db.prepare("SELECT call_id FROM calls ORDER BY call_id").pluck().all()).toEqual(["A", "B"]);
+    const stored = box.list().reverse();
+    expect(stored.map((r) => r.eventId)).toEqual(["a-ringing", "a-answered", "a-ended", "b-ringing", "b-ended"]);
+  });
+});
