@@ -108,10 +108,6 @@ export class Webhooks {
     };
   }
 
-  get configured(): boolean {
-    return this.targets.length > 0;
-  }
-
   /**
    * The outbox rows a call-level domain event makes, as a write to run inside the call log's
    * transaction (CallLogWriter); undefined when no target wants it. Only the filter runs on
