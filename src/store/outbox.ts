@@ -40,12 +40,10 @@ export interface OutboxRow {
 
 const OPEN = "('pending', 'failed')";
 
-/** An open row as the deliverer schedules it (times in epoch ms). */
+/** An open row as the deliverer schedules it (times in epoch ms; id and type are read with the body). */
 export interface OpenOutboxRow {
   id: number;
-  eventId: string;
   target: string;
-  type: string;
   callId: string;
   attempts: number;
   nextAt: number;
@@ -86,8 +84,8 @@ export class Outbox {
     this.insertRow = db.prepare(
       "INSERT INTO outbox (event_id, target, kind, call_id, payload, state, attempts, next_at, created_at, retry_since) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
     );
-    this.openRows = db.prepare(`SELECT id, event_id, target, kind, call_id, attempts, next_at, created_at, retry_since FROM outbox WHERE id > ? AND state IN ${OPEN} ORDER BY id`);
-    this.payloadOf = db.prepare("SELECT payload FROM outbox WHERE id = ?").pluck();
+    this.openRows = db.prepare(`SELECT id, target, call_id, attempts, next_at, created_at, retry_since FROM outbox WHERE id > ? AND state IN ${OPEN} ORDER BY id`);
+    this.payloadOf = db.prepare("SELECT payload, event_id, kind FROM outbox WHERE id = ?");
     this.countRows = db.prepare("SELECT state, count(*) AS n FROM outbox WHERE target IS NOT NULL GROUP BY state");
     this.setDelivered = db.prepare("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_attempt_at = ?, last_status = ?, last_error = NULL WHERE id = ?");
     this.setFailed = db.prepare("UPDATE outbox SET state = 'failed', attempts = attempts + 1, next_at = ?, last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?");
@@ -104,9 +102,7 @@ export class Outbox {
     const rows = this.openRows.all(afterId) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
-      eventId: r.event_id as string,
       target: r.target as string,
-      type: r.kind as string,
       callId: r.call_id as string,
       attempts: r.attempts as number,
       nextAt: Date.parse(r.next_at as string),
@@ -115,9 +111,10 @@ export class Outbox {
     }));
   }
 
-  /** The body of one row; null when the row is gone (purged meanwhile). */
-  payload(id: number): string | null {
-    return (this.payloadOf.get(id) as string | undefined) ?? null;
+  /** What one attempt sends: the body, the event id and type; null when the row is gone (purged meanwhile). */
+  payload(id: number): { body: string; eventId: string; type: string } | null {
+    const r = this.payloadOf.get(id) as { payload: string; event_id: string; kind: string } | undefined;
+    return r ? { body: r.payload, eventId: r.event_id, type: r.kind } : null;
   }
 
   /** SQLite's data_version: changes when another connection (the CLI) committed to the database. */

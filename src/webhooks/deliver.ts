@@ -233,16 +233,16 @@ export class Webhooks {
   }
 
   private send(t: Target, row: QueuedRow): void {
-    let payload: string | null;
+    let sent: ReturnType<Outbox["payload"]>;
     try {
-      payload = this.d.outbox.payload(row.id);
+      sent = this.d.outbox.payload(row.id);
     } catch (err) {
-      this.d.log.warn({ err, webhook: t.cfg.name, eventId: row.eventId }, "webhook outbox read failed, will retry");
+      this.d.log.warn({ err, webhook: t.cfg.name, id: row.id }, "webhook outbox read failed, will retry");
       t.queue.release(row.id);
       return this.wake(t, STORE_RETRY_MS);
     }
-    if (payload === null) return t.queue.finish(row.id); // purged meanwhile
-    const body = payload;
+    if (sent === null) return t.queue.finish(row.id); // purged meanwhile
+    const { body, eventId, type } = sent;
     const attempt = row.attempts + 1;
     const t0 = Math.floor(this.now() / 1000);
     let aborted = false;
@@ -255,8 +255,8 @@ export class Webhooks {
       headers: {
         "content-type": "application/json",
         "user-agent": `ctibridge/${this.d.version}`,
-        "x-ctibridge-event": row.type,
-        "x-ctibridge-event-id": row.eventId,
+        "x-ctibridge-event": type,
+        "x-ctibridge-event-id": eventId,
         "x-ctibridge-attempt": String(attempt),
         "x-ctibridge-signature": signatureHeader(t.cfg.secret!, body, t0),
       },
@@ -269,21 +269,21 @@ export class Webhooks {
       if (aborted || this.stopped) return;
       t.inFlight.delete(row.id);
       try {
-        this.settle(t, row, attempt, r);
+        this.settle(t, row, { eventId, type }, attempt, r);
       } catch (err) {
         // The answer could not be recorded: the row stays open and is sent again (at-least-once).
-        this.d.log.warn({ err, webhook: t.cfg.name, eventId: row.eventId }, "webhook outbox write failed, will retry");
+        this.d.log.warn({ err, webhook: t.cfg.name, eventId }, "webhook outbox write failed, will retry");
         t.queue.reschedule(row.id, this.now() + STORE_RETRY_MS, row.attempts);
       }
       this.pump(t);
     });
   }
 
-  private settle(t: Target, row: QueuedRow, attempt: number, r: PostResult): void {
+  private settle(t: Target, row: QueuedRow, ev: { eventId: string; type: string }, attempt: number, r: PostResult): void {
     const nowMs = this.now();
     const at = new Date(nowMs).toISOString();
     const name = t.cfg.name;
-    const fields = { webhook: name, id: row.id, eventId: row.eventId, type: row.type, callId: row.callId, attempt };
+    const fields = { webhook: name, id: row.id, eventId: ev.eventId, type: ev.type, callId: row.callId, attempt };
     if (r.ok) {
       this.d.outbox.delivered(row.id, at, r.status);
       t.queue.finish(row.id);

@@ -7,8 +7,6 @@
  */
 export interface QueuedRow {
   id: number;
-  eventId: string;
-  type: string;
   callId: string;
   attempts: number;
   /** Epoch ms: due time of the next attempt, the event's time, the start of its retry period. */

@@ -21,7 +21,7 @@ describe("outbox", () => {
     box.add([row("a1", "A"), row("b1", "B"), row("a2", "A"), row("b2", "B"), row("x1", "A", at(0), "other")]);
     const q = new TargetQueue();
     for (const r of box.open(0)) if (r.target === "crm") q.add(r);
-    const ids = (rs: { eventId: string }[]) => rs.map((r) => r.eventId);
+    const ids = (rs: { id: number }[]) => rs.map((r) => box.payload(r.id)!.eventId);
     const [a1, b1] = q.takeDue(NOW, 10);
     expect(ids([a1!, b1!])).toEqual(["a1", "b1"]);
     expect(q.takeDue(NOW, 10)).toEqual([]); // both heads are taken: A's and B's later events wait
@@ -38,10 +38,10 @@ describe("outbox", () => {
     expect(ids(q.takeDue(NOW + 60_000, 10))).toEqual(["a2"]);
     expect(box.counts()).toEqual({ pending: 3, failed: 0, delivered: 1, dead: 1 });
     // Only the open rows after an id are read back (what a kick loads).
-    expect(box.open(b1!.id).map((r) => r.eventId)).toEqual(["a2", "b2", "x1"]);
+    expect(ids(box.open(b1!.id))).toEqual(["a2", "b2", "x1"]);
     expect(box.retry(at(0), { ids: [a1!.id, b1!.id] })).toBe(1); // b1 is delivered: untouched
     expect(box.get(a1!.id)).toMatchObject({ state: "pending", attempts: 0, retrySince: at(0) });
-    expect(box.payload(a1!.id)).toBe('{"id":"a1"}');
+    expect(box.payload(a1!.id)).toEqual({ body: '{"id":"a1"}', eventId: "a1", type: "call.ended" });
   });
 
   it("the queue keeps order and due times over many calls (a target down for long)", () => {
