@@ -27,7 +27,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { createDaemon, type Daemon } from "../src/daemon.js";
+import { Outbox } from "../src/store/outbox.js";
+import { WEBHOOK_EVENTS } from "../src/webhooks/config.js";
+import { startSink } from "./webhooks.js";
 import type { Config } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { createApiToken } from "../src/publish/apiTokens.js";
@@ -116,11 +120,17 @@ export async function linkedDaemon(config: Config, pbx: AmiServer): Promise<{ da
   return { daemon, port, ping, conn };
 }
 
-export function popBench(calls: number, historyRows = 0): Bench {
-  const name = historyRows > 0 ? `pop-${calls}-file` : `pop-${calls}`;
+/**
+ * `webhook`: the daemon also has a webhook target for every call event: `fast` (a receiver
+ * in another process answering 204, bench/webhookSink.ts) or `dead` (a black hole on
+ * 127.0.0.1 that accepts connections and never answers; timeout 10 min, so its 4 slots stay
+ * busy and every event waits in the outbox).
+ */
+export function popBench(calls: number, historyRows = 0, webhook?: "fast" | "dead"): Bench {
+  const name = historyRows > 0 ? `pop-${calls}-file` : webhook ? `pop-${calls}-webhook-${webhook}` : `pop-${calls}`;
   return {
     name,
-    title: `screen pop, ${calls} calls / ${calls} ws clients${historyRows > 0 ? `, file store with ${historyRows.toLocaleString("en-US")} calls` : ""}`,
+    title: `screen pop, ${calls} calls / ${calls} ws clients${historyRows > 0 ? `, file store with ${historyRows.toLocaleString("en-US")} calls` : ""}${webhook ? `, a ${webhook} webhook target` : ""}`,
     async run(ctx: BenchContext): Promise<BenchResult> {
       const dir = historyRows > 0 ? mkdtempSync(join(tmpdir(), "ctib-bench-pop-")) : null;
       try {
@@ -140,10 +150,12 @@ export function popBench(calls: number, historyRows = 0): Bench {
     const supervisors = users.map((_, i) => ({ id: `s${i}`, name: `Supervisor ${i}`, role: "supervisor", devices: [] }));
     const pbx = new AmiServer();
     const amiPort = await pbx.listen();
+    const target = webhook ? await webhookTarget(webhook) : null;
     const config = benchConfig([...users, ...supervisors], {
       ami: { mode: "live", host: "127.0.0.1", port: amiPort, secret: "bench", pingIntervalMs: 600_000 },
       store: { path: storePath },
       server: { host: "127.0.0.1", port: 0 },
+      ...(target ? { webhooks: [{ name: webhook, url: target.url, events: WEBHOOK_EVENTS, secret: "bench-secret-0123456789", timeoutMs: 600_000, concurrency: 4 }] } : {}),
     });
     let daemon: Daemon | undefined;
     const { child, ask } = clientProcess();
@@ -214,6 +226,10 @@ export function popBench(calls: number, historyRows = 0): Bench {
         `clock offset clients − daemon process ${Number(offset) / 1e3} µs (subtracted)`,
       ];
       if (!paced.complete || !burst.complete) notes.push("some call.ringing frames did not arrive within the bound");
+      if (target) {
+        const c = new Outbox(d.db).counts();
+        notes.push(`webhook ${webhook}: outbox pending ${c.pending + c.failed}, delivered ${c.delivered}, requests in flight ${d.webhooks.inFlight(webhook!)} at the end`);
+      }
       return {
         name,
         metrics: {
@@ -239,6 +255,25 @@ export function popBench(calls: number, historyRows = 0): Bench {
       child.kill();
       await daemon?.stop().catch(() => undefined);
       await pbx.close();
+      target?.stop();
     }
   }
+}
+
+/** A webhook target for the pop rounds: the fast receiver process, or a black hole here. */
+async function webhookTarget(kind: "fast" | "dead"): Promise<{ url: string; stop: () => void }> {
+  if (kind === "fast") {
+    const sink = await startSink();
+    return { url: `http://127.0.0.1:${sink.port}/hook`, stop: sink.stop };
+  }
+  const sockets: Socket[] = [];
+  const hole = createServer((s) => void sockets.push(s));
+  await new Promise<void>((r) => hole.listen(0, "127.0.0.1", () => r()));
+  return {
+    url: `http://127.0.0.1:${(hole.address() as AddressInfo).port}/hook`,
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      hole.close();
+    },
+  };
 }

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from "./log.js";
 import { createApiToken, listApiTokens, revokeApiToken } from "./publish/apiTokens.js";
 import { CallLog } from "./store/callLog.js";
 import { addDataCommands } from "./cliData.js";
+import { addWebhookCommands } from "./cliWebhooks.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "./store/db.js";
 import { runWatch } from "./watch.js";
 import { runDemo } from "./demo.js";
@@ -170,6 +171,7 @@ export function buildCli(io: CliIo): Command {
     });
 
   addDataCommands(program, io, { withConfig, config, db: dbOf });
+  addWebhookCommands(program, io, { withConfig, config, db: dbOf });
 
   const users = program.command("users").description("manage users and their devices (SQLite)");
   withConfig(users.command("list")).action((o: ConfigOpts) => {

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { readCredentials } from "./credentials.js";
 import { patternRegExp } from "./calls/movements/featureCodes.js";
+import { secretEnvName, webhookSchema } from "./webhooks/config.js";
 
 /** Asterisk's defaults: `*8` pickup, `**` + extension directed pickup (FreePBX), park at 700, spaces 701-720. */
 const FEATURE_CODES = ["*8", "_**X.", "700", "_70[1-9]", "_71X", "720"];
@@ -300,9 +301,11 @@ export const configSchema = z
          * its end writes it); an ended call's final record is always kept, so nothing ended is lost.
          */
         maxBacklogCalls: z.number().int().min(1).default(10_000),
+        /** Delivered webhook events are deleted from the outbox this many days after delivery; 0: keep them. */
+        webhookRetentionDays: z.number({ error: "expected a whole number of days (0: keep)" }).int().min(0).max(3650).default(7),
       })
       .strict()
-      .default({ maxBacklogCalls: 10_000 }),
+      .default({ maxBacklogCalls: 10_000, webhookRetentionDays: 7 }),
     server: z
       .object({
         host: z.string().default("127.0.0.1"),
@@ -432,6 +435,8 @@ export const configSchema = z
       .strict()
       .default(() => ({ enabled: false, orgOrigins: [], apiVersion: "62.0", searchIvrVariables: ["CRM_ACCOUNT", "TICKET"], callIdField: "CallObject" })),
     agents: agentsSchema.default(() => agentsSchema.parse({})),
+    /** Call events POSTed to CRM back ends through the durable outbox (docs/webhooks.md). */
+    webhooks: z.array(webhookSchema).default([]),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
@@ -570,8 +575,45 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (ids.has(u.id)) problems.push(`users.${i}.id: duplicate user id ${u.id}`);
     ids.add(u.id);
   });
+  problems.push(...webhookSecrets(config, env, opts.requirePbx === true));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Each webhook's signing secret: CTIBRIDGE_WEBHOOK_SECRET_<NAME>, else the systemd credential
+ * `webhook-<name>`, else `secret` in the file, else `secretFile`. Names must be unique. A
+ * missing or unreadable secret is a problem only for the commands that run the daemon.
+ */
+function webhookSecrets(config: Config, env: Record<string, string | undefined>, required: boolean): string[] {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  config.webhooks.forEach((w, i) => {
+    if (names.has(w.name)) problems.push(`webhooks.${i}.name: duplicate webhook name ${w.name}`);
+    names.add(w.name);
+    const fromEnv = env[secretEnvName(w.name)];
+    let fromCredential: string | undefined;
+    if (env.CREDENTIALS_DIRECTORY) {
+      try {
+        fromCredential = readFileSync(`${env.CREDENTIALS_DIRECTORY}/webhook-${w.name}`, "utf8").trim() || undefined;
+      } catch {
+        // No such credential: the secret comes from elsewhere.
+      }
+    }
+    if (fromEnv || fromCredential) w.secret = fromEnv || fromCredential;
+    else if (w.secret === undefined && w.secretFile) {
+      try {
+        w.secret = readFileSync(w.secretFile, "utf8").trim();
+      } catch (err) {
+        if (required) problems.push(`webhooks.${i}.secretFile: cannot read ${w.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+        return;
+      }
+    }
+    if (required && (w.secret === undefined || w.secret.length < 16)) {
+      problems.push(`webhooks.${i}.secret: required, at least 16 characters (set ${secretEnvName(w.name)}, the credential webhook-${w.name}, secretFile or secret)`);
+    }
+  });
+  return problems;
 }
 
 /** The config as printed by check-config: secrets replaced. */
@@ -580,6 +622,7 @@ export function redactConfig(config: Config): unknown {
   if (copy.ami.secret !== undefined) copy.ami.secret = "[redacted]";
   if (copy.auth.jwtSecret !== undefined) copy.auth.jwtSecret = "[redacted]";
   if (copy.server.metricsToken !== undefined) copy.server.metricsToken = "[redacted]";
+  for (const w of copy.webhooks) if (w.secret !== undefined) w.secret = "[redacted]";
   return copy;
 }
 

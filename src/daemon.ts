@@ -33,6 +33,8 @@ import { queuePause } from "./control/templates.js";
 import { deviceResource } from "./directory/devices.js";
 import { QueueBoard } from "./queueBoard.js";
 import { WRAP_UP_REASON, WrapUps } from "./wrapUp.js";
+import { Outbox } from "./store/outbox.js";
+import { Webhooks } from "./webhooks/deliver.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
@@ -67,6 +69,7 @@ export interface Daemon {
   readonly queueBoard: QueueBoard;
   readonly ami: AmiClient | null;
   readonly registry: Registry;
+  readonly webhooks: Webhooks;
 }
 
 export function createDaemon(deps: DaemonDeps): Daemon {
@@ -87,6 +90,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     onDone: (marks) => {
       for (const mk of marks) cti?.callDone({ userId: mk.userId, callId: mk.callId, queue: callLog.get(mk.callId)?.queue ?? null, doneAt: mk.doneAt, by: mk.userId, reason: "called_back" });
     },
+    onCommitted: () => webhooks.kick(),
   });
   const contacts = new ContactDirectory({
     db,
@@ -139,6 +143,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     }),
   };
 
+  // Webhook rows are written with the call-log change that causes them (writer, annotate).
+  const webhooks = new Webhooks({
+    targets: config.webhooks,
+    outbox: new Outbox(db),
+    log: log.child({ component: "webhooks" }),
+    registry,
+    version: VERSION,
+    popTemplate: () => config.pop.urlTemplate,
+    now,
+  });
+
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
@@ -174,7 +189,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (ev.name === "callEnded" && ev.userId !== null) wrapUps.partEnded(ev.userId, ev.call, ev.at);
     if (ev.userId === null) {
       if (ev.call.queue !== null) queueBoard.touch(ev.call.queue);
-      writer.save(ev.call, iso(ev.at));
+      writer.save(ev.call, iso(ev.at), webhooks.rowsFor(ev));
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
     cti?.publish(ev);
@@ -281,6 +296,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
     log: log.child({ component: "retention" }),
     onPruned: (n) => m.pruned.inc(n),
+    webhookRetentionDays: () => config.store.webhookRetentionDays,
   });
 
   const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
@@ -504,7 +520,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const annotations = createAnnotations({
     liveCall: (callId) => tracker.getCall(callId),
     applyLive: (callId, a) => tracker.annotate(callId, a, now()),
-    store: callLog,
+    store: {
+      get: (callId) => callLog.get(callId),
+      annotations: (callId) => callLog.annotations(callId),
+      annotate: (callId, entry, merged) => {
+        const call = tracker.getCall(callId) ?? callLog.get(callId);
+        const also = call ? webhooks.annotatedRows(call, merged, Date.parse(entry.at)) : undefined;
+        const stored = callLog.annotate(callId, entry, merged, also);
+        if (also) webhooks.kick();
+        return stored;
+      },
+    },
     now,
   });
   /** An annotation; a disposition by the agent ends her wrap-up of that call (agents.wrapUp.endOnDisposition). */
@@ -546,6 +572,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     wrapUps,
     queueBoard,
     registry,
+    webhooks,
     get ami() {
       return ami;
     },
@@ -617,6 +644,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.start();
       reaper.start();
       pruner.start();
+      webhooks.start();
       return { port, amiPort };
     },
     async stop() {
@@ -627,6 +655,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       agentFlushTimer = null;
       reaper.stop();
       pruner.stop();
+      webhooks.stop();
       originates.clear();
       await ami?.stop();
       await cti.close();

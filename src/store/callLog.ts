@@ -92,7 +92,7 @@ export class CallLog {
     // What the snapshot has beyond the searchable columns. A null annotation from the tracker
     // (a call rebuilt after a restart) never erases the stored one.
     this.updateView = db.prepare("UPDATE calls SET match = ?, from_party = ?, to_party = ?, annotation = coalesce(?, annotation) WHERE call_id = ?");
-    // A leg's after-call work (wrap_ups, migration 7) belongs to the agent's answered leg.
+    // A leg's after-call work (wrap_ups, migration 8) belongs to the agent's answered leg.
     this.legsOf = db.prepare(`
       SELECT l.*, w.seconds AS wrap_up_seconds FROM legs l
       LEFT JOIN wrap_ups w ON w.call_id = l.call_id AND w.user_id = l.user_id AND l.outcome IN ('answered_by_me', 'picked_up')
@@ -212,12 +212,14 @@ export class CallLog {
 
   /**
    * Append one annotation to the call's history (kept even while the call row is not written
-   * yet) and store the merged result on the call. False when no such call is stored.
+   * yet) and store the merged result on the call. False when no such call is stored. `also`
+   * runs in the same transaction (the webhook outbox rows of the annotation).
    */
-  annotate(callId: string, entry: AnnotationEntry, merged: Annotation): boolean {
+  annotate(callId: string, entry: AnnotationEntry, merged: Annotation, also?: () => void): boolean {
     const { by, at, ...patch } = entry;
     return this.db.transaction(() => {
       this.db.prepare("INSERT INTO call_annotations (call_id, by_user, at, patch) VALUES (?, ?, ?, ?)").run(callId, by, at, JSON.stringify(patch));
+      also?.();
       return this.db.prepare("UPDATE calls SET annotation = ? WHERE call_id = ?").run(JSON.stringify(merged), callId).changes > 0;
     })();
   }
@@ -419,6 +421,8 @@ export interface CallLogWriterOptions {
   now?: () => number;
   /** A live call's snapshot was not kept: the backlog is at its bound. */
   onDrop?: (callId: string) => void;
+  /** A batch that carried `also` writes (webhook outbox rows) was committed. */
+  onCommitted?: () => void;
   /** Writes work again after failing; `calls` were written. */
   onRecovered?: (calls: number, failingSinceMs: number) => void;
   /** Missed legs an answered call back closed, after their transaction committed. */
@@ -438,8 +442,10 @@ export interface CallLogWriterOptions {
  * exceeded rather than lose one. `onError` is called on the first failure and whenever the
  * backlog has doubled since it was last called.
  */
+type Waiting = { call: Call; at: string; also: (() => void)[] };
+
 export class CallLogWriter {
-  private pending = new Map<string, { call: Call; at: string }>();
+  private pending = new Map<string, Waiting>();
   private scheduled = false;
   private failing: number | null = null;
   private lastOk: number;
@@ -459,12 +465,19 @@ export class CallLogWriter {
     this.lastOk = this.now();
   }
 
-  save(call: Call, at: string): void {
-    if (call.state !== "ended" && this.pending.size >= this.maxBacklog && !this.pending.has(call.callId)) {
+  /**
+   * `also`: a write for the same transaction (the webhook outbox rows this change causes); every
+   * one is kept, in order, when snapshots coalesce, and a change that carries one is never dropped.
+   */
+  save(call: Call, at: string, also?: () => void): void {
+    const waiting = this.pending.get(call.callId);
+    if (!waiting && !also && call.state !== "ended" && this.pending.size >= this.maxBacklog) {
       this.opts.onDrop?.(call.callId);
       return;
     }
-    this.pending.set(call.callId, { call, at });
+    const writes = waiting?.also ?? [];
+    if (also) writes.push(also);
+    this.pending.set(call.callId, { call, at, also: writes });
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -478,14 +491,26 @@ export class CallLogWriter {
     const batch = this.pending;
     this.pending = new Map();
     let marks: DoneMark[] = [];
+    let also = 0;
     try {
       this.db.transaction(() => {
-        for (const { call, at } of batch.values()) marks = marks.concat(this.log.save(call, at) ?? []);
+        marks = [];
+        for (const w of batch.values()) {
+          marks = marks.concat(this.log.save(w.call, w.at) ?? []);
+          for (const write of w.also) write();
+          also += w.also.length;
+        }
       })();
       this.succeeded(batch.size);
+      if (also > 0) this.opts.onCommitted?.();
     } catch (err) {
-      // Keep what failed, unless a newer snapshot of the same call arrived meanwhile.
-      for (const [id, v] of batch) if (!this.pending.has(id)) this.pending.set(id, v);
+      // Keep what failed, unless a newer snapshot of the same call arrived meanwhile (its
+      // writes go after the failed ones: a call's events stay in order).
+      for (const [id, v] of batch) {
+        const newer = this.pending.get(id);
+        if (!newer) this.pending.set(id, v);
+        else newer.also.unshift(...v.also);
+      }
       this.failed(err);
       if (!this.scheduled) {
         this.scheduled = true;

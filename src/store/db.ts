@@ -194,6 +194,19 @@ const MIGRATIONS: string[] = [
   CREATE INDEX wrap_ups_running ON wrap_ups(user_id) WHERE ended_at IS NULL;
   CREATE INDEX calls_started_id ON calls(started_at, call_id);
   `,
+  // 9: the webhook outbox (store/outbox.ts): one row per (event, target); `kind` is the event
+  // type. `event_id` is the stable id receivers de-duplicate by; per-target order is by call.
+  `
+  ALTER TABLE outbox ADD COLUMN event_id TEXT;
+  ALTER TABLE outbox ADD COLUMN target TEXT;
+  ALTER TABLE outbox ADD COLUMN call_id TEXT;
+  ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';
+  ALTER TABLE outbox ADD COLUMN created_at TEXT;
+  ALTER TABLE outbox ADD COLUMN retry_since TEXT;
+  ALTER TABLE outbox ADD COLUMN last_attempt_at TEXT;
+  ALTER TABLE outbox ADD COLUMN last_status INTEGER;
+  CREATE INDEX outbox_state ON outbox(state, id);
+  `,
 ];
 
 /**

@@ -1,15 +1,17 @@
 /**
  * Data lifecycle: calls older than `calls.retentionDays` are deleted with their legs and
- * annotations, a bounded batch per tick, off the hot path (a timer, never a pop's turn of the
+ * annotations, and webhook events delivered more than `store.webhookRetentionDays` ago, a bounded batch per tick, off the hot path (a timer, never a pop's turn of the
  * event loop for more than one small transaction). The calls_started index finds them.
  */
 import type { Logger } from "../log.js";
 import type { Db } from "./db.js";
+import { Outbox } from "./outbox.js";
 
-/** Delete these calls with everything stored about them (legs, annotations, open-call rows, wrap-ups). One transaction. */
+/** Delete these calls with everything stored about them (legs, annotations, open-call rows, wrap-ups, webhook events). One transaction. */
 export function deleteCalls(db: Db, callIds: readonly string[]): number {
   if (callIds.length === 0) return 0;
   const del = [
+    db.prepare("DELETE FROM outbox WHERE call_id = ?"),
     db.prepare("DELETE FROM call_annotations WHERE call_id = ?"),
     db.prepare("DELETE FROM legs WHERE call_id = ?"),
     db.prepare("DELETE FROM open_calls WHERE call_id = ?"),
@@ -49,11 +51,14 @@ export interface RetentionDeps {
   /** Pause between two batches of one sweep, so pops and writes run in between (default 50 ms). */
   pauseMs?: number;
   onPruned?: (calls: number) => void;
+  /** Delivered webhook outbox rows are deleted this many days after delivery; absent or 0: kept. */
+  webhookRetentionDays?: () => number;
 }
 
 export class RetentionPruner {
   private timer: NodeJS.Timeout | undefined;
   private sweepTotal = 0;
+  private webhookTotal = 0;
   private stopped = false;
 
   constructor(private readonly d: RetentionDeps) {}
@@ -77,6 +82,14 @@ export class RetentionPruner {
     return n;
   }
 
+  /** One batch of delivered webhook events past `webhookRetentionDays`; how many were deleted. */
+  tickWebhooks(): number {
+    const days = this.d.webhookRetentionDays?.() ?? 0;
+    if (days <= 0) return 0;
+    const cutoff = new Date(this.d.now() - days * 86_400_000).toISOString();
+    return new Outbox(this.d.db).purge(["delivered"], cutoff, (this.d.batch ?? 200) * 10);
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => this.run(), ms);
@@ -85,16 +98,22 @@ export class RetentionPruner {
 
   private run(): void {
     let n = 0;
+    let w = 0;
     try {
       n = this.tick();
+      w = this.tickWebhooks();
     } catch (err) {
       // A busy or failing disk: the next sweep tries again; nothing is lost by waiting.
       this.d.log.warn({ err }, "pruning old calls failed, will retry");
     }
     this.sweepTotal += n;
-    if (n > 0 && n >= (this.d.batch ?? 200)) return this.schedule(this.d.pauseMs ?? 50);
+    this.webhookTotal += w;
+    const batch = this.d.batch ?? 200;
+    if ((n > 0 && n >= batch) || (w > 0 && w >= batch * 10)) return this.schedule(this.d.pauseMs ?? 50);
     if (this.sweepTotal > 0) this.d.log.info({ calls: this.sweepTotal, retentionDays: this.d.retentionDays() }, "old calls pruned");
+    if (this.webhookTotal > 0) this.d.log.info({ webhookEvents: this.webhookTotal }, "delivered webhook events pruned");
     this.sweepTotal = 0;
+    this.webhookTotal = 0;
     this.schedule(this.d.intervalMs ?? 3_600_000);
   }
 }

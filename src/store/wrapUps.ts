@@ -1,5 +1,5 @@
 /**
- * After-call work records (table `wrap_ups`, migration 7): one row per (call, agent), running
+ * After-call work records (table `wrap_ups`, migration 8): one row per (call, agent), running
  * while `ended_at` is null, so a restarted daemon can resume or end what was running, and undo
  * the queue pauses it made for it (`paused`: the [queue, interface] pairs ctibridge paused).
  */

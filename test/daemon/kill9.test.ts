@@ -197,8 +197,9 @@ describe("kill -9 mid-call, restart on the same database", () => {
     const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
     const cut = Math.floor(msgs.length / 2);
     const [head, rest] = [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
-    // Wait for all 27 (not just the first): under load the write-behind may pause longer than the settle reads.
-    const { before, after } = await killAndRestart([head], [rest], (r) => new Set(r.open.map((o) => o.call_id)).size === 27);
+    // The kill waits for the head's last state (27 calls up, 1 ended): "five equal reads" alone
+    // can settle early when the daemon is descheduled for a while on a busy machine.
+    const { before, after } = await killAndRestart([head], [rest], (r) => new Set(r.open.map((o) => o.call_id)).size === 27 && r.calls.filter((c) => c.state === "ended").length === 1);
     // 27 of the 34 calls are up at the kill (1 has ended, 6 have not started).
     expect(new Set(before.open.map((o) => o.call_id)).size).toBe(27);
     // None duplicated, none lost: one row per call of the scenario, each with its expected outcome.

@@ -53,6 +53,8 @@ export interface DaemonOptions {
   auth?: Record<string, unknown>;
   salesforce?: Record<string, unknown>;
   agents?: Record<string, unknown>;
+  webhooks?: unknown[];
+  store?: Record<string, unknown>;
   /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
@@ -113,7 +115,7 @@ export class DaemonRig {
       },
       users: o.users ?? LAB_USERS,
       trunks: ["PJSIP/carrier"],
-      store: { path: dbPath },
+      store: { path: dbPath, ...o.store },
       server: { port: 0, ...o.server },
       ...(o.calls ? { calls: o.calls } : {}),
       ...(o.pop ? { pop: o.pop } : {}),
@@ -121,6 +123,7 @@ export class DaemonRig {
       ...(o.auth ? { auth: o.auth } : {}),
       ...(o.salesforce ? { salesforce: o.salesforce } : {}),
       ...(o.agents ? { agents: o.agents } : {}),
+      ...(o.webhooks ? { webhooks: o.webhooks } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });

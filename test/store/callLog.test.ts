@@ -186,7 +186,9 @@ describe("CallLog", () => {
     for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
     // Back to schema 2: no from_key column, no index.
     db.exec(
-      "DROP TABLE wrap_ups; DROP INDEX calls_started_id; ALTER TABLE calls DROP COLUMN did_raw; ALTER TABLE legs DROP COLUMN transferred; ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
+      "DROP INDEX outbox_state; " +
+        ["event_id", "target", "call_id", "state", "created_at", "retry_since", "last_attempt_at", "last_status"].map((c) => `ALTER TABLE outbox DROP COLUMN ${c};`).join(" ") +
+        " DROP TABLE wrap_ups; DROP INDEX calls_started_id; ALTER TABLE calls DROP COLUMN did_raw; ALTER TABLE legs DROP COLUMN transferred; ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
     );
     db.close();
     db = openDb(path);
