@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
     // Against a real lab PBX: `npm run test:live` (vitest.live.config.ts).
     exclude: ["test/live/**", "**/node_modules/**"],
     testTimeout: 20_000,

@@ -50,6 +50,7 @@ export interface DaemonOptions {
   ami?: Record<string, unknown>;
   pop?: Record<string, unknown>;
   control?: Record<string, unknown>;
+  auth?: Record<string, unknown>;
   /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
@@ -115,6 +116,7 @@ export class DaemonRig {
       ...(o.calls ? { calls: o.calls } : {}),
       ...(o.pop ? { pop: o.pop } : {}),
       ...(o.control ? { control: o.control } : {}),
+      ...(o.auth ? { auth: o.auth } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });

@@ -1,0 +1,214 @@
+/**
+ * The wire protocol as a client sees it (docs/protocol.md), written by hand from the server's
+ * own types (src/calls/model.ts, src/publish/protocol.ts): same names, same shapes, so a
+ * compile-time check can hold them against the schema. No runtime code: this package has no
+ * dependency and must run in a browser.
+ */
+
+export type Direction = "inbound" | "outbound" | "internal";
+export type CallState = "dialing" | "ringing" | "connected" | "on_hold" | "ended";
+export type CallOutcome = "answered" | "abandoned" | "unanswered" | "busy" | "failed" | "voicemail";
+export type LegOutcome = "placed" | "answered_by_me" | "picked_up" | "answered_elsewhere" | "missed" | "declined" | "unanswered";
+export type LegState = "dialing" | "ringing" | "connected" | "on_hold" | "ended";
+export type RingStopReason = "answered" | "answered_elsewhere" | "caller_hangup" | "timeout" | "declined" | "picked_up_elsewhere" | "ended";
+export type EndReason = "hangup" | "unknown_end" | "merged";
+
+export interface Party {
+  raw: string;
+  e164: string | null;
+  display: string;
+  name: string | null;
+  extension?: string | null;
+  userId?: string | null;
+}
+
+export interface Times {
+  started: string;
+  ringing: string | null;
+  answered: string | null;
+  ended: string | null;
+  waitSeconds: number | null;
+  talkSeconds: number | null;
+  /** Present when `ended` is an estimate (`unknown_end`). */
+  endEstimated?: true;
+}
+
+export interface Leg {
+  userId: string | null;
+  device: string;
+  state: LegState;
+  outcome: LegOutcome | null;
+  placed: boolean;
+  ringingAt: string | null;
+  answeredAt: string | null;
+  endedAt: string | null;
+  waitSeconds: number | null;
+  talkSeconds: number | null;
+  missedUncertain?: true;
+  transferred?: true;
+}
+
+export interface AnsweredBy {
+  userId: string | null;
+  device: string | null;
+  external?: string;
+}
+
+export interface Transfer {
+  kind: "blind" | "attended";
+  via?: "redirect";
+  by: AnsweredBy | null;
+  to: { raw: string; userId: string | null; device: string | null };
+  originalCaller: Party;
+  at: string;
+}
+
+export interface Park {
+  by: AnsweredBy | null;
+  slot: string;
+  at: string;
+  retrievedBy: AnsweredBy | null;
+  retrievedAt: string | null;
+  timedOut: boolean;
+  abandoned: boolean;
+}
+
+export interface ContactRecord {
+  name: string;
+  company: string | null;
+  recordId: string | null;
+  url: string | null;
+  matchedOn: "e164" | "last_digits";
+}
+
+export interface Match {
+  status: "none" | "single" | "multiple" | "pending";
+  count: number;
+  records: ContactRecord[];
+}
+
+export interface Annotation {
+  recordId?: string;
+  comment?: string;
+  disposition?: string;
+  by: string;
+  at: string;
+}
+
+export interface AnnotationPatch {
+  recordId?: string | null;
+  comment?: string | null;
+  disposition?: string | null;
+}
+
+/** The call as one recipient sees it (the server's `CallSnapshot`): legs narrowed, pop URL rendered. */
+export interface Call {
+  callId: string;
+  linkedIds: string[];
+  direction: Direction;
+  state: CallState;
+  from: Party;
+  to: Party;
+  did: string | null;
+  queue: string | null;
+  legs: Leg[];
+  answeredBy: AnsweredBy | null;
+  times: Times;
+  outcome: CallOutcome | null;
+  hangupCause: { code: number; text: string } | null;
+  endReason: EndReason | null;
+  transfer: Transfer | null;
+  park: Park | null;
+  ivr: Record<string, string>;
+  recording: string | null;
+  restored: boolean;
+  clickToDial: boolean;
+  conference: string | null;
+  match: Match | null;
+  annotation: Annotation | null;
+  mergedInto: string | null;
+  consultationFor?: Party;
+  popUrl: string | null;
+}
+
+export interface AgentState {
+  deviceState: string | null;
+  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+}
+
+export interface UserInfo {
+  id: string;
+  name: string;
+  role: "agent" | "supervisor";
+  devices: string[];
+}
+
+export type ErrorCode = "bad_message" | "unknown_type" | "invalid_argument" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "pbx_unavailable" | "internal";
+
+export interface Envelope<T extends string> {
+  v: 1;
+  seq: number;
+  type: T;
+  ts: string;
+  userId: string;
+}
+
+export type CallMessageType =
+  | "call.dialing"
+  | "call.ringing"
+  | "call.ringing_stopped"
+  | "call.answered"
+  | "call.held"
+  | "call.resumed"
+  | "call.transferred"
+  | "call.updated"
+  | "call.ended"
+  | "call.missed";
+
+export type CallMessage = Envelope<CallMessageType> & {
+  call: Call;
+  pop: boolean;
+  reason?: RingStopReason;
+  callbackNumber?: string;
+};
+
+export type HelloMessage = Envelope<"hello"> & {
+  server: { name: "ctibridge"; version: string };
+  protocol: 1;
+  connectionId: string;
+  user: UserInfo;
+  expiresAt: string | null;
+};
+export type SnapshotMessage = Envelope<"snapshot"> & { calls: Call[] };
+export type ClaimedMessage = Envelope<"call.claimed"> & { callId: string; by: string };
+export type AgentStateMessage = Envelope<"agent.state"> & { agent: string; state: AgentState };
+export type PbxDisconnectedMessage = Envelope<"pbx.disconnected"> & { reason: string | null };
+export type PbxResyncedMessage = Envelope<"pbx.resynced"> & { calls: number | null };
+export type ResyncRequiredMessage = Envelope<"resync_required"> & { afterSeq: number; oldestSeq: number | null };
+export type CommandResultMessage = Envelope<"command.result"> & { id: string; ok: boolean; data?: unknown; error?: { code: string; message: string } };
+export type ErrorMessage = Envelope<"error"> & { code: ErrorCode; message: string; ref?: string };
+export type PongMessage = Envelope<"pong">;
+
+/** Every server → client frame (the server's `OutgoingMessage`). */
+export type ServerMessage =
+  | HelloMessage
+  | SnapshotMessage
+  | CallMessage
+  | ClaimedMessage
+  | AgentStateMessage
+  | PbxDisconnectedMessage
+  | PbxResyncedMessage
+  | ResyncRequiredMessage
+  | CommandResultMessage
+  | ErrorMessage
+  | PongMessage;
+
+/** Client → server frames (src/publish/incoming.ts). */
+export type ClientMessage =
+  | { type: "resume"; afterSeq: number }
+  | { type: "claim"; callId: string }
+  | { type: "subscribe"; users?: string[]; queues?: string[] }
+  | { type: "command"; id: string; action: string; args?: unknown }
+  | { type: "ping" };
+
+export const SUBPROTOCOL = "ctibridge.v1";
