@@ -164,6 +164,59 @@ const userSchema = z
   })
   .strict();
 
+/**
+ * The agent desktop (issue 11): after-call work (wrap-up) and the supervisor's queue figures.
+ */
+export const wrapUpSchema = z
+  .object({
+    /**
+     * How long an agent stays in `wrap_up` after an answered call ends:
+     * `queue`: the queue's wrap-up time (the member's `Wrapuptime` when the PBX reports one
+     *   above 0, else `queues[name]`, your copy of queues.conf `wrapuptime`, which AMI does not
+     *   report; else `seconds`);
+     * `seconds`: always `seconds`;
+     * `until-ready`: until the agent sends `agent.ready` or sets a disposition (at most `maxSeconds`).
+     * A length of 0 means no wrap-up.
+     */
+    mode: z.enum(["queue", "until-ready", "seconds"]).default("queue"),
+    /** Wrap-up length where no queue time applies (mode `seconds`, and the fallback of mode `queue`). */
+    seconds: z.number().int().min(0).max(86_400).default(0),
+    /** Per queue (queues.conf `wrapuptime`, which AMI does not report): queue name → seconds. */
+    queues: z.record(z.string().regex(/^[A-Za-z0-9_.@-]+$/), z.number().int().min(0).max(86_400)).default({}),
+    /** Which answered calls start a wrap-up: `queue` (calls through a queue) or `all`. */
+    calls: z.enum(["queue", "all"]).default("queue"),
+    /**
+     * Pause the agent's queue members with reason `wrap-up` while it lasts (QueuePause), and
+     * unpause at its end only those ctibridge paused and that are still paused for `wrap-up`.
+     */
+    pauseInQueue: z.boolean().default(false),
+    /** A disposition set by the agent on the call (`call.annotate`) ends the wrap-up. */
+    endOnDisposition: z.boolean().default(true),
+    /** The longest any wrap-up lasts (mode `until-ready` included). */
+    maxSeconds: z.number().int().min(1).max(86_400).default(3_600),
+  })
+  .strict();
+
+export const agentsSchema = z
+  .object({
+    wrapUp: wrapUpSchema.default(() => wrapUpSchema.parse({})),
+    /** IANA time zone whose midnight starts "today" for the queue figures (answered/abandoned today). */
+    timezone: z
+      .string()
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat("en", { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, "expected an IANA time zone such as Europe/Berlin or UTC")
+      .default("UTC"),
+    /** Supervisors get at most one `queue.state` per queue per this many ms (changes in between are coalesced). */
+    queueStateIntervalMs: ms(1_000),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     ami: amiSchema.default(() => amiSchema.parse({})),
@@ -355,6 +408,7 @@ export const configSchema = z
         supervisorsMayControl: true,
         limits: controlLimitsSchema.parse({}),
       })),
+    agents: agentsSchema.default(() => agentsSchema.parse({})),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

@@ -27,6 +27,12 @@ import { PbxSimulator } from "./sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "./store/callLog.js";
 import { defaultDbPath, openDb, type Db } from "./store/db.js";
 import { RetentionPruner } from "./store/retention.js";
+import { WrapUpStore } from "./store/wrapUps.js";
+import { createDoneMarker } from "./control/done.js";
+import { queuePause } from "./control/templates.js";
+import { deviceResource } from "./directory/devices.js";
+import { QueueBoard } from "./queueBoard.js";
+import { WRAP_UP_REASON, WrapUps } from "./wrapUp.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
 export const VERSION = "0.1.0";
@@ -57,6 +63,8 @@ export interface Daemon {
   readonly callLog: CallLog;
   readonly contacts: ContactDirectory;
   readonly cti: CtiServer;
+  readonly wrapUps: WrapUps;
+  readonly queueBoard: QueueBoard;
   readonly ami: AmiClient | null;
   readonly registry: Registry;
 }
@@ -75,6 +83,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
     onDrop: () => m.storeDropped.inc(),
     onRecovered: (calls, since) => log.info({ calls, failingSince: new Date(since).toISOString() }, "call log writes work again"),
+    // An answered call back closed missed legs: every tab of that user sees them done.
+    onDone: (marks) => {
+      for (const mk of marks) cti?.callDone({ userId: mk.userId, callId: mk.callId, queue: callLog.get(mk.callId)?.queue ?? null, doneAt: mk.doneAt, by: mk.userId, reason: "called_back" });
+    },
   });
   const contacts = new ContactDirectory({
     db,
@@ -159,7 +171,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
+    if (ev.name === "callEnded" && ev.userId !== null) wrapUps.callEnded(ev.userId, ev.call, ev.at);
     if (ev.userId === null) {
+      if (ev.call.queue !== null) queueBoard.touch(ev.call.queue);
       writer.save(ev.call, iso(ev.at));
       if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
     }
@@ -175,14 +189,60 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       return d === null ? null : directory.userForDevice(d, true);
     },
     coalesce: true,
+    wrapUpOf: (userId) => wrapUps.stateOf(userId),
     onChange: (userId, state) => {
       try {
         cti?.agentState(userId, state);
+        for (const q of state.queues) queueBoard.touch(q.queue);
       } catch (err) {
         log.error({ err, userId }, "agent state publish failed");
       }
     },
   });
+
+  // After-call work (wrap-up.ts): its state shows in agent.state, its seconds in the call record.
+  const wrapUps: WrapUps = new WrapUps({
+    config: () => config.agents.wrapUp,
+    store: new WrapUpStore(db),
+    agents: {
+      membersOf: (u) => agents.membersOf(u),
+      memberWrapUpSeconds: (u, q) => agents.memberWrapUpSeconds(u, q),
+      pausedFor: (r) => agents.pausedFor(r),
+      changed: (u) => {
+        agents.touch(u);
+        agents.flush();
+      },
+    },
+    queuePause: async (iface, queue, paused) => {
+      const client = ami;
+      if (!client?.isConnected) return false;
+      const t = queuePause({ device: iface, queue, paused, ...(paused ? { reason: WRAP_UP_REASON } : {}) });
+      const res = await client.action(t.name, t.fields);
+      return res.response.headers.Response !== "Error";
+    },
+    now,
+    log: log.child({ component: "wrapup" }),
+    onEnded: (e) => {
+      if (tracker.setWrapUp(e.callId, e.userId, e.seconds, Date.parse(e.endedAt))) return;
+      // The tracker forgot the call (calls.keepEndedMs): publish the stored record, which has the seconds.
+      const stored = callLog.get(e.callId);
+      if (stored === null) return;
+      for (const userId of [e.userId, null]) cti?.publish({ name: "callUpdated", userId, call: stored, at: now() });
+    },
+  });
+
+  const queueBoard = new QueueBoard({
+    queueView: () => agents.queueView(),
+    activeCalls: () => tracker.activeCalls(),
+    queueStats: (from) => callLog.queueStats(from),
+    timezone: config.agents.timezone,
+    intervalMs: config.agents.queueStateIntervalMs,
+    now,
+    publish: (q) => cti?.queueState(q),
+  });
+  const markDone = createDoneMarker({ store: callLog, published: (d) => cti?.callDone(d), now });
+  // Wrap-ups running when the daemon stopped go on (ended by reconcile if past their time).
+  wrapUps.restore();
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
   const simSecret = deps.simulatorSecret ?? randomUUID();
@@ -404,6 +464,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       await new Promise((r) => setTimeout(r, backoffDelay(attempt, cfg.minDelayMs, cfg.maxDelayMs, Math.random)).unref());
     }
     if (gen !== agentGen) return;
+    // Wrap-ups past their time end now; members left paused for wrap-up by nobody are unpaused.
+    if (listed.QueueStatus) wrapUps.reconcile();
     log.info({ membersListed: listed.QueueStatus, devicesListed: listed.DeviceStateList }, "agent state resynced");
   }
 
@@ -419,7 +481,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       connected: () => ami?.isConnected ?? false,
     },
     calls: tracker,
-    annotate: (user, callId, patch) => annotations.annotate(user, callId, patch),
+    annotate: (user, callId, patch) => annotate(user, callId, patch),
+    markDone: (user, callId, target) => markDone(user, callId, target),
+    agentReady: (userId) => wrapUps.ready(userId),
     originateResult: (channelId, timeoutMs) => originates.wait(channelId, timeoutMs),
     ...(config.control.holdNotify ? { hold: config.control.holdNotify } : {}),
     queueInterfaces: (device, queue) => agents.memberInterfacesOf(device, queue),
@@ -434,6 +498,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     store: callLog,
     now,
   });
+  /** An annotation; a disposition by the agent ends her wrap-up of that call (agents.wrapUp.endOnDisposition). */
+  function annotate(user: { userId: string; role: "agent" | "supervisor" }, callId: string, patch: Parameters<typeof annotations.annotate>[2]) {
+    const r = annotations.annotate(user, callId, patch);
+    if (r.ok && typeof patch.disposition === "string") wrapUps.disposition(user.userId, callId);
+    return r;
+  }
 
   cti = new CtiServer({
     config,
@@ -447,7 +517,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       const u = directory.getUser(user.userId);
       // A supervisor without control rights acts like an agent: only on their own calls. An
       // annotation is no call control: supervisors may annotate any call (as over REST).
-      const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate";
+      const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate" && cmd.action !== "call.done";
       const role = demote ? "agent" : user.role;
       return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
     },
@@ -464,6 +534,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     callLog,
     contacts,
     cti,
+    wrapUps,
+    queueBoard,
     registry,
     get ami() {
       return ami;
@@ -489,10 +561,14 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         health: () => health(),
         listCalls: (f) =>
           callLog
-            .list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, limit: f.limit })
+            .list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })
             .map((c) => toCallSnapshot(c, config.pop.urlTemplate)),
+        markDone: (user, callId, target) => markDone(user, callId, target),
+        queues: () => queueBoard.all(),
+        directory: () =>
+          directory.listUsers().map((u) => ({ id: u.id, name: u.name, role: u.role, devices: [...u.devices], extensions: u.devices.map(deviceResource) })),
         annotate: (user, callId, body) => {
-          const r = annotations.annotate(user, callId, body);
+          const r = annotate(user, callId, body);
           return r.ok ? { ok: true, data: { annotation: r.annotation } } : { ok: false, error: { code: r.code, message: r.message } };
         },
         annotations: (user, callId) => {
@@ -534,6 +610,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     },
     async stop() {
       agentGen++;
+      wrapUps.stop();
+      queueBoard.stop();
       if (agentFlushTimer) clearTimeout(agentFlushTimer);
       agentFlushTimer = null;
       reaper.stop();

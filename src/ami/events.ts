@@ -323,6 +323,7 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
       // Asterisk 16 QueueMemberPause also sent the reason as `Reason`.
       const reason = paused ? msg.get("PausedReason") || msg.get("Reason") || null : null;
       const status = Number(msg.get("Status"));
+      const wrapUp = Math.trunc(Number(msg.get("Wrapuptime") ?? "0")) || 0;
       return {
         type: "queueMember",
         queue,
@@ -333,6 +334,7 @@ export function toPbxEvent(msg: AmiMessage, wantVariable?: (name: string) => boo
         pausedReason: reason,
         status: status >= 0 && status < DEVICE_STATES.length ? status : 0,
         inCall: msg.get("InCall") === "1",
+        wrapUpSeconds: wrapUp >= 0 && wrapUp <= 86_400 ? wrapUp : 0,
         at: when(),
       };
     }

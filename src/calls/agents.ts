@@ -15,9 +15,22 @@
  * only if every member is.
  */
 import { DEVICE_STATES, type DeviceState, type PbxEvent } from "./pbxEvents.js";
-import type { AgentState } from "./model.js";
+import type { AgentActivity, AgentState, WrapUpState } from "./model.js";
 
 export type { AgentState };
+
+/** One queue member as the supervisor board shows it (`GET /api/queues`). */
+export interface QueueMemberView {
+  userId: string | null;
+  name: string;
+  interface: string;
+  deviceState: string | null;
+  loggedIn: boolean;
+  paused: boolean;
+  reason: string | null;
+  inCall: boolean;
+  activity: AgentActivity | null;
+}
 export type AgentEvent = Extract<PbxEvent, { type: "queueMember" | "queueMemberRemoved" | "deviceState" }>;
 
 export function isAgentEvent(ev: PbxEvent): ev is AgentEvent {
@@ -32,6 +45,8 @@ export interface AgentDeps {
    */
   userForExtension?(extension: string): string | null;
   onChange(userId: string, state: AgentState): void;
+  /** The user's running after-call work (daemon's wrap-up manager); absent: never in wrap-up. */
+  wrapUpOf?(userId: string): WrapUpState | null;
   /**
    * Hold changes until `flush()` (the daemon calls it at the end of a burst of agent events):
    * Asterisk reports one change as several events (DeviceStateChange, then QueueMemberStatus),
@@ -60,6 +75,10 @@ interface Member {
   loggedIn: boolean;
   paused: boolean;
   reason: string | null;
+  name: string;
+  inCall: boolean;
+  /** The member's own wrap-up seconds as the PBX reports it (0: the queue's). */
+  wrapUpSeconds: number;
   /** Listed by the resync in progress. */
   seen: boolean;
 }
@@ -148,7 +167,7 @@ export class AgentTracker {
   /** The user's current state; null when the PBX never reported anything about them. */
   stateOf(userId: string): AgentState | null {
     const a = this.agents.get(userId);
-    return a ? (a.last ?? this.build(a)) : null;
+    return a ? (a.last ?? this.build(a, userId)) : null;
   }
 
   /** The queue member interfaces that stand for a device (`PJSIP/1004` → `Local/1004@agents/n`). */
@@ -159,6 +178,55 @@ export class AgentTracker {
       for (const m of q.values()) if ((m.stateIface || m.iface) === device && !out.includes(m.iface)) out.push(m.iface);
     }
     return out;
+  }
+
+  /** The user's wrap-up (or something else outside the PBX's events) changed: publish at the next flush. */
+  touch(userId: string): void {
+    if (!this.agents.has(userId)) this.agents.set(userId, { members: [], devices: [], last: null });
+    this.dirty.add(userId);
+  }
+
+  /** The user's queue members (queue and interface, paused and why). */
+  membersOf(userId: string): { queue: string; iface: string; paused: boolean; reason: string | null }[] {
+    return (this.agents.get(userId)?.members ?? []).map((m) => ({ queue: m.queue, iface: m.iface, paused: m.paused, reason: m.reason }));
+  }
+
+  /** Every member paused for this reason, with its user. */
+  pausedFor(reason: string): { queue: string; iface: string; userId: string | null }[] {
+    const out: { queue: string; iface: string; userId: string | null }[] = [];
+    for (const q of this.queues.values()) for (const m of q.values()) if (m.paused && m.reason === reason) out.push({ queue: m.queue, iface: m.iface, userId: m.userId });
+    return out;
+  }
+
+  /** The longest own wrap-up time the PBX reports for this user's members of a queue (0: none). */
+  memberWrapUpSeconds(userId: string, queue: string): number {
+    let s = 0;
+    for (const m of this.agents.get(userId)?.members ?? []) if (m.queue === queue) s = Math.max(s, m.wrapUpSeconds);
+    return s;
+  }
+
+  /** Every queue the PBX reported, with its members (sorted by queue name). */
+  queueView(): { queue: string; members: QueueMemberView[] }[] {
+    const out: { queue: string; members: QueueMemberView[] }[] = [];
+    for (const [name, q] of this.queues) {
+      const members = [...q.values()].map((m) => {
+        const state = m.userId === null ? null : this.stateOf(m.userId);
+        const dev = this.devices.get(m.stateIface || m.iface)?.state ?? state?.deviceState ?? null;
+        return {
+          userId: m.userId,
+          name: m.name,
+          interface: m.iface,
+          deviceState: dev,
+          loggedIn: m.loggedIn,
+          paused: m.paused,
+          reason: m.paused ? m.reason : null,
+          inCall: m.inCall || dev === "inuse" || dev === "busy" || dev === "onhold" || dev === "ringinuse",
+          activity: state?.activity ?? null,
+        };
+      });
+      out.push({ queue: name, members });
+    }
+    return out.sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0));
   }
 
   /** Users were reloaded: map every member and device again. */
@@ -175,7 +243,19 @@ export class AgentTracker {
     let m = q.get(ev.memberInterface);
     let changed = false;
     if (!m) {
-      m = { queue: ev.queue, iface: ev.memberInterface, stateIface: ev.stateInterface, userId: null, loggedIn, paused: ev.paused, reason: ev.pausedReason, seen: true };
+      m = {
+        queue: ev.queue,
+        iface: ev.memberInterface,
+        stateIface: ev.stateInterface,
+        userId: null,
+        loggedIn,
+        paused: ev.paused,
+        reason: ev.pausedReason,
+        name: ev.memberName,
+        inCall: ev.inCall,
+        wrapUpSeconds: ev.wrapUpSeconds ?? 0,
+        seen: true,
+      };
       q.set(m.iface, m);
       this.rebind(m, this.userOfMember(m.iface, m.stateIface), "members");
     } else if (m.loggedIn !== loggedIn || m.paused !== ev.paused || m.reason !== ev.pausedReason) {
@@ -185,6 +265,9 @@ export class AgentTracker {
       changed = true;
     }
     m.seen = true;
+    m.inCall = ev.inCall;
+    m.wrapUpSeconds = ev.wrapUpSeconds ?? 0;
+    if (ev.memberName) m.name = ev.memberName;
     // The member's Status is its state interface's device state: the only source when the PBX
     // has no DeviceStateList (before Asterisk 13) and we joined after the last change.
     const dev = ev.stateInterface || ev.memberInterface;
@@ -256,13 +339,13 @@ export class AgentTracker {
   private publish(userId: string): void {
     const a = this.agents.get(userId);
     if (!a) return;
-    const next = this.build(a);
+    const next = this.build(a, userId);
     if (a.last !== null && sameState(a.last, next)) return;
     a.last = next;
     this.deps.onChange(userId, next);
   }
 
-  private build(a: Agent): AgentState {
+  private build(a: Agent, userId?: string): AgentState {
     let deviceState: DeviceState | null = null;
     for (const d of a.devices) if (deviceState === null || RANK[d.state] > RANK[deviceState]) deviceState = d.state;
     const queues: AgentState["queues"] = [];
@@ -278,12 +361,30 @@ export class AgentTracker {
       }
     }
     queues.sort((x, y) => (x.queue < y.queue ? -1 : x.queue > y.queue ? 1 : 0));
-    return { deviceState, queues };
+    const wrapUp = userId === undefined ? null : (this.deps.wrapUpOf?.(userId) ?? null);
+    return { deviceState, queues, activity: activityOf(deviceState, queues, wrapUp), wrapUp };
   }
+}
+
+/** The one-word mode (model.ts AgentActivity), by the precedence documented there. */
+export function activityOf(deviceState: DeviceState | null, queues: AgentState["queues"], wrapUp: WrapUpState | null): AgentActivity {
+  if (deviceState === "ringing" || deviceState === "ringinuse") return "ringing";
+  if (deviceState === "inuse" || deviceState === "busy") return "talking";
+  if (deviceState === "onhold") return "on_hold";
+  if (wrapUp !== null) return "wrap_up";
+  if (deviceState === "unavailable" || deviceState === "invalid") return "offline";
+  if (queues.length > 0 && !queues.some((q) => q.loggedIn)) return "offline";
+  if (queues.length > 0 && queues.every((q) => q.paused)) return "paused";
+  return "idle";
+}
+
+function sameWrapUp(a: WrapUpState | null, b: WrapUpState | null): boolean {
+  return a === b || (a !== null && b !== null && a.callId === b.callId && a.since === b.since && a.until === b.until);
 }
 
 function sameState(a: AgentState, b: AgentState): boolean {
   if (a.deviceState !== b.deviceState || a.queues.length !== b.queues.length) return false;
+  if (a.activity !== b.activity || !sameWrapUp(a.wrapUp, b.wrapUp)) return false;
   for (let i = 0; i < a.queues.length; i++) {
     const x = a.queues[i]!;
     const y = b.queues[i]!;

@@ -95,6 +95,8 @@ export interface Leg {
    * while the call went on.
    */
   transferred?: true;
+  /** Present once this agent's after-call work for the call ended: how long it lasted. */
+  wrapUpSeconds?: number;
 }
 
 export interface AnsweredBy {
@@ -222,11 +224,28 @@ export interface AnnotationPatch {
 /** One entry of a call's annotation history. */
 export type AnnotationEntry = AnnotationPatch & { by: string; at: string };
 
+/**
+ * What an agent is doing, in one word (the panel's mode), by precedence: `ringing` (a phone
+ * rings) > `talking` (in use, busy) / `on_hold` > `wrap_up` (after-call work) > `offline`
+ * (phone unavailable or invalid, or a queue member logged in to none) > `paused` (every queue
+ * paused) > `idle`.
+ */
+export type AgentActivity = "offline" | "idle" | "ringing" | "talking" | "on_hold" | "wrap_up" | "paused";
+
+/** A running after-call work (wrap-up): the call that ended, since when, until when (null: until ready). */
+export interface WrapUpState {
+  callId: string;
+  since: string;
+  until: string | null;
+}
+
 /** One user's agent state (calls/agents.ts), sent whole as `agent.state`. */
 export interface AgentState {
   /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
   deviceState: string | null;
   queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+  activity: AgentActivity;
+  wrapUp: WrapUpState | null;
 }
 
 /** Domain events, past-tense facts, one per affected user with the full call snapshot. */

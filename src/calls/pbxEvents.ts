@@ -96,6 +96,8 @@ export type PbxEvent =
       /** Numeric Asterisk device state of the state interface; `DEVICE_STATES[status]` names it. */
       status: number;
       inCall: boolean;
+      /** The member's own wrap-up seconds (`Wrapuptime`, Asterisk 16+); 0: the queue's applies (not reported by AMI). */
+      wrapUpSeconds: number;
       at: number;
     }
   | { type: "queueMemberRemoved"; queue: string; memberInterface: string; at: number }

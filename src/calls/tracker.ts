@@ -727,6 +727,18 @@ export class CallTracker {
     return true;
   }
 
+  /**
+   * An agent's after-call work for this call ended: her answered legs carry `wrapUpSeconds`,
+   * and `callUpdated` goes out. False when the call is no longer held (the caller publishes the stored one).
+   */
+  setWrapUp(callId: string, userId: string, seconds: number, at: number): boolean {
+    const conv = this.byCallId.get(callId);
+    if (!conv) return false;
+    for (const l of conv.call.legs) if (l.userId === userId && (l.outcome === "answered_by_me" || l.outcome === "picked_up")) l.wrapUpSeconds = seconds;
+    conv.updated(at);
+    return true;
+  }
+
   get size(): { calls: number; channels: number } {
     return { calls: this.byCallId.size, channels: this.chans.size };
   }

@@ -56,6 +56,9 @@ const givesAField = (a: { recordId?: unknown; comment?: unknown; disposition?: u
 /** The body of `POST /api/calls/:id/annotate`: the `call.annotate` arguments without `callId`. */
 export const annotationBody = z.strictObject(annotationFields).refine(givesAField, { error: ANNOTATION_EMPTY });
 
+/** The body of `POST /api/calls/:id/done`: `{}` or `{ user }` (supervisors). */
+export const doneBody = z.strictObject({ user: line(128).min(1).optional() });
+
 export function argSchemas(maxDigits: number) {
   const to = destination(maxDigits);
   return {
@@ -69,6 +72,8 @@ export function argSchemas(maxDigits: number) {
     "queue.login": z.strictObject({ queue, device: device.optional() }),
     "queue.logout": z.strictObject({ queue, device: device.optional() }),
     "call.annotate": z.strictObject({ callId, ...annotationFields }).refine(givesAField, { error: ANNOTATION_EMPTY }),
+    "call.done": z.strictObject({ callId, user: line(128).min(1).optional() }),
+    "agent.ready": z.strictObject({}),
   } as const;
 }
 

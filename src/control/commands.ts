@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import type { AnnotationPatch, Call } from "../calls/model.js";
 import { TokenBucket } from "../tokenBucket.js";
 import type { AnnotateResult } from "./annotations.js";
+import type { DoneResult } from "./done.js";
 import { argSchemas, describeIssue, type ActionName, type ArgsOf } from "./args.js";
 import { COMMAND_ERRORS, CommandError, fromAmiError, type CommandErrorCode } from "./errors.js";
 import * as T from "./templates.js";
@@ -50,6 +51,10 @@ export interface CommandDeps {
   };
   /** `call.annotate`: decides who may (control/annotations.ts), for live and stored calls alike. */
   annotate: (user: CommandUser, callId: string, patch: AnnotationPatch) => AnnotateResult;
+  /** `call.done`: close missed legs (control/done.ts). Absent: `not_supported`. */
+  markDone?: (user: CommandUser, callId: string, target?: string) => DoneResult;
+  /** `agent.ready`: end the user's own wrap-up; null when she is not in one. Absent: `not_supported`. */
+  agentReady?: (userId: string) => { callId: string; since: string; endedAt: string; seconds: number; reason: string } | null;
   /**
    * Hold by phone-side NOTIFY: the `pjsip_notify.conf` sections to send (e.g. `Event: hold`
    * and `Event: talk`). Absent: `hold`/`unhold` answer `not_supported` (see holdUnsupported).
@@ -85,6 +90,9 @@ const BUDGET_OF: { [A in ActionName]: BudgetKind | null } = {
   "queue.login": "queue",
   "queue.logout": "queue",
   "call.annotate": null,
+  "call.done": null,
+  // Ending a wrap-up may unpause queue members.
+  "agent.ready": "queue",
 };
 
 /** Why hold is not on by default: the honest limit, shown to the user. */
@@ -256,6 +264,20 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     return { annotation: r.annotation };
   };
 
+  const done: Run<"call.done"> = async (user, a) => {
+    if (!deps.markDone) throw new CommandError("not_supported");
+    const r = deps.markDone(user, a.callId, a.user);
+    if (!r.ok) throw new CommandError(r.code, r.message);
+    return { callId: r.callId, users: r.users, doneAt: r.doneAt };
+  };
+
+  const ready: Run<"agent.ready"> = async (user) => {
+    if (!deps.agentReady) throw new CommandError("not_supported");
+    const r = deps.agentReady(user.userId);
+    if (r === null) throw new CommandError("invalid_state", "not in wrap-up");
+    return { wrapUp: r };
+  };
+
   const actions: { [A in ActionName]: Run<A> } = {
     dial,
     hangup,
@@ -267,13 +289,16 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     "queue.login": async (user, a) => send(T.queueAdd({ device: ownDevice(user, a.device), queue: a.queue })),
     "queue.logout": async (user, a) => send(T.queueRemove({ device: ownDevice(user, a.device), queue: a.queue })),
     "call.annotate": annotate,
+    "call.done": done,
+    "agent.ready": ready,
   };
 
   async function run(user: CommandUser, cmd: Command): Promise<unknown> {
     const action = cmd.action;
     if (typeof action !== "string" || !Object.hasOwn(actions, action)) throw new CommandError("unknown_action");
     const name = action as ActionName;
-    if (!config.enabled && name !== "call.annotate") throw new CommandError("disabled");
+    // Annotations, done marks and the end of a wrap-up are no call control.
+    if (!config.enabled && name !== "call.annotate" && name !== "call.done" && name !== "agent.ready") throw new CommandError("disabled");
     const parsed = schemas[name].safeParse(cmd.args ?? {});
     if (!parsed.success) throw new CommandError("invalid_argument", describeIssue(parsed.error));
     const kind = BUDGET_OF[name];

@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { AnnotationEntry, AnnotationPatch } from "../calls/model.js";
-import { annotationBody } from "../control/args.js";
+import { annotationBody, doneBody } from "../control/args.js";
+import type { DoneResult } from "../control/done.js";
 import type { Logger } from "../log.js";
 import { TokenBucket } from "../tokenBucket.js";
 import type { Authenticator, AuthedUser } from "../publish/auth.js";
@@ -22,7 +23,29 @@ export interface CallFilter {
   since: string | null;
   /** Only calls this user missed (or, without a user, every missed call). */
   missed: boolean;
+  /** With `missed`: only missed legs not yet done. */
+  open: boolean;
   limit: number;
+  /** Paging back: calls older than this position (newest-first order). */
+  before: { startedAt: string; callId: string | null } | null;
+}
+
+/** The `next` cursor of a call listing: opaque to clients (base64url of start time and callId). */
+export function encodeCursor(startedAt: string, callId: string): string {
+  return Buffer.from(`${startedAt}\n${callId}`, "utf8").toString("base64url");
+}
+
+/** A `before` value: an ISO date-time, or a cursor from `next`; null when it is neither. */
+export function decodeBefore(v: string): { startedAt: string; callId: string | null } | null {
+  if (z.iso.datetime({ offset: true }).safeParse(v).success) return { startedAt: new Date(v).toISOString(), callId: null };
+  if (!/^[A-Za-z0-9_-]{1,400}$/.test(v)) return null;
+  const text = Buffer.from(v, "base64url").toString("utf8");
+  const nl = text.indexOf("\n");
+  if (nl < 0) return null;
+  const startedAt = text.slice(0, nl);
+  const callId = text.slice(nl + 1);
+  if (!z.iso.datetime().safeParse(startedAt).success || callId === "" || callId.length > 128) return null;
+  return { startedAt, callId };
 }
 
 /** An absent field keeps its stored value, null clears it. */
@@ -42,6 +65,12 @@ export interface RestDeps {
   budget?: (userId: string, cost: number) => boolean;
   /** What a call listing costs of the budget (`server.limits.resyncCost`). */
   listCost?: number;
+  /** `POST /api/calls/:id/done` (control/done.ts). */
+  markDone?: (user: AuthedUser, callId: string, target?: string) => DoneResult;
+  /** `GET /api/queues` (supervisors): the board's queues. */
+  queues?: () => unknown;
+  /** `GET /api/directory`: every user, names and devices only. */
+  directory?: () => { id: string; name: string; role: string; devices: string[]; extensions: string[] }[];
 }
 
 /**
@@ -67,7 +96,9 @@ const querySchema = z
     user: z.string().min(1).max(128).optional(),
     since: z.iso.datetime({ offset: true }).optional(),
     missed: z.enum(["0", "1", "true", "false"]).optional(),
+    open: z.enum(["0", "1", "true", "false"]).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
+    before: z.string().max(400).optional(),
   })
   .strict();
 
@@ -76,13 +107,15 @@ function issueText(error: z.ZodError): string {
   return `${i?.path.map(String).join(".") || "(body)"}: ${i?.message ?? "invalid"}`;
 }
 
-const CALL_PATH = /^\/api\/calls\/([^/]{1,128})\/(annotate|annotations)$/;
+const CALL_PATH = /^\/api\/calls\/([^/]{1,128})\/(annotate|annotations|done)$/;
+const BOARD_PATHS = new Set(["/api/queues", "/api/directory"]);
 
 /** Handles /api/*; false when the path is not ours. */
 export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
   const sub = CALL_PATH.exec(url.pathname);
-  if (url.pathname !== "/api/calls" && !sub) return false;
-  const method = sub?.[2] === "annotate" ? "POST" : "GET";
+  const board = BOARD_PATHS.has(url.pathname) && (url.pathname === "/api/queues" ? d.queues : d.directory) !== undefined;
+  if (url.pathname !== "/api/calls" && !sub && !board) return false;
+  const method = sub?.[2] === "annotate" || sub?.[2] === "done" ? "POST" : "GET";
   if (req.method !== method) {
     res.setHeader("Allow", method);
     sendError(res, "bad_message", `use ${method}`, 405);
@@ -96,6 +129,15 @@ export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerR
   const user = authed.user;
   if (d.budget && !d.budget(user.userId, sub ? 1 : (d.listCost ?? 1))) {
     sendError(res, "rate_limited", "too many requests: slow down");
+    return true;
+  }
+  if (url.pathname === "/api/queues") {
+    if (user.role !== "supervisor") sendError(res, "forbidden", "the queue board is for supervisors");
+    else sendJson(res, 200, d.queues!());
+    return true;
+  }
+  if (url.pathname === "/api/directory") {
+    sendJson(res, 200, { users: d.directory!() });
     return true;
   }
   if (!sub) {
@@ -123,6 +165,18 @@ export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerR
     sendError(res, err.code, err.message, err.status);
     return true;
   }
+  if (sub[2] === "done") {
+    const p = doneBody.safeParse(body);
+    if (!p.success) sendError(res, "invalid_argument", issueText(p.error));
+    else if (!d.markDone) sendError(res, "not_found", "no such endpoint");
+    else {
+      const r = d.markDone(user, callId, p.data.user);
+      d.log.info({ userId: user.userId, callId, ok: r.ok, code: r.ok ? undefined : r.code }, "call marked done");
+      if (r.ok) sendJson(res, 200, { ok: true, data: { callId: r.callId, users: r.users, doneAt: r.doneAt } });
+      else sendError(res, r.code, r.message);
+    }
+    return true;
+  }
   const parsed = annotationBody.safeParse(body);
   if (!parsed.success) {
     sendError(res, "invalid_argument", issueText(parsed.error));
@@ -142,13 +196,20 @@ async function listCalls(d: RestDeps, res: ServerResponse, url: URL, user: Authe
   if (user.role !== "supervisor" && q.user !== undefined && q.user !== user.userId) {
     return sendError(res, "forbidden", "agents may list only their own calls");
   }
+  const before = q.before === undefined ? null : decodeBefore(q.before);
+  if (q.before !== undefined && before === null) return sendError(res, "invalid_argument", "before: expected an ISO date-time or the next cursor of a listing");
   const filter: CallFilter = {
     userId: user.role === "supervisor" ? (q.user ?? null) : user.userId,
     since: q.since ?? null,
     missed: q.missed === "1" || q.missed === "true",
+    open: q.open === "1" || q.open === "true",
     limit: q.limit,
+    before,
   };
   const viewer = { id: "rest", userId: user.userId, role: user.role, scope: defaultScope(user.role) };
-  const calls = (await d.listCalls(filter)).flatMap((c) => viewOf(viewer, c) ?? []);
-  sendJson(res, 200, { calls });
+  const listed = await d.listCalls(filter);
+  const calls = listed.flatMap((c) => viewOf(viewer, c) ?? []);
+  const last = listed.at(-1);
+  const next = listed.length === q.limit && last !== undefined ? encodeCursor(last.times.started, last.callId) : null;
+  sendJson(res, 200, { calls, next });
 }

@@ -67,6 +67,9 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     listCalls: deps.listCalls,
     annotate: deps.annotate,
     annotations: deps.annotations,
+    ...(deps.markDone ? { markDone: deps.markDone } : {}),
+    ...(deps.queues ? { queues: deps.queues } : {}),
+    ...(deps.directory ? { directory: deps.directory } : {}),
     budget: restBudget(limits, now),
     listCost: limits.resyncCost,
   };

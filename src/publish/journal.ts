@@ -29,6 +29,8 @@ export type JournalEntry =
       reason?: RingStopReason;
     })
   | (Base & { kind: "agent"; userId: string; state: AgentState })
+  /** A missed leg of `userId` closed (`call.done`): to her tabs and the supervisors who see her or the queue. */
+  | (Base & { kind: "done"; userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" })
   | (Base & { kind: "pbx"; type: "pbx.disconnected" | "pbx.resynced"; reason: string | null; calls: number | null });
 
 export class Journal {

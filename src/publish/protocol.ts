@@ -3,7 +3,7 @@
  * place that maps a domain Call to its JSON snapshot (camelCase, explicit field list, so a
  * change to the model never leaks onto the wire by accident). Client → server: incoming.ts.
  */
-import type { AgentState, Call, CallEventName, LegOutcome, LegState, RingStopReason } from "../calls/model.js";
+import type { AgentState, Call, CallEventName, LegOutcome, LegState, Party, RingStopReason } from "../calls/model.js";
 
 export const PROTOCOL_VERSION = 1;
 /** The subprotocol a browser asks for; the server selects it when offered. */
@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  invalid_state: 409,
   rate_limited: 429,
   pbx_unavailable: 503,
   internal: 500,
@@ -79,6 +80,10 @@ export type OutgoingMessage =
   | CallMessage
   | (Envelope<"call.claimed"> & { callId: string; by: string })
   | (Envelope<"agent.state"> & { agent: string; state: AgentState })
+  /** A missed leg of `user` was marked done (`marked`) or closed by an answered call back (`called_back`, `by` the caller-back). */
+  | (Envelope<"call.done"> & { callId: string; user: string; doneAt: string; by: string; reason: "marked" | "called_back" })
+  /** Supervisors: one queue's figures changed (not journaled; coalesced per queue). */
+  | (Envelope<"queue.state"> & { queue: QueueInfo })
   | (Envelope<"pbx.disconnected"> & { reason: string | null })
   | (Envelope<"pbx.resynced"> & { calls: number | null })
   | (Envelope<"resync_required"> & { afterSeq: number; oldestSeq: number | null })
@@ -87,6 +92,28 @@ export type OutgoingMessage =
   | Envelope<"pong">;
 
 export type OutgoingType = OutgoingMessage["type"];
+
+/** One queue as the supervisor board shows it: `GET /api/queues` items and the `queue.state` frame. */
+export interface QueueInfo {
+  queue: string;
+  members: {
+    userId: string | null;
+    name: string;
+    interface: string;
+    deviceState: string | null;
+    loggedIn: boolean;
+    paused: boolean;
+    reason: string | null;
+    inCall: boolean;
+    activity: string | null;
+  }[];
+  /** Live calls of the queue not answered yet. */
+  waiting: number;
+  longestWaitSeconds: number | null;
+  callers: { callId: string; from: Party; since: string; waitSeconds: number }[];
+  /** Ended calls of the queue started since local midnight (`agents.timezone`). */
+  today: { answered: number; abandoned: number; avgWaitSeconds: number | null };
+}
 
 /**
  * The call as a client sees it: the Call plus its pop URL. No deep copy here: the tracker

@@ -22,6 +22,7 @@ export function renderEntry(r: Recipient, e: JournalEntry): OutgoingMessage {
     return e.type === "pbx.disconnected" ? { ...base, type: e.type, reason: e.reason } : { ...base, type: e.type, calls: e.calls };
   }
   if (e.kind === "agent") return { ...base, type: "agent.state", agent: e.userId, state: e.state };
+  if (e.kind === "done") return { ...base, type: "call.done", callId: e.callId, user: e.userId, doneAt: e.doneAt, by: e.by, reason: e.reason };
   const call = narrow(e.snapshot, legFilter(r, e.snapshot));
   const msg: CallMessage = { ...base, type: e.type, call, pop: popFor(e.type, call, r.userId, r.popTiming) };
   if (e.reason !== undefined) msg.reason = e.reason;

@@ -68,6 +68,7 @@ export function wants(c: Routable, e: JournalEntry): boolean {
   if (e.kind === "call" && e.userId === null) return s.kind === "all" || (s.kind === "filter" && e.queue !== null && s.queues.has(e.queue));
   if (s.kind === "filter" && e.userId !== null && s.users.has(e.userId)) return true;
   if (e.kind === "agent") return s.kind === "all" || (s.kind === "filter" && e.state.queues.some((q) => s.queues.has(q.queue)));
+  if (e.kind === "done") return s.kind === "all" || (s.kind === "filter" && e.queue !== null && s.queues.has(e.queue));
   return false;
 }
 
@@ -115,6 +116,13 @@ export class Router<C extends Routable> {
     return this.every;
   }
 
+  /** Supervisors who see this queue (default scope, or a filter naming it): the `queue.state` audience. */
+  queueWatchers(queue: string): C[] {
+    const out = new Set<C>(this.all);
+    for (const c of this.queueWatch.get(queue) ?? []) out.add(c);
+    return [...out].filter((c) => c.role === "supervisor");
+  }
+
   /** The clients a new journal entry goes to, each once. */
   targets(e: JournalEntry): C[] {
     if (e.kind === "pbx") return [...this.every];
@@ -130,6 +138,10 @@ export class Router<C extends Routable> {
     if (e.kind === "agent") {
       for (const c of this.all) out.add(c);
       for (const q of e.state.queues) for (const c of this.queueWatch.get(q.queue) ?? []) out.add(c);
+    }
+    if (e.kind === "done") {
+      for (const c of this.all) out.add(c);
+      if (e.queue !== null) for (const c of this.queueWatch.get(e.queue) ?? []) out.add(c);
     }
     return [...out];
   }

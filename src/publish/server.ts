@@ -18,7 +18,7 @@ import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
 import { heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
-import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage } from "./protocol.js";
+import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, SUBPROTOCOL, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage, type QueueInfo } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
 import { RingGate } from "./ringGate.js";
 import { Router, viewOf } from "./routing.js";
@@ -178,6 +178,20 @@ export class CtiServer {
 
   agentState(userId: string, state: AgentState): void {
     this.emit({ kind: "agent", seq: 0, ts: isoTime(this.now()), userId, state });
+  }
+
+  /** A missed leg of `userId` closed: `call.done` to her tabs and the supervisors who see it (journaled). */
+  callDone(d: { userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" }): void {
+    try {
+      this.emit({ kind: "done", seq: 0, ts: isoTime(this.now()), ...d });
+    } catch (err) {
+      this.log.error({ err, callId: d.callId }, "publish failed");
+    }
+  }
+
+  /** One queue's figures to the supervisors who see it; not journaled (GET /api/queues after a resume). */
+  queueState(queue: QueueInfo): void {
+    for (const c of this.router.queueWatchers(queue.queue)) this.reply(c, { type: "queue.state", queue });
   }
 
   async close(): Promise<void> {

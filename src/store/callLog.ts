@@ -14,6 +14,18 @@ export interface CallQuery {
   /** Missed calls not yet called back or marked done. */
   openOnly?: boolean;
   limit?: number;
+  /**
+   * Paging back: only calls older than this position in the newest-first order (started_at,
+   * then call_id, both descending; a `before` time alone is the position just before it).
+   */
+  before?: { startedAt: string; callId: string | null };
+}
+
+/** A missed leg closed: by a user (`marked`) or by an answered call back to that number. */
+export interface DoneMark {
+  callId: string;
+  userId: string;
+  doneAt: string;
 }
 
 /** A stored leg: the WebSocket leg plus `done` (a missed leg called back or dismissed). */
@@ -79,7 +91,11 @@ export class CallLog {
     // What the snapshot has beyond the searchable columns. A null annotation from the tracker
     // (a call rebuilt after a restart) never erases the stored one.
     this.updateView = db.prepare("UPDATE calls SET match = ?, from_party = ?, to_party = ?, annotation = coalesce(?, annotation) WHERE call_id = ?");
-    this.legsOf = db.prepare("SELECT * FROM legs WHERE call_id = ? ORDER BY position, rowid");
+    // A leg's after-call work (wrap_ups, migration 7) belongs to the agent's answered leg.
+    this.legsOf = db.prepare(`
+      SELECT l.*, w.seconds AS wrap_up_seconds FROM legs l
+      LEFT JOIN wrap_ups w ON w.call_id = l.call_id AND w.user_id = l.user_id AND l.outcome IN ('answered_by_me', 'picked_up')
+      WHERE l.call_id = ? ORDER BY l.position, l.rowid`);
     this.upsertOpen = db.prepare(
       "INSERT INTO open_calls (linked_id, call_id, snapshot, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(linked_id) DO UPDATE SET call_id = excluded.call_id, snapshot = excluded.snapshot, updated_at = excluded.updated_at",
     );
@@ -90,19 +106,23 @@ export class CallLog {
     this.calledBack = db.prepare(`
       UPDATE legs SET done = 1, done_at = ?
       WHERE call_id IN (SELECT call_id FROM calls WHERE from_key = ? AND started_at >= ? AND started_at < ?)
-        AND +user_id = ? AND outcome = 'missed' AND done = 0`);
+        AND +user_id = ? AND outcome = 'missed' AND done = 0
+      RETURNING call_id, user_id, done_at`);
   }
 
-  /** Write the call, its legs and (while it runs) its open-call entry, in one transaction. */
-  save(call: Call, now: string): void {
+  /**
+   * Write the call, its legs and (while it runs) its open-call entry, in one transaction.
+   * Returns the missed legs an answered call back closed (`DoneMark`s), for the live frames.
+   */
+  save(call: Call, now: string): DoneMark[] {
     if (call.mergedInto) {
       this.db.transaction(() => {
         this.deleteOpen.run(call.callId);
         this.db.prepare("DELETE FROM calls WHERE call_id = ?").run(call.callId);
       })();
-      return;
+      return [];
     }
-    this.db.transaction(() => {
+    return this.db.transaction((): DoneMark[] => {
       this.upsertCall.run({
         call_id: call.callId,
         linked_ids: JSON.stringify(call.linkedIds),
@@ -147,7 +167,7 @@ export class CallLog {
       });
       if (call.state === "ended") this.deleteOpen.run(call.callId);
       else for (const id of call.linkedIds) this.upsertOpen.run(id, call.callId, JSON.stringify(call), now);
-      if (call.state === "ended" && call.direction !== "inbound") this.markCalledBack(call);
+      return call.state === "ended" && call.direction !== "inbound" ? this.markCalledBack(call) : [];
     })();
   }
 
@@ -155,13 +175,14 @@ export class CallLog {
    * A call placed back to a number that had missed us closes those missed legs, for calls
    * started within `callbackWindowDays` before it: the cost stays flat however long the history.
    */
-  private markCalledBack(call: Call): void {
+  private markCalledBack(call: Call): DoneMark[] {
     const placer = call.legs.find((l) => l.placed);
-    if (!placer?.userId || call.outcome !== "answered") return;
+    if (!placer?.userId || call.outcome !== "answered") return [];
     const key = call.to.e164 ?? call.to.raw;
-    if (!key) return;
+    if (!key) return [];
     const from = new Date(Date.parse(call.times.started) - this.callbackWindowMs).toISOString();
-    this.calledBack.run(call.times.ended, key, from, call.times.started, placer.userId);
+    const rows = this.calledBack.all(call.times.ended, key, from, call.times.started, placer.userId) as { call_id: string; user_id: string; done_at: string }[];
+    return rows.map((r) => ({ callId: r.call_id, userId: r.user_id, doneAt: r.done_at }));
   }
 
   /** Rewrite the one probe row: a real write transaction, to learn whether the disk takes writes. */
@@ -172,6 +193,19 @@ export class CallLog {
   /** Mark a user's missed leg done (called back another way, or dismissed). */
   markDone(callId: string, userId: string, at: string): boolean {
     return this.db.prepare("UPDATE legs SET done = 1, done_at = ? WHERE call_id = ? AND user_id = ? AND outcome = 'missed'").run(at, callId, userId).changes > 0;
+  }
+
+  /**
+   * Close the open missed legs of a call: of these users, or of everyone (null). Returns the
+   * users whose leg was closed now (a leg already done is not closed again).
+   */
+  markOpenDone(callId: string, userIds: readonly string[] | null, at: string): string[] {
+    if (userIds !== null && userIds.length === 0) return [];
+    const only = userIds === null ? "user_id IS NOT NULL" : `user_id IN (${userIds.map(() => "?").join(", ")})`;
+    const rows = this.db
+      .prepare(`UPDATE legs SET done = 1, done_at = ? WHERE call_id = ? AND outcome = 'missed' AND done = 0 AND ${only} RETURNING user_id`)
+      .all(at, callId, ...(userIds ?? [])) as { user_id: string }[];
+    return [...new Set(rows.map((r) => r.user_id))].sort();
   }
 
   /**
@@ -229,12 +263,37 @@ export class CallLog {
     return rows.filter((r) => !seen.has(r.call_id) && seen.add(r.call_id)).map((r) => ({ ...(JSON.parse(r.snapshot) as Call), updatedAt: r.updated_at }));
   }
 
+  /**
+   * Per queue, the ended calls started at or after `from` (ISO): answered, abandoned, and the
+   * mean wait of the answered ones (null when none). A range on calls_started: today's calls only.
+   */
+  queueStats(from: string): Map<string, { answered: number; abandoned: number; avgWaitSeconds: number | null }> {
+    const rows = this.db
+      .prepare(
+        `SELECT queue, sum(outcome = 'answered') AS answered, sum(outcome = 'abandoned') AS abandoned,
+           avg(CASE WHEN outcome = 'answered' THEN wait_seconds END) AS avg_wait
+         FROM calls WHERE started_at >= ? AND queue IS NOT NULL AND state = 'ended' GROUP BY queue`,
+      )
+      .all(from) as { queue: string; answered: number; abandoned: number; avg_wait: number | null }[];
+    return new Map(rows.map((r) => [r.queue, { answered: r.answered, abandoned: r.abandoned, avgWaitSeconds: r.avg_wait === null ? null : Math.round(r.avg_wait * 10) / 10 }]));
+  }
+
   list(q: CallQuery = {}): StoredCall[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.since) {
       where.push("c.started_at >= ?");
       args.push(new Date(q.since).toISOString());
+    }
+    if (q.before) {
+      // Row-value comparison: SQLite walks calls_started_id backwards from the cursor.
+      if (q.before.callId === null) {
+        where.push("c.started_at < ?");
+        args.push(q.before.startedAt);
+      } else {
+        where.push("(c.started_at, c.call_id) < (?, ?)");
+        args.push(q.before.startedAt, q.before.callId);
+      }
     }
     if (q.userId || q.missed) {
       const legCond = ["l.call_id = c.call_id"];
@@ -246,7 +305,7 @@ export class CallLog {
       if (q.openOnly) legCond.push("l.done = 0");
       where.push(`EXISTS (SELECT 1 FROM legs l WHERE ${legCond.join(" AND ")})`);
     }
-    const sql = `SELECT * FROM calls c ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY c.started_at DESC LIMIT ?`;
+    const sql = `SELECT * FROM calls c ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY c.started_at DESC, c.call_id DESC LIMIT ?`;
     args.push(Math.min(Math.max(q.limit ?? 100, 1), 10_000));
     const rows = this.db.prepare(sql).all(...args) as Record<string, unknown>[];
     return rows.map((r) => rowToCall(r, this.legsOf.all(r.call_id) as Record<string, unknown>[]));
@@ -314,6 +373,7 @@ function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]):
       talkSeconds: l.talk_seconds as number | null,
       ...(l.missed_uncertain === 1 ? { missedUncertain: true as const } : {}),
       ...(l.transferred === 1 ? { transferred: true as const } : {}),
+      ...(typeof l.wrap_up_seconds === "number" ? { wrapUpSeconds: l.wrap_up_seconds } : {}),
       done: l.done === 1,
     })),
     answeredBy: r.answered_by_device
@@ -357,6 +417,8 @@ export interface CallLogWriterOptions {
   onDrop?: (callId: string) => void;
   /** Writes work again after failing; `calls` were written. */
   onRecovered?: (calls: number, failingSinceMs: number) => void;
+  /** Missed legs an answered call back closed, after their transaction committed. */
+  onDone?: (marks: DoneMark[]) => void;
 }
 
 /**
@@ -411,9 +473,10 @@ export class CallLogWriter {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
+    let marks: DoneMark[] = [];
     try {
       this.db.transaction(() => {
-        for (const { call, at } of batch.values()) this.log.save(call, at);
+        for (const { call, at } of batch.values()) marks = marks.concat(this.log.save(call, at) ?? []);
       })();
       this.succeeded(batch.size);
     } catch (err) {
@@ -424,7 +487,9 @@ export class CallLogWriter {
         this.scheduled = true;
         setTimeout(() => this.flush(), 1000).unref();
       }
+      return;
     }
+    if (marks.length > 0) this.opts.onDone?.(marks);
   }
 
   /**

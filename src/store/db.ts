@@ -172,6 +172,24 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE legs ADD COLUMN transferred INTEGER NOT NULL DEFAULT 0;
   `,
+  // 7 (issue 11): after-call work, one row per (call, agent): running while ended_at is null
+  // (a restarted daemon resumes or ends it), `paused` the queue members ctibridge paused for it
+  // (JSON [[queue, interface]]). The call log pages newest first by (started_at, call_id).
+  `
+  CREATE TABLE wrap_ups (
+    call_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    until TEXT,
+    ended_at TEXT,
+    seconds REAL,
+    end_reason TEXT,
+    paused TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (call_id, user_id)
+  );
+  CREATE INDEX wrap_ups_running ON wrap_ups(user_id) WHERE ended_at IS NULL;
+  CREATE INDEX calls_started_id ON calls(started_at, call_id);
+  `,
 ];
 
 /**

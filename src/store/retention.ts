@@ -6,13 +6,14 @@
 import type { Logger } from "../log.js";
 import type { Db } from "./db.js";
 
-/** Delete these calls with everything stored about them (legs, annotations, open-call rows). One transaction. */
+/** Delete these calls with everything stored about them (legs, annotations, open-call rows, wrap-ups). One transaction. */
 export function deleteCalls(db: Db, callIds: readonly string[]): number {
   if (callIds.length === 0) return 0;
   const del = [
     db.prepare("DELETE FROM call_annotations WHERE call_id = ?"),
     db.prepare("DELETE FROM legs WHERE call_id = ?"),
     db.prepare("DELETE FROM open_calls WHERE call_id = ?"),
+    db.prepare("DELETE FROM wrap_ups WHERE call_id = ?"),
   ];
   const delCall = db.prepare("DELETE FROM calls WHERE call_id = ?");
   let n = 0;

@@ -47,14 +47,14 @@ describe("AgentTracker: resync from trace 25 (QueueStatus + DeviceStateList)", (
   it("alice and bob are members of support, dave and eve of sales through their state interface", () => {
     const { agents, changes, resync25 } = rig();
     resync25();
-    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")] });
-    expect(agents.stateOf("bob")).toEqual({ deviceState: "inuse", queues: [q("support")] });
+    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")], activity: "talking", wrapUp: null });
+    expect(agents.stateOf("bob")).toEqual({ deviceState: "inuse", queues: [q("support")], activity: "talking", wrapUp: null });
     // Local/1004@agents/n has StateInterface PJSIP/1004: Dave's phone.
-    expect(agents.stateOf("dave")).toEqual({ deviceState: "inuse", queues: [q("sales")] });
-    expect(agents.stateOf("eve")).toEqual({ deviceState: "not_inuse", queues: [q("sales")] });
+    expect(agents.stateOf("dave")).toEqual({ deviceState: "inuse", queues: [q("sales")], activity: "talking", wrapUp: null });
+    expect(agents.stateOf("eve")).toEqual({ deviceState: "not_inuse", queues: [q("sales")], activity: "idle", wrapUp: null });
     // Carol and Frank are in no queue; their phones still have a state.
-    expect(agents.stateOf("carol")).toEqual({ deviceState: "inuse", queues: [] });
-    expect(agents.stateOf("frank")).toEqual({ deviceState: "ringing", queues: [] });
+    expect(agents.stateOf("carol")).toEqual({ deviceState: "inuse", queues: [], activity: "talking", wrapUp: null });
+    expect(agents.stateOf("frank")).toEqual({ deviceState: "ringing", queues: [], activity: "ringing", wrapUp: null });
     expect(agents.stateOf("nobody")).toBeNull();
     // One onChange per user for the whole resync.
     expect(changes.map((c) => c.userId).sort()).toEqual(["alice", "bob", "carol", "dave", "eve", "frank"]);
@@ -65,8 +65,8 @@ describe("AgentTracker: resync from trace 25 (QueueStatus + DeviceStateList)", (
   it("without DeviceStateList (older Asterisk) the member Status gives the device state", () => {
     const { agents, resync25 } = rig();
     resync25(["resync-QueueStatus"]);
-    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")] });
-    expect(agents.stateOf("eve")).toEqual({ deviceState: "not_inuse", queues: [q("sales")] });
+    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")], activity: "talking", wrapUp: null });
+    expect(agents.stateOf("eve")).toEqual({ deviceState: "not_inuse", queues: [q("sales")], activity: "idle", wrapUp: null });
     expect(agents.stateOf("carol")).toBeNull();
   });
 
@@ -80,8 +80,8 @@ describe("AgentTracker: resync from trace 25 (QueueStatus + DeviceStateList)", (
     agents.beginResync();
     feed(msgs);
     agents.endResync(true);
-    expect(agents.stateOf("bob")).toEqual({ deviceState: "inuse", queues: [] });
-    expect(of("bob").at(-1)).toEqual({ deviceState: "inuse", queues: [] });
+    expect(agents.stateOf("bob")).toEqual({ deviceState: "inuse", queues: [], activity: "talking", wrapUp: null });
+    expect(of("bob").at(-1)).toEqual({ deviceState: "inuse", queues: [], activity: "talking", wrapUp: null });
     expect(agents.stateOf("alice")!.queues).toEqual([q("support")]);
   });
 });
@@ -94,10 +94,10 @@ describe("AgentTracker: a listing after a reconnect replaces the state", () => {
     const enc = (fields: [string, string][]) => new AmiDecoder({ expectBanner: false }).push(Buffer.from(fields.map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n"));
     feed(enc([["Event", "QueueMemberPause"], ["Queue", "support"], ["MemberName", "Alice Agent"], ["Interface", "PJSIP/1001"], ["StateInterface", "PJSIP/1001"], ["Status", "2"], ["Paused", "1"], ["PausedReason", "lunch"]]));
     feed(enc([["Event", "DeviceStateChange"], ["Device", "PJSIP/1001-soft"], ["State", "RINGING"]]));
-    expect(agents.stateOf("alice")).toEqual({ deviceState: "ringing", queues: [q("support", { paused: true, reason: "lunch" })] });
+    expect(agents.stateOf("alice")).toEqual({ deviceState: "ringing", queues: [q("support", { paused: true, reason: "lunch" })], activity: "ringing", wrapUp: null });
     // After it: both listings of trace 25 (alice not paused, no such softphone).
     resync25();
-    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")] });
+    expect(agents.stateOf("alice")).toEqual({ deviceState: "inuse", queues: [q("support")], activity: "talking", wrapUp: null });
   });
 });
 
@@ -106,13 +106,13 @@ describe("AgentTracker: live events", () => {
     const { live, of, changes } = rig();
     live("07-queue-support-answered");
     expect(of("alice")).toEqual([
-      { deviceState: "ringing", queues: [] },
-      { deviceState: "ringing", queues: [q("support")] },
-      { deviceState: "inuse", queues: [q("support")] },
-      { deviceState: "not_inuse", queues: [q("support")] },
+      { deviceState: "ringing", queues: [], activity: "ringing", wrapUp: null },
+      { deviceState: "ringing", queues: [q("support")], activity: "ringing", wrapUp: null },
+      { deviceState: "inuse", queues: [q("support")], activity: "talking", wrapUp: null },
+      { deviceState: "not_inuse", queues: [q("support")], activity: "idle", wrapUp: null },
     ]);
     expect(of("bob").map((s) => s.deviceState)).toEqual(["ringing", "ringing", "not_inuse"]);
-    expect(of("bob").at(-1)).toEqual({ deviceState: "not_inuse", queues: [q("support")] });
+    expect(of("bob").at(-1)).toEqual({ deviceState: "not_inuse", queues: [q("support")], activity: "idle", wrapUp: null });
     // The carrier trunk and the Queue:… pseudo-devices are nobody's.
     expect(new Set(changes.map((c) => c.userId))).toEqual(new Set(["alice", "bob"]));
   });
@@ -134,9 +134,9 @@ describe("AgentTracker: live events", () => {
     changes.length = 0;
     live("09-queue-sales-local-members");
     expect(of("dave")).toEqual([
-      { deviceState: "ringing", queues: [q("sales")] },
-      { deviceState: "inuse", queues: [q("sales")] },
-      { deviceState: "not_inuse", queues: [q("sales")] },
+      { deviceState: "ringing", queues: [q("sales")], activity: "ringing", wrapUp: null },
+      { deviceState: "inuse", queues: [q("sales")], activity: "talking", wrapUp: null },
+      { deviceState: "not_inuse", queues: [q("sales")], activity: "idle", wrapUp: null },
     ]);
     expect(of("eve")).toEqual([]);
   });
@@ -178,10 +178,10 @@ describe("AgentTracker: pause, removal, several devices (AMI as the Asterisk 22 
     feed(ami(member("QueueMemberPause", "Local/1004@agents/n", "PJSIP/1004", { Paused: "0", PausedReason: "lunch" })));
     feed(ami([["Event", "QueueMemberRemoved"], ["Queue", "sales"], ["MemberName", "Dave Sales"], ["Interface", "Local/1004@agents/n"]]));
     expect(of("dave")).toEqual([
-      { deviceState: "not_inuse", queues: [q("sales")] },
-      { deviceState: "not_inuse", queues: [q("sales", { paused: true, reason: "lunch" })] },
-      { deviceState: "not_inuse", queues: [q("sales")] },
-      { deviceState: "not_inuse", queues: [] },
+      { deviceState: "not_inuse", queues: [q("sales")], activity: "idle", wrapUp: null },
+      { deviceState: "not_inuse", queues: [q("sales", { paused: true, reason: "lunch" })], activity: "paused", wrapUp: null },
+      { deviceState: "not_inuse", queues: [q("sales")], activity: "idle", wrapUp: null },
+      { deviceState: "not_inuse", queues: [], activity: "idle", wrapUp: null },
     ]);
   });
 
@@ -190,8 +190,8 @@ describe("AgentTracker: pause, removal, several devices (AMI as the Asterisk 22 
     feed(ami(member("QueueMemberStatus", "PJSIP/1004", "PJSIP/1004", { Status: "5" })));
     feed(ami(member("QueueMemberPause", "PJSIP/1004", "PJSIP/1004", { Status: "5", Paused: "1", PausedReason: "", Reason: "break" })));
     expect(of("dave")).toEqual([
-      { deviceState: "unavailable", queues: [q("sales", { loggedIn: false })] },
-      { deviceState: "unavailable", queues: [q("sales", { loggedIn: false, paused: true, reason: "break" })] },
+      { deviceState: "unavailable", queues: [q("sales", { loggedIn: false })], activity: "offline", wrapUp: null },
+      { deviceState: "unavailable", queues: [q("sales", { loggedIn: false, paused: true, reason: "break" })], activity: "offline", wrapUp: null },
     ]);
   });
 
@@ -211,10 +211,10 @@ describe("AgentTracker: pause, removal, several devices (AMI as the Asterisk 22 
     let users = new Map([["1004", "dave"]]);
     const { agents, feed, of } = rig({ userForExtension: (e) => users.get(e) ?? null });
     feed(ami(member("QueueMemberAdded", "Local/1004@from-queue/n", "hint:1004@ext-local")));
-    expect(of("dave")).toEqual([{ deviceState: null, queues: [q("sales")] }]);
+    expect(of("dave")).toEqual([{ deviceState: null, queues: [q("sales")], activity: "idle", wrapUp: null }]);
     users = new Map([["1004", "eve"]]);
     agents.remap();
-    expect(of("dave").at(-1)).toEqual({ deviceState: null, queues: [] });
-    expect(of("eve")).toEqual([{ deviceState: null, queues: [q("sales")] }]);
+    expect(of("dave").at(-1)).toEqual({ deviceState: null, queues: [], activity: "idle", wrapUp: null });
+    expect(of("eve")).toEqual([{ deviceState: null, queues: [q("sales")], activity: "idle", wrapUp: null }]);
   });
 });

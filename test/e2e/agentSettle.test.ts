@@ -50,8 +50,8 @@ describe("agent state split over two AMI writes", () => {
     await waitFor(() => sam.messages.filter((m) => m.type === "agent.state").length >= 2, "alice back", 500);
     await sam.sync();
     expect(sam.messages.filter((m) => m.type === "agent.state").map((m) => [m.agent, m.state])).toEqual([
-      ["alice", { deviceState: "unavailable", queues: [{ ...support, loggedIn: false }] }],
-      ["alice", { deviceState: "not_inuse", queues: [support] }],
+      ["alice", { deviceState: "unavailable", queues: [{ ...support, loggedIn: false }], activity: "offline", wrapUp: null }],
+      ["alice", { deviceState: "not_inuse", queues: [support], activity: "idle", wrapUp: null }],
     ]);
   });
 });

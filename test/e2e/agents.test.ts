@@ -50,15 +50,15 @@ describe("agent.state end to end", () => {
     const dave = d.connect("dave");
     await Promise.all([alice.ready(), sam.ready(), dave.ready()]);
     const first = await alice.next();
-    expect(first).toMatchObject({ type: "agent.state", userId: "alice", agent: "alice", state: { deviceState: "inuse", queues: [support] } });
+    expect(first).toMatchObject({ type: "agent.state", userId: "alice", agent: "alice", state: { deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null } });
     await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
     for (const c of [alice, sam, dave]) await c.sync();
 
     expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
-      { deviceState: "inuse", queues: [support] },
-      { deviceState: "ringing", queues: [support] },
-      { deviceState: "inuse", queues: [support] },
-      { deviceState: "not_inuse", queues: [support] },
+      { deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null },
+      { deviceState: "ringing", queues: [support], activity: "ringing", wrapUp: null },
+      { deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null },
+      { deviceState: "not_inuse", queues: [support], activity: "idle", wrapUp: null },
     ]);
     // The connect-time copy is a reply (it repeats the latest seq); live ones take new seqs.
     const seqs = agentStates(alice.messages).slice(1).map((m) => m.seq);
@@ -79,7 +79,7 @@ describe("agent.state end to end", () => {
       "bob:not_inuse",
       "alice:not_inuse",
     ]);
-    expect(agentStates(dave.messages).map((m) => m.state)).toEqual([{ deviceState: "inuse", queues: [sales] }]);
+    expect(agentStates(dave.messages).map((m) => m.state)).toEqual([{ deviceState: "inuse", queues: [sales], activity: "talking", wrapUp: null }]);
   });
 
   it("dave, a Local/1004@agents/n member, follows trace 09, and queue.pause names his member interface", async () => {
@@ -110,9 +110,9 @@ describe("agent.state end to end", () => {
     // Trace 07 sends alice's DeviceStateChange RINGING and her first QueueMemberStatus back to
     // back: one frame, never the intermediate "ringing, member of no queue".
     expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
-      { deviceState: "ringing", queues: [support] },
-      { deviceState: "inuse", queues: [support] },
-      { deviceState: "not_inuse", queues: [support] },
+      { deviceState: "ringing", queues: [support], activity: "ringing", wrapUp: null },
+      { deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null },
+      { deviceState: "not_inuse", queues: [support], activity: "idle", wrapUp: null },
     ]);
   });
 
@@ -131,9 +131,9 @@ describe("agent.state end to end", () => {
     await d.replay(as("NOT_INUSE", "1"));
     await alice.sync();
     expect(agentStates(alice.messages).map((m) => m.state)).toEqual([
-      { deviceState: "inuse", queues: [support] },
-      { deviceState: "unavailable", queues: [{ ...support, loggedIn: false }] },
-      { deviceState: "not_inuse", queues: [support] },
+      { deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null },
+      { deviceState: "unavailable", queues: [{ ...support, loggedIn: false }], activity: "offline", wrapUp: null },
+      { deviceState: "not_inuse", queues: [support], activity: "idle", wrapUp: null },
     ]);
   });
 });
@@ -173,7 +173,7 @@ describe("agent state after a PBX restart", () => {
     d.pbx.boot();
     await waitFor(() => asked() > before, "listing after FullyBooted");
     const next = await alice.nextOf("agent.state");
-    expect(next.state).toEqual({ deviceState: "inuse", queues: [support] });
+    expect(next.state).toEqual({ deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null });
     expect(d.logs.filter((l) => l.msg === "agent state listing failed")).toEqual([]);
   });
 
@@ -195,7 +195,7 @@ describe("agent state after a PBX restart", () => {
     d.pbx.dropConnections();
     await waitFor(() => d.resyncs() > resyncs, "reconnected");
     const next = await alice.nextOf("agent.state");
-    expect(next.state).toEqual({ deviceState: "inuse", queues: [support] });
+    expect(next.state).toEqual({ deviceState: "inuse", queues: [support], activity: "talking", wrapUp: null });
     expect(refusals).toBe(2);
     expect(d.logs.filter((l) => l.msg === "agent state listing failed").map((l) => l.action)).toEqual(["QueueStatus"]);
   });

@@ -122,11 +122,12 @@ describe("protocol JSON (the examples in docs/protocol.md)", () => {
   });
 
   it("agent.state and pbx status", () => {
-    expect(renderEntry(sue, { kind: "agent", seq: 18250, ts: new Date(T0).toISOString(), userId: "alice", state: { deviceState: "not_inuse", queues: [{ queue: "support", loggedIn: true, paused: true, reason: "lunch" }] } })).toMatchInlineSnapshot(`
+    expect(renderEntry(sue, { kind: "agent", seq: 18250, ts: new Date(T0).toISOString(), userId: "alice", state: { deviceState: "not_inuse", queues: [{ queue: "support", loggedIn: true, paused: true, reason: "lunch" }], activity: "paused", wrapUp: null } })).toMatchInlineSnapshot(`
       {
         "agent": "alice",
         "seq": 18250,
         "state": {
+          "activity": "paused",
           "deviceState": "not_inuse",
           "queues": [
             {
@@ -136,6 +137,7 @@ describe("protocol JSON (the examples in docs/protocol.md)", () => {
               "reason": "lunch",
             },
           ],
+          "wrapUp": null,
         },
         "ts": "2024-06-01T09:00:00.000Z",
         "type": "agent.state",

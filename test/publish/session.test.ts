@@ -100,7 +100,7 @@ describe("status and heartbeats", () => {
     const [alice, bob, sue] = [h.connect(await h.sign("alice")), h.connect(await h.sign("bob")), h.connect(await h.sign("sue"))];
     await Promise.all([alice.ready(), bob.ready(), sue.ready()]);
     h.cti.pbxStatus("disconnected", { reason: "connection refused" });
-    h.cti.agentState("alice", { deviceState: "not_inuse", queues: [{ queue: "support", loggedIn: true, paused: true, reason: "lunch" }] });
+    h.cti.agentState("alice", { deviceState: "not_inuse", queues: [{ queue: "support", loggedIn: true, paused: true, reason: "lunch" }], activity: "paused", wrapUp: null });
     for (const c of [alice, bob, sue]) expect(await c.next()).toMatchObject({ type: "pbx.disconnected", reason: "connection refused" });
     expect(await alice.next()).toMatchObject({ type: "agent.state", agent: "alice", state: { deviceState: "not_inuse" } });
     expect(await sue.next()).toMatchObject({ type: "agent.state", agent: "alice" });

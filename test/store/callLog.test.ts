@@ -152,7 +152,7 @@ describe("CallLog", () => {
     for (const c of await snapshots("03-inbound-missed-caller-abandon")) log.save(c, c.times.started);
     // Back to schema 2: no from_key column, no index.
     db.exec(
-      "ALTER TABLE legs DROP COLUMN transferred; ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
+      "DROP TABLE wrap_ups; DROP INDEX calls_started_id; ALTER TABLE legs DROP COLUMN transferred; ALTER TABLE calls DROP COLUMN answered_by_external; ALTER TABLE calls DROP COLUMN park; ALTER TABLE calls DROP COLUMN end_estimated; ALTER TABLE legs DROP COLUMN missed_uncertain; DROP INDEX calls_from_key; DROP INDEX open_calls_call; DROP TABLE store_probe; ALTER TABLE calls DROP COLUMN from_key; PRAGMA user_version = 2",
     );
     db.close();
     db = openDb(path);
@@ -167,7 +167,7 @@ function failingDisk(log: CallLog): { log: CallLog; heal: () => void } {
   const wrapped = Object.assign(Object.create(log), {
     save: (c: Call, at: string) => {
       if (fail) throw new Error("disk full");
-      log.save(c, at);
+      return log.save(c, at);
     },
   }) as CallLog;
   return { log: wrapped, heal: () => (fail = false) };
