@@ -19,7 +19,7 @@ import { serveMetrics } from "./metrics.js";
 import { sendError, sendJson } from "./respond.js";
 import { handleRest, restBudget, type RestDeps } from "./rest.js";
 import { installSocketGuard } from "./socketGuard.js";
-import { panelHeaders, serveStatic } from "./static.js";
+import { panelHeaders, SDK_PATH, serveSdk, serveStatic } from "./static.js";
 
 export type { AnnotateBody, CallFilter, RestResult } from "./rest.js";
 
@@ -34,6 +34,8 @@ export interface HttpDeps extends Omit<RestDeps, "log" | "auth"> {
   registry?: Registry;
   /** The reference panel; null: not served. Default: the `web/` folder of the package. */
   webDir?: string | null;
+  /** The client SDK's browser build, served at /sdk/ctibridge-client.js; null: not served. Default: packages/client/dist. */
+  sdkFile?: string | null;
   now?: () => number;
 }
 
@@ -54,12 +56,24 @@ export function defaultWebDir(): string | null {
   return null;
 }
 
+/** The SDK's browser build (`npm run build`), from src/http or dist/src/http; null when not built. */
+export function defaultSdkFile(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ["../../packages/client/dist", "../../../packages/client/dist"]) {
+    const file = resolve(here, up, "ctibridge-client.js");
+    if (existsSync(file)) return file;
+  }
+  return null;
+}
+
 export function createHttpApi(deps: HttpDeps): HttpApi {
   const { config } = deps;
   const log = deps.log.child({ component: "http" });
   const now = deps.now ?? Date.now;
   const startedAt = now();
   const webDir = deps.webDir === undefined ? defaultWebDir() : deps.webDir;
+  // Looked up per request when defaulted: a build after the daemon started is served too.
+  const sdkFile = () => (deps.sdkFile === undefined ? defaultSdkFile() : deps.sdkFile);
   const limits = config.server.limits;
   const rest: RestDeps = {
     log,
@@ -92,6 +106,11 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     if (url.pathname.startsWith("/api/")) {
       if (!(await handleRest(rest, req, res, url))) sendError(res, "not_found", "no such endpoint");
       return;
+    }
+    if ((req.method === "GET" || req.method === "HEAD") && url.pathname === SDK_PATH) {
+      const file = sdkFile();
+      if (file !== null && (await serveSdk(file, req, res, panel, config.server.allowedOrigins))) return;
+      return sendError(res, "not_found", "the client SDK is not built (npm run build)");
     }
     if ((req.method === "GET" || req.method === "HEAD") && webDir !== null) {
       if (await serveStatic(webDir, req, res, url.pathname, panel)) return;

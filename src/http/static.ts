@@ -66,7 +66,24 @@ export function resolveStatic(root: string, pathname: string): string | null {
 /** Serve a file; false when there is none (the caller answers 404). */
 export async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse, pathname: string, headers: Record<string, string> = panelHeaders([])): Promise<boolean> {
   const file = resolveStatic(root, pathname);
-  if (file === null) return false;
+  return file === null ? false : serveFile(file, req, res, headers);
+}
+
+/** The path the browser build of the client SDK is served at (packages/client). */
+export const SDK_PATH = "/sdk/ctibridge-client.js";
+
+/**
+ * The SDK file with the panel's headers. A CRM page on an allowed origin may load it as a
+ * module script, which browsers fetch with CORS: that origin is echoed, no other.
+ */
+export function serveSdk(file: string, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>, allowedOrigins: readonly string[]): Promise<boolean> {
+  const origin = req.headers.origin;
+  const cors: Record<string, string> = origin !== undefined && allowedOrigins.includes(origin) ? { "Access-Control-Allow-Origin": origin, Vary: "Origin" } : {};
+  return serveFile(file, req, res, { ...headers, ...cors });
+}
+
+/** One file, GET or HEAD; false when it is not there. */
+export async function serveFile(file: string, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): Promise<boolean> {
   let size: number;
   try {
     const st = await stat(file);
