@@ -51,6 +51,7 @@ export interface DaemonOptions {
   pop?: Record<string, unknown>;
   control?: Record<string, unknown>;
   auth?: Record<string, unknown>;
+  agents?: Record<string, unknown>;
   /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
@@ -116,6 +117,7 @@ export class DaemonRig {
       ...(o.calls ? { calls: o.calls } : {}),
       ...(o.pop ? { pop: o.pop } : {}),
       ...(o.control ? { control: o.control } : {}),
+      ...(o.agents ? { agents: o.agents } : {}),
       ...(o.auth ? { auth: o.auth } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");

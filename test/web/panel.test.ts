@@ -13,7 +13,9 @@ const rig = new PanelRig();
 afterEach(() => rig.close());
 
 /** Trace 07 (queue support, ringall, alice answers): ringing | talking | the end. */
-const queueCall = () => traceParts("07-queue-support-answered", [/^Event: AgentConnect/m, /^Event: HangupRequest/m]);
+const queueCall = () => traceParts("07-queue-support-answered", [/^Event: Newstate\r\n[\s\S]*Channel: PJSIP\/1001-[\s\S]*ChannelStateDesc: Up/, /^Event: HangupRequest/m]);
+/** The first message that ends a ring (a dial's end, a hangup request): the trace cut before it is a call still ringing. */
+const RING_ENDS = /^Event: (DialEnd|HangupRequest|SoftHangupRequest|AgentRingNoAnswer)\r\n/m;
 const cardText = (page: import("playwright-core").Page, sel: string) => page.$eval(sel, (e) => e.textContent || "");
 
 async function pbxWithQueues() {
@@ -59,15 +61,17 @@ describe.skipIf(noChromium)("the agent's modes", () => {
     await page.waitForSelector(".card.mode-wrapUp");
     expect(await page.getAttribute("#mode", "data-mode")).toBe("wrapUp");
     expect(await page.$eval(".card.mode-wrapUp textarea", (e) => (e as HTMLTextAreaElement).value)).toBe("wants a quote");
-    await page.selectOption(".card.mode-wrapUp select", "sale");
+    // saving the note keeps the agent in wrap-up (mode until-ready); "Ready" ends it
     await page.click(".card.mode-wrapUp .notes button[type=submit]");
     await page.waitForFunction(() => document.querySelector(".card.mode-wrapUp .notes button")?.textContent?.includes("Saved"));
+    expect(await page.getAttribute("#mode", "data-mode")).toBe("wrapUp");
     await page.click(".card.mode-wrapUp button.accept");
     await page.waitForSelector(".card.mode-idle");
     expect(await page.getAttribute("#mode", "data-mode")).toBe("idle");
 
     const stored = await (await fetch(`http://127.0.0.1:${d.port}/api/calls?limit=5`, { headers: { Authorization: `Bearer ${d.token("alice")}` } })).json();
-    expect(stored.calls[0].annotation).toMatchObject({ comment: "wants a quote", disposition: "sale" });
+    expect(stored.calls[0].annotation).toMatchObject({ comment: "wants a quote" });
+    expect(stored.calls[0].legs.find((l: { userId: string }) => l.userId === "alice").wrapUpSeconds).toBeGreaterThanOrEqual(0);
     expect(await texts(page, "#log-list li .word")).toEqual(["Connected"]);
   });
 
@@ -98,7 +102,7 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
   it("two matches: choose one (stored as the call's record) or create a contact", async () => {
     const d = await rig.start();
     const page = await rig.open(d, "alice");
-    const [ringing] = traceParts("08-queue-support-abandoned", [/^Event: QueueCallerAbandon/m]);
+    const [ringing] = traceParts("08-queue-support-abandoned", [RING_ENDS]);
     await d.replay(ringing!);
     await page.waitForSelector(".card.mode-ringing .match.many");
     expect(await texts(page, ".choices .who")).toEqual(["Erika Musterfrau · Beispiel AG", "Hans Beispiel · Beispiel AG"]);
@@ -114,7 +118,7 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
   it("no match: a create-contact link", async () => {
     const d = await rig.start();
     const page = await rig.open(d, "alice");
-    const [ringing] = traceParts("03-inbound-missed-caller-abandon", [/^Event: Hangup\r?\n/m]);
+    const [ringing] = traceParts("03-inbound-missed-caller-abandon", [RING_ENDS]);
     await d.replay(ringing!);
     await page.waitForSelector(".card.mode-ringing .match.none a.create");
     expect(await page.getAttribute(".match.none a.create", "href")).toBe("https://crm.example/contacts?phone=%2B49891234567");

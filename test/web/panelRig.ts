@@ -72,6 +72,7 @@ export class PanelRig {
     const ctx = await this.browser.newContext({ viewport: { width: o.width ?? 1400, height: o.height ?? 900 }, locale: lang === "de" ? "de-DE" : "en-US", timezoneId: "Europe/Berlin" });
     this.contexts.push(ctx);
     const page = await ctx.newPage();
+    page.setDefaultTimeout(8_000);
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => {
