@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The reference panel in headless Chromium against the real daemon and a fake PBX replaying
  * recorded traces: the agent's modes through a queue call, pops (also for a call already
