@@ -198,6 +198,9 @@ async function afterHello() {
   $("dial").hidden = u.devices.length === 0;
   $("no-device").hidden = u.devices.length > 0 || u.role === "supervisor";
   $("board").hidden = u.role !== "supervisor";
+  // Without a phone there is no call of one's own to show: the board and the log get the room.
+  document.body.classList.toggle("no-device", u.devices.length === 0);
+  $("now").hidden = u.devices.length === 0 && u.role === "supervisor";
   await refreshRest();
 }
 
@@ -401,36 +404,29 @@ function render() {
 /** The agent's own status and the switch: pause with a reason, available, queue log in / out. */
 function statusControls(state, u) {
   const { t } = u;
-  if (!panel.user.devices.length) return [h("span", { class: "muted small" }, t(panel.user.role === "supervisor" ? "board.title" : "me.noDevice"))];
+  if (!panel.user.devices.length) return [h("span", { class: "muted small" }, t("me.noDevice"))];
   const st = agentStatus(state);
-  const word = st.status === "paused" ? t("me.pausedFor", { reason: st.reason ? reasonText(st.reason, t) : "–" }) : st.status === "unknown" ? "" : t(`me.${st.status}`);
-  const out = [h("span", { class: `status-word ${st.status}`, dataset: { status: st.status } }, word)];
-  if (st.queues.length) out.push(h("span", { class: "muted small" }, t("me.queues", { list: st.queues.map((q) => q.queue).join(", ") })));
+  if (st.status === "unknown") return [];
+  const word = st.status === "paused" ? t("me.pausedFor", { reason: st.reason ? reasonText(st.reason, t) : "–" }) : t(`me.${st.status}`);
+  const line = h("p", { class: "status-line" }, h("span", { class: `status-word ${st.status}`, dataset: { status: st.status } }, word), st.queues.length ? h("span", { class: "muted small" }, t("me.queues", { list: st.queues.map((q) => q.queue).join(", ") })) : "");
+  const controls = [];
   if (st.status === "available") {
     const sel = h("select", { "aria-label": t("me.reason"), dataset: { focus: "reason" } }, REASONS.map((r) => h("option", { value: r }, reasonText(r, t))));
-    out.push(h("span", { class: "row" }, sel, h("button", { type: "button", onclick: () => run("queue.pause", null, () => panel.client.queuePause({ paused: true, reason: sel.value })) }, t("me.pause"))));
+    controls.push(sel, h("button", { type: "button", onclick: () => run("queue.pause", null, () => panel.client.queuePause({ paused: true, reason: sel.value })) }, t("me.pause")));
   } else if (st.status === "paused") {
-    out.push(h("button", { type: "button", onclick: () => run("queue.unpause", null, () => panel.client.queuePause({ paused: false })) }, t("me.resume")));
+    controls.push(h("button", { type: "button", onclick: () => run("queue.unpause", null, () => panel.client.queuePause({ paused: false })) }, t("me.resume")));
   }
   if (st.queues.length && st.status !== "wrapUp") {
-    out.push(
-      h(
-        "button",
-        {
-          type: "button",
-          class: "quiet",
-          onclick: () => {
-            store.set("queues", st.queues.map((q) => q.queue).join(","));
-            for (const q of st.queues) run("queue.logout", null, () => panel.client.queueLogin({ queue: q.queue, login: false }));
-          },
-        },
-        t("me.logout"),
-      ),
-    );
+    const logout = () => {
+      store.set("queues", st.queues.map((q) => q.queue).join(","));
+      for (const q of st.queues) run("queue.logout", null, () => panel.client.queueLogin({ queue: q.queue, login: false }));
+    };
+    controls.push(h("button", { type: "button", class: "quiet", onclick: logout }, t("me.logout")));
   } else if (st.status === "loggedOut" && store.get("queues")) {
-    out.push(h("button", { type: "button", onclick: () => store.get("queues").split(",").forEach((q) => run("queue.login", null, () => panel.client.queueLogin({ queue: q, login: true }))) }, t("me.login")));
+    const login = () => store.get("queues").split(",").forEach((q) => run("queue.login", null, () => panel.client.queueLogin({ queue: q, login: true })));
+    controls.push(h("button", { type: "button", onclick: login }, t("me.login")));
   }
-  return out;
+  return [line, controls.length ? h("div", { class: "row" }, controls) : null].filter(Boolean);
 }
 
 function renderLog(u, now) {

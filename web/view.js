@@ -257,8 +257,10 @@ export function logRow(call, ui, now) {
   const word = stateWord(call, ui.me, ui.role);
   const other = otherParty(call, ui.me);
   const supervisorView = ui.role === "supervisor" && !(call.legs || []).some((l) => l.userId === ui.me);
-  const name = supervisorView && call.direction !== "inbound" ? `${call.from.display || call.from.raw} → ${partyName(call, ui.me, t)}` : partyName(call, ui.me, t);
   const number = numberText(other, t);
+  const party = partyName(call, ui.me, t);
+  const name = supervisorView && call.direction !== "inbound" ? `${call.from.display || call.from.raw} → ${party}` : party;
+  const sub = [party !== number ? number : "", call.queue || ""].filter(Boolean).join(" · ");
   const open = isOpenMissed(call, ui.me, ui.role);
   const back = word === "missed" || word === "hungUp" ? callbackNumber(call, ui.me) : null;
   const dir = call.direction;
@@ -267,7 +269,7 @@ export function logRow(call, ui, now) {
     { class: `call ${word} ${open ? "open" : ""}`, dataset: { callId: call.callId, word } },
     h("span", { class: `dir ${dir} ${word}`, title: t(`dir.${dir}`), "aria-label": t(`dir.${dir}`), role: "img" }, word === "missed" ? "✗" : DIR_ICON[dir] || "·"),
     h("span", { class: "when" }, h("time", { datetime: call.times?.started }, fmt.dateTime(call.times?.started))),
-    h("span", { class: "who" }, h("span", { class: "name" }, name), name !== number ? h("span", { class: "number muted" }, number) : "", call.queue ? h("span", { class: "muted" }, ` · ${call.queue}`) : ""),
+    h("span", { class: "who" }, h("span", { class: "name" }, name), sub ? h("span", { class: "sub muted" }, sub) : ""),
     h("span", { class: "dur", dataset: call.state === "ended" ? {} : { timer: call.callId } }, clock(durationSeconds(call, now))),
     h("span", { class: `word ${word}` }, t(`word.${word}`)),
     h(

@@ -16,7 +16,7 @@ afterEach(() => rig.close());
 /** Trace 07 (queue support, ringall, alice answers): ringing | talking | the end. */
 const queueCall = () => traceParts("07-queue-support-answered", [/^Event: Newstate\r\n[\s\S]*Channel: PJSIP\/1001-[\s\S]*ChannelStateDesc: Up/, /^Event: HangupRequest/m]);
 /** The first message that ends a ring (a dial's end, a hangup request): the trace cut before it is a call still ringing. */
-const RING_ENDS = /^Event: (DialEnd|HangupRequest|SoftHangupRequest|AgentRingNoAnswer)\r\n/m;
+const RING_ENDS = /^Event: (DialEnd|HangupRequest|SoftHangupRequest|AgentRingNoAnswer)\r\n|^Event: Newstate\r\n[\s\S]*Channel: PJSIP\/10\d\d-[\s\S]*ChannelStateDesc: Up/m;
 const cardText = (page: import("playwright-core").Page, sel: string) => page.$eval(sel, (e) => e.textContent || "");
 
 async function pbxWithQueues() {
@@ -161,5 +161,14 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
     await page.click("#me-status button:text('Pause')");
     const pause = await waitFor(() => pbx.received.find((r) => r.action.headers.Action === "QueuePause"), "QueuePause");
     expect(pause.action.headers).toMatchObject({ Interface: "PJSIP/1001", Paused: "true", Reason: "lunch" });
+    // the PBX reports the pause (Asterisk 22 QueueMemberPause): the panel says so and offers "Available"
+    const member = (paused: string, reason: string) =>
+      Buffer.from(`Event: QueueMemberPause\r\nPrivilege: agent,all\r\nQueue: support\r\nMemberName: Alice Agent\r\nInterface: PJSIP/1001\r\nStateInterface: PJSIP/1001\r\nMembership: static\r\nPenalty: 0\r\nCallsTaken: 0\r\nLastCall: 0\r\nLastPause: 0\r\nLoginTime: 0\r\nInCall: 0\r\nStatus: 1\r\nPaused: ${paused}\r\nPausedReason: ${reason}\r\nRinginuse: 0\r\nWrapuptime: 0\r\n\r\n`);
+    await d.replay(member("1", "lunch"));
+    await page.waitForSelector('.status-word[data-status="paused"]');
+    expect(await page.textContent(".status-word")).toBe("Paused: Lunch");
+    await page.click("#me-status button:text('Available')");
+    await waitFor(() => pbx.received.filter((r) => r.action.headers.Action === "QueuePause").length === 2, "unpause");
+    expect(pbx.received.filter((r) => r.action.headers.Action === "QueuePause")[1]!.action.headers).toMatchObject({ Interface: "PJSIP/1001", Paused: "false" });
   });
 });

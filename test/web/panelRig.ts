@@ -83,7 +83,7 @@ export class PanelRig {
     await page.waitForSelector('#status[data-kind="ok"]', { timeout: 10_000 }).catch((e) => {
       throw new Error(`panel did not connect: ${errors.join(" | ")} ${e}`);
     });
-    await page.waitForSelector("#me-name:not(:empty)", { timeout: 5_000 });
+    await page.waitForSelector("#me-name:not(:empty)", { state: "attached", timeout: 5_000 });
     return page;
   }
 
