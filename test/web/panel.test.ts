@@ -171,4 +171,30 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
     await waitFor(() => pbx.received.filter((r) => r.action.headers.Action === "QueuePause").length === 2, "unpause");
     expect(pbx.received.filter((r) => r.action.headers.Action === "QueuePause")[1]!.action.headers).toMatchObject({ Interface: "PJSIP/1001", Paused: "false" });
   });
+
+  it("transfer picks a colleague from the directory: the PBX gets a blind transfer to her extension", async () => {
+    const d = await rig.start();
+    const page = await rig.open(d, "alice");
+    const [ringing, talking] = queueCall();
+    await d.replay(Buffer.concat([ringing!, talking!]));
+    await page.waitForSelector(".card.mode-talk");
+    await page.fill(".card.mode-talk .xfer input", "Carol Agent (1003)");
+    await page.click(".card.mode-talk .xfer button:text('Transfer')");
+    const xfer = await waitFor(() => d.pbx.received.find((r) => r.action.headers.Action === "BlindTransfer"), "BlindTransfer");
+    expect(xfer.action.headers).toMatchObject({ Exten: "1003" });
+  });
+
+  it("a refused token says so and stops retrying", async () => {
+    const d = await rig.start();
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${d.port}/?token=ctb_not_a_real_token&lang=en`);
+      await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("Token refused"), undefined, { timeout: 8_000 });
+      expect(await page.isVisible("#connect")).toBe(true);
+    } finally {
+      await browser.close();
+    }
+  });
 });
