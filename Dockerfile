@@ -17,6 +17,8 @@ ENV npm_config_nodedir=/usr/local \
     npm_config_audit=false
 WORKDIR /src
 COPY package.json package-lock.json ./
+# The client SDK is an npm workspace: its manifest is part of the install.
+COPY packages/client/package.json ./packages/client/
 # Dependencies first (a cached layer while only the code changes); `prepare` (the TypeScript
 # build) needs the sources, so scripts are skipped here and the addon built explicitly.
 # An optional build secret `npmrc` (a private registry, a proxy's CA) never lands in a layer:
@@ -26,6 +28,8 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
  && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages/client/build.mjs packages/client/tsconfig.json ./packages/client/
+COPY packages/client/src ./packages/client/src
 RUN npm run build \
  && npm prune --omit=dev \
  && cd node_modules/better-sqlite3 \
@@ -48,6 +52,9 @@ WORKDIR /opt/ctibridge
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+# `ctibridge watch` runs on the SDK's sources; its browser build is served at /sdk/ctibridge-client.js.
+COPY --from=build /src/dist/packages ./dist/packages
+COPY --from=build /src/packages/client/dist/ctibridge-client.js ./packages/client/dist/
 COPY web ./web
 # The recorded calls the PBX simulator replays (ami.mode: simulator, `ctibridge demo`).
 COPY test/fixtures/ami ./test/fixtures/ami

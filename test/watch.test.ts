@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { AddressInfo } from "node:net";
+import { stripTracePreamble } from "../src/sim/replay.js";
 import { runWatch, WatchError } from "../src/watch.js";
+import { formatMessage } from "../src/watchFormat.js";
+import { DaemonRig, E2E_USERS } from "./helpers/daemon.js";
+import { traceBytes } from "./helpers/traces.js";
 
 const ts = "2026-11-22T12:03:04.000Z";
 let wss: WebSocketServer | undefined;
@@ -26,8 +30,16 @@ async function server(opts: { reject?: number } = {}) {
     },
   });
   const waiters: ((ws: WebSocket) => void)[] = [];
+  let connCount = 0;
   wss.on("connection", (ws) => {
     connections.push(ws);
+    // Every session starts as the daemon's does: hello, then the snapshot; pings are answered.
+    const id = `c${++connCount}`;
+    ws.send(JSON.stringify({ v: 1, seq: 1, type: "hello", ts, userId: "alice", server: { name: "ctibridge", version: "0.1.0" }, protocol: 1, connectionId: id, user: { id: "alice", name: "Alice", role: "agent", devices: [] }, expiresAt: null }));
+    ws.send(JSON.stringify({ v: 1, seq: 1, type: "snapshot", ts, userId: "alice", calls: [] }));
+    ws.on("message", (d) => {
+      if (JSON.parse(d.toString()).type === "ping") ws.send(JSON.stringify({ v: 1, seq: 1, type: "pong", ts, userId: "alice" }));
+    });
     ws.on("message", (d) => received.push(JSON.parse(d.toString())));
     waiters.shift()?.(ws);
   });
@@ -54,18 +66,24 @@ describe("runWatch", () => {
     const ws1 = await first;
     ws1.send(JSON.stringify({ v: 1, seq: 4, type: "pbx.resynced", ts, userId: "alice", calls: 2 }));
     ws1.send(JSON.stringify({ v: 1, seq: 5, type: "command.result", ts, userId: "alice", id: "x", ok: true }));
-    await until(() => lines.length === 2);
+    await until(() => lines.length === 4);
     const second = s.nextConnection();
     ws1.close(1012, "restart");
     await second;
-    await until(() => s.received.length === 1);
-    expect(s.received).toEqual([{ type: "resume", afterSeq: 5 }]);
+    // Resume from the last seq, then a ping whose pong marks the end of the replay.
+    await until(() => s.received.length === 2);
+    expect(s.received).toEqual([{ type: "resume", afterSeq: 5 }, { type: "ping" }]);
     expect(s.protocols).toEqual([["ctibridge.v1", "bearer.tok-1"], ["ctibridge.v1", "bearer.tok-1"]]);
     ac.abort();
     await done;
-    expect(lines).toEqual(["12:03:04 PBX UP   resynced, 2 active calls", "12:03:04 RESULT   x ok"]);
+    expect(lines.slice(0, 4)).toEqual([
+      "12:03:04 HELLO    alice (Alice, agent)  devices none  server 0.1.0",
+      "12:03:04 SNAPSHOT 0 active calls",
+      "12:03:04 PBX UP   resynced, 2 active calls",
+      "12:03:04 RESULT   x ok",
+    ]);
     expect(notices[0]).toBe(`-- connected to ${s.url}`);
-    expect(notices.some((n) => n.startsWith("-- closed 1012; reconnecting in"))).toBe(true);
+    expect(notices.some((n) => n.startsWith("-- closed 1012 restart; reconnecting in"))).toBe(true);
   });
 
   it("json mode prints the frames verbatim and keeps notices out of the output", async () => {
@@ -74,12 +92,13 @@ describe("runWatch", () => {
     const ac = new AbortController();
     const conn = s.nextConnection();
     const done = runWatch({ url: s.url, token: "t", json: true, out: (l) => lines.push(l), signal: ac.signal });
-    const frame = JSON.stringify({ v: 1, seq: 1, type: "pong", ts, userId: "alice" });
+    const frame = JSON.stringify({ v: 1, seq: 2, type: "pbx.resynced", ts, userId: "alice", calls: 0 });
     (await conn).send(frame);
-    await until(() => lines.length === 1);
+    await until(() => lines.length === 3);
     ac.abort();
     await done;
-    expect(lines).toEqual([frame]);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ type: "hello" });
+    expect(lines.slice(1)).toEqual([JSON.stringify({ v: 1, seq: 1, type: "snapshot", ts, userId: "alice", calls: [] }), frame]);
   });
 
   it("stops with an error when the token is refused or the session is superseded", async () => {
@@ -94,5 +113,33 @@ describe("runWatch", () => {
     const err = await done.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WatchError);
     expect(err).toMatchObject({ code: "superseded" });
+  });
+});
+
+describe("runWatch against the daemon", () => {
+  it("prints the lines of what the user received in a recorded scenario, in order", async () => {
+    const rig = new DaemonRig();
+    try {
+      const d = await rig.start({ users: E2E_USERS });
+      const raw = d.connect("alice");
+      await raw.ready();
+      const lines: string[] = [];
+      const notices: string[] = [];
+      const ac = new AbortController();
+      const done = runWatch({ url: `ws://127.0.0.1:${d.port}/ws`, token: d.token("alice"), json: false, out: (l) => lines.push(l), status: (l) => notices.push(l), signal: ac.signal, utc: true });
+      await until(() => notices.length > 0);
+      await d.replay(stripTracePreamble(traceBytes("01-inbound-answered")));
+      await raw.sync();
+      const expected = raw.messages.filter((m) => m.type !== "pong").map((m) => formatMessage(m, { utc: true }));
+      await until(() => lines.length >= expected.length);
+      ac.abort();
+      await done;
+      // Its own hello and snapshot differ from the raw client's (connection id, seq): compare the rest.
+      expect(lines.slice(2)).toEqual(expected.slice(2));
+      expect(lines.slice(2).map((l) => l.slice(9, 17).trim()).filter((t) => t !== "AGENT")).toEqual(["RINGING", "ANSWERED", "ENDED"]);
+      expect(notices).toEqual([`-- connected to ws://127.0.0.1:${d.port}/ws`]);
+    } finally {
+      await rig.close();
+    }
   });
 });

@@ -3,76 +3,16 @@
  * list, fold what arrives, reconnect with backoff and `resume` from the last seq, refresh a
  * JWT before it expires. Browser and Node alike: only the WebSocket constructor differs.
  */
+import { Actions } from "./actions.js";
 import { backoffDelay } from "./backoff.js";
 import { CommandError, CtiError } from "./errors.js";
 import type { ClientEvents, ConnectionStatus, EventName, Listener } from "./events.js";
 import { FoldedState } from "./fold.js";
 import { PendingCommands } from "./pending.js";
-import { SUBPROTOCOL, type AgentState, type AnnotationPatch, type Call, type ServerMessage, type UserInfo } from "./wire.js";
+import type { ClientOptions, CtiClient, WebSocketConstructor, WebSocketLike } from "./options.js";
+import { SUBPROTOCOL, type AgentState, type Call, type ServerMessage, type UserInfo } from "./wire.js";
 
-/** What the SDK needs of a WebSocket: the browser's, or the `ws` package's. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: any) => void) | null;
-  onmessage: ((ev: any) => void) | null;
-  onclose: ((ev: any) => void) | null;
-  onerror: ((ev: any) => void) | null;
-}
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
-
-export type LogLevel = "debug" | "info" | "warn";
-
-export interface ClientOptions {
-  /** WebSocket URL of the daemon, e.g. ws://127.0.0.1:8080/ws. */
-  url: string;
-  /** A fixed token (API key or JWT) … */
-  token?: string;
-  /** … or a function called at every (re)connect and before the JWT's expiresAt. */
-  getToken?: () => string | Promise<string>;
-  /** Label of this instance (sent as `?instance=`: a newer connection with the same one supersedes this). */
-  instance?: string;
-  /** Browsers: globalThis.WebSocket; Node 20: the `ws` package's WebSocket. */
-  WebSocket?: WebSocketConstructor;
-  reconnect?: { minMs?: number; maxMs?: number };
-  /** A command with no command.result by then rejects with code "timeout". */
-  commandTimeoutMs?: number;
-  /** Commands (and claims) in flight at once; past it a command rejects with "too_many_pending". */
-  maxPendingCommands?: number;
-  /** A `ping` frame this often; a connection that delivered nothing over one interval is dropped. 0: off. */
-  pingIntervalMs?: number;
-  /** How long before expiresAt the token is refreshed (default: a fifth of its life, at most 60 s). */
-  refreshMarginMs?: number;
-  /** Reconnect attempts, closes and dropped frames; default: warnings to the console. */
-  log?: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
-  /** The jitter source (tests); default Math.random. */
-  random?: () => number;
-}
-
-export interface CtiClient {
-  readonly status: ConnectionStatus;
-  readonly user: UserInfo | null;
-  readonly connectionId: string | null;
-  readonly lastSeq: number;
-  readonly calls: ReadonlyMap<string, Call>;
-  readonly agents: ReadonlyMap<string, AgentState>;
-  readonly pbxConnected: boolean;
-  on<K extends EventName>(name: K, listener: Listener<K>): () => void;
-  dial(to: string, opts?: { device?: string }): Promise<{ callId: string; channelId: string }>;
-  hangup(callId: string): Promise<unknown>;
-  transfer(callId: string, to: string, opts?: { kind?: "blind" | "attended" }): Promise<unknown>;
-  hold(callId: string): Promise<unknown>;
-  unhold(callId: string): Promise<unknown>;
-  queuePause(o: { queue?: string; reason?: string; paused: boolean }): Promise<unknown>;
-  queueLogin(o: { queue: string; device?: string; login: boolean }): Promise<unknown>;
-  annotate(callId: string, patch: AnnotationPatch): Promise<{ annotation: unknown }>;
-  claim(callId: string): Promise<void>;
-  subscribe(o?: { users?: string[]; queues?: string[] }): Promise<void>;
-  ping(): Promise<void>;
-  command(action: string, args?: unknown): Promise<unknown>;
-  close(): void;
-}
+export type { ClientOptions, CtiClient, LogLevel, WebSocketConstructor, WebSocketLike } from "./options.js";
 
 type Timer = unknown;
 const timers = () => globalThis as unknown as { setTimeout(fn: () => void, ms: number): Timer; clearTimeout(t: Timer): void };
@@ -96,7 +36,7 @@ export function connect(options: ClientOptions): CtiClient {
   return new Client(options);
 }
 
-class Client implements CtiClient {
+class Client extends Actions implements CtiClient {
   status: ConnectionStatus = "connecting";
   user: UserInfo | null = null;
   connectionId: string | null = null;
@@ -127,6 +67,7 @@ class Client implements CtiClient {
   private delivered = new Set<number>();
 
   constructor(o: ClientOptions) {
+    super();
     if (!o.token && !o.getToken) throw new TypeError("connect: give token or getToken");
     const WS = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) throw new TypeError("connect: no WebSocket here; pass { WebSocket } (in Node: the ws package)");
@@ -136,7 +77,8 @@ class Client implements CtiClient {
     this.log = o.log ?? ((level, msg, fields) => void (level === "warn" && console?.warn(`ctibridge-client: ${msg}`, fields ?? "")));
     this.state = new FoldedState((name, payload) => this.emit(name, payload), () => this.user?.id ?? null);
     this.pending = new PendingCommands(o.maxPendingCommands ?? 100);
-    void this.open();
+    // After the caller's synchronous `on(…)` calls: they see every event, even a failing getToken.
+    void Promise.resolve().then(() => this.open());
   }
 
   get calls(): ReadonlyMap<string, Call> {
@@ -171,6 +113,7 @@ class Client implements CtiClient {
 
   private async open(): Promise<void> {
     this.reconnectTimer = null;
+    if (this.closed) return;
     let token: string | undefined;
     try {
       token = this.o.getToken ? await this.o.getToken() : this.o.token;
@@ -452,35 +395,9 @@ class Client implements CtiClient {
 
   // ---- commands ----
 
-  command(action: string, args?: unknown): Promise<unknown> {
+  override command(action: string, args?: unknown): Promise<unknown> {
     if (this.status !== "open" || !this.ws) return Promise.reject(new CommandError("disconnected", "not connected", null));
     return this.pending.add(this.o.commandTimeoutMs ?? 10_000, (id) => this.send({ type: "command", id, action, ...(args === undefined ? {} : { args }) }));
-  }
-
-  dial(to: string, opts: { device?: string } = {}) {
-    return this.command("dial", { to, ...(opts.device !== undefined ? { device: opts.device } : {}) }) as Promise<{ callId: string; channelId: string }>;
-  }
-  hangup(callId: string) {
-    return this.command("hangup", { callId });
-  }
-  transfer(callId: string, to: string, opts: { kind?: "blind" | "attended" } = {}) {
-    return this.command("transfer", { callId, to, kind: opts.kind ?? "blind" });
-  }
-  hold(callId: string) {
-    return this.command("hold", { callId });
-  }
-  unhold(callId: string) {
-    return this.command("unhold", { callId });
-  }
-  queuePause(o: { queue?: string; reason?: string; paused: boolean }) {
-    const q = o.queue !== undefined ? { queue: o.queue } : {};
-    return o.paused ? this.command("queue.pause", { ...q, ...(o.reason !== undefined ? { reason: o.reason } : {}) }) : this.command("queue.unpause", q);
-  }
-  queueLogin(o: { queue: string; device?: string; login: boolean }) {
-    return this.command(o.login ? "queue.login" : "queue.logout", { queue: o.queue, ...(o.device !== undefined ? { device: o.device } : {}) });
-  }
-  annotate(callId: string, patch: AnnotationPatch) {
-    return this.command("call.annotate", { callId, ...patch }) as Promise<{ annotation: unknown }>;
   }
 
   /**

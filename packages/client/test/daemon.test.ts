@@ -285,12 +285,12 @@ describe("token refresh", () => {
     new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setExpirationTime(Math.floor(Date.now() / 1000) + seconds).sign(new TextEncoder().encode(SECRET));
 
   it("reconnects with a fresh JWT from getToken before expiresAt, resumes, and never sees 4003", async () => {
-    const d = await rig.start({ users: E2E_USERS, auth: { jwtSecret: SECRET } });
+    const d = await rig.start({ users: E2E_USERS, auth: { jwtSecret: SECRET }, logLevel: "debug" });
     const issued: string[] = [];
     const alice = recordingClient({
       url: `ws://127.0.0.1:${d.port}/ws`,
       getToken: async () => {
-        const t = await sign("alice", 2);
+        const t = await sign("alice", 3);
         issued.push(t);
         return t;
       },
@@ -302,6 +302,10 @@ describe("token refresh", () => {
     expect(new Set(hellos.map((h) => (h as { connectionId: string }).connectionId)).size).toBe(hellos.length);
     expect(issued.length).toBeGreaterThanOrEqual(2);
     await open(alice);
+    // The new session resumed where the old one stopped.
+    const second = (hellos[1] as { connectionId: string }).connectionId;
+    await waitFor(() => d.logs.find((l) => l.msg === "resumed" && l.connectionId === second), "the resume of the second session");
+    expect(d.logs.find((l) => l.msg === "resumed" && l.connectionId === second)?.afterSeq).toBe(hellos[0]!.seq);
     expect(alice.of("connection").some((c) => c.code === 4003)).toBe(false);
     expect(alice.of("error")).toEqual([]);
     const [head] = trace01Halves();
@@ -312,7 +316,7 @@ describe("token refresh", () => {
 
   it("with a fixed JWT, expiry (4003) stops the client", async () => {
     const d = await rig.start({ users: E2E_USERS, auth: { jwtSecret: SECRET } });
-    const alice = recordingClient({ url: `ws://127.0.0.1:${d.port}/ws`, token: await sign("alice", 1) });
+    const alice = recordingClient({ url: `ws://127.0.0.1:${d.port}/ws`, token: await sign("alice", 2) });
     cleanups.push(() => alice.client.close());
     await waitFor(() => alice.client.status === "closed", "closed at expiry", 400);
     expect(alice.of("error").map((e) => e.code)).toEqual(["token_expired"]);
