@@ -7,7 +7,7 @@
 import type { Config } from "./config.js";
 
 /** Settings (a path or a section prefix ending in ".") a running daemon applies on reload. */
-export const RELOADABLE = ["users", "contacts.", "pop.", "control.", "log.level", "calls.retentionDays"] as const;
+export const RELOADABLE = ["users", "contacts.", "pop.", "control.", "log.level", "calls.retentionDays", "agents.wrapUp."] as const;
 
 export interface ReloadPlan {
   applied: string[];

@@ -171,7 +171,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
-    if (ev.name === "callEnded" && ev.userId !== null) wrapUps.callEnded(ev.userId, ev.call, ev.at);
+    if (ev.name === "callEnded" && ev.userId !== null) wrapUps.partEnded(ev.userId, ev.call, ev.at);
     if (ev.userId === null) {
       if (ev.call.queue !== null) queueBoard.touch(ev.call.queue);
       writer.save(ev.call, iso(ev.at));
@@ -208,9 +208,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       membersOf: (u) => agents.membersOf(u),
       memberWrapUpSeconds: (u, q) => agents.memberWrapUpSeconds(u, q),
       pausedFor: (r) => agents.pausedFor(r),
+      // With the agent events around it (her phone going idle): one agent.state, not two.
       changed: (u) => {
         agents.touch(u);
-        agents.flush();
+        queueAgentFlush();
       },
     },
     queuePause: async (iface, queue, paused) => {
@@ -239,10 +240,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     intervalMs: config.agents.queueStateIntervalMs,
     now,
     publish: (q) => cti?.queueState(q),
+    wanted: (q) => cti?.watchesQueue(q) ?? false,
   });
   const markDone = createDoneMarker({ store: callLog, published: (d) => cti?.callDone(d), now });
-  // Wrap-ups running when the daemon stopped go on (ended by reconcile if past their time).
-  wrapUps.restore();
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
   const simSecret = deps.simulatorSecret ?? randomUUID();
@@ -356,12 +356,21 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     // --log-level debug: each event acted on, with its call (looked up before: a hangup may end it).
     const channelId = debugEvents ? eventChannelId(ev) : undefined;
     const before = channelId === undefined ? undefined : tracker.callIdOf(channelId);
+    // An agent's answered leg hanging up starts her wrap-up, even while the caller stays on.
+    const hungUp = ev.type === "hangup" ? (before ?? tracker.callIdOf(ev.ch.channelId)) : undefined;
     tracker.handle(ev);
+    if (hungUp !== undefined) legsHungUp(hungUp, ev.at);
     if (channelId !== undefined) {
       const callId = before ?? tracker.callIdOf(channelId);
       if (callId !== undefined) trackerLog.debug({ event: ev.type, channelId, callId }, "ami event");
     }
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
+  }
+
+  function legsHungUp(callId: string, at: number): void {
+    const call = tracker.getCall(callId);
+    if (!call) return;
+    for (const l of call.legs) if (l.userId !== null && l.state === "ended" && l.answeredAt !== null) wrapUps.partEnded(l.userId, call, at);
   }
 
   function onAmiEvent(msg: AmiMessage): void {
@@ -541,6 +550,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       return ami;
     },
     async start() {
+      // Wrap-ups running when the daemon stopped go on (ended by reconcile if past their time).
+      wrapUps.restore();
       let amiHost = config.ami.host;
       let amiPort = config.ami.port;
       let username = config.ami.username;
@@ -654,6 +665,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         log.level = next.log.level;
       }
       if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
+      // Read at each wrap-up start and end: running wrap-ups keep their until.
+      if (changed("agents.wrapUp")) config.agents.wrapUp = next.agents.wrapUp;
       log.info({ ...plan, users: directory.listUsers().length }, "configuration reloaded");
       return plan;
     },

@@ -16,6 +16,8 @@ export interface QueueBoardDeps {
   intervalMs: number;
   now: () => number;
   publish(q: QueueInfo): void;
+  /** Whether anyone would receive this queue's frame (no supervisor watching: nothing is built). */
+  wanted?(queue: string): boolean;
 }
 
 /** The UTC offset (ms) of a time zone at an instant. */
@@ -83,7 +85,7 @@ export class QueueBoard {
     this.lastFlush = this.d.now();
     const queues = [...this.pending];
     this.pending.clear();
-    for (const q of queues) this.d.publish(this.one(q));
+    for (const q of queues) if (this.d.wanted?.(q) ?? true) this.d.publish(this.one(q));
   }
 
   private build(queue: string, members: QueueMemberView[], calls: Call[], stats: ReturnType<QueueBoardDeps["queueStats"]>, now: number): QueueInfo {

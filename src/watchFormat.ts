@@ -26,6 +26,8 @@ const LABELS: Record<string, string> = {
   "call.ended": "ENDED",
   "call.missed": "MISSED",
   "call.claimed": "CLAIMED",
+  "call.done": "DONE",
+  "queue.state": "QUEUE",
   "agent.state": "AGENT",
   "pbx.disconnected": "PBX DOWN",
   "pbx.resynced": "PBX UP",
@@ -102,8 +104,8 @@ function callLine(type: string, m: Obj): string {
   return parts.join("  ");
 }
 
-function body(type: string, m: Obj): string {
-  if (type.startsWith("call.") && type !== "call.claimed") return callLine(type, m);
+function body(type: string, m: Obj, utc: boolean): string {
+  if (type.startsWith("call.") && type !== "call.claimed" && type !== "call.done") return callLine(type, m);
   switch (type) {
     case "hello": {
       const u = obj(m.user);
@@ -117,12 +119,21 @@ function body(type: string, m: Obj): string {
     }
     case "call.claimed":
       return `[call ${shortId(m.callId)}] by ${str(m.by) ?? "?"}`;
+    case "call.done":
+      return `${str(m.user) ?? "?"}  ${str(m.reason) === "called_back" ? "called back" : `marked by ${str(m.by) ?? "?"}`}  [call ${shortId(m.callId)}]`;
+    case "queue.state": {
+      const q = obj(m.queue);
+      const t = obj(q.today);
+      return `${str(q.queue) ?? "?"}  waiting ${num(q.waiting) ?? 0}  today answered ${num(t.answered) ?? 0}, abandoned ${num(t.abandoned) ?? 0}`;
+    }
     case "agent.state": {
       const s = obj(m.state);
       const queues = (Array.isArray(s.queues) ? s.queues.map(obj) : []).map(
         (q) => `${str(q.queue) ?? "?"}: ${q.loggedIn === false ? "out" : q.paused === true ? `paused${str(q.reason) ? ` (${str(q.reason)})` : ""}` : "in"}`,
       );
-      return [str(m.agent) ?? "?", str(s.deviceState) ?? "", queues.join(", ")].filter((x) => x !== "").join("  ");
+      const wrap = obj(s.wrapUp);
+      const activity = str(s.activity) === "wrap_up" && str(wrap.until) ? `wrap_up until ${time(wrap.until, utc)}` : (str(s.activity) ?? "");
+      return [str(m.agent) ?? "?", str(s.deviceState) ?? "", activity, queues.join(", ")].filter((x) => x !== "").join("  ");
     }
     case "pbx.disconnected":
       return `AMI link lost${str(m.reason) ? `: ${str(m.reason)}` : ""}`;
@@ -150,7 +161,7 @@ export function formatMessage(message: unknown, opts: FormatOptions = {}): strin
   const label = (LABELS[type] ?? type.toUpperCase()).padEnd(8);
   // Fields are cleaned one by one (an unterminated sequence cannot swallow the rest of the
   // line); the whole line once more for what is not read through `str` (arrays, keys, JSON).
-  return terminalSafe(`${time(m.ts, opts.utc === true)} ${label} ${body(type, m)}`).trimEnd();
+  return terminalSafe(`${time(m.ts, opts.utc === true)} ${label} ${body(type, m, opts.utc === true)}`).trimEnd();
 }
 
 /*

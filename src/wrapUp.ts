@@ -54,8 +54,12 @@ interface Running extends WrapUpRow {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** How many (call, agent) pairs are remembered as started, so a call's end does not start a second one. */
+const STARTED_KEPT = 10_000;
+
 export class WrapUps {
   private readonly running = new Map<string, Running>();
+  private readonly started = new Set<string>();
   private stopped = false;
 
   constructor(private readonly d: WrapUpDeps) {}
@@ -74,6 +78,7 @@ export class WrapUps {
       const deadline = row.until !== null ? Date.parse(row.until) : since + cfg.maxSeconds * 1000;
       const r: Running = { ...row, deadline, timer: null };
       this.running.set(row.userId, r);
+      this.started.add(`${row.callId}\u0000${row.userId}`);
       // Past its time already: reconcile ends it once the PBX's members are known.
       if (deadline > this.d.now()) this.arm(r);
       this.d.agents.changed(row.userId);
@@ -81,17 +86,25 @@ export class WrapUps {
   }
 
   /**
-   * A call of this user ended (her `callEnded`): a wrap-up starts when she answered it (or
-   * picked it up), the call qualifies (`calls`) and its length is above 0.
+   * This user's part of a call ended: her answered leg hung up (the caller may still be on the
+   * line), or the call ended (`callEnded`). A wrap-up starts, once per call and agent, when she
+   * answered it (or picked it up), the call qualifies (`calls`) and its length is above 0.
    */
-  callEnded(userId: string, call: Call, at: number): void {
+  partEnded(userId: string, call: Call, at: number): void {
     if (this.stopped) return;
     const cfg = this.d.config();
-    const answered = call.legs.some((l) => l.userId === userId && (l.outcome === "answered_by_me" || l.outcome === "picked_up"));
+    const answered = call.legs.some(
+      (l) => l.userId === userId && (l.outcome === "answered_by_me" || l.outcome === "picked_up" || (l.outcome === null && l.state === "ended" && l.answeredAt !== null)),
+    );
     if (!answered) return;
     if (cfg.calls === "queue" && call.queue === null) return;
+    const key = `${call.callId}\u0000${userId}`;
+    if (this.started.has(key)) return;
+    if (this.started.size >= STARTED_KEPT) this.started.clear();
+    this.started.add(key);
+    // A call rebuilt after a restart ends again: her wrap-up of it may be over already.
+    if (this.d.store.exists(call.callId, userId)) return;
     const current = this.running.get(userId);
-    if (current?.callId === call.callId) return;
     const seconds = this.lengthOf(userId, call.queue);
     if (seconds === 0) return;
     if (current) this.end(userId, "superseded", at);
@@ -128,9 +141,10 @@ export class WrapUps {
    */
   reconcile(): void {
     const now = this.d.now();
-    for (const r of [...this.running.values()]) if (r.deadline <= now) this.end(r.userId, "timeout", r.deadline);
+    // What the wrap-ups paused, the ending ones included (their end unpauses it, once).
     const ours = new Set<string>();
     for (const r of this.running.values()) for (const [q, i] of r.paused) ours.add(`${q}\u0000${i}`);
+    for (const r of [...this.running.values()]) if (r.deadline <= now) this.end(r.userId, "timeout", r.deadline);
     for (const m of this.d.agents.pausedFor(WRAP_UP_REASON)) {
       if (ours.has(`${m.queue}\u0000${m.iface}`)) continue;
       if (m.userId !== null && this.running.has(m.userId)) continue;
@@ -210,8 +224,10 @@ export class WrapUps {
   private async unpause(r: Running): Promise<void> {
     const members = this.d.agents.membersOf(r.userId);
     for (const [queue, iface] of r.paused) {
+      // Paused for another reason: she paused herself meanwhile. Not known paused (the
+      // QueueMemberPause may not have arrived, or is filtered): unpausing is harmless.
       const m = members.find((x) => x.queue === queue && x.iface === iface);
-      if (m && (!m.paused || m.reason !== WRAP_UP_REASON)) continue;
+      if (m?.paused && m.reason !== WRAP_UP_REASON) continue;
       const ok = await this.d.queuePause(iface, queue, false).catch(() => false);
       if (!ok) this.d.log.warn({ userId: r.userId, queue, interface: iface }, "wrap-up unpause failed, retried after the next agent listing");
     }

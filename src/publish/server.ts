@@ -189,6 +189,11 @@ export class CtiServer {
     }
   }
 
+  /** Whether a supervisor would receive this queue's `queue.state`. */
+  watchesQueue(queue: string): boolean {
+    return this.router.queueWatchers(queue).length > 0;
+  }
+
   /** One queue's figures to the supervisors who see it; not journaled (GET /api/queues after a resume). */
   queueState(queue: QueueInfo): void {
     for (const c of this.router.queueWatchers(queue.queue)) this.reply(c, { type: "queue.state", queue });

@@ -21,6 +21,7 @@ export class WrapUpStore {
   private readonly setPausedStmt;
   private readonly endStmt;
   private readonly runningStmt;
+  private readonly existsStmt;
 
   constructor(db: Db) {
     this.insert = db.prepare(
@@ -28,11 +29,17 @@ export class WrapUpStore {
     );
     this.setPausedStmt = db.prepare("UPDATE wrap_ups SET paused = ? WHERE call_id = ? AND user_id = ?");
     this.endStmt = db.prepare("UPDATE wrap_ups SET ended_at = ?, seconds = ?, end_reason = ? WHERE call_id = ? AND user_id = ? AND ended_at IS NULL");
+    this.existsStmt = db.prepare("SELECT 1 FROM wrap_ups WHERE call_id = ? AND user_id = ?");
     this.runningStmt = db.prepare("SELECT call_id, user_id, started_at, until, paused FROM wrap_ups WHERE ended_at IS NULL");
   }
 
   start(r: WrapUpRow): void {
     this.insert.run(r.callId, r.userId, r.since, r.until, JSON.stringify(r.paused));
+  }
+
+  /** Whether this agent had (or has) a wrap-up for this call. */
+  exists(callId: string, userId: string): boolean {
+    return this.existsStmt.get(callId, userId) !== undefined;
   }
 
   setPaused(callId: string, userId: string, paused: [string, string][]): void {

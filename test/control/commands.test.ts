@@ -257,6 +257,25 @@ describe("annotate, unknown actions, disabled control, logging", () => {
     expect(await t.handle(alice, cmd("call.annotate", { callId: "c1", comment: "x" }))).toMatchObject({ ok: true });
   });
 
+  it("call.done and agent.ready are no call control: they work with control disabled; without their deps, not_supported; ready outside wrap-up is invalid_state", async () => {
+    const ready = { callId: "c1", since: "2026-11-22T00:00:00.000Z", endedAt: "2026-11-22T00:00:30.000Z", seconds: 30, reason: "ready" };
+    let inWrapUp = true;
+    const t = setup({
+      extra: {
+        config: { ...control, enabled: false },
+        markDone: (user, callId, target) => ({ ok: true, callId, users: [target ?? user.userId], doneAt: "2026-11-22T00:01:00.000Z" }),
+        agentReady: () => (inWrapUp ? ((inWrapUp = false), ready) : null),
+      },
+    });
+    expect(await t.handle(alice, cmd("call.done", { callId: "c1" }))).toEqual({ ok: true, data: { callId: "c1", users: ["alice"], doneAt: "2026-11-22T00:01:00.000Z" } });
+    expect(await t.handle(alice, cmd("call.done", { callId: "c1", extra: 1 }))).toMatchObject({ ok: false, error: { code: "invalid_argument" } });
+    expect(await t.handle(alice, cmd("agent.ready", {}))).toEqual({ ok: true, data: { wrapUp: ready } });
+    expect(await t.handle(alice, cmd("agent.ready", {}))).toEqual({ ok: false, error: { code: "invalid_state", message: "not in wrap-up" } });
+    const bare = setup();
+    expect(await bare.handle(alice, cmd("agent.ready", {}))).toMatchObject({ ok: false, error: { code: "not_supported" } });
+    expect(t.sent).toEqual([]);
+  });
+
   it("logs every command with user, action and result", async () => {
     const t = setup();
     await t.handle(alice, cmd("hangup", { callId: "c1" }));

@@ -50,6 +50,25 @@ describe("daemon.reload", () => {
     expect(originate.action.get("Context")).toBe("from-crm");
   });
 
+  it("applies agents.wrapUp (the next wrap-up follows it); agents.timezone needs a restart", async () => {
+    const d = await rig.start({ users: E2E_USERS });
+    const next = configSchema.parse({ ...d.config, agents: { ...d.config.agents, wrapUp: { ...d.config.agents.wrapUp, mode: "until-ready" }, timezone: "Europe/Berlin" } });
+    expect(d.daemon.reload(next)).toEqual({ applied: ["agents.wrapUp.mode"], restartNeeded: ["agents.timezone"] });
+    const alice = d.connect("alice");
+    await alice.ready();
+    await d.replay(trace01Halves()[0]);
+    await d.replay(trace01Halves()[1]);
+    await alice.nextOf("call.ended");
+    // Trace 01 is a direct call: wrap-up applies to queue calls unless agents.wrapUp.calls is all.
+    expect(d.daemon.wrapUps.stateOf("alice")).toBeNull();
+    d.daemon.reload(configSchema.parse({ ...next, agents: { ...next.agents, wrapUp: { ...next.agents.wrapUp, calls: "all" } } }));
+    const again = trace01Halves().map((b) => Buffer.from(b.toString("latin1").replaceAll("1795305921", "1795309999"), "latin1"));
+    await d.replay(again[0]!);
+    await d.replay(again[1]!);
+    await waitFor(() => d.daemon.wrapUps.stateOf("alice"), "wrap-up");
+    expect(d.daemon.wrapUps.stateOf("alice")).toMatchObject({ until: null });
+  });
+
   it("keeps running on the old settings when nothing reloadable changed, and says so", async () => {
     const d = await rig.start();
     const r = d.daemon.reload(configSchema.parse({ ...d.config, server: { ...d.config.server, host: "0.0.0.0" } }));

@@ -112,9 +112,9 @@ describe("http server", () => {
     await http(s.port, "GET", "/api/calls?user=bob", { token: sue });
     expect((await http(s.port, "GET", "/api/calls", { token: sue })).json.calls[0].legs).toHaveLength(2);
     expect(s.filters).toEqual([
-      { userId: "alice", since: "2024-06-01T00:00:00Z", missed: true, limit: 5 },
-      { userId: "bob", since: null, missed: false, limit: 100 },
-      { userId: null, since: null, missed: false, limit: 100 },
+      { userId: "alice", since: "2024-06-01T00:00:00Z", missed: true, open: false, limit: 5, before: null },
+      { userId: "bob", since: null, missed: false, open: false, limit: 100, before: null },
+      { userId: null, since: null, missed: false, open: false, limit: 100, before: null },
     ]);
   });
 

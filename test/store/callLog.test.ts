@@ -144,6 +144,40 @@ describe("CallLog", () => {
     ]);
   });
 
+  it("a page back through the log walks calls_started_id from the cursor (no sort), today's queue figures read a range of calls_started", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    const sqls: string[] = [];
+    const prepare = db.prepare.bind(db);
+    db.prepare = ((sql: string) => (sqls.push(sql), prepare(sql))) as typeof db.prepare;
+    log.list({ before: { startedAt: "2026-11-30T10:00:00.000Z", callId: "c-9" }, limit: 50 });
+    log.list({ userId: "alice", missed: true, openOnly: true, before: { startedAt: "2026-11-30T10:00:00.000Z", callId: "c-9" }, limit: 50 });
+    log.queueStats("2026-11-30T00:00:00.000Z");
+    db.prepare = prepare;
+    const plan = (sql: string, args: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map((r) => r.detail);
+    const [page, userPage, stats] = [sqls.find((q) => q.startsWith("SELECT * FROM calls c WHERE (c.started_at"))!, sqls.find((q) => q.includes("EXISTS"))!, sqls.find((q) => q.includes("GROUP BY queue"))!];
+    expect(plan(page, ["2026-11-30T10:00:00.000Z", "c-9", 50])).toEqual(["SEARCH c USING INDEX calls_started_id ((started_at,call_id)<(?,?))"]);
+    // A user's page: the same walk, each call's legs checked by index (which one is the planner's choice), no sort.
+    const user = plan(userPage, ["2026-11-30T10:00:00.000Z", "c-9", "alice", 50]);
+    expect(user[0]).toBe("SEARCH c USING INDEX calls_started_id ((started_at,call_id)<(?,?))");
+    expect(user.filter((step) => /SCAN|TEMP B-TREE/.test(step))).toEqual([]);
+    expect(plan(stats, ["2026-11-30T00:00:00.000Z"])).toEqual(["SEARCH calls USING INDEX calls_started_id (started_at>?)", "USE TEMP B-TREE FOR GROUP BY"]);
+  });
+
+  it("markOpenDone closes the named users' open missed legs (or everyone's) and says whose", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    for (const c of await snapshots("08-queue-support-abandoned")) log.save(c, c.times.started);
+    const callId = log.list()[0]!.callId;
+    expect(log.markOpenDone(callId, ["bob", "carol"], "2026-11-30T10:00:00.000Z")).toEqual(["bob"]);
+    expect(log.markOpenDone(callId, ["bob"], "2026-11-30T10:00:01.000Z")).toEqual([]);
+    expect(log.markOpenDone(callId, null, "2026-11-30T10:00:02.000Z")).toEqual(["alice"]);
+    expect(log.get(callId)!.legs.map((l) => [l.userId, l.outcome, l.done])).toEqual([
+      ["bob", "missed", true],
+      ["alice", "missed", true],
+    ]);
+  });
+
   it("a database of the previous schema gets from_key filled in when it is opened", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ctib-store-"));
     const path = join(dir, "old.db");
