@@ -84,9 +84,13 @@ export function isOpenMissed(call, me, role) {
  * missed: a cancelled dial, a caller who gave up on somebody else's phone).
  */
 export function stateWord(call, me, role) {
-  if (call.state === "ringing") return "ringing";
-  if (call.state === "dialing") return "dialing";
-  if (call.state === "connected" || call.state === "on_hold") return "connected";
+  const mine = myLegs(call, me);
+  const live = mine.find((l) => l.state !== "ended");
+  // The viewer's own part decides: a call she was transferred out of is over for her.
+  const state = mine.length ? (live ? live.state : "ended") : call.state;
+  if (state === "ringing") return "ringing";
+  if (state === "dialing") return "dialing";
+  if (state === "connected" || state === "on_hold") return "connected";
   if (isMissed(call, me, role)) return "missed";
   const leg = myLeg(call, me);
   if (leg && (leg.outcome === "answered_by_me" || leg.outcome === "picked_up" || (leg.outcome === "placed" && call.times && call.times.answered))) return "connected";

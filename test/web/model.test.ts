@@ -41,6 +41,8 @@ describe("call log state words", () => {
     ["answered and ended", { outcome: "answered", legs: [leg("alice", "answered_by_me")], times: answeredTimes }, "connected", "Connected", "Verbunden"],
     ["outbound not answered", { direction: "outbound", outcome: "unanswered", legs: [leg("alice", "placed")] }, "hungUp", "Hung up", "Aufgelegt"],
     ["answered elsewhere", { outcome: "answered", answeredBy: { userId: "bob" }, legs: [leg("alice", "answered_elsewhere")] }, "hungUp", "Hung up", "Aufgelegt"],
+    ["transferred on: her part ended, the call goes on", { state: "connected", legs: [leg("alice", "answered_by_me", "ended", { transferred: true })], times: answeredTimes }, "connected", "Connected", "Verbunden"],
+    ["rang, a colleague talks now", { state: "connected", answeredBy: { userId: "bob" }, legs: [leg("alice", "answered_elsewhere")] }, "hungUp", "Hung up", "Aufgelegt"],
   ];
   it.each(rows)("%s", (_name, o, word, enWord, deWord) => {
     const w = M.stateWord(call(o), "alice", "agent");
