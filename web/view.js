@@ -85,7 +85,9 @@ function matchView(call, ui) {
 function ivrView(call, ui) {
   const entries = ivrEntries(call);
   if (!entries.length) return null;
-  return h("div", { class: "ivr" }, h("p", { class: "label" }, ui.t("pop.ivr")), facts(entries.map(([k, v]) => [k, v])));
+  // Variables of a call we placed were set by whoever placed it (a CRM's Originate), not keyed in by a caller.
+  const label = call.direction === "inbound" ? "pop.ivr" : "pop.callData";
+  return h("div", { class: "ivr" }, h("p", { class: "label" }, ui.t(label)), facts(entries.map(([k, v]) => [k, v])));
 }
 
 function crmLink(call, ui) {

@@ -83,6 +83,9 @@ describe.skipIf(noChromium)("the agent's modes", () => {
     const page = await rig.open(d, "alice");
     await page.waitForSelector(".card.mode-ringing.pop");
     expect(await page.textContent("#announce")).toContain("Max Mustermann");
+    await page.click(".card.mode-ringing button:text('Dismiss')");
+    await page.waitForSelector(".card.mode-ringing:not(.pop)");
+    expect(await page.$(".card.mode-ringing button.accept")).toBeNull();
   });
 
   it("pop timing `answered`: the ringing call shows without a pop, the pop comes with the answer", async () => {
@@ -134,7 +137,8 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
     await d.replay(dialled!);
     await page.waitForSelector(".card.mode-talk .ivr");
     const ivr = await cardText(page, ".card.mode-talk .ivr");
-    expect(ivr).toContain("ACC-2001");
+    // its own variable (trace 13's Originate sets CRM_ACCOUNT=ACC-2001), labelled as call data, not as a caller's IVR input
+    expect(ivr).toContain("Call dataCRM_ACCOUNTACC-2001");
     expect(ivr).not.toMatch(/INC-77|IVR_CHOICE|ACC-1042/);
   });
 
