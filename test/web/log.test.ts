@@ -128,6 +128,13 @@ describe.skipIf(noChromium)("the supervisor board", () => {
     expect(await page.textContent("tr[data-queue='support'] td[data-k='abandoned']")).toBe("0");
     expect(await page.textContent("tr[data-queue='support'] td[data-k='members']")).toBe("2 / 2");
 
+    // a pause with its reason (Asterisk 22 QueueMemberPause of dave's Local member)
+    await d.replay(
+      Buffer.from("Event: QueueMemberPause\r\nPrivilege: agent,all\r\nQueue: sales\r\nMemberName: Dave Sales\r\nInterface: Local/1004@agents/n\r\nStateInterface: PJSIP/1004\r\nMembership: static\r\nPenalty: 0\r\nCallsTaken: 0\r\nLastCall: 0\r\nLastPause: 0\r\nLoginTime: 0\r\nInCall: 0\r\nStatus: 1\r\nPaused: 1\r\nPausedReason: lunch\r\nRinginuse: 0\r\nWrapuptime: 0\r\n\r\n"),
+    );
+    await page.waitForFunction(() => document.querySelector("tr[data-agent='dave'] .st")?.textContent === "Paused: Lunch");
+    expect(await page.textContent("tr[data-queue='sales'] td[data-k='members']")).toBe("1 / 2");
+
     await page.selectOption("#board-filter", "sales");
     await page.waitForFunction(() => document.querySelectorAll("table.agents tbody tr").length === 2);
     expect(await texts(page, "table.agents tbody th")).toEqual(["Dave Sales", "Eve Sales"]);

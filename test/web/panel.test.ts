@@ -156,7 +156,7 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
     await page.waitForSelector("#flash", { state: "hidden" });
   });
 
-  it("the agent pauses with a reason and becomes available again (queue.pause / queue.unpause)", async () => {
+  it("the agent pauses with a reason, becomes available again and logs out of her queues (queue.pause / unpause / logout)", async () => {
     const pbx = await pbxWithQueues();
     const d = await rig.start({ pbx });
     const page = await rig.open(d, "alice");
@@ -174,6 +174,9 @@ describe.skipIf(noChromium)("contacts, IVR data, errors", () => {
     await page.click("#me-status button:text('Available')");
     await waitFor(() => pbx.received.filter((r) => r.action.headers.Action === "QueuePause").length === 2, "unpause");
     expect(pbx.received.filter((r) => r.action.headers.Action === "QueuePause")[1]!.action.headers).toMatchObject({ Interface: "PJSIP/1001", Paused: "false" });
+    await page.click("#me-status button:text('Log out')");
+    const remove = await waitFor(() => pbx.received.find((r) => r.action.headers.Action === "QueueRemove"), "QueueRemove");
+    expect(remove.action.headers).toMatchObject({ Queue: "support", Interface: "PJSIP/1001" });
   });
 
   it("transfer picks a colleague from the directory: the PBX gets a blind transfer to her extension", async () => {
