@@ -276,10 +276,14 @@ function syncWrap() {
 
 // ---- commands ----
 
+let flashTimer = null;
+/** The banner: an error about a call stays until that call ends (or the next command for it); any other for 15 s. */
 function flash(text, callId) {
   $("flash-text").textContent = text;
   $("flash").hidden = false;
   panel.flashCallId = callId || null;
+  clearTimeout(flashTimer);
+  if (!callId) flashTimer = setTimeout(hideFlash, 15_000);
 }
 function hideFlash() {
   $("flash").hidden = true;
@@ -335,10 +339,12 @@ const act = {
   resolveTarget,
   annotate: (call, draft) =>
     run("call.annotate", call.callId, async () => {
+      // Only what the agent changed: an untouched field keeps what is stored (and its history stays clean).
+      const was = panel.log.get(call.callId)?.annotation || call.annotation || {};
       const args = {};
-      if (draft.comment !== undefined) args.comment = draft.comment.trim() || null;
-      if (draft.disposition !== undefined) args.disposition = draft.disposition || null;
-      await panel.client.annotate(call.callId, args);
+      if ((draft.comment || "").trim() !== (was.comment || "")) args.comment = (draft.comment || "").trim() || null;
+      if ((draft.disposition || "") !== (was.disposition || "")) args.disposition = draft.disposition || null;
+      if (Object.keys(args).length) await panel.client.annotate(call.callId, args);
       draft.saved = true;
       schedule();
     }),
