@@ -27,7 +27,8 @@ async function play(trace: Buffer) {
   // round trip per client then means every message sent has arrived.
   await d.replay(stripTracePreamble(trace));
   for (const c of clients.values()) await c.sync();
-  const got = (u: string): any[] => clients.get(u)!.messages.filter((m) => m.type !== "pong" && m.type !== "agent.state");
+  // queue.state (supervisors) is coalesced in time: test/e2e/desk.test.ts and test/queueBoard.test.ts.
+  const got = (u: string): any[] => clients.get(u)!.messages.filter((m) => m.type !== "pong" && m.type !== "agent.state" && m.type !== "queue.state");
   const seq = (u: string) => got(u).map((m) => m.type + (m.reason ? `(${m.reason})` : ""));
   return { d, got, seq };
 }

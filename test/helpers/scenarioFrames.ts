@@ -1,5 +1,5 @@
 /**
- * Each user's message sequence (after hello + snapshot, without pong and agent.state) when a
+ * Each user's message sequence (after hello + snapshot, without pong, agent.state and queue.state) when a
  * recorded trace is replayed through the daemon: asserted exactly by test/e2e/scenarios.test.ts,
  * and compared for the agents (sam, the supervisor, is not connected live) when
  * test/live/scenarios.test.ts runs the same scenario on the lab PBX.

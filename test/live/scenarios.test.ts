@@ -112,7 +112,7 @@ describe.skipIf(unavailable !== null)("live against the lab PBX", () => {
       u,
       clients
         .get(u)!
-        .messages.filter((m) => m.type !== "pong" && m.type !== "agent.state" && !m.type.startsWith("pbx."))
+        .messages.filter((m) => m.type !== "pong" && m.type !== "agent.state" && m.type !== "queue.state" && !m.type.startsWith("pbx."))
         .map((m) => m.type + (m.reason ? `(${m.reason})` : "")),
     ] as const);
     console.log(`${name} frames: ${seqs.filter(([, q]) => q.length > 2).map(([u, q]) => `${u}: ${q.slice(2).join(", ")}`).join("; ")}`);
