@@ -186,6 +186,34 @@ describe("reconnect and resume", () => {
   });
 });
 
+describe("a daemon restart", () => {
+  it("resumes across it: resync, and the call that ended while the daemon was down is reported by its replayed call.ended", async () => {
+    const first = await rig.start({ users: E2E_USERS });
+    const p = await proxy(first);
+    const alice = sdk(first, "alice", { port: p.port });
+    await open(alice);
+    await first.replay(trace01Halves()[0]);
+    await alice.client.ping();
+    const [held] = [...alice.client.calls.values()];
+    expect(held?.state).toBe("connected");
+
+    await rig.stop(first.daemon);
+    // The call ended while the daemon was down: the PBX no longer lists it.
+    first.pbx.setList("CoreShowChannels", []);
+    const second = await rig.start({ dbPath: first.dbPath, pbx: first.pbx, users: E2E_USERS });
+    p.setTarget(second.port);
+    await waitFor(() => alice.of("ended").length === 1, "the call's end", 800);
+    await alice.client.ping();
+
+    const types = alice.of("message").map((m) => m.type);
+    expect(types.slice(types.lastIndexOf("resync_required"), types.lastIndexOf("resync_required") + 2)).toEqual(["resync_required", "snapshot"]);
+    const [ended] = alice.of("ended");
+    expect(ended).toMatchObject({ replayed: true, call: { callId: held!.callId, state: "ended", endReason: "unknown_end" }, message: { type: "call.ended" } });
+    expect(alice.client.calls.size).toBe(0);
+    expect(alice.client.status).toBe("open");
+  });
+});
+
 describe("commands", () => {
   it("times out without a result, then a dial resolves with its callId and channelId", async () => {
     const d = await rig.start({ users: E2E_USERS });
