@@ -3,7 +3,7 @@
 // `--js-only`: the bundle alone (tests that load the browser file build it this way).
 // Files are written beside their place and renamed, so a test reading one never sees half of it.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -20,6 +20,7 @@ function writeAtomic(file, text) {
 
 if (!process.argv.includes("--js-only")) {
   const tsc = join(here, "..", "..", "node_modules", "typescript", "bin", "tsc");
+  rmSync(join(dist, "types"), { recursive: true, force: true });
   execFileSync(process.execPath, [tsc, "-p", join(here, "tsconfig.json")], { stdio: "inherit" });
   writeAtomic(join(dist, "ctibridge-client.d.ts"), 'export * from "./types/index.js";\n');
 }

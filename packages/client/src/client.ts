@@ -128,7 +128,9 @@ class Client extends Actions implements CtiClient {
       ws = new this.WS(url, [SUBPROTOCOL, `bearer.${token ?? ""}`]);
     } catch (err) {
       // A token with characters a subprotocol cannot carry, or a bad URL: no socket ever opens.
-      return this.fail(new CtiError("unauthorized", `cannot open the WebSocket: ${String(err)}`));
+      // Browsers quote the offending subprotocol, i.e. the token, in this error: never pass it on.
+      const text = token ? String(err).split(token).join("[token]") : String(err);
+      return this.fail(new CtiError("unauthorized", `cannot open the WebSocket: ${text}`));
     }
     this.ws = ws;
     this.phase = "hello";

@@ -212,3 +212,7 @@ export type ClientMessage =
   | { type: "ping" };
 
 export const SUBPROTOCOL = "ctibridge.v1";
+
+/** The server's names for the same shapes (src/publish/protocol.ts). */
+export type CallSnapshot = Call;
+export type OutgoingMessage = ServerMessage;

@@ -186,6 +186,67 @@ describe("reconnect and resume", () => {
   });
 });
 
+describe("a supervisor", () => {
+  it("folds every agent's state as sent; a narrowed subscription holds across a reconnect; an agent may not subscribe", async () => {
+    const d = await rig.start({ users: E2E_USERS });
+    const p = await proxy(d);
+    const raw = d.connect("sam");
+    await raw.ready();
+    const sam = sdk(d, "sam", { port: p.port });
+    await open(sam);
+    await d.replay(stripTracePreamble(traceBytes("06-ringgroup-answered")));
+    await raw.sync();
+    await sam.client.ping();
+    const lastState = new Map<string, unknown>();
+    for (const m of raw.messages) if (m.type === "agent.state") lastState.set(m.agent, m.state);
+    expect(lastState.size).toBeGreaterThan(0);
+    expect(new Map(sam.client.agents)).toEqual(lastState);
+    expect(sam.of("agent").length).toBe(raw.messages.filter((m) => m.type === "agent.state").length);
+
+    await sam.client.subscribe({ users: ["frank"] });
+    p.cut();
+    await waitFor(() => sam.of("connection").filter((c) => c.status === "open").length === 2, "open again");
+    await sam.client.ping();
+    // Re-sent after the reconnect: alice's ringing call reaches only the unnarrowed raw client.
+    await d.replay(ringingHalves("07-queue-support-answered")[0]);
+    await raw.sync();
+    await sam.client.ping();
+    const ringingForAll = callFrames(raw).filter((m) => m.type === "call.ringing").at(-1)!;
+    expect(sam.of("call").some((c) => c.call.callId === ringingForAll.call.callId)).toBe(false);
+    const bob = sdk(d, "bob");
+    await open(bob);
+    await expect(bob.client.subscribe({ users: ["alice"] })).rejects.toMatchObject({ code: "forbidden" });
+  });
+});
+
+describe("a daemon restart", () => {
+  it("resumes across it: resync, and the call that ended while the daemon was down is reported by its replayed call.ended", async () => {
+    const first = await rig.start({ users: E2E_USERS });
+    const p = await proxy(first);
+    const alice = sdk(first, "alice", { port: p.port });
+    await open(alice);
+    await first.replay(trace01Halves()[0]);
+    await alice.client.ping();
+    const [held] = [...alice.client.calls.values()];
+    expect(held?.state).toBe("connected");
+
+    await rig.stop(first.daemon);
+    // The call ended while the daemon was down: the PBX no longer lists it.
+    first.pbx.setList("CoreShowChannels", []);
+    const second = await rig.start({ dbPath: first.dbPath, pbx: first.pbx, users: E2E_USERS });
+    p.setTarget(second.port);
+    await waitFor(() => alice.of("ended").length === 1, "the call's end", 800);
+    await alice.client.ping();
+
+    const types = alice.of("message").map((m) => m.type);
+    expect(types.slice(types.lastIndexOf("resync_required"), types.lastIndexOf("resync_required") + 2)).toEqual(["resync_required", "snapshot"]);
+    const [ended] = alice.of("ended");
+    expect(ended).toMatchObject({ replayed: true, call: { callId: held!.callId, state: "ended", endReason: "unknown_end" }, message: { type: "call.ended" } });
+    expect(alice.client.calls.size).toBe(0);
+    expect(alice.client.status).toBe("open");
+  });
+});
+
 describe("commands", () => {
   it("times out without a result, then a dial resolves with its callId and channelId", async () => {
     const d = await rig.start({ users: E2E_USERS });

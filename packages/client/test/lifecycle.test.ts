@@ -29,6 +29,8 @@ interface Scripted {
   /** Seq of hello/snapshot for the next connection. */
   seq: number;
   answerPings: boolean;
+  /** Called with each client frame before the automatic pong (n: the connection, from 0). */
+  onFrame?: (f: any, ws: WebSocket, n: number) => void;
 }
 
 async function scripted(o: { expiresAt?: () => string | null } = {}): Promise<Scripted> {
@@ -47,10 +49,12 @@ async function scripted(o: { expiresAt?: () => string | null } = {}): Promise<Sc
     const env = (type: string, rest: object) => JSON.stringify({ v: 1, seq: s.seq, type, ts, userId: "alice", ...rest });
     ws.send(env("hello", { server: { name: "ctibridge", version: "0" }, protocol: 1, connectionId: `c${s.sockets.length}`, user: { id: "alice", name: "Alice", role: "agent", devices: [] }, expiresAt: o.expiresAt?.() ?? null }));
     ws.send(env("snapshot", { calls: [] }));
+    const n = s.sockets.length - 1;
     ws.on("message", (d) => {
       const f = JSON.parse(d.toString());
       frames.push(f);
-      if (f.type === "ping" && s.answerPings) ws.send(env("pong", {}));
+      s.onFrame?.(f, ws, n);
+      if (f.type === "ping" && s.answerPings && ws.readyState === ws.OPEN) ws.send(env("pong", {}));
     });
   });
   await new Promise((r) => wss!.once("listening", r));
@@ -160,6 +164,35 @@ describe("close codes", () => {
     });
     await until(() => opens(c) === 1, "open");
     expect(c.of("error").map((e) => [e.code, e.message])).toEqual([["token_failed", "getToken failed: Error: token service down"]]);
+  });
+});
+
+describe("a replay that breaks off", () => {
+  const ringing = (seq: number) =>
+    JSON.stringify({ v: 1, seq, type: "call.ringing", ts, userId: "alice", pop: true, call: { callId: `k${seq}`, state: "ringing", direction: "inbound", from: { raw: "1", e164: null }, to: { raw: "2", e164: null }, legs: [] } });
+
+  it("is asked for again from the same seq (not from the newer hello's), and what it delivered is not emitted twice", async () => {
+    const s = await scripted();
+    const c = client(s);
+    await until(() => opens(c) === 1, "open");
+    s.sockets[0]!.send(ringing(12));
+    await until(() => c.client.lastSeq === 12, "seq 12");
+    s.seq = 30;
+    s.onFrame = (f, ws, n) => {
+      if (f.type !== "resume") return;
+      ws.send(ringing(15));
+      // The second session drops in the middle of its replay; the third one gets all of it.
+      if (n === 1) ws.terminate();
+      else ws.send(ringing(20));
+    };
+    s.sockets[0]!.close(1012, "restart");
+    await until(() => opens(c) === 3 && c.client.lastSeq === 30, "third session resumed");
+    expect(s.received.map((frames) => frames.find((f) => f.type === "resume"))).toEqual([undefined, { type: "resume", afterSeq: 12 }, { type: "resume", afterSeq: 12 }]);
+    expect(c.of("call").map((e) => [e.message.seq, e.replayed])).toEqual([
+      [12, false],
+      [15, true],
+      [20, true],
+    ]);
   });
 });
 

@@ -35,18 +35,21 @@ export interface Proxy {
   cut(): void;
   /** While down, a new connection is closed at once. */
   setDown(down: boolean): void;
+  /** Forward new connections to another port (a restarted daemon). */
+  setTarget(port: number): void;
   connections(): number;
   close(): Promise<void>;
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
+  let target = targetPort;
   const sockets = new Set<Socket>();
   let down = false;
   let count = 0;
   const server: Server = createServer((client) => {
     if (down) return void client.destroy();
     count++;
-    const upstream = tcpConnect(targetPort, "127.0.0.1");
+    const upstream = tcpConnect(target, "127.0.0.1");
     sockets.add(client).add(upstream);
     const gone = () => {
       client.destroy();
@@ -66,6 +69,7 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       sockets.clear();
     },
     setDown: (d) => void (down = d),
+    setTarget: (port) => void (target = port),
     connections: () => count,
     close: () =>
       new Promise<void>((r) => {
