@@ -5,14 +5,15 @@
  * REST, and re-renders from that state.
  */
 import { connect } from "/sdk/ctibridge-client.js";
-import { boardView, reasonText } from "./board.js";
+import { boardView } from "./board.js";
+import { CallLog } from "./calllog.js";
 import { makeI18n, pickLanguage } from "./i18n.js";
-import { agentMode, agentStatus, clock, errorText, isOpenMissed, myLeg, partyName, stateWord } from "./model.js";
+import { agentMode, clock, errorText, isOpenMissed, partyName, stateWord } from "./model.js";
+import { statusView } from "./status.js";
 import { h, logRow, modeCards, timerText } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
-const REASONS = ["break", "lunch", "meeting", "training", "backoffice"];
 
 const params = new URLSearchParams(location.search);
 const store = {
@@ -45,8 +46,7 @@ const panel = {
   drafts: new Map(),
   errors: new Map(),
   flashCallId: null,
-  log: new Map(),
-  next: undefined,
+  log: new CallLog(),
   filter: "all",
   boardFilter: "",
   kpis: {},
@@ -173,7 +173,6 @@ function stop() {
   panel.client = null;
   panel.user = null;
   panel.log.clear();
-  panel.next = undefined;
   for (const k of ["popped", "dismissed", "claimed", "chosen", "drafts", "errors"]) panel[k].clear();
   panel.wrap = null;
   $("layout").hidden = true;
@@ -211,7 +210,7 @@ async function refreshRest() {
     rest(`/api/calls?limit=${PAGE}`).then((r) => {
       if (panel.client !== client) return;
       for (const c of r.calls || []) upsertLog(c, true);
-      if (panel.next === undefined) panel.next = r.next ?? (r.calls?.length === PAGE ? r.calls.at(-1).times.started : null);
+      if (panel.log.next === undefined) panel.log.next = r.next ?? (r.calls?.length === PAGE ? r.calls.at(-1).times.started : null);
     }),
     rest(`/api/calls?missed=1&open=1&limit=100`).then((r) => {
       if (panel.client === client) for (const c of r.calls || []) upsertLog(c, true);
@@ -236,12 +235,12 @@ async function refreshRest() {
 }
 
 async function loadMore() {
-  if (!panel.next) return;
+  if (!panel.log.next) return;
   $("log-more").disabled = true;
   try {
-    const r = await rest(`/api/calls?limit=${PAGE}&before=${encodeURIComponent(panel.next)}`);
+    const r = await rest(`/api/calls?limit=${PAGE}&before=${encodeURIComponent(panel.log.next)}`);
     for (const c of r.calls || []) upsertLog(c, true);
-    panel.next = r.next ?? null;
+    panel.log.next = r.next ?? null;
   } catch (e) {
     flash(errorText("load", e, i18n.t));
   }
@@ -249,21 +248,12 @@ async function loadMore() {
   schedule();
 }
 
-/** The log holds stored and live calls by id; a stored copy never replaces a newer live one. */
 function upsertLog(call, stored = false) {
-  const old = panel.log.get(call.callId);
-  if (stored && old && old.state === "ended" && call.state !== "ended") return;
-  if (stored && old && panel.client?.calls.has(call.callId)) return;
-  // a `done` mark the live copy does not carry (the store adds it)
-  if (old && !stored) call = { ...call, legs: call.legs.map((l) => ({ ...l, done: l.done ?? old.legs.find((o) => o.userId === l.userId)?.done })) };
-  panel.log.set(call.callId, call);
+  panel.log.upsert(call, { stored, live: !!panel.client?.calls.has(call.callId) });
 }
 
 function markedDone(callId, user) {
-  const call = panel.log.get(callId);
-  if (!call) return;
-  panel.log.set(callId, { ...call, legs: call.legs.map((l) => (l.outcome === "missed" && (!user || l.userId === user) ? { ...l, done: true } : l)) });
-  schedule();
+  if (panel.log.markDone(callId, user)) schedule();
 }
 
 /** After-call work as the server reports it in the agent's own agent.state (`wrapUp`). */
@@ -361,6 +351,18 @@ const act = {
   },
 };
 
+const statusAct = {
+  pause: (reason) => run("queue.pause", null, () => panel.client.queuePause({ paused: true, reason })),
+  unpause: () => run("queue.unpause", null, () => panel.client.queuePause({ paused: false })),
+  logout: (queues) => {
+    store.set("queues", queues.join(","));
+    for (const queue of queues) run("queue.logout", null, () => panel.client.queueLogin({ queue, login: false }));
+  },
+  login: (queues) => {
+    for (const queue of queues) run("queue.login", null, () => panel.client.queueLogin({ queue, login: true }));
+  },
+};
+
 // ---- rendering ----
 
 let pending = false;
@@ -401,42 +403,15 @@ function render() {
   $("mode").textContent = i18n.t(`mode.${mode}`);
   $("mode").dataset.mode = mode;
   document.body.dataset.mode = mode;
-  swap($("me-status"), statusControls(mine, u));
+  const remembered = (store.get("queues") || "").split(",").filter(Boolean);
+  swap($("me-status"), statusView(mine, { ...u, devices: me.devices }, statusAct, remembered));
   swap($("cards"), modeCards(mode, calls, u, now));
   renderLog(u, now);
   if (me.role === "supervisor") swap($("board-body"), [boardView(u, panel.client.agents, [...panel.client.calls.values()], panel.kpis, panel.boardFilter, now)]);
 }
 
-/** The agent's own status and the switch: pause with a reason, available, queue log in / out. */
-function statusControls(state, u) {
-  const { t } = u;
-  if (!panel.user.devices.length) return [h("span", { class: "muted small" }, t("me.noDevice"))];
-  const st = agentStatus(state);
-  if (st.status === "unknown") return [];
-  const word = st.status === "paused" ? t("me.pausedFor", { reason: st.reason ? reasonText(st.reason, t) : "–" }) : t(`me.${st.status}`);
-  const line = h("p", { class: "status-line" }, h("span", { class: `status-word ${st.status}`, dataset: { status: st.status } }, word), st.queues.length ? h("span", { class: "muted small" }, t("me.queues", { list: st.queues.map((q) => q.queue).join(", ") })) : "");
-  const controls = [];
-  if (st.status === "available") {
-    const sel = h("select", { "aria-label": t("me.reason"), dataset: { focus: "reason" } }, REASONS.map((r) => h("option", { value: r }, reasonText(r, t))));
-    controls.push(sel, h("button", { type: "button", onclick: () => run("queue.pause", null, () => panel.client.queuePause({ paused: true, reason: sel.value })) }, t("me.pause")));
-  } else if (st.status === "paused") {
-    controls.push(h("button", { type: "button", onclick: () => run("queue.unpause", null, () => panel.client.queuePause({ paused: false })) }, t("me.resume")));
-  }
-  if (st.queues.length && st.status !== "wrapUp") {
-    const logout = () => {
-      store.set("queues", st.queues.map((q) => q.queue).join(","));
-      for (const q of st.queues) run("queue.logout", null, () => panel.client.queueLogin({ queue: q.queue, login: false }));
-    };
-    controls.push(h("button", { type: "button", class: "quiet", onclick: logout }, t("me.logout")));
-  } else if (st.status === "loggedOut" && store.get("queues")) {
-    const login = () => store.get("queues").split(",").forEach((q) => run("queue.login", null, () => panel.client.queueLogin({ queue: q, login: true })));
-    controls.push(h("button", { type: "button", onclick: login }, t("me.login")));
-  }
-  return [line, controls.length ? h("div", { class: "row" }, controls) : null].filter(Boolean);
-}
-
 function renderLog(u, now) {
-  const all = [...panel.log.values()].sort((a, b) => String(b.times?.started).localeCompare(String(a.times?.started)) || b.callId.localeCompare(a.callId));
+  const all = panel.log.sorted();
   const missed = all.filter((c) => stateWord(c, u.me, u.role) === "missed");
   const open = all.filter((c) => isOpenMissed(c, u.me, u.role)).length;
   $("filter-missed").textContent = i18n.t("log.missed", { count: i18n.number(open) });
@@ -445,7 +420,7 @@ function renderLog(u, now) {
   const rows = panel.filter === "missed" ? missed : all;
   swap($("log-list"), rows.map((c) => logRow(c, u, now)));
   $("log-empty").hidden = rows.length > 0;
-  $("log-more").hidden = !panel.next || panel.filter === "missed";
+  $("log-more").hidden = !panel.log.next || panel.filter === "missed";
 }
 
 /** Once a second: the timers (calls, wrap-up countdown, board durations). */

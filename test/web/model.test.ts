@@ -134,3 +134,29 @@ describe("words and formats", () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("the call log's calls (web/calllog.js)", async () => {
+  const { CallLog } = await import(new URL("../../web/calllog.js", import.meta.url).href);
+  const stored = call({ callId: "x", legs: [leg("alice", "missed", "ended", { done: true })] });
+
+  it("a stored copy never replaces a live call or a newer ended one; a live copy keeps the store's done mark", () => {
+    const log = new CallLog();
+    log.upsert(call({ callId: "x", state: "ringing", legs: [leg("alice", null, "ringing")] }), { live: true });
+    log.upsert(stored, { stored: true, live: true });
+    expect(log.get("x").state).toBe("ringing");
+    log.upsert(stored, { stored: true });
+    expect(log.get("x").legs[0].done).toBe(true);
+    log.upsert(call({ callId: "x", legs: [leg("alice", "missed")] }));
+    expect(log.get("x").legs[0].done).toBe(true);
+  });
+
+  it("done marks one user's missed leg (or all without a user); newest first", () => {
+    const log = new CallLog();
+    log.upsert(call({ callId: "a", times: { started: "2026-11-30T08:00:00.000Z" }, legs: [leg("alice", "missed"), leg("bob", "missed")] }));
+    log.upsert(call({ callId: "b", times: { started: "2026-11-30T09:00:00.000Z" }, legs: [leg("alice", "missed")] }));
+    expect(log.markDone("a", "alice")).toBe(true);
+    expect(log.get("a").legs.map((l: { done?: boolean }) => !!l.done)).toEqual([true, false]);
+    expect(log.markDone("nope", "alice")).toBe(false);
+    expect(log.sorted().map((c: { callId: string }) => c.callId)).toEqual(["b", "a"]);
+  });
+});
