@@ -149,6 +149,30 @@ describe("reconnect and resume", () => {
     expect(alice.of("pop").map((x) => x.message.seq)).toEqual([sent[0], sent[2]]);
   });
 
+  it("closed by the server as too slow (4008): back at once, resumed, every seq exactly once", async () => {
+    // As test/e2e/resilience.test.ts: long pop URLs make a burst outgrow the kernel buffers.
+    const pop = { urlTemplate: `https://crm.example/pop?phone={e164}&pad=${"x".repeat(64 * 1024)}` };
+    const d = await rig.start({ users: E2E_USERS, server: { maxBufferedBytes: 1024 }, pop });
+    const p = await proxy(d);
+    const watcher = d.connect("sam");
+    await watcher.ready();
+    const sam = sdk(d, "sam", { port: p.port });
+    await open(sam);
+    p.holdDownstream(true);
+    await d.replay(stripTracePreamble(traceBytes("24-burst-30-concurrent")));
+    await waitFor(() => d.logs.some((l) => l.msg === "slow client closed"), "slow client closed");
+    p.holdDownstream(false);
+    await waitFor(() => sam.of("connection").filter((c) => c.status === "open").length === 2, "open again");
+    await sam.client.ping();
+    await watcher.sync();
+
+    expect(sam.of("connection").find((c) => c.status === "reconnecting")).toMatchObject({ code: 4008, delayMs: 0 });
+    const sent = callFrames(watcher).map((m) => m.seq);
+    expect(sent.length).toBeGreaterThan(50);
+    expect(seqsOf(sam)).toEqual(sent);
+    expect(sam.client.calls.size).toBe(0);
+  });
+
   it("resync_required: the fresh snapshot rebuilds the calls; a call whose end was lost is reported ended", async () => {
     const d = await rig.start({ users: E2E_USERS, server: { journalSize: 2 } });
     const p = await proxy(d);
