@@ -20,8 +20,8 @@ afterEach(async () => {
   await rig.close();
 });
 
-function sdk(d: RunningDaemon, userId: string, o: { port?: number; instance?: string } = {}): RecordingClient {
-  const r = recordingClient({ url: `ws://127.0.0.1:${o.port ?? d.port}/ws`, token: d.token(userId), ...(o.instance ? { instance: o.instance } : {}) });
+function sdk(d: RunningDaemon, userId: string, o: { port?: number; instance?: string; popTiming?: "ringing" | "answered" | "off" } = {}): RecordingClient {
+  const r = recordingClient({ url: `ws://127.0.0.1:${o.port ?? d.port}/ws`, token: d.token(userId), ...(o.instance ? { instance: o.instance } : {}), ...(o.popTiming ? { popTiming: o.popTiming } : {}) });
   cleanups.push(() => r.client.close());
   return r;
 }
@@ -99,6 +99,28 @@ describe("the SDK on a recorded scenario", () => {
     await alice.client.ping();
     expect(alice.of("pop")).toHaveLength(1);
     expect(alice.of("ended")).toHaveLength(1);
+  });
+});
+
+describe("pop timing answered", () => {
+  it("a ringing call in the snapshot does not pop; it pops at the answer, as the server says; a later client pops the answered call from its snapshot", async () => {
+    const d = await rig.start({ users: E2E_USERS, pop: { timing: "answered" } });
+    const [ringing, rest] = ringingHalves();
+    await d.replay(ringing);
+    const alice = sdk(d, "alice", { popTiming: "answered" });
+    await open(alice);
+    expect(alice.client.calls.size).toBe(1);
+    expect(alice.of("pop")).toEqual([]);
+    const [, bridged] = traceSplit("01-inbound-answered", (m) => m.startsWith("Event: BridgeEnter") && m.includes("Channel: PJSIP/carrier-00000000"));
+    await d.replay(rest.subarray(0, rest.length - bridged.length));
+    await alice.client.ping();
+    expect(alice.of("pop").map((p) => [p.message.type, p.message.seq])).toEqual(
+      alice.of("call").filter((c) => c.message.pop).map((c) => [c.message.type, c.message.seq]),
+    );
+    expect(alice.of("pop").map((p) => p.message.type)).toEqual(["call.answered"]);
+    const later = sdk(d, "alice", { popTiming: "answered" });
+    await open(later);
+    expect(later.of("pop").map((p) => [p.message.type, p.call.state])).toEqual([["snapshot", "connected"]]);
   });
 });
 
