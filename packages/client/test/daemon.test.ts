@@ -6,6 +6,7 @@
  */
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { createApiToken, revokeApiToken } from "../../../src/publish/apiTokens.js";
 import { stripTracePreamble } from "../../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../../../test/helpers/daemon.js";
 import type { TestClient } from "../../../test/helpers/cti.js";
@@ -375,6 +376,18 @@ describe("close codes", () => {
     expect(first.of("error").map((e) => e.code)).toEqual(["superseded"]);
     expect(first.of("connection").at(-1)).toMatchObject({ status: "closed", code: 4009 });
     expect(second.client.status).toBe("open");
+  });
+
+  it("4001: a revoked API key ends the session at the next heartbeat; the client stops", async () => {
+    const d = await rig.start({ users: E2E_USERS, server: { heartbeatMs: 50 } });
+    const { id, token } = createApiToken(d.daemon.db, "alice");
+    const alice = recordingClient({ url: `ws://127.0.0.1:${d.port}/ws`, token });
+    cleanups.push(() => alice.client.close());
+    await open(alice);
+    revokeApiToken(d.daemon.db, id);
+    await waitFor(() => alice.client.status === "closed", "closed");
+    expect(alice.of("connection").at(-1)).toMatchObject({ status: "closed", code: 4001 });
+    expect(alice.of("error").map((e) => e.code)).toEqual(["unauthorized"]);
   });
 
   it("a refused token (HTTP 401) stops a client with a fixed token", async () => {
