@@ -6,6 +6,7 @@
  */
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { createApiToken, revokeApiToken } from "../../../src/publish/apiTokens.js";
 import { stripTracePreamble } from "../../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../../../test/helpers/daemon.js";
 import type { TestClient } from "../../../test/helpers/cti.js";
@@ -20,8 +21,8 @@ afterEach(async () => {
   await rig.close();
 });
 
-function sdk(d: RunningDaemon, userId: string, o: { port?: number; instance?: string } = {}): RecordingClient {
-  const r = recordingClient({ url: `ws://127.0.0.1:${o.port ?? d.port}/ws`, token: d.token(userId), ...(o.instance ? { instance: o.instance } : {}) });
+function sdk(d: RunningDaemon, userId: string, o: { port?: number; instance?: string; popTiming?: "ringing" | "answered" | "off" } = {}): RecordingClient {
+  const r = recordingClient({ url: `ws://127.0.0.1:${o.port ?? d.port}/ws`, token: d.token(userId), ...(o.instance ? { instance: o.instance } : {}), ...(o.popTiming ? { popTiming: o.popTiming } : {}) });
   cleanups.push(() => r.client.close());
   return r;
 }
@@ -102,6 +103,28 @@ describe("the SDK on a recorded scenario", () => {
   });
 });
 
+describe("pop timing answered", () => {
+  it("a ringing call in the snapshot does not pop; it pops at the answer, as the server says; a later client pops the answered call from its snapshot", async () => {
+    const d = await rig.start({ users: E2E_USERS, pop: { timing: "answered" } });
+    const [ringing, rest] = ringingHalves();
+    await d.replay(ringing);
+    const alice = sdk(d, "alice", { popTiming: "answered" });
+    await open(alice);
+    expect(alice.client.calls.size).toBe(1);
+    expect(alice.of("pop")).toEqual([]);
+    const [, bridged] = traceSplit("01-inbound-answered", (m) => m.startsWith("Event: BridgeEnter") && m.includes("Channel: PJSIP/carrier-00000000"));
+    await d.replay(rest.subarray(0, rest.length - bridged.length));
+    await alice.client.ping();
+    expect(alice.of("pop").map((p) => [p.message.type, p.message.seq])).toEqual(
+      alice.of("call").filter((c) => c.message.pop).map((c) => [c.message.type, c.message.seq]),
+    );
+    expect(alice.of("pop").map((p) => p.message.type)).toEqual(["call.answered"]);
+    const later = sdk(d, "alice", { popTiming: "answered" });
+    await open(later);
+    expect(later.of("pop").map((p) => [p.message.type, p.call.state])).toEqual([["snapshot", "connected"]]);
+  });
+});
+
 describe("reconnect and resume", () => {
   it("after the socket is cut, resumes from the last seq: no event lost, none twice", async () => {
     const d = await rig.start({ users: E2E_USERS });
@@ -147,6 +170,30 @@ describe("reconnect and resume", () => {
     const sent = callFrames(stayer).filter((m) => m.pop).map((m) => m.seq);
     expect(sent).toHaveLength(3);
     expect(alice.of("pop").map((x) => x.message.seq)).toEqual([sent[0], sent[2]]);
+  });
+
+  it("closed by the server as too slow (4008): back at once, resumed, every seq exactly once", async () => {
+    // As test/e2e/resilience.test.ts: long pop URLs make a burst outgrow the kernel buffers.
+    const pop = { urlTemplate: `https://crm.example/pop?phone={e164}&pad=${"x".repeat(64 * 1024)}` };
+    const d = await rig.start({ users: E2E_USERS, server: { maxBufferedBytes: 1024 }, pop });
+    const p = await proxy(d);
+    const watcher = d.connect("sam");
+    await watcher.ready();
+    const sam = sdk(d, "sam", { port: p.port });
+    await open(sam);
+    p.holdDownstream(true);
+    await d.replay(stripTracePreamble(traceBytes("24-burst-30-concurrent")));
+    await waitFor(() => d.logs.some((l) => l.msg === "slow client closed"), "slow client closed");
+    p.holdDownstream(false);
+    await waitFor(() => sam.of("connection").filter((c) => c.status === "open").length === 2, "open again");
+    await sam.client.ping();
+    await watcher.sync();
+
+    expect(sam.of("connection").find((c) => c.status === "reconnecting")).toMatchObject({ code: 4008, delayMs: 0 });
+    const sent = callFrames(watcher).map((m) => m.seq);
+    expect(sent.length).toBeGreaterThan(50);
+    expect(seqsOf(sam)).toEqual(sent);
+    expect(sam.client.calls.size).toBe(0);
   });
 
   it("resync_required: the fresh snapshot rebuilds the calls; a call whose end was lost is reported ended", async () => {
@@ -329,6 +376,18 @@ describe("close codes", () => {
     expect(first.of("error").map((e) => e.code)).toEqual(["superseded"]);
     expect(first.of("connection").at(-1)).toMatchObject({ status: "closed", code: 4009 });
     expect(second.client.status).toBe("open");
+  });
+
+  it("4001: a revoked API key ends the session at the next heartbeat; the client stops", async () => {
+    const d = await rig.start({ users: E2E_USERS, server: { heartbeatMs: 50 } });
+    const { id, token } = createApiToken(d.daemon.db, "alice");
+    const alice = recordingClient({ url: `ws://127.0.0.1:${d.port}/ws`, token });
+    cleanups.push(() => alice.client.close());
+    await open(alice);
+    revokeApiToken(d.daemon.db, id);
+    await waitFor(() => alice.client.status === "closed", "closed");
+    expect(alice.of("connection").at(-1)).toMatchObject({ status: "closed", code: 4001 });
+    expect(alice.of("error").map((e) => e.code)).toEqual(["unauthorized"]);
   });
 
   it("a refused token (HTTP 401) stops a client with a fixed token", async () => {
