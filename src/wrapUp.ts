@@ -16,8 +16,10 @@ import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import type { WrapUpEndReason, WrapUpRow, WrapUpStore } from "./store/wrapUps.js";
 
+import { WRAP_UP_PAUSE_REASON } from "./calls/agents.js";
+
 /** The QueuePause reason ctibridge uses, and recognises as its own. */
-export const WRAP_UP_REASON = "wrap-up";
+export const WRAP_UP_REASON = WRAP_UP_PAUSE_REASON;
 
 export interface WrapUpEnded {
   callId: string;
@@ -89,8 +91,17 @@ export class WrapUps {
    * This user's part of a call ended: her answered leg hung up (the caller may still be on the
    * line), or the call ended (`callEnded`). A wrap-up starts, once per call and agent, when she
    * answered it (or picked it up), the call qualifies (`calls`) and its length is above 0.
+   * Called from inside the tracker's emission: never throws (a failing store is logged).
    */
   partEnded(userId: string, call: Call, at: number): void {
+    try {
+      this.begin(userId, call, at);
+    } catch (err) {
+      this.d.log.error({ err, userId, callId: call.callId }, "wrap-up start failed");
+    }
+  }
+
+  private begin(userId: string, call: Call, at: number): void {
     if (this.stopped) return;
     const cfg = this.d.config();
     const answered = call.legs.some(
@@ -192,7 +203,15 @@ export class WrapUps {
     this.d.log.info({ userId, callId: r.callId, seconds, reason }, "wrap-up ended");
     if (r.paused.length > 0) void this.unpause(r);
     this.d.agents.changed(userId);
-    this.d.onEnded(e);
+    // Not inside the tracker's emission (a wrap-up superseded by the next call's end): its
+    // call.updated goes out after the fact being published now.
+    queueMicrotask(() => {
+      try {
+        this.d.onEnded(e);
+      } catch (err) {
+        this.d.log.error({ err, userId, callId: r.callId }, "wrap-up end publish failed");
+      }
+    });
     return e;
   }
 

@@ -366,7 +366,14 @@ export class AgentTracker {
   }
 }
 
-/** The one-word mode (model.ts AgentActivity), by the precedence documented there. */
+/** The pause reason of after-call work (the daemon's wrap-up, src/wrapUp.ts). */
+export const WRAP_UP_PAUSE_REASON = "wrap-up";
+
+/**
+ * The one-word mode (model.ts AgentActivity), by the precedence documented there. A pause for
+ * `wrap-up` is not `paused`: when the wrap-up ends the agent is idle at once, not for the moment
+ * until the PBX reports the unpause.
+ */
 export function activityOf(deviceState: DeviceState | null, queues: AgentState["queues"], wrapUp: WrapUpState | null): AgentActivity {
   if (deviceState === "ringing" || deviceState === "ringinuse") return "ringing";
   if (deviceState === "inuse" || deviceState === "busy") return "talking";
@@ -374,7 +381,7 @@ export function activityOf(deviceState: DeviceState | null, queues: AgentState["
   if (wrapUp !== null) return "wrap_up";
   if (deviceState === "unavailable" || deviceState === "invalid") return "offline";
   if (queues.length > 0 && !queues.some((q) => q.loggedIn)) return "offline";
-  if (queues.length > 0 && queues.every((q) => q.paused)) return "paused";
+  if (queues.length > 0 && queues.every((q) => q.paused && q.reason !== WRAP_UP_PAUSE_REASON)) return "paused";
   return "idle";
 }
 

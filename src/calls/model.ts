@@ -228,7 +228,7 @@ export type AnnotationEntry = AnnotationPatch & { by: string; at: string };
  * What an agent is doing, in one word (the panel's mode), by precedence: `ringing` (a phone
  * rings) > `talking` (in use, busy) / `on_hold` > `wrap_up` (after-call work) > `offline`
  * (phone unavailable or invalid, or a queue member logged in to none) > `paused` (every queue
- * paused) > `idle`.
+ * paused, for a reason other than `wrap-up`) > `idle`.
  */
 export type AgentActivity = "offline" | "idle" | "ringing" | "talking" | "on_hold" | "wrap_up" | "paused";
 

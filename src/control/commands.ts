@@ -284,7 +284,11 @@ export function createCommandHandler(deps: CommandDeps): CommandHandler {
     transfer,
     hold: holdOrResume(true),
     unhold: holdOrResume(false),
-    "queue.pause": (user, a) => pause(user, true, a.queue, a.reason),
+    "queue.pause": (user, a) => {
+      // ctibridge unpauses members paused for `wrap-up` that no wrap-up of its own owns (wrapUp.ts).
+      if (a.reason?.trim().toLowerCase() === "wrap-up") throw new CommandError("invalid_argument", "reason: wrap-up is reserved for after-call work (agents.wrapUp)");
+      return pause(user, true, a.queue, a.reason);
+    },
     "queue.unpause": (user, a) => pause(user, false, a.queue),
     "queue.login": async (user, a) => send(T.queueAdd({ device: ownDevice(user, a.device), queue: a.queue })),
     "queue.logout": async (user, a) => send(T.queueRemove({ device: ownDevice(user, a.device), queue: a.queue })),

@@ -276,6 +276,15 @@ describe("annotate, unknown actions, disabled control, logging", () => {
     expect(t.sent).toEqual([]);
   });
 
+  it("queue.pause refuses the reason wrap-up (ctibridge's own, undone after a restart) before anything reaches the PBX", async () => {
+    const t = setup();
+    expect(await t.handle(alice, cmd("queue.pause", { queue: "support", reason: "Wrap-Up" }))).toEqual({
+      ok: false,
+      error: { code: "invalid_argument", message: "reason: wrap-up is reserved for after-call work (agents.wrapUp)" },
+    });
+    expect(t.sent).toEqual([]);
+  });
+
   it("logs every command with user, action and result", async () => {
     const t = setup();
     await t.handle(alice, cmd("hangup", { callId: "c1" }));

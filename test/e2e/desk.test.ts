@@ -89,6 +89,23 @@ describe("missed calls done", () => {
     expect(await rest(d, "alice", "POST", `/api/calls/${callId}/done`, { user: 5 })).toMatchObject({ status: 400, json: { error: { code: "invalid_argument" } } });
   });
 
+  it("a tab that was away gets the call.done on resume (journaled like every seq'd message)", async () => {
+    const d = await rig.start({ users: E2E_USERS });
+    const tab1 = d.connect("alice");
+    await tab1.ready();
+    await d.replay(trace("03-inbound-missed-caller-abandon"));
+    const missed = await tab1.nextOf("call.missed");
+    await waitFor(async () => (await rest(d, "alice", "GET", "/api/calls?missed=1&open=1")).json.calls.length === 1, "stored");
+    const marked = await rest(d, "alice", "POST", `/api/calls/${missed.call.callId}/done`, {});
+    expect(marked.status).toBe(200);
+    const later = d.connect("alice");
+    await later.ready();
+    later.send({ type: "resume", afterSeq: missed.seq });
+    const done = await later.nextOf("call.done");
+    expect(done).toMatchObject({ callId: missed.call.callId, user: "alice", by: "alice", reason: "marked", doneAt: marked.json.data.doneAt });
+    expect(done.seq).toBeGreaterThan(missed.seq);
+  });
+
   it("trace 08: the supervisor marks every missed leg of the queue call done (REST); an agent may not mark a colleague's", async () => {
     const d = await rig.start({ users: E2E_USERS });
     const alice = d.connect("alice");

@@ -54,12 +54,12 @@ async function start(agents: Record<string, unknown>, o: Partial<DaemonOptions> 
   return d;
 }
 
-/** Trace 25's QueueMemberStatus shape for alice (support), paused for `reason`: as the PBX reports her own pause. */
-function alicePausedEvent(reason: string): Buffer {
+/** Trace 07's QueueMemberStatus for alice (support), idle, paused for `reason` (null: unpaused): as the PBX reports a pause. */
+function alicePausedEvent(reason: string | null): Buffer {
   const text = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
   const at = text.indexOf("Event: QueueMemberStatus\r\nPrivilege: agent,all\r\nQueue: support\r\nMemberName: Alice Agent");
   const msg = text.slice(at, text.indexOf("\r\n\r\n", at) + 4);
-  return Buffer.from(msg.replace("Status: 6", "Status: 1").replace("Paused: 0\r\nPausedReason: \r\n", `Paused: 1\r\nPausedReason: ${reason}\r\n`), "latin1");
+  return Buffer.from(msg.replace("Status: 6", "Status: 1").replace("Paused: 0\r\nPausedReason: \r\n", reason === null ? "Paused: 0\r\nPausedReason: \r\n" : `Paused: 1\r\nPausedReason: ${reason}\r\n`), "latin1");
 }
 
 const pauses = (pbx: AmiServer) =>
@@ -145,6 +145,29 @@ describe("after-call work (wrap-up)", () => {
     expect(ms(wrap.until) - ms(wrap.since)).toBe(45_000);
   });
 
+  it("a second answered queue call ends the first wrap-up (superseded, its seconds stored) and starts its own", async () => {
+    const d = await start({ wrapUp: { mode: "seconds", seconds: 600 } });
+    const alice = d.connect("alice");
+    await alice.ready();
+    const t07 = stripTracePreamble(traceBytes("07-queue-support-answered")).toString("latin1");
+    await d.replay(Buffer.from(t07, "latin1"));
+    const first = (await alice.nextOf("call.ended")).call.callId;
+    // The same call again with other channel ids: a new call.
+    await d.replay(Buffer.from(t07.replaceAll("1795306056.", "1795309056.").replaceAll("1795306057.", "1795309057."), "latin1"));
+    const second = (await alice.nextOf("call.ended")).call.callId;
+    expect(second).not.toBe(first);
+    await waitFor(() => alice.messages.some((m) => m.type === "call.updated" && m.call.callId === first), "first call's update");
+    await alice.sync();
+    expect(states(alice).at(-1)).toMatchObject({ activity: "wrap_up", wrapUp: { callId: second } });
+    const rows = openDb(d.dbPath).prepare("SELECT call_id, end_reason, ended_at IS NULL AS running FROM wrap_ups ORDER BY started_at").all();
+    expect(rows).toEqual([
+      { call_id: first, end_reason: "superseded", running: 0 },
+      { call_id: second, end_reason: null, running: 1 },
+    ]);
+    const updated = alice.messages.find((m) => m.type === "call.updated" && m.call.callId === first);
+    expect(updated.call.legs[0]).toMatchObject({ userId: "alice", outcome: "answered_by_me", wrapUpSeconds: expect.any(Number) });
+  });
+
   it("until-ready: agent.ready ends it (once); bob, who did not answer, never enters wrap-up", async () => {
     const d = await start({ wrapUp: { mode: "until-ready", calls: "all" } });
     const alice = d.connect("alice");
@@ -204,6 +227,30 @@ describe("after-call work (wrap-up)", () => {
     expect(annotated.status).toBe(200);
     await waitFor(() => states(alice).at(-1)?.activity === "idle", "idle");
     expect(d.logs.filter((l) => l.msg === "wrap-up ended").map((l) => l.reason)).toEqual(["disposition"]);
+  });
+
+  it("with the PBX's pause events (QueueMemberStatus paused for wrap-up, then unpaused): wrap_up → idle, never paused in between", async () => {
+    const d = await start({ wrapUp: { mode: "until-ready", pauseInQueue: true } });
+    const alice = d.connect("alice");
+    await alice.ready();
+    await d.replay(stripTracePreamble(traceBytes("07-queue-support-answered")));
+    const callId = (await alice.nextOf("call.ended")).call.callId;
+    await waitFor(() => pauses(d.pbx).length === 1, "wrap-up pause");
+    await d.replay(alicePausedEvent("wrap-up"));
+    alice.send({ type: "command", id: "r1", action: "agent.ready", args: {} });
+    await alice.nextOf("command.result");
+    await waitFor(() => pauses(d.pbx).length === 2, "unpause");
+    await d.replay(alicePausedEvent(null));
+    await alice.sync();
+    const wrap = states(alice).find((s) => s.wrapUp !== null)!.wrapUp;
+    expect(wrap.callId).toBe(callId);
+    const paused = { ...support, paused: true, reason: "wrap-up" };
+    expect(states(alice).slice(3)).toEqual([
+      { deviceState: "not_inuse", queues: [support], activity: "wrap_up", wrapUp: wrap },
+      { deviceState: "not_inuse", queues: [paused], activity: "wrap_up", wrapUp: wrap },
+      { deviceState: "not_inuse", queues: [paused], activity: "idle", wrapUp: null },
+      { deviceState: "not_inuse", queues: [support], activity: "idle", wrapUp: null },
+    ]);
   });
 
   it("alice pauses herself (lunch) during wrap-up: its end does not unpause her", async () => {
