@@ -8,7 +8,7 @@ import { connect } from "/sdk/ctibridge-client.js";
 import { boardView } from "./board.js";
 import { CallLog } from "./calllog.js";
 import { makeI18n, pickLanguage } from "./i18n.js";
-import { agentMode, clock, errorText, isOpenMissed, partyName, stateWord } from "./model.js";
+import { agentMode, clock, errorText, isOpenMissed, myLeg, partyName, stateWord } from "./model.js";
 import { statusView } from "./status.js";
 import { h, logRow, modeCards, timerText } from "./view.js";
 
@@ -127,7 +127,9 @@ function start() {
     else refreshRest();
     schedule();
   });
-  client.on("pop", ({ call }) => {
+  client.on("pop", ({ call, message }) => {
+    // A call ringing in the snapshot pops only for a user whose pop comes with the ringing (hello's popTiming).
+    if (message?.type === "snapshot" && client.user?.popTiming === "answered" && myLeg(call, client.user.id)?.state === "ringing") return;
     panel.popped.add(call.callId);
     panel.dismissed.delete(call.callId);
     $("announce").textContent = `${i18n.t(call.state === "ringing" ? "pop.incoming" : "mode.talk")}: ${partyName(call, panel.user?.id, i18n.t)}${call.queue ? `. ${i18n.t("pop.queue")} ${call.queue}` : ""}`;

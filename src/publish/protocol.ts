@@ -63,6 +63,8 @@ export interface UserInfo {
   name: string;
   role: "agent" | "supervisor";
   devices: string[];
+  /** When this user's screen pops (`users[].popTiming`, default `pop.timing`): a client pops calls found in a snapshot by it. */
+  popTiming: "ringing" | "answered";
 }
 
 export type CallMessage = Envelope<CallMessageType> & {

@@ -318,7 +318,7 @@ export class CtiServer {
       server: { name: "ctibridge", version: this.deps.version },
       protocol: PROTOCOL_VERSION,
       connectionId: c.id,
-      user: { id: user.id, name: user.name, role: c.role, devices: [...user.devices] },
+      user: { id: user.id, name: user.name, role: c.role, devices: [...user.devices], popTiming: c.popTiming },
       expiresAt: auth.expiresAt === null ? null : isoTime(auth.expiresAt),
     });
     this.sendSnapshot(c);

@@ -96,6 +96,10 @@ describe.skipIf(noChromium)("the agent's modes", () => {
     await d.replay(ringing!);
     await page.waitForSelector(".card.mode-ringing");
     expect(await page.$(".card.pop")).toBeNull();
+    // nor when the panel connects while it rings (hello's popTiming)
+    await page.reload();
+    await page.waitForSelector(".card.mode-ringing");
+    expect(await page.$(".card.pop")).toBeNull();
     expect(await page.$(".card.mode-ringing button.accept")).toBeNull();
     await d.replay(talking!);
     await page.waitForSelector(".card.mode-talk.pop");
