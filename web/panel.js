@@ -1,312 +1,481 @@
 /*
- * ctibridge reference panel: the connection and the state. One WebSocket to /ws with the token
- * in Sec-WebSocket-Protocol (["ctibridge.v1", "bearer." + token]); hello, snapshot, then call
- * events; reconnect with backoff and `resume` from the last seq.
+ * ctibridge reference panel: wiring. The connection, folding and commands are the client SDK's
+ * (served by the daemon at /sdk/ctibridge-client.js); this file keeps the panel's own state
+ * (pops, chosen contacts, drafts, the call log, the board's KPIs), loads the stored calls over
+ * REST, and re-renders from that state.
  */
-"use strict";
+import { connect } from "/sdk/ctibridge-client.js";
+import { boardView } from "./board.js";
+import { CallLog } from "./calllog.js";
+import { makeI18n, pickLanguage } from "./i18n.js";
+import { agentMode, clock, errorText, isOpenMissed, myLeg, partyName, stateWord } from "./model.js";
+import { statusView } from "./status.js";
+import { h, logRow, modeCards, timerText } from "./view.js";
 
-(() => {
-  const { h, callCard, historyItem, popBody, popAnnouncement, timerText, isMissed, resultText } = window.CtiView;
-  const $ = (id) => document.getElementById(id);
-  const FINAL = { 4001: "The token was refused.", 4003: "The token has expired.", 4009: "Another connection took over this session." };
-  const MAX_HISTORY = 50;
+const $ = (id) => document.getElementById(id);
+const PAGE = 50;
 
-  const state = { ws: null, lastSeq: 0, delay: 500, retry: null, wanted: false, user: null, calls: new Map(), history: [], pending: new Map(), errors: new Map(), popCallId: null, lastHeard: 0 };
+const params = new URLSearchParams(location.search);
+const store = {
+  get: (k) => {
+    try {
+      return localStorage.getItem(`ctibridge.${k}`);
+    } catch {
+      return null;
+    }
+  },
+  set: (k, v) => {
+    try {
+      if (v === null || v === "") localStorage.removeItem(`ctibridge.${k}`);
+      else localStorage.setItem(`ctibridge.${k}`, v);
+    } catch {
+      /* private mode: settings last for this page only */
+    }
+  },
+};
+if (params.get("lang")) store.set("lang", params.get("lang"));
 
-  // Token: ?token= (then removed from the address bar), else localStorage.
-  const params = new URLSearchParams(location.search);
-  $("token").value = params.get("token") || localStorage.getItem("ctibridge.token") || "";
-  $("server").value = params.get("server") || localStorage.getItem("ctibridge.server") || location.host || "127.0.0.1:8088";
-  if (params.has("token")) history.replaceState(null, "", location.pathname);
+const panel = {
+  client: null,
+  token: "",
+  user: null,
+  popped: new Set(),
+  dismissed: new Set(),
+  claimed: new Map(),
+  chosen: new Map(),
+  drafts: new Map(),
+  errors: new Map(),
+  flashCallId: null,
+  log: new CallLog(),
+  filter: "all",
+  boardFilter: "",
+  kpis: {},
+  directory: new Map(),
+  wrap: null,
+};
 
-  /** The connection line in the header; `kind` ok | busy | bad colours it (the text says it too). */
-  function setStatus(text, kind) {
-    $("status").textContent = text;
-    $("status").dataset.kind = kind || "";
-    document.body.classList.toggle("offline", kind !== "ok");
-  }
+let i18n = makeI18n(pickLanguage(store.get("lang"), navigator.languages), navigator.language);
 
-  const view = () => ({ me: state.user && state.user.id, role: state.user && state.user.role });
+function applyWords() {
+  document.documentElement.lang = i18n.lang;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = i18n.t(el.dataset.t);
+  $("lang").value = store.get("lang") || "";
+}
 
-  function logLine(text, ok) {
-    const li = h("li", { class: ok ? "ok" : "bad" }, `${new Date().toLocaleTimeString()} ${text}`);
-    $("log").prepend(li);
-    while ($("log").children.length > 20) $("log").lastChild.remove();
-  }
+// ---- connection ----
 
-  /** A failed command also shows for a while at the top, where the agent looks (the log is below the forms). */
-  let flashTimer = null;
-  function flash(text) {
-    $("flash").textContent = text;
-    $("flash").hidden = false;
-    clearTimeout(flashTimer);
-    flashTimer = setTimeout(() => ($("flash").hidden = true), 10000);
-  }
+function setStatus(key, kind) {
+  $("status").textContent = i18n.t(key);
+  $("status").dataset.kind = kind || "";
+  $("status").dataset.key = key;
+  document.body.classList.toggle("offline", kind !== "ok");
+}
 
-  let cmdSeq = 0;
-  function act(action, args) {
-    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return logLine(resultText(action, { ok: false, error: { message: "not connected" } }), false);
-    const id = `panel-${Date.now().toString(36)}-${++cmdSeq}`;
-    const callId = args && args.callId;
-    state.pending.set(id, { action, callId });
-    if (callId && state.errors.delete(callId) && state.calls.has(callId)) renderCall(state.calls.get(callId));
-    state.ws.send(JSON.stringify({ type: "command", id, action, args }));
-  }
+async function rest(path, init = {}) {
+  const r = await fetch(path, { ...init, headers: { Authorization: `Bearer ${panel.token}`, ...(init.body ? { "Content-Type": "application/json" } : {}) } });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw Object.assign(new Error(body?.error?.message || `HTTP ${r.status}`), { code: body?.error?.code || (r.status === 401 ? "unauthorized" : "internal"), status: r.status });
+  return body;
+}
 
-  function connect() {
-    const token = $("token").value.trim();
-    const server = $("server").value.trim();
-    if (!token || !server) return setStatus("Enter the server and a token.", "bad");
-    localStorage.setItem("ctibridge.token", token);
-    localStorage.setItem("ctibridge.server", server);
-    state.wanted = true;
-    clearTimeout(state.retry);
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    setStatus(`Connecting to ${server}…`, "busy");
-    const ws = new WebSocket(`${scheme}://${server}/ws`, ["ctibridge.v1", `bearer.${token}`]);
-    state.ws = ws;
-    let opened = false;
-    ws.onopen = () => {
+function start() {
+  const token = $("token").value.trim();
+  if (!token) return setStatus("conn.needToken", "bad");
+  stop();
+  panel.token = token;
+  store.set("token", token);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const client = connect({ url: `${scheme}://${location.host}/ws`, token, instance: `panel-${Math.random().toString(36).slice(2, 8)}` });
+  panel.client = client;
+  let opened = false;
+  setStatus("conn.connecting", "busy");
+  client.on("connection", ({ status, code }) => {
+    if (panel.client !== client) return;
+    if (status === "open") {
       opened = true;
-      state.lastHeard = Date.now();
-      setStatus("Connected", "ok");
-      if (state.lastSeq > 0) ws.send(JSON.stringify({ type: "resume", afterSeq: state.lastSeq }));
+      setStatus("conn.open", "ok");
       $("connect").hidden = true;
       $("disconnect").hidden = false;
-    };
-    ws.onmessage = (ev) => {
-      state.lastHeard = Date.now();
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      if (typeof msg.seq === "number" && msg.seq > state.lastSeq) state.lastSeq = msg.seq;
-      handle(msg);
-    };
-    ws.onclose = (ev) => {
-      if (state.ws !== ws) return;
-      state.ws = null;
-      if (FINAL[ev.code]) state.wanted = false;
-      if (!state.wanted) {
-        setStatus(FINAL[ev.code] || "Disconnected", "bad");
-        $("connect").hidden = false;
-        $("disconnect").hidden = true;
-        return;
-      }
-      const retry = () => {
-        const wait = Math.round(state.delay * (0.5 + Math.random() / 2));
-        setStatus(`Disconnected (${ev.code}); retrying in ${Math.ceil(wait / 1000)} s…`, "bad");
-        state.delay = Math.min(state.delay * 2, 30000);
-        state.retry = setTimeout(connect, wait);
-      };
-      // A refused upgrade (HTTP 401) reaches a browser only as close 1006 before open: ask the
-      // REST API with the same token whether it is the token, so we stop retrying a bad one.
-      if (opened) return retry();
-      fetch(`${location.protocol === "https:" ? "https" : "http"}://${server}/api/calls?limit=1`, { headers: { Authorization: `Bearer ${token}` } })
-        .then((r) => {
-          if (r.status !== 401 || state.ws !== null) return retry();
-          state.wanted = false;
-          setStatus("Token refused (unknown, expired or revoked): enter a valid token.", "bad");
+      return;
+    }
+    if (status === "closed" || code === 4001 || code === 4003 || code === 4009) {
+      const key = code === 4003 ? "conn.expired" : code === 4009 ? "conn.superseded" : code === 4001 ? "conn.badToken" : "conn.closed";
+      if (code === 4001 || code === 4003 || code === 4009) client.close();
+      setStatus(key, "bad");
+      $("connect").hidden = false;
+      $("disconnect").hidden = true;
+      return;
+    }
+    setStatus("conn.reconnecting", "bad");
+    // A refused upgrade (HTTP 401) reaches a browser only as close 1006 before open: ask REST
+    // with the same token whether it is the token, so a bad one is not retried forever.
+    if (!opened)
+      rest("/api/directory").catch((e) => {
+        if (e.status === 401 && panel.client === client) {
+          client.close();
+          setStatus("conn.badToken", "bad");
           $("connect").hidden = false;
           $("disconnect").hidden = true;
-        })
-        .catch(retry);
-    };
-  }
-
-  function disconnect() {
-    state.wanted = false;
-    clearTimeout(state.retry);
-    if (state.ws) state.ws.close(1000, "bye");
-  }
-
-  function handle(msg) {
-    switch (msg.type) {
-      case "hello":
-        state.delay = 500;
-        state.user = msg.user;
-        renderMe();
-        break;
-      case "snapshot":
-        state.calls = new Map((msg.calls || []).map((c) => [c.callId, c]));
-        renderCalls();
-        if (state.popCallId && !state.calls.has(state.popCallId)) hidePop();
-        break;
-      case "call.ended":
-      case "call.missed":
-        if (msg.call) endCall(msg.call, msg.type === "call.missed");
-        break;
-      case "call.claimed":
-        // Every tab of the user hears of a claim; this tab's own claim comes back with byMe.
-        if (state.popCallId === msg.callId && !msg.byMe) hidePop();
-        break;
-      case "pbx.disconnected":
-        $("pbx").textContent = "The PBX link is down: call information may be stale.";
-        $("pbx").hidden = false;
-        break;
-      case "pbx.resynced":
-        $("pbx").hidden = true;
-        break;
-      case "resync_required":
-        logLine("Missed too many events; a fresh snapshot follows.", false);
-        break;
-      case "command.result": {
-        const sent = state.pending.get(msg.id) || { action: "command" };
-        state.pending.delete(msg.id);
-        const text = resultText(sent.action, msg);
-        logLine(text, msg.ok);
-        if (!msg.ok) flash(text);
-        if (!msg.ok && sent.callId && state.calls.has(sent.callId)) {
-          state.errors.set(sent.callId, text);
-          renderCall(state.calls.get(sent.callId));
         }
-        if (msg.ok && sent.action === "dial") $("dial-to").value = "";
-        break;
-      }
-      case "error":
-        logLine(`Refused (${msg.code}): ${msg.message}`, false);
-        break;
-      default:
-        if (typeof msg.type === "string" && msg.type.startsWith("call.") && msg.call) {
-          state.calls.set(msg.call.callId, msg.call);
-          renderCall(msg.call);
-          if (msg.type === "call.ringing" && msg.pop !== false) showPop(msg.call);
-          else if (msg.type === "call.answered" && msg.pop === true) showPop(msg.call);
-          else if (msg.type === "call.ringing_stopped" && state.popCallId === msg.call.callId) hidePop();
-          else if (state.popCallId === msg.call.callId) $("pop-body").replaceChildren(popBody(msg.call, Date.now(), view().me));
-        }
+      });
+  });
+  client.on("snapshot", () => {
+    const first = !panel.user;
+    panel.user = client.user;
+    document.body.classList.toggle("supervisor", panel.user?.role === "supervisor");
+    if (first) afterHello();
+    else refreshRest();
+    schedule();
+  });
+  client.on("pop", ({ call, message }) => {
+    // A call ringing in the snapshot pops only for a user whose pop comes with the ringing (hello's popTiming).
+    if (message?.type === "snapshot" && client.user?.popTiming === "answered" && myLeg(call, client.user.id)?.state === "ringing") return;
+    panel.popped.add(call.callId);
+    panel.dismissed.delete(call.callId);
+    $("announce").textContent = `${i18n.t(call.state === "ringing" ? "pop.incoming" : "mode.talk")}: ${partyName(call, panel.user?.id, i18n.t)}${call.queue ? `. ${i18n.t("pop.queue")} ${call.queue}` : ""}`;
+    schedule();
+  });
+  client.on("call", ({ call }) => {
+    upsertLog(call);
+    schedule();
+  });
+  client.on("ended", ({ call }) => {
+    upsertLog(call);
+    forget(call.callId);
+    schedule();
+  });
+  client.on("missed", ({ call }) => {
+    upsertLog(call);
+    schedule();
+  });
+  client.on("claimed", ({ callId, byMe }) => {
+    panel.claimed.set(callId, byMe ? "me" : "other");
+    schedule();
+  });
+  client.on("agent", () => {
+    syncWrap();
+    schedule();
+  });
+  client.on("pbx", ({ connected }) => {
+    $("pbx").textContent = i18n.t("pbx.down");
+    $("pbx").hidden = connected;
+    if (connected) refreshRest();
+  });
+  client.on("message", (frame) => {
+    if (frame.type === "call.done") markedDone(frame.callId, frame.user);
+    else if (frame.type === "queue.state" && frame.queue) {
+      panel.kpis[frame.queue.queue] = frame.queue;
+      schedule();
     }
-  }
+  });
+}
 
-  function renderMe() {
-    const u = state.user;
-    $("me").className = "";
-    $("me").replaceChildren(h("strong", {}, u.name), ` (${u.id}, ${u.role})`, h("br"), `Devices: ${u.devices.join(", ") || "none"}`);
-    $("dial-device").replaceChildren(...u.devices.map((d) => h("option", { value: d }, d)));
-    // Without a device there is no phone to ring first: say so instead of a dead form.
-    const none = u.devices.length === 0;
-    $("dial-device").disabled = none;
-    $("dial-call").disabled = none;
-    $("dial-none").hidden = !none;
-  }
+function stop() {
+  if (panel.client) panel.client.close();
+  panel.client = null;
+  panel.user = null;
+  panel.log.clear();
+  for (const k of ["popped", "dismissed", "claimed", "chosen", "drafts", "errors"]) panel[k].clear();
+  panel.wrap = null;
+  $("layout").hidden = true;
+  $("connect").hidden = false;
+  $("disconnect").hidden = true;
+}
 
-  /** Replace one card, keeping what the user was typing and where the focus was. */
-  function renderCall(call) {
-    const old = $("calls").querySelector(`[data-call-id="${CSS.escape(call.callId)}"]`);
-    const typed = old ? [...old.querySelectorAll("input")].map((i) => i.value) : [];
-    const focused = old && old.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
-    const card = callCard(call, act, Date.now(), { ...view(), error: state.errors.get(call.callId) });
-    card.querySelectorAll("input").forEach((i, n) => (i.value = typed[n] || ""));
-    if (old) old.replaceWith(card);
-    else $("calls").prepend(card);
-    if (focused) card.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
-    $("no-calls").hidden = state.calls.size > 0;
-  }
+/** A call that ended no longer needs its pop, its error, its banner. */
+function forget(callId) {
+  panel.popped.delete(callId);
+  panel.dismissed.delete(callId);
+  panel.errors.delete(callId);
+  if (panel.flashCallId === callId) hideFlash();
+}
 
-  function renderCalls() {
-    $("calls").replaceChildren();
-    for (const call of state.calls.values()) renderCall(call);
-    $("no-calls").hidden = state.calls.size > 0;
-  }
+async function afterHello() {
+  $("layout").hidden = false;
+  const u = panel.user;
+  $("dial-device").replaceChildren(...u.devices.map((d) => h("option", { value: d }, d)));
+  $("dial-device-label").hidden = u.devices.length < 2;
+  // A user without a phone (a supervisor) gets no dial form: nothing could ring first.
+  $("dial").hidden = u.devices.length === 0;
+  $("no-device").hidden = u.devices.length > 0 || u.role === "supervisor";
+  $("board").hidden = u.role !== "supervisor";
+  // Without a phone there is no call of one's own to show: the board and the log get the room.
+  document.body.classList.toggle("no-device", u.devices.length === 0);
+  $("now").hidden = u.devices.length === 0 && u.role === "supervisor";
+  await refreshRest();
+}
 
-  function endCall(call, missed) {
-    state.calls.delete(call.callId);
-    state.errors.delete(call.callId);
-    $("calls").querySelector(`[data-call-id="${CSS.escape(call.callId)}"]`)?.remove();
-    $("no-calls").hidden = state.calls.size > 0;
-    if (state.popCallId === call.callId) hidePop();
-    missed = missed || isMissed(call, view().me, view().role);
-    const known = state.history.find((e) => e.call.callId === call.callId);
-    if (known) {
-      known.call = call;
-      known.missed = known.missed || missed;
-    } else state.history.unshift({ call, missed });
-    state.history.length = Math.min(state.history.length, MAX_HISTORY);
-    // Keep an open note (and what is typed in it) across the re-render.
-    const open = new Map([...$("history").querySelectorAll("li[data-call-id]")].filter((li) => li.querySelector("details[open]")).map((li) => [li.dataset.callId, li.querySelector("input").value]));
-    $("history").replaceChildren(
-      ...state.history.map((e) => {
-        const li = historyItem(e, act, view());
-        li.dataset.callId = e.call.callId;
-        if (open.has(e.call.callId)) {
-          li.querySelector("details").open = true;
-          li.querySelector("input").value = open.get(e.call.callId);
-        }
-        return li;
+/** Everything that comes over REST: the first page of the log, the open missed calls, the directory, the KPIs. */
+async function refreshRest() {
+  const client = panel.client;
+  const jobs = [
+    rest(`/api/calls?limit=${PAGE}`).then((r) => {
+      if (panel.client !== client) return;
+      for (const c of r.calls || []) upsertLog(c, true);
+      if (panel.log.next === undefined) panel.log.next = r.next ?? (r.calls?.length === PAGE ? r.calls.at(-1).times.started : null);
+    }),
+    rest(`/api/calls?missed=1&open=1&limit=100`).then((r) => {
+      if (panel.client === client) for (const c of r.calls || []) upsertLog(c, true);
+    }),
+    rest("/api/directory").then((r) => {
+      if (panel.client !== client) return;
+      panel.directory = new Map((r.users || []).map((u) => [u.id, u]));
+      $("directory").replaceChildren(...(r.users || []).filter((u) => u.id !== panel.user?.id && u.extensions?.length).map((u) => h("option", { value: `${u.name} (${u.extensions[0]})` })));
+    }),
+  ];
+  if (panel.user?.role === "supervisor")
+    jobs.push(
+      rest("/api/queues").then((r) => {
+        if (panel.client === client) panel.kpis = Object.fromEntries((r.queues || []).map((q) => [q.queue, q]));
       }),
     );
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r) => r.status === "rejected" && r.reason?.status !== 404 && r.reason?.status !== 403);
+  if (failed && failed.reason.code === "rate_limited") flash(errorText("load", failed.reason, i18n.t));
+  syncWrap();
+  schedule();
+}
+
+async function loadMore() {
+  if (!panel.log.next) return;
+  $("log-more").disabled = true;
+  try {
+    const r = await rest(`/api/calls?limit=${PAGE}&before=${encodeURIComponent(panel.log.next)}`);
+    for (const c of r.calls || []) upsertLog(c, true);
+    panel.log.next = r.next ?? null;
+  } catch (e) {
+    flash(errorText("load", e, i18n.t));
   }
+  $("log-more").disabled = false;
+  schedule();
+}
 
-  function showPop(call) {
-    const fresh = state.popCallId !== call.callId;
-    state.popCallId = call.callId;
-    $("pop-body").replaceChildren(popBody(call, Date.now(), view().me));
-    $("pop").hidden = false;
-    if (fresh) {
-      $("pop-claim").disabled = false;
-      $("pop-claim").textContent = "Take this pop";
-      // The pop itself is not a live region (its body is rebuilt on every update); one line is announced.
-      $("announce").textContent = popAnnouncement(call, view().me);
-    }
+function upsertLog(call, stored = false) {
+  panel.log.upsert(call, { stored, live: !!panel.client?.calls.has(call.callId) });
+}
+
+function markedDone(callId, user) {
+  if (panel.log.markDone(callId, user)) schedule();
+}
+
+/** After-call work as the server reports it in the agent's own agent.state (`wrapUp`). */
+function syncWrap() {
+  const me = panel.user?.id;
+  const st = me && panel.client?.agents.get(me);
+  const w = st && st.wrapUp;
+  panel.wrap = w ? { ...w, call: panel.log.get(w.callId) || null } : null;
+}
+
+// ---- commands ----
+
+let flashTimer = null;
+/** The banner: an error about a call stays until that call ends (or the next command for it); any other for 15 s. */
+function flash(text, callId) {
+  $("flash-text").textContent = text;
+  $("flash").hidden = false;
+  panel.flashCallId = callId || null;
+  clearTimeout(flashTimer);
+  if (!callId) flashTimer = setTimeout(hideFlash, 15_000);
+}
+function hideFlash() {
+  $("flash").hidden = true;
+  panel.flashCallId = null;
+}
+
+async function run(action, callId, fn) {
+  if (callId) panel.errors.delete(callId);
+  if (!callId || panel.flashCallId === callId) hideFlash();
+  try {
+    if (!panel.client || panel.client.status !== "open") throw Object.assign(new Error("not connected"), { code: "disconnected" });
+    return await fn();
+  } catch (e) {
+    const text = errorText(action, e, i18n.t);
+    if (callId && (panel.client?.calls.has(callId) || panel.wrap?.callId === callId)) panel.errors.set(callId, text);
+    flash(text, callId);
+    schedule();
+    return undefined;
   }
+}
 
-  function hidePop() {
-    state.popCallId = null;
-    $("pop").hidden = true;
+function resolveTarget(text) {
+  const v = text.trim();
+  if (!v) return null;
+  const ext = /\(([0-9*#+]+)\)\s*$/.exec(v);
+  if (ext) return ext[1];
+  const byName = [...panel.directory.values()].find((u) => u.name.toLowerCase() === v.toLowerCase() && u.extensions?.length);
+  if (byName) return byName.extensions[0];
+  return /^[0-9*#+ ()./-]+$/.test(v) ? v.replace(/[^0-9*#+]/g, "") : null;
+}
+
+const act = {
+  claim: (call) =>
+    run("claim", call.callId, async () => {
+      await panel.client.claim(call.callId);
+      panel.claimed.set(call.callId, "me");
+      schedule();
+    }),
+  dismiss: (call) => {
+    panel.dismissed.add(call.callId);
+    schedule();
+  },
+  choose: (call, key) => {
+    panel.chosen.set(call.callId, key);
+    schedule();
+    const rec = call.match.records.find((r, i) => (r.recordId || `#${i}`) === key);
+    if (rec?.recordId) run("call.annotate", call.callId, () => panel.client.annotate(call.callId, { recordId: rec.recordId }));
+  },
+  hangup: (call) => run("hangup", call.callId, () => panel.client.hangup(call.callId)),
+  hold: (call) => run("hold", call.callId, () => panel.client.hold(call.callId)),
+  unhold: (call) => run("unhold", call.callId, () => panel.client.unhold(call.callId)),
+  transfer: (call, to, kind) => run("transfer", call.callId, () => panel.client.transfer(call.callId, to, { kind })),
+  resolveTarget,
+  annotate: (call, draft) =>
+    run("call.annotate", call.callId, async () => {
+      // Only what the agent changed: an untouched field keeps what is stored (and its history stays clean).
+      const was = panel.log.get(call.callId)?.annotation || call.annotation || {};
+      const args = {};
+      if ((draft.comment || "").trim() !== (was.comment || "")) args.comment = (draft.comment || "").trim() || null;
+      if ((draft.disposition || "") !== (was.disposition || "")) args.disposition = draft.disposition || null;
+      if (Object.keys(args).length) await panel.client.annotate(call.callId, args);
+      draft.saved = true;
+      schedule();
+    }),
+  ready: () => run("ready", panel.wrap?.callId, () => panel.client.command("agent.ready", {})),
+  callBack: (call, number) => run("dial", null, () => panel.client.dial(number, { device: $("dial-device").value || undefined })),
+  markDone: (call) =>
+    run("done", null, async () => {
+      await panel.client.command("call.done", { callId: call.callId });
+      markedDone(call.callId, panel.user.role === "supervisor" ? undefined : panel.user.id);
+    }),
+  filterBoard: (q) => {
+    panel.boardFilter = q;
+    schedule();
+  },
+};
+
+const statusAct = {
+  pause: (reason) => run("queue.pause", null, () => panel.client.queuePause({ paused: true, reason })),
+  unpause: () => run("queue.unpause", null, () => panel.client.queuePause({ paused: false })),
+  logout: (queues) => {
+    store.set("queues", queues.join(","));
+    for (const queue of queues) run("queue.logout", null, () => panel.client.queueLogin({ queue, login: false }));
+  },
+  login: (queues) => {
+    for (const queue of queues) run("queue.login", null, () => panel.client.queueLogin({ queue, login: true }));
+  },
+};
+
+// ---- rendering ----
+
+let pending = false;
+function schedule() {
+  if (pending) return;
+  pending = true;
+  queueMicrotask(() => {
+    pending = false;
+    render();
+  });
+}
+
+/** Replace a container's children, keeping the focused control (by data-focus) and its caret. */
+function swap(container, children) {
+  const a = document.activeElement;
+  const key = a && container.contains(a) ? a.dataset.focus : null;
+  const sel = key && "selectionStart" in a ? [a.selectionStart, a.selectionEnd] : null;
+  container.replaceChildren(...children);
+  if (!key) return;
+  const el = container.querySelector(`[data-focus="${CSS.escape(key)}"]`);
+  if (!el) return;
+  el.focus();
+  if (sel && el.setSelectionRange) el.setSelectionRange(sel[0], sel[1]);
+}
+
+function ui() {
+  return { t: i18n.t, fmt: i18n, me: panel.user?.id, role: panel.user?.role, panel, act, directory: panel.directory, canDial: (panel.user?.devices.length ?? 0) > 0 };
+}
+
+function render() {
+  if (!panel.user || !panel.client) return;
+  const u = ui();
+  const now = Date.now();
+  const me = panel.user;
+  const mine = panel.client.agents.get(me.id);
+  $("me-name").textContent = me.name;
+  const { mode, calls } = agentMode(panel.client.calls.values(), me.id, !!panel.wrap);
+  $("mode").textContent = i18n.t(`mode.${mode}`);
+  $("mode").dataset.mode = mode;
+  document.body.dataset.mode = mode;
+  const remembered = (store.get("queues") || "").split(",").filter(Boolean);
+  swap($("me-status"), statusView(mine, { ...u, devices: me.devices }, statusAct, remembered));
+  swap($("cards"), modeCards(mode, calls, u, now));
+  renderLog(u, now);
+  if (me.role === "supervisor") swap($("board-body"), [boardView(u, panel.client.agents, [...panel.client.calls.values()], panel.kpis, panel.boardFilter, now)]);
+}
+
+function renderLog(u, now) {
+  const all = panel.log.sorted();
+  const missed = all.filter((c) => stateWord(c, u.me, u.role) === "missed");
+  const open = all.filter((c) => isOpenMissed(c, u.me, u.role)).length;
+  $("filter-missed").textContent = i18n.t("log.missed", { count: i18n.number(open) });
+  $("filter-all").setAttribute("aria-pressed", String(panel.filter === "all"));
+  $("filter-missed").setAttribute("aria-pressed", String(panel.filter === "missed"));
+  const rows = panel.filter === "missed" ? missed : all;
+  swap($("log-list"), rows.map((c) => logRow(c, u, now)));
+  $("log-empty").hidden = rows.length > 0;
+  $("log-more").hidden = !panel.log.next || panel.filter === "missed";
+}
+
+/** Once a second: the timers (calls, wrap-up countdown, board durations). */
+function tick() {
+  const now = Date.now();
+  if (!panel.client) return;
+  for (const el of document.querySelectorAll("[data-timer]")) {
+    const call = panel.client.calls.get(el.dataset.timer) || panel.log.get(el.dataset.timer);
+    if (call) el.textContent = timerText(call, now);
   }
+  for (const el of document.querySelectorAll("[data-since]")) el.textContent = clock((now - Date.parse(el.dataset.since)) / 1000);
+  for (const el of document.querySelectorAll("[data-countdown]")) el.textContent = i18n.t("wrap.left", { time: clock((Date.parse(el.dataset.countdown) - now) / 1000) });
+}
 
-  $("login").addEventListener("submit", (e) => {
-    e.preventDefault();
-    disconnect();
-    state.lastSeq = 0;
-    connect();
-  });
-  $("disconnect").addEventListener("click", disconnect);
-  setStatus("Not connected", "bad");
-  $("pop-close").addEventListener("click", hidePop);
-  $("pop-claim").addEventListener("click", () => {
-    if (!state.popCallId || !state.ws || state.ws.readyState !== WebSocket.OPEN) return logLine(resultText("claim", { ok: false, error: { message: "not connected" } }), false);
-    state.ws.send(JSON.stringify({ type: "claim", callId: state.popCallId }));
-    $("pop-claim").disabled = true;
-    $("pop-claim").textContent = "Taken by this tab";
-  });
-  $("pop").addEventListener("keydown", (e) => {
-    if (e.key === "Escape") hidePop();
-  });
-  $("dial").addEventListener("submit", (e) => {
-    e.preventDefault();
-    act("dial", { to: $("dial-to").value.trim(), device: $("dial-device").value || undefined });
-  });
-  $("queue").addEventListener("submit", (e) => e.preventDefault());
-  $("queue").addEventListener("click", (e) => {
-    const action = e.target instanceof HTMLElement ? e.target.dataset.action : undefined;
-    if (!action) return;
-    e.preventDefault();
-    const queue = $("queue-name").value.trim() || undefined;
-    const reason = $("queue-reason").value.trim() || undefined;
-    act(action, action === "queue.pause" ? { queue, reason } : { queue });
-  });
+// ---- page ----
 
-  // Timers tick once a second; an app ping every 30 s; a server silent for 75 s is a dead link.
-  let ticks = 0;
-  setInterval(() => {
-    const now = Date.now();
-    for (const el of document.querySelectorAll("[data-timer]")) {
-      const call = state.calls.get(el.dataset.timer);
-      if (call) el.textContent = timerText(call, now);
-    }
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-      if (now - state.lastHeard > 75000) state.ws.close(4000, "silent");
-      else if (++ticks % 30 === 0) state.ws.send(JSON.stringify({ type: "ping" }));
-    }
-  }, 1000);
-
-  // Back online (laptop woke up, network returned): retry now instead of waiting out the backoff.
-  window.addEventListener("online", () => {
-    if (state.wanted && !state.ws) connect();
+$("token").value = params.get("token") || store.get("token") || "";
+if (params.has("token")) history.replaceState(null, "", location.pathname + (params.get("lang") ? `?lang=${params.get("lang")}` : ""));
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  start();
+});
+$("disconnect").addEventListener("click", () => {
+  stop();
+  setStatus("conn.closed", "bad");
+});
+$("flash-close").addEventListener("click", hideFlash);
+$("lang").addEventListener("change", (e) => {
+  store.set("lang", e.target.value);
+  i18n = makeI18n(pickLanguage(e.target.value, navigator.languages), navigator.language);
+  applyWords();
+  setStatus($("status").dataset.key || "conn.none", $("status").dataset.kind);
+  schedule();
+});
+$("filter-all").addEventListener("click", () => {
+  panel.filter = "all";
+  schedule();
+});
+$("filter-missed").addEventListener("click", () => {
+  panel.filter = "missed";
+  schedule();
+});
+$("log-more").addEventListener("click", loadMore);
+$("dial").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const to = $("dial-to").value.replace(/[^0-9*#+]/g, "");
+  if (!to) return;
+  run("dial", null, async () => {
+    await panel.client.dial(to, { device: $("dial-device").value || undefined });
+    $("dial-to").value = "";
   });
-
-  if ($("token").value) connect();
-})();
+});
+applyWords();
+setStatus("conn.none", "bad");
+setInterval(tick, 1000);
+if ($("token").value) start();

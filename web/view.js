@@ -1,298 +1,285 @@
 /*
- * ctibridge reference panel: rendering. Pure DOM building from call snapshots (docs/protocol.md);
- * every value goes in as text, links only for http(s) URLs. No framework, no build step.
- * The text helpers at the top touch no DOM (test/web/view.test.ts loads this file in Node).
+ * The panel's DOM: the agent's mode cards (ringing pop, talk, after-call work, idle) and the
+ * call log. Every value goes in as text (`textContent`, `setAttribute`), links only for http(s)
+ * URLs; no inline styles (the CSP has `style-src 'self'`). `ui` carries the words and formats
+ * (i18n.js), the viewer, the per-call panel state and the actions.
  */
-"use strict";
+import { callbackNumber, chosenRecord, clock, didText, durationSeconds, isAnonymous, isOpenMissed, ivrEntries, myLeg, numberText, otherParty, partyName, placedByMe, recordKey, stateWord } from "./model.js";
 
-window.CtiView = (() => {
-  /** Create an element: h("a", { href, class: "x" }, "text", child). */
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-      else if (k === "dataset") Object.assign(el.dataset, v);
-      else el.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false && c !== "") el.append(c instanceof Node ? c : String(c));
-    return el;
+/** Create an element: h("a", { href, class: "x" }, "text", child). */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "value") el.value = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
   }
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false && c !== "") el.append(c instanceof Node ? c : String(c));
+  return el;
+}
 
-  function safeUrl(u) {
-    try {
-      const url = new URL(u);
-      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
-    } catch {
-      return null;
-    }
+export function safeUrl(u) {
+  try {
+    const url = new URL(u);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
   }
+}
 
-  function link(u, text, label) {
-    const href = safeUrl(u);
-    return href ? h("a", { href, target: "_blank", rel: "noopener noreferrer", "aria-label": label }, text) : null;
-  }
+function link(u, text, label, cls) {
+  const href = safeUrl(u);
+  return href ? h("a", { href, target: "_blank", rel: "noopener noreferrer", "aria-label": label, class: cls }, text) : null;
+}
 
-  // ---- text helpers (no DOM) ----
+export const DISPOSITIONS = ["solved", "callback", "sale", "info", "complaint", "wrong_number"];
 
-  /**
-   * The other party as the viewer sees it: `to` on outbound calls, `from` on inbound ones; on an
-   * internal call whichever side is not the viewer (the callee when the viewer placed it).
-   */
-  function otherParty(call, me) {
-    if (call.direction === "outbound") return call.to;
-    if (call.direction === "internal" && me && call.from && call.from.userId === me) return call.to;
-    return call.from;
-  }
+/** Live timer text of a call card: ring/wait time while it rings, talk time once answered. */
+export function timerText(call, now) {
+  return clock(durationSeconds(call, now));
+}
 
-  /** "to" when the viewer (or, without one, the call) is the calling side. */
-  function towards(call, me) {
-    if (call.direction === "outbound") return true;
-    return call.direction === "internal" && !!me && !!call.from && call.from.userId === me;
-  }
+function facts(rows) {
+  const shown = rows.filter(([, v]) => v !== null && v !== undefined && v !== "");
+  return shown.length ? h("dl", { class: "facts" }, shown.map(([k, v, attrs]) => h("div", {}, h("dt", {}, k), h("dd", attrs || {}, v)))) : null;
+}
 
-  function partyText(p) {
-    if (!p) return "?";
-    if (p.name && p.name !== p.display) return `${p.name} (${p.display || p.raw})`;
-    return p.display || p.raw || "unknown";
-  }
+/**
+ * The contact part of a pop: one contact (name, company, CRM link); several (choose one, or
+ * create a new one); none (create one). "Create contact" opens the call's pop URL
+ * (`pop.urlTemplate`), the CRM's own page for that number.
+ */
+function matchView(call, ui) {
+  const { t } = ui;
+  const m = call.match;
+  const other = otherParty(call, ui.me);
+  const create = !isAnonymous(other) && !other.userId ? link(call.popUrl, t("match.create"), `${t("match.create")}: ${numberText(other, t)}`, "create") : null;
+  if (!m || m.status === "pending") return h("p", { class: "match muted" }, t("match.pending"));
+  if (m.status === "none" || !m.records || m.records.length === 0) return h("div", { class: "match none" }, h("span", { class: "muted" }, t("match.none")), create ? " · " : "", create);
+  if (m.status === "single" || m.records.length === 1) return null; // the title and facts show it
+  const chosen = ui.panel.chosen.get(call.callId);
+  return h(
+    "div",
+    { class: "match many", role: "group", "aria-label": t("match.many", { count: m.count }) },
+    h("p", { class: "count" }, t("match.many", { count: m.count })),
+    h(
+      "ul",
+      { class: "choices" },
+      m.records.map((r, i) => {
+        const key = recordKey(r, i);
+        const on = chosen === key;
+        return h(
+          "li",
+          { class: on ? "on" : "" },
+          h("span", { class: "who" }, link(r.url, r.name, `${r.name} (CRM)`) || r.name, r.company ? h("span", { class: "muted" }, ` · ${r.company}`) : ""),
+          h("button", { type: "button", class: "quiet small", "aria-pressed": on ? "true" : "false", onclick: () => ui.act.choose(call, key) }, on ? `✓ ${t("match.chosen")}` : t("match.choose")),
+        );
+      }),
+    ),
+    create ? h("p", { class: "small" }, create) : null,
+  );
+}
 
-  /** The best single name for a party: a single contact match wins over the number. */
-  function callerName(call, me) {
-    const m = call.match;
-    if (m && m.status === "single" && m.records && m.records[0]) return m.records[0].name;
-    return partyText(otherParty(call, me));
-  }
+function ivrView(call, ui) {
+  const entries = ivrEntries(call);
+  if (!entries.length) return null;
+  // Variables of a call we placed were set by whoever placed it (a CRM's Originate), not keyed in by a caller.
+  const label = call.direction === "inbound" ? "pop.ivr" : "pop.callData";
+  return h("div", { class: "ivr" }, h("p", { class: "label" }, ui.t(label)), facts(entries.map(([k, v]) => [k, v])));
+}
 
-  function clock(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    const hours = Math.floor(s / 3600);
-    const mm = Math.floor((s % 3600) / 60);
-    const ss = String(s % 60).padStart(2, "0");
-    return hours > 0 ? `${hours}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-  }
+function crmLink(call, ui) {
+  const rec = chosenRecord(call, ui.panel.chosen.get(call.callId));
+  const other = otherParty(call, ui.me);
+  if (rec && rec.url) return link(rec.url, `${ui.t("pop.openCrm")} ↗`, `${ui.t("pop.openCrm")}: ${rec.name}`, "crm");
+  if (isAnonymous(other) || (call.match && call.match.status !== "single" && !rec)) return null;
+  return link(call.popUrl, `${ui.t("pop.openCrm")} ↗`, `${ui.t("pop.openCrm")}: ${partyName(call, ui.me, ui.t)}`, "crm");
+}
 
-  const STATE_LABEL = { dialing: "Dialling", ringing: "Ringing", connected: "Connected", on_hold: "On hold", ended: "Ended" };
+function titleBlock(call, ui) {
+  const { t } = ui;
+  const chosenId = ui.panel.chosen.get(call.callId);
+  const name = partyName(call, ui.me, t, chosenId);
+  const other = otherParty(call, ui.me);
+  const number = numberText(other, t);
+  const rec = chosenRecord(call, chosenId);
+  return [
+    h("p", { class: "title" }, h("strong", { class: "name" }, name), name !== number ? h("span", { class: "number" }, number) : ""),
+    rec && rec.company ? h("p", { class: "company" }, h("span", { class: "muted" }, `${t("pop.company")}: `), rec.company) : null,
+  ];
+}
 
-  /** Timer text for a call: talk time once answered, else the time since it started ringing. */
-  function timerText(call, now) {
-    const t = call.times || {};
-    const live = call.state === "connected" || call.state === "on_hold";
-    const since = live ? t.answered || t.started : t.ringing || t.started;
-    if (!since) return "";
-    const c = clock((now - Date.parse(since)) / 1000);
-    return call.state === "connected" ? `talking ${c}` : call.state === "on_hold" ? `on hold · ${c}` : c;
-  }
-
-  const myLegs = (call, me) => (call.legs || []).filter((l) => l.userId === me);
-
-  /** Whether an ended call counts as missed for this viewer (agent: their leg; supervisor: nobody answered). */
-  function isMissed(call, me, role) {
-    const mine = myLegs(call, me);
-    if (mine.length > 0) return mine.some((l) => l.outcome === "missed");
-    if (role !== "supervisor") return false;
-    return call.direction !== "outbound" && !call.answeredBy && (call.legs || []).some((l) => l.outcome === "missed");
-  }
-
-  const CALL_OUTCOME = { answered: "Answered", abandoned: "Caller hung up", unanswered: "Not answered", busy: "Busy", failed: "Failed", voicemail: "Voicemail" };
-  const PLACED_OUTCOME = { answered: "Answered", abandoned: "Cancelled", unanswered: "No answer", busy: "Busy", failed: "Failed", voicemail: "Voicemail" };
-
-  /** The outcome of an ended call in words, from the viewer's point of view. */
-  function outcomeText(call, me, missed) {
-    if (missed) return "Missed";
-    const legs = myLegs(call, me);
-    const by = call.answeredBy && call.answeredBy.userId;
-    const own = (o) => legs.some((l) => l.outcome === o);
-    if (own("answered_by_me") || own("picked_up")) return legs.some((l) => l.outcome === "picked_up") ? "Picked up" : "Answered";
-    if (own("placed")) return PLACED_OUTCOME[call.outcome] || "Ended";
-    if (own("answered_elsewhere")) return by ? `Answered by ${by}` : "Answered elsewhere";
-    if (own("declined")) return "Declined";
-    if (own("unanswered")) return "Not answered";
-    const base = (call.direction === "inbound" ? CALL_OUTCOME : PLACED_OUTCOME)[call.outcome] || "Ended";
-    return call.outcome === "answered" && by ? `Answered by ${by}` : base;
-  }
-
-  /** The legs in one line (supervisors see other agents' legs): "alice ringing · bob connected". */
-  function legsText(call) {
-    return (call.legs || [])
-      .filter((l) => l.userId)
-      .map((l) => `${l.userId} ${(STATE_LABEL[l.state] || l.state).toLowerCase()}`)
-      .join(" · ");
-  }
-
-  const ACTION_LABEL = {
-    dial: "Call",
-    hangup: "Hang up",
-    hold: "Hold",
-    unhold: "Resume",
-    transfer: "Transfer",
-    "queue.pause": "Pause",
-    "queue.unpause": "Unpause",
-    "queue.login": "Queue login",
-    "queue.logout": "Queue logout",
-    "call.annotate": "Note",
-    claim: "Take pop",
+function notesForm(call, ui) {
+  const { t } = ui;
+  const draft = ui.panel.drafts.get(call.callId) || { comment: call.annotation?.comment || "", disposition: call.annotation?.disposition || "" };
+  const save = (e) => {
+    e.preventDefault();
+    ui.act.annotate(call, draft);
   };
-
-  const ERROR_LABEL = {
-    not_supported: "not supported",
-    not_found: "the call is gone",
-    forbidden: "not allowed",
-    invalid_argument: "invalid input",
-    invalid_state: "not possible now",
-    no_channel: "no channel",
-    pbx_unavailable: "PBX unavailable",
-    pbx_rejected: "PBX refused",
-    pbx_timeout: "PBX timeout",
-    disabled: "disabled",
-    unknown_action: "unknown action",
-    internal: "server error",
+  const keep = (k) => (e) => {
+    draft[k] = e.target.value;
+    draft.saved = false;
+    ui.panel.drafts.set(call.callId, draft);
   };
-
-  /** A command.result in words: "Hold: done", "Hold failed (not supported): hold is done on the phone…". */
-  function resultText(action, msg) {
-    const label = ACTION_LABEL[action] || action || "Command";
-    if (msg.ok) return `${label}: done`;
-    const err = msg.error || {};
-    const why = ERROR_LABEL[err.code] || err.code;
-    return `${label} failed${why ? ` (${why})` : ""}${err.message ? `: ${err.message}` : ""}`;
-  }
-
-  // ---- DOM ----
-
-  function matchView(match) {
-    if (!match || match.status === "none") return h("p", { class: "match muted" }, "No contact found");
-    if (match.status === "pending") return h("p", { class: "match muted" }, "Looking up contact…");
-    const records = match.records || [];
-    const label = match.count === 1 ? "Contact" : `${match.count} matches`;
-    const items = records.map((r) =>
-      h("li", {}, link(r.url, r.name, `${r.name} in the CRM`) || r.name, r.company ? ` · ${r.company}` : "", r.recordId ? h("span", { class: "muted" }, ` #${r.recordId}`) : ""),
-    );
-    return h("div", { class: "match" }, h("span", { class: "count" }, label), h("ul", {}, items));
-  }
-
-  function ivrView(ivr) {
-    const entries = Object.entries(ivr || {});
-    if (entries.length === 0) return null;
-    return h("dl", { class: "ivr" }, entries.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
-  }
-
-  function inlineForm(label, placeholder, buttons, extra, cls) {
-    const input = h("input", { "aria-label": label, placeholder, ...extra });
-    return h("div", { class: `row ${cls || ""}` }, input, buttons(input));
-  }
-
-  /**
-   * A card for an active call. `act(action, args)` sends a command; `o.me`/`o.role` the viewer,
-   * `o.error` the last failed command for this call (shown in the card).
-   */
-  function callCard(call, act, now, o = {}) {
-    const id = call.callId;
-    const held = call.state === "on_hold";
-    const live = call.state === "connected" || held;
-    const other = otherParty(call, o.me);
-    const legs = o.role === "supervisor" ? legsText(call) : "";
-    const card = h(
-      "article",
-      { class: `card state-${call.state}`, dataset: { callId: id }, "aria-label": `${STATE_LABEL[call.state] || call.state} call with ${partyText(other)}` },
+  return h(
+    "form",
+    { class: "notes", onsubmit: save },
+    h("label", { class: "grow" }, h("span", {}, t("talk.notes")), h("textarea", { rows: 2, maxlength: 4000, dataset: { focus: `notes-${call.callId}` }, oninput: keep("comment"), value: draft.comment })),
+    h(
+      "label",
+      {},
+      h("span", {}, t("talk.disposition")),
       h(
-        "header",
-        {},
-        h("span", { class: `badge ${call.state}` }, STATE_LABEL[call.state] || call.state),
-        h("span", { class: "dir" }, call.direction),
-        h("span", { class: "timer", dataset: { timer: id } }, timerText(call, now)),
+        "select",
+        { dataset: { focus: `disp-${call.callId}` }, onchange: keep("disposition") },
+        ["", ...DISPOSITIONS].map((d) => h("option", { value: d, selected: draft.disposition === d }, t(`disp.${d}`))),
       ),
-      h("p", { class: "parties" }, h("strong", {}, partyText(call.from)), " → ", partyText(call.to)),
-      legs ? h("p", { class: "legs muted" }, `Agents: ${legs}`) : null,
-      matchView(call.match),
-      call.queue ? h("p", { class: "muted" }, `Queue ${call.queue}`) : null,
-      ivrView(call.ivr),
-      call.popUrl ? h("p", {}, link(call.popUrl, "Open in CRM", `Open ${partyText(other)} in the CRM`)) : null,
-      call.transfer ? h("p", { class: "muted" }, `Transferred (${call.transfer.kind}) to ${call.transfer.to.raw}`) : null,
-      o.error ? h("p", { class: "card-error", role: "status" }, o.error) : null,
-      h(
-        "div",
-        { class: "row actions" },
-        h("button", { type: "button", class: "danger", onclick: () => act("hangup", { callId: id }) }, call.state === "ringing" ? "Decline" : call.state === "dialing" ? "Cancel" : "Hang up"),
-        live ? h("button", { type: "button", onclick: () => act(held ? "unhold" : "hold", { callId: id }) }, held ? "Resume" : "Hold") : null,
-      ),
-      live
-        ? inlineForm(
-            "Transfer to",
-            "transfer to (number or extension)",
-            (input) => [
-              h("button", { type: "button", onclick: () => (input.value.trim() ? act("transfer", { callId: id, to: input.value.trim(), kind: "blind" }) : input.focus()) }, "Blind transfer"),
-              h("button", { type: "button", class: "quiet", onclick: () => (input.value.trim() ? act("transfer", { callId: id, to: input.value.trim(), kind: "attended" }) : input.focus()) }, "Attended"),
-            ],
-            { inputmode: "tel" },
-            "xfer",
-          )
-        : null,
-      annotateForm(id, act),
-    );
-    return card;
-  }
+    ),
+    h("button", { type: "submit", class: "quiet" }, draft.saved ? `✓ ${t("talk.saved")}` : t("talk.save")),
+  );
+}
 
-  function annotateForm(callId, act) {
-    return inlineForm("Note for this call", "note…", (input) => [
-      h("button", { type: "button", class: "quiet", onclick: () => input.value.trim() && (act("call.annotate", { callId, comment: input.value.trim() }), (input.value = "")) }, "Save note"),
-    ]);
-  }
+function transferForm(call, ui) {
+  const { t } = ui;
+  const listId = "directory";
+  const input = h("input", { "aria-label": t("talk.transfer"), placeholder: t("talk.transferPick"), list: listId, autocomplete: "off", dataset: { focus: `xfer-${call.callId}` } });
+  const go = (kind) => () => {
+    const to = ui.act.resolveTarget(input.value);
+    if (to) ui.act.transfer(call, to, kind);
+    else input.focus();
+  };
+  return h(
+    "div",
+    { class: "xfer" },
+    h("label", { class: "grow" }, h("span", {}, t("talk.transfer")), input),
+    h("div", { class: "row" }, h("button", { type: "button", onclick: go("blind") }, t("talk.blind")), h("button", { type: "button", class: "quiet", onclick: go("attended") }, t("talk.attended"))),
+  );
+}
 
-  /** One ended call in the history list; missed calls are marked in text, not only in colour. */
-  function historyItem(entry, act, o = {}) {
-    const { call, missed } = entry;
-    const when = call.times && call.times.started ? new Date(call.times.started).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
-    const outcome = outcomeText(call, o.me, missed);
-    const talk = call.times && call.times.talkSeconds != null && call.times.answered ? ` · talk ${clock(call.times.talkSeconds)}` : "";
-    const who =
-      o.role === "supervisor" && !myLegs(call, o.me).length
-        ? `${partyText(call.from)} → ${partyText(call.to)}`
-        : `${towards(call, o.me) ? "to" : "from"} ${partyText(otherParty(call, o.me))}`;
-    const contact = call.match && call.match.status === "single" && call.match.records[0] ? ` · ${call.match.records[0].name}` : "";
-    return h(
-      "li",
-      { class: missed ? "missed" : "" },
-      h("span", { class: "when" }, when),
-      h("span", { class: `outcome ${missed ? "missed" : ""}` }, missed ? "⚠ Missed" : outcome),
-      h("span", { class: "who" }, `${who}${contact}${talk}`, call.queue ? h("span", { class: "muted" }, ` · ${call.queue}`) : ""),
-      call.popUrl ? link(call.popUrl, "CRM", `Open ${partyText(otherParty(call, o.me))} in the CRM`) : null,
-      h("details", {}, h("summary", {}, "Note"), annotateForm(call.callId, act)),
-    );
-  }
-
-  const POP_TITLE = { ringing: "Incoming call", dialing: "Calling", connected: "On call with", on_hold: "On hold with", ended: "Call ended" };
-
-  function popTitle(call) {
-    if (call.state === "ringing" && call.direction === "internal") return "Internal call";
-    return POP_TITLE[call.state] || "Call";
-  }
-
-  /** The screen-pop banner's content. */
-  function popBody(call, now, me) {
-    const p = otherParty(call, me);
-    const name = callerName(call, me);
-    const number = p ? p.display || p.raw : "";
-    return h(
+/** The ringing pop (or, without a pop for this user/tab, a compact ringing card). */
+function ringingCard(call, ui, now) {
+  const { t } = ui;
+  const popped = ui.panel.popped.has(call.callId) && !ui.panel.dismissed.has(call.callId);
+  const claimed = ui.panel.claimed.get(call.callId);
+  const internal = call.direction === "internal";
+  const placed = placedByMe(call, ui.me);
+  return h(
+    "article",
+    { class: `card mode-ringing ${popped ? "pop" : ""}`, dataset: { callId: call.callId }, "aria-label": `${t(internal ? "pop.internal" : "pop.incoming")}: ${partyName(call, ui.me, t, ui.panel.chosen.get(call.callId))}` },
+    h("header", {}, h("span", { class: "badge ringing" }, placed ? t("mode.dialing") : t(internal ? "pop.internal" : "pop.incoming")), h("span", { class: "timer", dataset: { timer: call.callId } }, timerText(call, now))),
+    titleBlock(call, ui),
+    matchView(call, ui),
+    facts([
+      [t("pop.queue"), call.queue],
+      [t("pop.did"), didText(call)],
+      [t("pop.wait"), timerText(call, now), { dataset: { timer: call.callId } }],
+    ]),
+    ivrView(call, ui),
+    ui.panel.errors.get(call.callId) ? h("p", { class: "card-error", role: "status" }, ui.panel.errors.get(call.callId)) : null,
+    h(
       "div",
-      { class: "pop-main" },
-      h("p", { class: "pop-kicker" }, h("span", { class: `badge ${call.state}` }, popTitle(call)), call.queue ? h("span", { class: "muted" }, ` · queue ${call.queue}`) : ""),
-      h("p", { class: "pop-title" }, h("strong", {}, name), name !== number && number ? h("span", { class: "pop-number" }, ` ${number}`) : ""),
-      matchView(call.match),
-      ivrView(call.ivr),
-      call.popUrl ? h("p", { class: "pop-link" }, link(call.popUrl, "Open in CRM ↗", `Open ${name} in the CRM`)) : null,
-    );
-  }
+      { class: "row actions" },
+      popped
+        ? h("button", { type: "button", class: "accept", disabled: !!claimed, onclick: () => ui.act.claim(call) }, claimed === "me" ? `✓ ${t("pop.taken")}` : claimed ? t("pop.takenElsewhere") : t("pop.accept"))
+        : null,
+      crmLink(call, ui),
+      popped ? h("button", { type: "button", class: "quiet", onclick: () => ui.act.dismiss(call) }, t("pop.dismiss")) : null,
+      myLeg(call, ui.me) ? h("button", { type: "button", class: "danger", onclick: () => ui.act.hangup(call) }, placed ? t("talk.cancel") : t("talk.decline")) : null,
+    ),
+  );
+}
 
-  /** What a screen reader hears when the pop appears. */
-  function popAnnouncement(call, me) {
-    const m = call.match;
-    const parts = [`${popTitle(call)}: ${partyText(otherParty(call, me))}`];
-    if (m && m.status === "single" && m.records[0]) parts.push(`Contact ${m.records[0].name}${m.records[0].company ? `, ${m.records[0].company}` : ""}`);
-    else if (m && m.status === "multiple") parts.push(`${m.count} matching contacts`);
-    if (call.queue) parts.push(`Queue ${call.queue}`);
-    return parts.join(". ");
-  }
+/** A call in conversation (or being dialled): timer, hold/resume, transfer, hang up, notes. */
+function talkCard(call, ui, now) {
+  const { t } = ui;
+  const leg = myLeg(call, ui.me);
+  const s = leg ? leg.state : call.state;
+  const held = s === "on_hold";
+  const live = s === "connected" || held;
+  const popped = ui.panel.popped.has(call.callId) && !ui.panel.dismissed.has(call.callId);
+  const word = s === "dialing" ? "mode.dialing" : held ? "mode.hold" : "mode.talk";
+  return h(
+    "article",
+    { class: `card mode-${held ? "hold" : live ? "talk" : "dialing"} ${popped ? "pop" : ""}`, dataset: { callId: call.callId }, "aria-label": `${t(word)}: ${partyName(call, ui.me, t, ui.panel.chosen.get(call.callId))}` },
+    h("header", {}, h("span", { class: `badge ${held ? "on_hold" : live ? "connected" : "dialing"}` }, t(word)), h("span", { class: "timer", dataset: { timer: call.callId } }, timerText(call, now))),
+    titleBlock(call, ui),
+    matchView(call, ui),
+    facts([
+      [t("pop.queue"), call.queue],
+      [t("pop.did"), call.direction === "inbound" ? didText(call) : ""],
+    ]),
+    ivrView(call, ui),
+    ui.panel.errors.get(call.callId) ? h("p", { class: "card-error", role: "status" }, ui.panel.errors.get(call.callId)) : null,
+    h(
+      "div",
+      { class: "row actions" },
+      live ? h("button", { type: "button", onclick: () => (held ? ui.act.unhold(call) : ui.act.hold(call)) }, held ? t("talk.resume") : t("talk.hold")) : null,
+      h("button", { type: "button", class: "danger", onclick: () => ui.act.hangup(call) }, s === "dialing" ? t("talk.cancel") : t("talk.hangup")),
+      crmLink(call, ui),
+    ),
+    live ? transferForm(call, ui) : null,
+    notesForm(call, ui),
+  );
+}
 
-  return { h, callCard, historyItem, popBody, popAnnouncement, timerText, partyText, otherParty, outcomeText, isMissed, legsText, resultText, clock, safeUrl, STATE_LABEL };
-})();
+/** After-call work: the last call's notes and outcome, then "Ready". */
+function wrapCard(wrap, ui, now) {
+  const { t } = ui;
+  const call = wrap.call;
+  const left = wrap.until ? Math.max(0, (Date.parse(wrap.until) - now) / 1000) : null;
+  return h(
+    "article",
+    { class: "card mode-wrapUp", "aria-label": t("wrap.title") },
+    h("header", {}, h("span", { class: "badge wrap" }, t("wrap.title")), left !== null ? h("span", { class: "timer", dataset: { countdown: wrap.until } }, t("wrap.left", { time: clock(left) })) : ""),
+    call ? titleBlock(call, ui) : null,
+    h("p", { class: "muted small" }, t("wrap.hint")),
+    call ? notesForm(call, ui) : null,
+    h("div", { class: "row actions" }, h("button", { type: "button", class: "accept", onclick: () => ui.act.ready() }, t("wrap.ready"))),
+  );
+}
+
+function idleCard(ui) {
+  return h("article", { class: "card mode-idle" }, h("p", { class: "title" }, ui.t("idle.title")), h("p", { class: "muted small" }, ui.t("idle.hint")));
+}
+
+/** The cards of the "now" area for a mode (agentMode in model.js). */
+export function modeCards(mode, calls, ui, now) {
+  if (calls.length) return calls.map((c) => ((myLeg(c, ui.me)?.state ?? c.state) === "ringing" ? ringingCard(c, ui, now) : talkCard(c, ui, now)));
+  if (mode === "wrapUp" && ui.panel.wrap) return [wrapCard(ui.panel.wrap, ui, now)];
+  return [idleCard(ui)];
+}
+
+const DIR_ICON = { inbound: "↙", outbound: "↗", internal: "⇄" };
+
+/** One row of the call log. */
+export function logRow(call, ui, now) {
+  const { t, fmt } = ui;
+  const word = stateWord(call, ui.me, ui.role);
+  const other = otherParty(call, ui.me);
+  const supervisorView = ui.role === "supervisor" && !(call.legs || []).some((l) => l.userId === ui.me);
+  const number = numberText(other, t);
+  const party = partyName(call, ui.me, t);
+  const name = supervisorView && call.direction !== "inbound" ? `${call.from.display || call.from.raw} → ${party}` : party;
+  const sub = [party !== number ? number : "", call.queue || ""].filter(Boolean).join(" · ");
+  const open = isOpenMissed(call, ui.me, ui.role);
+  const back = word === "missed" || word === "hungUp" ? callbackNumber(call, ui.me) : null;
+  const dir = call.direction;
+  return h(
+    "li",
+    { class: `call ${word} ${open ? "open" : ""}`, dataset: { callId: call.callId, word } },
+    h("span", { class: `dir ${dir} ${word}`, title: t(`dir.${dir}`), "aria-label": t(`dir.${dir}`), role: "img" }, word === "missed" ? "✗" : DIR_ICON[dir] || "·"),
+    h("span", { class: "when" }, h("time", { datetime: call.times?.started }, fmt.dateTime(call.times?.started))),
+    h("span", { class: "who" }, h("span", { class: "name" }, name), sub ? h("span", { class: "sub muted" }, sub) : ""),
+    h("span", { class: "dur", dataset: call.state === "ended" ? {} : { timer: call.callId } }, clock(durationSeconds(call, now))),
+    h("span", { class: `word ${word}` }, t(`word.${word}`)),
+    h(
+      "span",
+      { class: "row-actions" },
+      back && ui.canDial ? h("button", { type: "button", class: "quiet small", onclick: () => ui.act.callBack(call, back) }, t("log.callBack")) : null,
+      open ? h("button", { type: "button", class: "quiet small", onclick: () => ui.act.markDone(call) }, t("log.done")) : word === "missed" ? h("span", { class: "muted small done" }, `✓ ${t("log.isDone")}`) : null,
+      !isAnonymous(other) && !other.userId ? link(call.popUrl, t("log.crm"), `${t("log.crm")}: ${name}`, "small") : null,
+    ),
+  );
+}

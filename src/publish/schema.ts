@@ -233,7 +233,14 @@ export const queueInfo = obj({
   ),
 }).meta({ id: "QueueInfo" });
 
-export const userInfo = obj({ id: z.string(), name: z.string(), role, devices: z.array(z.string()) }).meta({ id: "UserInfo" });
+export const popTiming = z.enum(["ringing", "answered"]);
+export const userInfo = obj({
+  id: z.string(),
+  name: z.string(),
+  role,
+  devices: z.array(z.string()),
+  popTiming: popTiming.describe("When this user's screen pops (users[].popTiming, default pop.timing): a client pops calls found in a snapshot by it"),
+}).meta({ id: "UserInfo" });
 
 // ---- server → client -------------------------------------------------------------------------
 

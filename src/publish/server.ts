@@ -319,7 +319,7 @@ export class CtiServer {
       protocol: PROTOCOL_VERSION,
       subprotocol,
       connectionId: c.id,
-      user: { id: user.id, name: user.name, role: c.role, devices: [...user.devices] },
+      user: { id: user.id, name: user.name, role: c.role, devices: [...user.devices], popTiming: c.popTiming },
       expiresAt: auth.expiresAt === null ? null : isoTime(auth.expiresAt),
     });
     this.sendSnapshot(c);

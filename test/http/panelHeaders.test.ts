@@ -45,7 +45,7 @@ describe("the panel needs nothing the policy forbids", () => {
   const scripts = readdirSync(WEB).filter((f) => f.endsWith(".js")).map((f) => readFileSync(join(WEB, f), "utf8"));
 
   it("no inline script, style or event handler in the page", () => {
-    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script src="view.js">', '<script src="panel.js">']);
+    expect([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0])).toEqual(['<script type="module" src="panel.js">']);
     expect(html).not.toMatch(/<script\b[^>]*>[^<\s]/);
     expect(html).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=|javascript:/i);
   });

@@ -17,7 +17,7 @@ describe("CtiServer connect and routing", () => {
     const alice = h.connect(await h.sign("alice"));
     const { hello, snapshot } = await alice.ready();
     expect(hello).toMatchObject({ v: 1, type: "hello", userId: "alice", protocol: 1, server: { name: "ctibridge", version: "0.0.0-test" } });
-    expect(hello.user).toEqual({ id: "alice", name: "Alice", role: "agent", devices: ["PJSIP/1001"] });
+    expect(hello.user).toEqual({ id: "alice", name: "Alice", role: "agent", devices: ["PJSIP/1001"], popTiming: "ringing" });
     expect(snapshot.type).toBe("snapshot");
     expect(snapshot.calls).toHaveLength(1);
     expect(snapshot.calls[0].legs.map((l: any) => l.userId)).toEqual(["alice"]);

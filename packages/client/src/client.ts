@@ -27,7 +27,7 @@ const SUPERSEDED = 4009;
 const RATE_LIMITED = 4029;
 /** Consecutive refused upgrades after which a client with getToken gives up. */
 const MAX_AUTH_REFUSALS = 5;
-/** Seqs remembered from a resume that broke off, so its retry delivers none twice. */
+/** Seqs of call frames remembered from a resume that broke off, so its retry delivers none twice. */
 const MAX_REMEMBERED_SEQS = 10_000;
 
 type Phase = "idle" | "hello" | "snapshot" | "resuming" | "live";
@@ -75,7 +75,7 @@ class Client extends Actions implements CtiClient {
     this.WS = WS;
     const console = (globalThis as { console?: { warn(...args: unknown[]): void } }).console;
     this.log = o.log ?? ((level, msg, fields) => void (level === "warn" && console?.warn(`ctibridge-client: ${msg}`, fields ?? "")));
-    this.state = new FoldedState((name, payload) => this.emit(name, payload), () => this.user?.id ?? null);
+    this.state = new FoldedState((name, payload) => this.emit(name, payload), () => this.user?.id ?? null, o.popTiming ?? "ringing");
     this.pending = new PendingCommands(o.maxPendingCommands ?? 100);
     // After the caller's synchronous `on(…)` calls: they see every event, even a failing getToken.
     void Promise.resolve().then(() => this.open());
@@ -128,7 +128,9 @@ class Client extends Actions implements CtiClient {
       ws = new this.WS(url, [SUBPROTOCOL, `bearer.${token ?? ""}`]);
     } catch (err) {
       // A token with characters a subprotocol cannot carry, or a bad URL: no socket ever opens.
-      return this.fail(new CtiError("unauthorized", `cannot open the WebSocket: ${String(err)}`));
+      // Browsers quote the offending subprotocol, i.e. the token, in this error: never pass it on.
+      const text = token ? String(err).split(token).join("[token]") : String(err);
+      return this.fail(new CtiError("unauthorized", `cannot open the WebSocket: ${text}`));
     }
     this.ws = ws;
     this.phase = "hello";
@@ -273,8 +275,10 @@ class Client extends Actions implements CtiClient {
     }
     if (typeof m !== "object" || m === null || typeof (m as { type?: unknown }).type !== "string") return this.log("warn", "ignored a frame without a type");
     const seq = typeof m.seq === "number" ? m.seq : 0;
-    const broadcast = m.type.startsWith("call.") && m.type !== "call.claimed" ? true : m.type === "agent.state" || m.type.startsWith("pbx.");
-    if (broadcast && this.phase === "resuming" && seq > 0) {
+    // One frame per call fact and seq; agent.state replies after a snapshot all repeat its seq
+    // (and an older agent.state or pbx.* frame is not folded anyway).
+    const callFact = m.type.startsWith("call.") && m.type !== "call.claimed";
+    if (callFact && this.phase === "resuming" && seq > 0) {
       if (this.delivered.has(seq)) return; // delivered by a resume that broke off
       if (this.delivered.size < MAX_REMEMBERED_SEQS) this.delivered.add(seq);
     }

@@ -5,7 +5,20 @@
  * folded, so a replay never turns a connected call back into a ringing one.
  */
 import type { Emit } from "./events.js";
-import type { AgentState, AgentStateMessage, Call, CallMessage, PbxDisconnectedMessage, PbxResyncedMessage, SnapshotMessage } from "./wire.js";
+import type { AgentState, AgentStateMessage, Call, CallMessage, Leg, PbxDisconnectedMessage, PbxResyncedMessage, SnapshotMessage } from "./wire.js";
+
+/** When a call found in a snapshot pops: the user's pop timing on the server (`pop.timing`, `users[].popTiming`). */
+export type PopTiming = "ringing" | "answered" | "off";
+
+const ANSWERED_HERE = new Set<string | null>(["answered_by_me", "picked_up", "connected", "on_hold"]);
+
+/** The server's rule (publish/protocol.ts `popFor`) applied to a call as it is in a snapshot. */
+function popsNow(legs: Leg[], me: string | null, timing: PopTiming): boolean {
+  if (timing === "off") return false;
+  const mine = legs.filter((l) => l.userId === me);
+  if (timing === "ringing") return mine.some((l) => l.state === "ringing");
+  return mine.some((l) => l.state !== "ended" && (ANSWERED_HERE.has(l.outcome) || ANSWERED_HERE.has(l.state)));
+}
 
 export class FoldedState {
   readonly calls = new Map<string, Call>();
@@ -24,6 +37,7 @@ export class FoldedState {
   constructor(
     private readonly emit: Emit,
     private readonly me: () => string | null,
+    private readonly popTiming: PopTiming = "ringing",
   ) {}
 
   /** A snapshot replaces the calls. `reconnect`: calls that were held and are gone wait for their replayed end. */
@@ -42,7 +56,7 @@ export class FoldedState {
     const me = this.me();
     for (const call of m.calls) {
       if (this.popped.has(call.callId)) continue;
-      if (!call.legs.some((l) => l.userId === me && l.state === "ringing")) continue;
+      if (!popsNow(call.legs, me, this.popTiming)) continue;
       this.popped.add(call.callId);
       this.emit("pop", { call, message: m });
     }

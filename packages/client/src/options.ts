@@ -28,6 +28,13 @@ export interface ClientOptions {
   /** Browsers: globalThis.WebSocket; Node 20: the `ws` package's WebSocket. */
   WebSocket?: WebSocketConstructor;
   reconnect?: { minMs?: number; maxMs?: number };
+  /**
+   * When a call found in a snapshot (connect, reconnect) pops: set it to this user's pop timing
+   * in the daemon's config (`users[].popTiming`, default `pop.timing`), which `hello` does not
+   * carry. "ringing" (default): my leg rings; "answered": my leg answered it; "off": only frames
+   * with `pop: true` pop.
+   */
+  popTiming?: "ringing" | "answered" | "off";
   /** A command with no command.result by then rejects with code "timeout". */
   commandTimeoutMs?: number;
   /** Commands (and claims) in flight at once; past it a command rejects with "too_many_pending". */

@@ -62,6 +62,18 @@ describe("the browser build", () => {
       });
       expect(calls).toEqual([[ringing.call.callId, "connected"]]);
       expect(pageErrors).toEqual([]);
+
+      // A token a subprotocol cannot carry: Chromium's constructor error quotes it; the SDK's does not.
+      const refused = await page.evaluate(`(async () => {
+        const { connect } = await import("/sdk/ctibridge-client.js");
+        const errors = [];
+        const c = connect({ url: ${JSON.stringify(`ws://127.0.0.1:${d.port}/ws`)}, token: "bad token-secret-4711" });
+        c.on("error", (e) => errors.push(e.code + ": " + e.message));
+        for (let i = 0; i < 200 && c.status !== "closed"; i++) await new Promise((r) => setTimeout(r, 25));
+        return { status: c.status, errors };
+      })()`);
+      expect(refused).toMatchObject({ status: "closed", errors: [expect.stringMatching(/^unauthorized: cannot open the WebSocket: .*\[token\]/)] });
+      expect(JSON.stringify(refused)).not.toContain("secret-4711");
     },
     60_000,
   );

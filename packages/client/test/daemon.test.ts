@@ -6,6 +6,7 @@
  */
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
+import { createApiToken, revokeApiToken } from "../../../src/publish/apiTokens.js";
 import { stripTracePreamble } from "../../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../../../test/helpers/daemon.js";
 import type { TestClient } from "../../../test/helpers/cti.js";
@@ -20,8 +21,8 @@ afterEach(async () => {
   await rig.close();
 });
 
-function sdk(d: RunningDaemon, userId: string, o: { port?: number; instance?: string } = {}): RecordingClient {
-  const r = recordingClient({ url: `ws://127.0.0.1:${o.port ?? d.port}/ws`, token: d.token(userId), ...(o.instance ? { instance: o.instance } : {}) });
+function sdk(d: RunningDaemon, userId: string, o: { port?: number; instance?: string; popTiming?: "ringing" | "answered" | "off" } = {}): RecordingClient {
+  const r = recordingClient({ url: `ws://127.0.0.1:${o.port ?? d.port}/ws`, token: d.token(userId), ...(o.instance ? { instance: o.instance } : {}), ...(o.popTiming ? { popTiming: o.popTiming } : {}) });
   cleanups.push(() => r.client.close());
   return r;
 }
@@ -102,6 +103,28 @@ describe("the SDK on a recorded scenario", () => {
   });
 });
 
+describe("pop timing answered", () => {
+  it("a ringing call in the snapshot does not pop; it pops at the answer, as the server says; a later client pops the answered call from its snapshot", async () => {
+    const d = await rig.start({ users: E2E_USERS, pop: { timing: "answered" } });
+    const [ringing, rest] = ringingHalves();
+    await d.replay(ringing);
+    const alice = sdk(d, "alice", { popTiming: "answered" });
+    await open(alice);
+    expect(alice.client.calls.size).toBe(1);
+    expect(alice.of("pop")).toEqual([]);
+    const [, bridged] = traceSplit("01-inbound-answered", (m) => m.startsWith("Event: BridgeEnter") && m.includes("Channel: PJSIP/carrier-00000000"));
+    await d.replay(rest.subarray(0, rest.length - bridged.length));
+    await alice.client.ping();
+    expect(alice.of("pop").map((p) => [p.message.type, p.message.seq])).toEqual(
+      alice.of("call").filter((c) => c.message.pop).map((c) => [c.message.type, c.message.seq]),
+    );
+    expect(alice.of("pop").map((p) => p.message.type)).toEqual(["call.answered"]);
+    const later = sdk(d, "alice", { popTiming: "answered" });
+    await open(later);
+    expect(later.of("pop").map((p) => [p.message.type, p.call.state])).toEqual([["snapshot", "connected"]]);
+  });
+});
+
 describe("reconnect and resume", () => {
   it("after the socket is cut, resumes from the last seq: no event lost, none twice", async () => {
     const d = await rig.start({ users: E2E_USERS });
@@ -149,6 +172,30 @@ describe("reconnect and resume", () => {
     expect(alice.of("pop").map((x) => x.message.seq)).toEqual([sent[0], sent[2]]);
   });
 
+  it("closed by the server as too slow (4008): back at once, resumed, every seq exactly once", async () => {
+    // As test/e2e/resilience.test.ts: long pop URLs make a burst outgrow the kernel buffers.
+    const pop = { urlTemplate: `https://crm.example/pop?phone={e164}&pad=${"x".repeat(64 * 1024)}` };
+    const d = await rig.start({ users: E2E_USERS, server: { maxBufferedBytes: 1024 }, pop });
+    const p = await proxy(d);
+    const watcher = d.connect("sam");
+    await watcher.ready();
+    const sam = sdk(d, "sam", { port: p.port });
+    await open(sam);
+    p.holdDownstream(true);
+    await d.replay(stripTracePreamble(traceBytes("24-burst-30-concurrent")));
+    await waitFor(() => d.logs.some((l) => l.msg === "slow client closed"), "slow client closed");
+    p.holdDownstream(false);
+    await waitFor(() => sam.of("connection").filter((c) => c.status === "open").length === 2, "open again");
+    await sam.client.ping();
+    await watcher.sync();
+
+    expect(sam.of("connection").find((c) => c.status === "reconnecting")).toMatchObject({ code: 4008, delayMs: 0 });
+    const sent = callFrames(watcher).map((m) => m.seq);
+    expect(sent.length).toBeGreaterThan(50);
+    expect(seqsOf(sam)).toEqual(sent);
+    expect(sam.client.calls.size).toBe(0);
+  });
+
   it("resync_required: the fresh snapshot rebuilds the calls; a call whose end was lost is reported ended", async () => {
     const d = await rig.start({ users: E2E_USERS, server: { journalSize: 2 } });
     const p = await proxy(d);
@@ -183,6 +230,67 @@ describe("reconnect and resume", () => {
       [held!.callId, "call.ringing"],
       [ringingNow[0]!.callId, "snapshot"],
     ]);
+  });
+});
+
+describe("a supervisor", () => {
+  it("folds every agent's state as sent; a narrowed subscription holds across a reconnect; an agent may not subscribe", async () => {
+    const d = await rig.start({ users: E2E_USERS });
+    const p = await proxy(d);
+    const raw = d.connect("sam");
+    await raw.ready();
+    const sam = sdk(d, "sam", { port: p.port });
+    await open(sam);
+    await d.replay(stripTracePreamble(traceBytes("06-ringgroup-answered")));
+    await raw.sync();
+    await sam.client.ping();
+    const lastState = new Map<string, unknown>();
+    for (const m of raw.messages) if (m.type === "agent.state") lastState.set(m.agent, m.state);
+    expect(lastState.size).toBeGreaterThan(0);
+    expect(new Map(sam.client.agents)).toEqual(lastState);
+    expect(sam.of("agent").length).toBe(raw.messages.filter((m) => m.type === "agent.state").length);
+
+    await sam.client.subscribe({ users: ["frank"] });
+    p.cut();
+    await waitFor(() => sam.of("connection").filter((c) => c.status === "open").length === 2, "open again");
+    await sam.client.ping();
+    // Re-sent after the reconnect: alice's ringing call reaches only the unnarrowed raw client.
+    await d.replay(ringingHalves("07-queue-support-answered")[0]);
+    await raw.sync();
+    await sam.client.ping();
+    const ringingForAll = callFrames(raw).filter((m) => m.type === "call.ringing").at(-1)!;
+    expect(sam.of("call").some((c) => c.call.callId === ringingForAll.call.callId)).toBe(false);
+    const bob = sdk(d, "bob");
+    await open(bob);
+    await expect(bob.client.subscribe({ users: ["alice"] })).rejects.toMatchObject({ code: "forbidden" });
+  });
+});
+
+describe("a daemon restart", () => {
+  it("resumes across it: resync, and the call that ended while the daemon was down is reported by its replayed call.ended", async () => {
+    const first = await rig.start({ users: E2E_USERS });
+    const p = await proxy(first);
+    const alice = sdk(first, "alice", { port: p.port });
+    await open(alice);
+    await first.replay(trace01Halves()[0]);
+    await alice.client.ping();
+    const [held] = [...alice.client.calls.values()];
+    expect(held?.state).toBe("connected");
+
+    await rig.stop(first.daemon);
+    // The call ended while the daemon was down: the PBX no longer lists it.
+    first.pbx.setList("CoreShowChannels", []);
+    const second = await rig.start({ dbPath: first.dbPath, pbx: first.pbx, users: E2E_USERS });
+    p.setTarget(second.port);
+    await waitFor(() => alice.of("ended").length === 1, "the call's end", 800);
+    await alice.client.ping();
+
+    const types = alice.of("message").map((m) => m.type);
+    expect(types.slice(types.lastIndexOf("resync_required"), types.lastIndexOf("resync_required") + 2)).toEqual(["resync_required", "snapshot"]);
+    const [ended] = alice.of("ended");
+    expect(ended).toMatchObject({ replayed: true, call: { callId: held!.callId, state: "ended", endReason: "unknown_end" }, message: { type: "call.ended" } });
+    expect(alice.client.calls.size).toBe(0);
+    expect(alice.client.status).toBe("open");
   });
 });
 
@@ -268,6 +376,18 @@ describe("close codes", () => {
     expect(first.of("error").map((e) => e.code)).toEqual(["superseded"]);
     expect(first.of("connection").at(-1)).toMatchObject({ status: "closed", code: 4009 });
     expect(second.client.status).toBe("open");
+  });
+
+  it("4001: a revoked API key ends the session at the next heartbeat; the client stops", async () => {
+    const d = await rig.start({ users: E2E_USERS, server: { heartbeatMs: 50 } });
+    const { id, token } = createApiToken(d.daemon.db, "alice");
+    const alice = recordingClient({ url: `ws://127.0.0.1:${d.port}/ws`, token });
+    cleanups.push(() => alice.client.close());
+    await open(alice);
+    revokeApiToken(d.daemon.db, id);
+    await waitFor(() => alice.client.status === "closed", "closed");
+    expect(alice.of("connection").at(-1)).toMatchObject({ status: "closed", code: 4001 });
+    expect(alice.of("error").map((e) => e.code)).toEqual(["unauthorized"]);
   });
 
   it("a refused token (HTTP 401) stops a client with a fixed token", async () => {

@@ -33,7 +33,7 @@ interface Scripted {
   onFrame?: (f: any, ws: WebSocket, n: number) => void;
 }
 
-async function scripted(o: { expiresAt?: () => string | null } = {}): Promise<Scripted> {
+async function scripted(o: { expiresAt?: () => string | null; agents?: string[] } = {}): Promise<Scripted> {
   const s: Scripted = { url: "", tokens: [], received: [], sockets: [], seq: 10, answerPings: true };
   wss = new WebSocketServer({
     host: "127.0.0.1",
@@ -49,6 +49,8 @@ async function scripted(o: { expiresAt?: () => string | null } = {}): Promise<Sc
     const env = (type: string, rest: object) => JSON.stringify({ v: 1, seq: s.seq, type, ts, userId: "alice", ...rest });
     ws.send(env("hello", { server: { name: "ctibridge", version: "0" }, protocol: 1, connectionId: `c${s.sockets.length}`, user: { id: "alice", name: "Alice", role: "agent", devices: [] }, expiresAt: o.expiresAt?.() ?? null }));
     ws.send(env("snapshot", { calls: [] }));
+    // A supervisor's agent states after the snapshot: replies, all repeating the snapshot's seq.
+    for (const agent of o.agents ?? []) ws.send(env("agent.state", { agent, state: { deviceState: `s${s.sockets.length}`, queues: [] } }));
     const n = s.sockets.length - 1;
     ws.on("message", (d) => {
       const f = JSON.parse(d.toString());
@@ -193,6 +195,19 @@ describe("a replay that breaks off", () => {
       [15, true],
       [20, true],
     ]);
+  });
+});
+
+describe("a supervisor's agent states", () => {
+  it("every reply after a reconnect's snapshot is applied, though they share one seq", async () => {
+    const s = await scripted({ agents: ["alice", "bob", "carol"] });
+    const c = client(s);
+    await until(() => opens(c) === 1 && c.of("agent").length === 3, "first agent states");
+    s.sockets[0]!.close(1012, "restart");
+    await until(() => opens(c) === 2, "open again");
+    await c.client.ping();
+    expect(c.of("agent").map((a) => `${a.agent}:${a.state.deviceState}`)).toEqual(["alice:s1", "bob:s1", "carol:s1", "alice:s2", "bob:s2", "carol:s2"]);
+    expect([...c.client.agents].map(([id, st]) => `${id}:${st.deviceState}`)).toEqual(["alice:s2", "bob:s2", "carol:s2"]);
   });
 });
 

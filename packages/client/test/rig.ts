@@ -35,19 +35,26 @@ export interface Proxy {
   cut(): void;
   /** While down, a new connection is closed at once. */
   setDown(down: boolean): void;
+  /** Stop (true) or go on (false) reading what the daemon sends: a client that reads too slowly. */
+  holdDownstream(hold: boolean): void;
+  /** Forward new connections to another port (a restarted daemon). */
+  setTarget(port: number): void;
   connections(): number;
   close(): Promise<void>;
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
+  let target = targetPort;
   const sockets = new Set<Socket>();
+  const pairs: [client: Socket, upstream: Socket][] = [];
   let down = false;
   let count = 0;
   const server: Server = createServer((client) => {
     if (down) return void client.destroy();
     count++;
-    const upstream = tcpConnect(targetPort, "127.0.0.1");
+    const upstream = tcpConnect(target, "127.0.0.1");
     sockets.add(client).add(upstream);
+    pairs.push([client, upstream]);
     const gone = () => {
       client.destroy();
       upstream.destroy();
@@ -66,6 +73,16 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       sockets.clear();
     },
     setDown: (d) => void (down = d),
+    setTarget: (port) => void (target = port),
+    holdDownstream: (hold) => {
+      for (const [client, upstream] of pairs) {
+        if (upstream.destroyed) continue;
+        if (hold) {
+          upstream.unpipe(client);
+          upstream.pause();
+        } else upstream.pipe(client);
+      }
+    },
     connections: () => count,
     close: () =>
       new Promise<void>((r) => {
