@@ -6,6 +6,8 @@ export default defineConfig({
     // Against a real lab PBX: `npm run test:live` (vitest.live.config.ts).
     exclude: ["test/live/**", "**/node_modules/**"],
     testTimeout: 20_000,
+    // The SDK's browser file (served by the daemon, loaded by the browser tests) is built first.
+    globalSetup: ["test/helpers/buildSdk.ts"],
     pool: "forks",
   },
 });

@@ -1,7 +1,6 @@
 /** The client SDK's browser build served by the daemon at /sdk/ctibridge-client.js, over real HTTP. */
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { defaultSdkFile } from "../../src/http/server.js";
 import { get, startHttp, type HttpRig } from "../helpers/httpRig.js";
 
@@ -9,9 +8,6 @@ let rig: HttpRig | undefined;
 afterEach(async () => {
   await rig?.close();
   rig = undefined;
-});
-beforeAll(() => {
-  execFileSync(process.execPath, ["packages/client/build.mjs", "--js-only"], { stdio: "inherit" });
 });
 
 describe("GET /sdk/ctibridge-client.js", () => {

@@ -300,7 +300,8 @@ class Client extends Actions implements CtiClient {
       case "snapshot":
         return this.onSnapshot(m);
       case "call.claimed": {
-        const byMe = m.by === this.connectionId || (m as { byMe?: unknown }).byMe === true;
+        // `byMe` from servers that acknowledge a claim to the claimant; older ones tell only the others.
+        const byMe = m.byMe === true || m.by === this.connectionId;
         if (byMe) this.pending.settleClaim(m.callId, null);
         return this.emit("claimed", { callId: m.callId, by: m.by, byMe });
       }
@@ -313,7 +314,7 @@ class Client extends Actions implements CtiClient {
         this.log("info", "resync required", { afterSeq: m.afterSeq, oldestSeq: m.oldestSeq });
         return;
       case "command.result":
-        return this.pending.settle(m.id, m.ok ? null : new CommandError(m.error?.code ?? "internal", m.error?.message ?? "command failed", m.id), m.data);
+        return m.ok ? this.pending.settle(m.id, null, m.data) : this.pending.settle(m.id, new CommandError(m.error.code, m.error.message, m.id));
       case "error":
         if (m.ref !== undefined && this.pending.settleByRef(m.ref, new CommandError(m.code, m.message, m.ref))) return;
         if (this.pending.settleSubscribe(new CommandError(m.code, m.message, null))) return;

@@ -1,6 +1,6 @@
 /** What `connect()` takes, and what it returns. */
 import type { ConnectionStatus, EventName, Listener } from "./events.js";
-import type { AgentState, AnnotationPatch, Call, UserInfo } from "./wire.js";
+import type { AgentState, AnnotateResult, AnnotationPatch, Call, DialResult, QueuePauseResult, UserInfo } from "./wire.js";
 
 /** What the SDK needs of a WebSocket: the browser's, or the `ws` package's. */
 export interface WebSocketLike {
@@ -58,14 +58,14 @@ export interface CtiClient {
   readonly agents: ReadonlyMap<string, AgentState>;
   readonly pbxConnected: boolean;
   on<K extends EventName>(name: K, listener: Listener<K>): () => void;
-  dial(to: string, opts?: { device?: string }): Promise<{ callId: string; channelId: string }>;
+  dial(to: string, opts?: { device?: string }): Promise<DialResult>;
   hangup(callId: string): Promise<unknown>;
   transfer(callId: string, to: string, opts?: { kind?: "blind" | "attended" }): Promise<unknown>;
   hold(callId: string): Promise<unknown>;
   unhold(callId: string): Promise<unknown>;
-  queuePause(o: { queue?: string; reason?: string; paused: boolean }): Promise<unknown>;
+  queuePause(o: { queue?: string; reason?: string; paused: boolean }): Promise<QueuePauseResult>;
   queueLogin(o: { queue: string; device?: string; login: boolean }): Promise<unknown>;
-  annotate(callId: string, patch: AnnotationPatch): Promise<{ annotation: unknown }>;
+  annotate(callId: string, patch: AnnotationPatch): Promise<AnnotateResult>;
   claim(callId: string): Promise<void>;
   subscribe(o?: { users?: string[]; queues?: string[] }): Promise<void>;
   ping(): Promise<void>;

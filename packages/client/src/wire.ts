@@ -1,8 +1,8 @@
 /**
  * The wire protocol as a client sees it (docs/protocol.md), written by hand from the server's
- * own types (src/calls/model.ts, src/publish/protocol.ts): same names, same shapes, so a
- * compile-time check can hold them against the schema. No runtime code: this package has no
- * dependency and must run in a browser.
+ * own types (src/calls/model.ts, src/publish/protocol.ts, the zod schema src/publish/schema.ts):
+ * same names, same shapes, so a compile-time check can hold them against the schema. No zod
+ * here: this package has no dependency and must run in a browser.
  */
 
 export type Direction = "inbound" | "outbound" | "internal";
@@ -46,6 +46,8 @@ export interface Leg {
   talkSeconds: number | null;
   missedUncertain?: true;
   transferred?: true;
+  /** REST history only: a missed leg called back or dismissed. */
+  done?: boolean;
 }
 
 export interface AnsweredBy {
@@ -109,7 +111,10 @@ export interface Call {
   state: CallState;
   from: Party;
   to: Party;
+  /** The DID dialled (inbound): E.164 when it normalises, else as the PBX gave it. */
   did: string | null;
+  /** The DID exactly as the PBX gave it. */
+  didRaw: string | null;
   queue: string | null;
   legs: Leg[];
   answeredBy: AnsweredBy | null;
@@ -131,8 +136,10 @@ export interface Call {
   popUrl: string | null;
 }
 
+export type DeviceState = "unknown" | "not_inuse" | "inuse" | "busy" | "invalid" | "unavailable" | "ringing" | "ringinuse" | "onhold";
+
 export interface AgentState {
-  deviceState: string | null;
+  deviceState: DeviceState | null;
   queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
 }
 
@@ -144,6 +151,25 @@ export interface UserInfo {
 }
 
 export type ErrorCode = "bad_message" | "unknown_type" | "invalid_argument" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "pbx_unavailable" | "internal";
+
+/** `command.result.error.code` (the call-control table, src/control/errors.ts). */
+export type CommandErrorCode =
+  | "invalid_argument"
+  | "unknown_action"
+  | "disabled"
+  | "forbidden"
+  | "not_found"
+  | "invalid_state"
+  | "no_channel"
+  | "not_supported"
+  | "pbx_unavailable"
+  | "pbx_rejected"
+  | "pbx_timeout"
+  | "rate_limited"
+  | "internal";
+
+/** Subprotocols the server speaks (the token goes beside them as `bearer.<token>`). */
+export type Subprotocol = "ctibridge.v1";
 
 export interface Envelope<T extends string> {
   v: 1;
@@ -165,27 +191,46 @@ export type CallMessageType =
   | "call.ended"
   | "call.missed";
 
-export type CallMessage = Envelope<CallMessageType> & {
-  call: Call;
-  pop: boolean;
-  reason?: RingStopReason;
-  callbackNumber?: string;
-};
+type CallFrame<T extends CallMessageType> = Envelope<T> & { call: Call; pop: boolean };
+
+/** A call event: the whole call as the recipient sees it; `reason` on ringing_stopped, `callbackNumber` on missed. */
+export type CallMessage =
+  | CallFrame<Exclude<CallMessageType, "call.ringing_stopped" | "call.missed">>
+  | (CallFrame<"call.ringing_stopped"> & { reason: RingStopReason })
+  | (CallFrame<"call.missed"> & { callbackNumber: string });
 
 export type HelloMessage = Envelope<"hello"> & {
   server: { name: "ctibridge"; version: string };
   protocol: 1;
+  /** The subprotocol selected from the client's offer; null when it offered none. */
+  subprotocol: Subprotocol | null;
   connectionId: string;
   user: UserInfo;
   expiresAt: string | null;
 };
 export type SnapshotMessage = Envelope<"snapshot"> & { calls: Call[] };
-export type ClaimedMessage = Envelope<"call.claimed"> & { callId: string; by: string };
+/** `byMe`: this connection claimed it (the acknowledgement of its own claim). */
+export type ClaimedMessage = Envelope<"call.claimed"> & { callId: string; by: string; byMe: boolean };
 export type AgentStateMessage = Envelope<"agent.state"> & { agent: string; state: AgentState };
 export type PbxDisconnectedMessage = Envelope<"pbx.disconnected"> & { reason: string | null };
 export type PbxResyncedMessage = Envelope<"pbx.resynced"> & { calls: number | null };
 export type ResyncRequiredMessage = Envelope<"resync_required"> & { afterSeq: number; oldestSeq: number | null };
-export type CommandResultMessage = Envelope<"command.result"> & { id: string; ok: boolean; data?: unknown; error?: { code: string; message: string } };
+/** What a successful command answers in `data`, by action (the others answer none). */
+export interface DialResult {
+  callId: string;
+  channelId: string;
+}
+export interface QueuePauseResult {
+  devices: { device: string; interface?: string; ok: boolean; error?: string }[];
+}
+export interface AnnotateResult {
+  annotation: Annotation;
+}
+export type CommandData = DialResult | QueuePauseResult | AnnotateResult;
+
+export type CommandResultMessage =
+  | (Envelope<"command.result"> & { id: string; ok: true; data?: CommandData })
+  | (Envelope<"command.result"> & { id: string; ok: false; error: { code: CommandErrorCode; message: string } });
 export type ErrorMessage = Envelope<"error"> & { code: ErrorCode; message: string; ref?: string };
 export type PongMessage = Envelope<"pong">;
 
@@ -211,7 +256,7 @@ export type ClientMessage =
   | { type: "command"; id: string; action: string; args?: unknown }
   | { type: "ping" };
 
-export const SUBPROTOCOL = "ctibridge.v1";
+export const SUBPROTOCOL: Subprotocol = "ctibridge.v1";
 
 /** The server's names for the same shapes (src/publish/protocol.ts). */
 export type CallSnapshot = Call;

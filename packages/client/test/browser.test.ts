@@ -3,10 +3,9 @@
  * /sdk/ctibridge-client.js as served by the daemon, connects with the browser's own WebSocket
  * (token in the subprotocol list), and receives the pop of a replayed ringing call.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { DaemonRig, E2E_USERS, trace01Halves } from "../../../test/helpers/daemon.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -19,9 +18,6 @@ afterEach(async () => {
   await browser?.close();
   browser = undefined;
   await rig.close();
-});
-beforeAll(() => {
-  if (hasChromium) execFileSync(process.execPath, ["packages/client/build.mjs", "--js-only"], { stdio: "inherit" });
 });
 
 describe("the browser build", () => {

@@ -3,11 +3,10 @@
  * verbatim, and that file runs here as a CRM page would run it (the browser's WebSocket is the
  * `ws` one), against the daemon replaying recorded calls, through the package's built file.
  */
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { stripTracePreamble } from "../../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor } from "../../../test/helpers/daemon.js";
@@ -25,9 +24,6 @@ afterEach(async () => {
   client?.close();
   g.WebSocket = hadWebSocket;
   await rig.close();
-});
-beforeAll(() => {
-  execFileSync(process.execPath, [join(here, "..", "build.mjs"), "--js-only"], { stdio: "inherit" });
 });
 
 describe("docs/sdk.md: screen pop in your CRM", () => {

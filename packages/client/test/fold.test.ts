@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClientEvents, EventName } from "../src/events.js";
 import { FoldedState } from "../src/fold.js";
-import type { AgentState, Call, CallMessage, SnapshotMessage } from "../src/wire.js";
+import type { AgentState, Call, CallMessage, DeviceState, SnapshotMessage } from "../src/wire.js";
 
 const ts = "2026-11-30T04:00:00.000Z";
 const leg = (state: string) => ({ userId: "alice", device: "PJSIP/1001", state, outcome: null, placed: false, ringingAt: null, answeredAt: null, endedAt: null, waitSeconds: null, talkSeconds: null });
@@ -50,7 +50,7 @@ describe("FoldedState", () => {
 
   it("agent.state: the replies after a snapshot apply, older replays do not", () => {
     const { s, of } = folded();
-    const st = (deviceState: string): AgentState => ({ deviceState, queues: [] });
+    const st = (deviceState: DeviceState): AgentState => ({ deviceState, queues: [] });
     s.snapshot(snap(50, []), false);
     s.agentMessage({ v: 1, seq: 50, type: "agent.state", ts, userId: "sam", agent: "bob", state: st("inuse") });
     s.agentMessage({ v: 1, seq: 40, type: "agent.state", ts, userId: "sam", agent: "bob", state: st("ringing") });
