@@ -75,7 +75,7 @@ class Client extends Actions implements CtiClient {
     this.WS = WS;
     const console = (globalThis as { console?: { warn(...args: unknown[]): void } }).console;
     this.log = o.log ?? ((level, msg, fields) => void (level === "warn" && console?.warn(`ctibridge-client: ${msg}`, fields ?? "")));
-    this.state = new FoldedState((name, payload) => this.emit(name, payload), () => this.user?.id ?? null, o.popTiming ?? "ringing");
+    this.state = new FoldedState((name, payload) => this.emit(name, payload), () => this.user?.id ?? null, () => o.popTiming ?? this.user?.popTiming ?? "ringing");
     this.pending = new PendingCommands(o.maxPendingCommands ?? 100);
     // After the caller's synchronous `on(…)` calls: they see every event, even a failing getToken.
     void Promise.resolve().then(() => this.open());

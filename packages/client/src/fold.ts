@@ -37,7 +37,7 @@ export class FoldedState {
   constructor(
     private readonly emit: Emit,
     private readonly me: () => string | null,
-    private readonly popTiming: PopTiming = "ringing",
+    private readonly popTiming: () => PopTiming = () => "ringing",
   ) {}
 
   /** A snapshot replaces the calls. `reconnect`: calls that were held and are gone wait for their replayed end. */
@@ -56,7 +56,7 @@ export class FoldedState {
     const me = this.me();
     for (const call of m.calls) {
       if (this.popped.has(call.callId)) continue;
-      if (!popsNow(call.legs, me, this.popTiming)) continue;
+      if (!popsNow(call.legs, me, this.popTiming())) continue;
       this.popped.add(call.callId);
       this.emit("pop", { call, message: m });
     }

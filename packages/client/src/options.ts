@@ -29,10 +29,10 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   reconnect?: { minMs?: number; maxMs?: number };
   /**
-   * When a call found in a snapshot (connect, reconnect) pops: set it to this user's pop timing
-   * in the daemon's config (`users[].popTiming`, default `pop.timing`), which `hello` does not
-   * carry. "ringing" (default): my leg rings; "answered": my leg answered it; "off": only frames
-   * with `pop: true` pop.
+   * When a call found in a snapshot (connect, reconnect) pops. Default: this user's pop timing
+   * from the server (`hello.user.popTiming`: `users[].popTiming`, default `pop.timing`).
+   * "ringing": my leg rings; "answered": my leg answered it; "off": only frames with
+   * `pop: true` pop.
    */
   popTiming?: "ringing" | "answered" | "off";
   /** A command with no command.result by then rejects with code "timeout". */

@@ -138,9 +138,41 @@ export interface Call {
 
 export type DeviceState = "unknown" | "not_inuse" | "inuse" | "busy" | "invalid" | "unavailable" | "ringing" | "ringinuse" | "onhold";
 
+/** What an agent is doing, in one word (the panel's mode), by precedence. */
+export type AgentActivity = "offline" | "idle" | "ringing" | "talking" | "on_hold" | "wrap_up" | "paused";
+
+/** A running after-call work: the call that ended, since when, until when (null: until ready). */
+export interface WrapUp {
+  callId: string;
+  since: string;
+  until: string | null;
+}
+
 export interface AgentState {
   deviceState: DeviceState | null;
   queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+  activity: AgentActivity;
+  wrapUp: WrapUp | null;
+}
+
+/** One queue as the supervisor board shows it (`queue.state`, `GET /api/queues`). */
+export interface QueueInfo {
+  queue: string;
+  members: {
+    userId: string | null;
+    name: string;
+    interface: string;
+    deviceState: DeviceState | null;
+    loggedIn: boolean;
+    paused: boolean;
+    reason: string | null;
+    inCall: boolean;
+    activity: AgentActivity | null;
+  }[];
+  waiting: number;
+  longestWaitSeconds: number | null;
+  callers: { callId: string; from: Party; since: string; waitSeconds: number }[];
+  today: { answered: number; abandoned: number; avgWaitSeconds: number | null };
 }
 
 export interface UserInfo {
@@ -148,9 +180,11 @@ export interface UserInfo {
   name: string;
   role: "agent" | "supervisor";
   devices: string[];
+  /** When this user's screen pops: a client pops calls found in a snapshot by it. */
+  popTiming: "ringing" | "answered";
 }
 
-export type ErrorCode = "bad_message" | "unknown_type" | "invalid_argument" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "pbx_unavailable" | "internal";
+export type ErrorCode = "bad_message" | "unknown_type" | "invalid_argument" | "unauthorized" | "forbidden" | "not_found" | "invalid_state" | "rate_limited" | "pbx_unavailable" | "internal";
 
 /** `command.result.error.code` (the call-control table, src/control/errors.ts). */
 export type CommandErrorCode =
@@ -212,6 +246,10 @@ export type SnapshotMessage = Envelope<"snapshot"> & { calls: Call[] };
 /** `byMe`: this connection claimed it (the acknowledgement of its own claim). */
 export type ClaimedMessage = Envelope<"call.claimed"> & { callId: string; by: string; byMe: boolean };
 export type AgentStateMessage = Envelope<"agent.state"> & { agent: string; state: AgentState };
+/** A missed leg of `user` was closed: marked done, or by an answered call back. */
+export type CallDoneMessage = Envelope<"call.done"> & { callId: string; user: string; doneAt: string; by: string; reason: "marked" | "called_back" };
+/** Supervisors: one queue's figures changed (not journaled; coalesced per queue). */
+export type QueueStateMessage = Envelope<"queue.state"> & { queue: QueueInfo };
 export type PbxDisconnectedMessage = Envelope<"pbx.disconnected"> & { reason: string | null };
 export type PbxResyncedMessage = Envelope<"pbx.resynced"> & { calls: number | null };
 export type ResyncRequiredMessage = Envelope<"resync_required"> & { afterSeq: number; oldestSeq: number | null };
@@ -226,7 +264,15 @@ export interface QueuePauseResult {
 export interface AnnotateResult {
   annotation: Annotation;
 }
-export type CommandData = DialResult | QueuePauseResult | AnnotateResult;
+export interface DoneResult {
+  callId: string;
+  users: string[];
+  doneAt: string;
+}
+export interface ReadyResult {
+  wrapUp: { callId: string; userId: string; since: string; endedAt: string; seconds: number; reason: string };
+}
+export type CommandData = DialResult | QueuePauseResult | AnnotateResult | DoneResult | ReadyResult;
 
 export type CommandResultMessage =
   | (Envelope<"command.result"> & { id: string; ok: true; data?: CommandData })
@@ -241,6 +287,8 @@ export type ServerMessage =
   | CallMessage
   | ClaimedMessage
   | AgentStateMessage
+  | CallDoneMessage
+  | QueueStateMessage
   | PbxDisconnectedMessage
   | PbxResyncedMessage
   | ResyncRequiredMessage

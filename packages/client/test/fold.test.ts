@@ -50,7 +50,7 @@ describe("FoldedState", () => {
 
   it("agent.state: the replies after a snapshot apply, older replays do not", () => {
     const { s, of } = folded();
-    const st = (deviceState: DeviceState): AgentState => ({ deviceState, queues: [] });
+    const st = (deviceState: DeviceState): AgentState => ({ deviceState, queues: [], activity: "idle", wrapUp: null });
     s.snapshot(snap(50, []), false);
     s.agentMessage({ v: 1, seq: 50, type: "agent.state", ts, userId: "sam", agent: "bob", state: st("inuse") });
     s.agentMessage({ v: 1, seq: 40, type: "agent.state", ts, userId: "sam", agent: "bob", state: st("ringing") });
