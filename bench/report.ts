@@ -96,7 +96,7 @@ export function machine(): string {
   return `nproc ${availableParallelism()}, ${model}, ${fmt(totalmem() / 1024 ** 3, 0)} GiB, node ${process.version}`;
 }
 
-function commit(): string {
+export function commit(): string {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", timeout: 5_000 }).trim();
     const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "src/calls", "src/publish", "src/store", "bench"], { encoding: "utf8", timeout: 5_000 });
