@@ -103,7 +103,7 @@ function open(url: string, token: string, localAddress?: string, listener: (data
     ws.on("message", preamble);
     ws.once("error", (err) => {
       clearTimeout(timer);
-      reject(err);
+      reject(new Error(`${err.message} after ${clients.length} clients were open`));
     });
   });
 }
