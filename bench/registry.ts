@@ -91,6 +91,7 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("clients-1k", async () => (await import("./scale.js")).scaleBench(1_000, "1k"), 120),
   entry("clients-5k", async () => (await import("./scale.js")).scaleBench(5_000, "5k"), 120),
   entry("clients-10k", async () => (await import("./scale.js")).scaleBench(10_000, "10k"), 180),
+  entry("clients-19k", async () => (await import("./scale.js")).scaleBench(19_500, "19k"), 240),
   entry("clients-25k", async () => (await import("./scale.js")).scaleBench(25_000, "25k"), 240),
   entry("clients-50k", async () => (await import("./scale.js")).scaleBench(50_000, "50k"), 300),
 ];
@@ -102,7 +103,7 @@ export const BENCHES: readonly BenchEntry[] = [
  */
 export const GROUPS: Readonly<Record<string, readonly string[]>> = {
   codecs: ["codec", "asterisk-manager", "asterisk-ami-client"],
-  clients: ["clients-1k", "clients-5k", "clients-10k", "clients-25k", "clients-50k"],
+  clients: ["clients-1k", "clients-5k", "clients-10k", "clients-19k", "clients-25k", "clients-50k"],
   headroom: [
     "codec",
     "asterisk-manager",
@@ -115,6 +116,7 @@ export const GROUPS: Readonly<Record<string, readonly string[]>> = {
     "clients-1k",
     "clients-5k",
     "clients-10k",
+    "clients-19k",
     "clients-25k",
     "clients-50k",
     "store-10k",

@@ -27,9 +27,9 @@ const auth = { refresh: () => undefined, stillValid: () => true } as unknown as 
 const log = createLogger({ level: "silent" });
 
 describe("heartbeat in slices (issue 12)", () => {
-  it("spreads the default 30 s interval over 30 slices; short intervals stay one round", () => {
-    expect(heartbeatSlices(30_000)).toBe(30);
-    expect(heartbeatSlices(120_000)).toBe(30);
+  it("spreads the default 30 s interval over 300 slices of 100 ms; short intervals stay one round", () => {
+    expect(heartbeatSlices(30_000)).toBe(300);
+    expect(heartbeatSlices(120_000)).toBe(300);
     expect(heartbeatSlices(1_000)).toBe(10);
     expect(heartbeatSlices(50)).toBe(1);
   });
