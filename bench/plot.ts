@@ -223,7 +223,7 @@ function charts(recs: Rec[], footnote: string): Record<string, Chart> {
     series: [
       { name: "inbound answered", color: COLORS[0]!, points: store("inboundP50Us") },
       { name: "missed", color: COLORS[1]!, points: store("missedP50Us") },
-      { name: "outbound call-back", color: COLORS[2]!, points: store("outboundP50Us") },
+      { name: "outbound call-back", color: COLORS[2]!, points: store("callbackP50Us") },
     ],
     footnote,
   };
@@ -261,8 +261,8 @@ export function headroomTable(recs: Rec[]): string[][] {
   rows.push(["decode + track, one core", `${f(tracker, "events/s", 0)}; ${f(trackerCpu, "CPU µs/event")}`, "≥ 300,000 events/s", verdict(tracker, (v) => v >= 300_000)]);
   const lag = stat(recs, "loop-lag", ex("lagP99Ms"));
   rows.push(["event-loop lag p99, burst trace at 20×, 500 clients", f(lag, "ms"), "< 5 ms", verdict(lag, (v) => v < 5)]);
-  const s10 = stat(recs, "store-10k", ex("outboundP50Us"));
-  const s1m = stat(recs, "store-1m", ex("outboundP50Us"));
+  const s10 = stat(recs, "store-10k", ex("callbackP50Us"));
+  const s1m = stat(recs, "store-1m", ex("callbackP50Us"));
   const i10 = stat(recs, "store-10k", ex("inboundP50Us"));
   const i1m = stat(recs, "store-1m", ex("inboundP50Us"));
   rows.push([

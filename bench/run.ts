@@ -14,7 +14,8 @@
  * Paths default to the repository layout, relative to the working directory (npm runs
  * scripts from the package root).
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { runIsolated } from "./child.js";
@@ -66,6 +67,14 @@ async function main(): Promise<void> {
   console.log(`built the stream in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const { dispose, ...info } = stream;
   const runs: BenchResult[][] = [];
+  const started = new Date().toISOString();
+  const rev = commit();
+  // Rewritten after every result, so a run that dies half-way keeps what it measured.
+  const writeJson = (records: JsonRecord[], failures: string[]) => {
+    mkdirSync(dirname(values.json), { recursive: true });
+    const doc = { date: started, commit: rev, machine: machine(), stream: info, repeat, failures, results: records };
+    writeFileSync(values.json, `${JSON.stringify(doc, null, 1)}\n`);
+  };
   const failures: string[] = [];
   const records: JsonRecord[] = [];
   try {
@@ -82,6 +91,7 @@ async function main(): Promise<void> {
             const r = await runIsolated(bench.name, { stream: info, feederPort: feeder.port, timeoutMs: budget, traces: values.traces });
             results.push(r);
             records.push({ repetition: rep, loadBefore, loadAfter: loadavg(), ...r });
+            writeJson(records, failures);
             console.log(`${r.metrics.seconds.toFixed(2)} s (load ${loadBefore.map((x) => x.toFixed(2)).join(" ")})`);
           } catch (err) {
             failures.push(err instanceof Error ? err.message : String(err));
@@ -106,8 +116,7 @@ async function main(): Promise<void> {
       console.log(`\nappended a row to ${values.doc}`);
     }
   }
-  const doc = { date: new Date().toISOString(), commit: commit(), machine: machine(), stream: info, repeat, failures, results: records };
-  writeFileSync(values.json, `${JSON.stringify(doc, null, 1)}\n`);
+  writeJson(records, failures);
   console.log(`wrote ${records.length} results to ${values.json}`);
   if (failed) process.exitCode = 1;
 }
