@@ -82,6 +82,14 @@ export function printReport(stream: StreamInfo, results: readonly BenchResult[],
   console.log(`\nours ÷ asterisk-manager (TCP):       ${s.ratio === undefined ? "—" : s.ratio.toFixed(2) + "×"}`);
   console.log(`same, by CPU time per message:       ${s.cpuRatio === undefined ? "—" : s.cpuRatio.toFixed(2) + "×"}`);
   console.log(`ours in-memory ÷ asterisk-manager:   ${s.memoryRatio === undefined ? "—" : s.memoryRatio.toFixed(2) + "×"}`);
+  // The second baseline (issue 12), by CPU time per message like the line above it.
+  const cpu = (name: string) => {
+    const m = results.find((r) => r.name === name)?.metrics;
+    return m?.cpuMicros !== undefined && m.messages ? m.cpuMicros / m.messages : undefined;
+  };
+  const aac = cpu("asterisk-ami-client");
+  const ours = cpu("codec");
+  console.log(`asterisk-ami-client ÷ ours, CPU/msg: ${aac === undefined || ours === undefined ? "—" : (aac / ours).toFixed(2) + "×"}`);
   console.log(`ours TCP bytes/s ÷ raw socket:       ${s.ceilingShare === undefined ? "—" : (s.ceilingShare * 100).toFixed(1) + " %"}`);
   const engine = engineLines(results);
   if (engine.length > 0) console.log(`\ncall engine and screen pop:\n${engine.join("\n")}`);
