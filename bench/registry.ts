@@ -60,6 +60,9 @@ export interface Bench {
  * of its own benchmark, so the daemon, ws and SQLite that the pop benchmark needs do not
  * inflate the RSS the codec benchmark reports.
  */
+/** In a benchmark's error: it cannot run on this machine (reported as skipped, not failed). */
+export const SKIPPED = "cannot run here: ";
+
 export interface BenchEntry {
   readonly name: string;
   load(): Promise<Bench>;

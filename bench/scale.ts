@@ -33,7 +33,7 @@ import { benchConfig, percentile } from "./lab.js";
 import { settleHeap } from "./measure.js";
 import { hangupBytes, popCall, ringBytes, setupBytes, type PopCall } from "./popCalls.js";
 import { clientProcess, clockOffset, linkedDaemon } from "./popLatency.js";
-import type { Bench, BenchContext, BenchResult } from "./registry.js";
+import { SKIPPED, type Bench, type BenchContext, type BenchResult } from "./registry.js";
 
 const FIRST_DEVICE = 2000;
 export const SUPERVISORS = 10;
@@ -66,7 +66,7 @@ export function scaleBench(clients: number, label: string): Bench {
       // fails (EMFILE) and libuv resets the connection: say so instead of timing out.
       if (fds < clients + 200) {
         throw new Error(
-          `needs ${clients + 200} open files in the daemon process, the limit here is ${fds} (hard ${fdLimit().hard}; raising the hard limit needs CAP_SYS_RESOURCE)`,
+          `${SKIPPED}needs ${clients + 200} open files in the daemon process, the limit here is ${fds} (hard ${fdLimit().hard}; raising the hard limit needs CAP_SYS_RESOURCE)`,
         );
       }
       const agentCount = clients - SUPERVISORS;
