@@ -20,6 +20,8 @@ import type { Bench, BenchContext, BenchResult } from "./registry.js";
 
 export const CALLS = 10_000;
 const WARMUP = 500;
+/** After the measured CALLS, more calls are opened up to each of these counts and memory read again (the curve of issue 12). */
+export const MEMORY_POINTS = [20_000, 30_000, 40_000, 50_000];
 /** Issue 3's bound, in 10^3 bytes (stricter than KiB). */
 export const TARGET_BYTES_PER_CALL = 4_000;
 const EPOCH = 1_795_000_000;
@@ -68,7 +70,7 @@ export const callMemoryBench: Bench = {
   title: `memory per active call, ${CALLS.toLocaleString("en-US")} open calls`,
   async run(ctx: BenchContext): Promise<BenchResult> {
     if (typeof (globalThis as { gc?: unknown }).gc !== "function") throw new Error("call-memory needs node --expose-gc");
-    const config = benchConfig(benchUsers(WARMUP + CALLS));
+    const config = benchConfig(benchUsers(WARMUP + MEMORY_POINTS[MEMORY_POINTS.length - 1]!));
     const directory = new Directory({});
     directory.applyConfig(config.users);
     let domainEvents = 0;
@@ -95,6 +97,16 @@ export const callMemoryBench: Bench = {
 
     const active = tracker.activeCalls();
     const connected = active.filter((c) => c.state === "connected").length;
+    // The curve: growth from the same baseline at more open calls (not part of the timed figure).
+    const curve: Record<string, number> = { [`rssAt${CALLS}`]: rss1 - rss0, [`heapAt${CALLS}`]: heap1 - heap0 };
+    let opened = CALLS;
+    for (const n of MEMORY_POINTS) {
+      open(WARMUP + opened, WARMUP + n);
+      opened = n;
+      settleHeap();
+      curve[`rssAt${n}`] = process.memoryUsage.rss() - rss0;
+      curve[`heapAt${n}`] = process.memoryUsage().heapUsed - heap0;
+    }
     const notes = [
       `${active.length} calls open (${connected} connected), ${domainEvents} domain events; heap ${((heap1 - heap0) / 1e6).toFixed(1)} MB, RSS ${((rss1 - rss0) / 1e6).toFixed(1)} MB for ${CALLS} calls`,
       cpuNote,
@@ -107,7 +119,7 @@ export const callMemoryBench: Bench = {
         messages: CALLS * 8,
         peakRssBytes: rss1,
         baseRssBytes: rss0,
-        extra: { heapBytesPerCall: (heap1 - heap0) / CALLS, rssBytesPerCall: (rss1 - rss0) / CALLS, openCalls: active.length },
+        extra: { heapBytesPerCall: (heap1 - heap0) / CALLS, rssBytesPerCall: (rss1 - rss0) / CALLS, openCalls: active.length, ...curve },
       },
       notes,
     };

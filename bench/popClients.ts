@@ -2,8 +2,14 @@
  * The WebSocket side of the screen-pop benchmark, in its own process so that the clients'
  * frame parsing never competes with the daemon for one event loop (on two cores the daemon
  * and the clients each get one). Forked by popLatency.ts; driven over IPC:
- *   {open, url, tokens}  → opens one client per token (ws subprotocols ctibridge.v1 +
- *                          bearer.TOKEN), replies {opened, n} once every one had its snapshot;
+ *   {open, url, tokens, watchers?, localAddress?, fds?}
+ *                        → opens one client per token (ws subprotocols ctibridge.v1 +
+ *                          bearer.TOKEN), from `localAddress` (a 127.x address: each source
+ *                          address has its own ~28k ephemeral ports), then one per watcher
+ *                          token (frames counted, never matched), `batch` at a time (default
+ *                          OPEN_BATCH); `fds` raises this process's
+ *                          file limit first; replies {opened, n, fds, rss} once every one had
+ *                          its snapshot;
  *   {clock}              → replies {clock, t} with process.hrtime.bigint() (clock offset);
  *   {expect, n}          → replies {done} once n `call.ringing` frames arrived since the last
  *                          collect (or never: the parent bounds the wait);
@@ -21,6 +27,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { WebSocket } from "ws";
+import { raiseFdLimit } from "./fdLimit.js";
 
 const SUBPROTOCOL = "ctibridge.v1";
 /** Connections opened at once; the daemon authenticates each against SQLite on upgrade. */
@@ -28,7 +35,7 @@ const OPEN_BATCH = 100;
 const OPEN_TIMEOUT_MS = 20_000;
 
 type Msg =
-  | { type: "open"; url: string; tokens: string[] }
+  | { type: "open"; url: string; tokens: string[]; watchers?: string[]; localAddress?: string; fds?: number; batch?: number }
   | { type: "clock" }
   | { type: "expect"; n: number }
   | { type: "collect" }
@@ -47,6 +54,8 @@ const attackReplies: Record<string, number> = {};
 let attackClose: number | null = null;
 let attacker: WebSocket | null = null;
 let attackSent = 0;
+/** Frames read by watcher clients (supervisors that see every call): counted, never matched. */
+let watched = 0;
 
 function onFrame(data: Buffer): void {
   const t = process.hrtime.bigint();
@@ -54,6 +63,7 @@ function onFrame(data: Buffer): void {
   last = t;
   frames++;
   const msg = JSON.parse(data.toString("utf8")) as { type?: string; call?: { linkedIds?: string[] } };
+  noteType(msg.type, t);
   if (msg.type !== "call.ringing") return;
   ringing.push([msg.call?.linkedIds?.[0] ?? "", t.toString()]);
   if (expected >= 0 && ringing.length >= expected) {
@@ -62,33 +72,53 @@ function onFrame(data: Buffer): void {
   }
 }
 
+function onWatched(data: Buffer): void {
+  watched++;
+  noteType((JSON.parse(data.toString("utf8")) as { type?: string }).type, process.hrtime.bigint());
+}
+
+/** Frames by type since the last collect: count and the arrival time of the last one. */
+let types: Record<string, [number, string]> = {};
+function noteType(type: string | undefined, t: bigint): void {
+  const k = String(type);
+  const e = types[k];
+  if (e) {
+    e[0]++;
+    e[1] = t.toString();
+  } else types[k] = [1, t.toString()];
+}
+
 /** Opens one client and resolves once its `snapshot` (the end of the session preamble) arrived. */
-function open(url: string, token: string): Promise<WebSocket> {
+function open(url: string, token: string, localAddress?: string, listener: (data: Buffer) => void = onFrame): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, [SUBPROTOCOL, `bearer.${token}`], { perMessageDeflate: false });
+    const ws = new WebSocket(url, [SUBPROTOCOL, `bearer.${token}`], { perMessageDeflate: false, ...(localAddress ? { localAddress } : {}) });
     const timer = setTimeout(() => reject(new Error("client not ready within the time budget")), OPEN_TIMEOUT_MS);
     const preamble = (data: Buffer) => {
       if ((JSON.parse(data.toString("utf8")) as { type?: string }).type !== "snapshot") return;
       clearTimeout(timer);
       ws.off("message", preamble);
-      ws.on("message", onFrame);
+      ws.on("message", listener);
       resolve(ws);
     };
     ws.on("message", preamble);
     ws.once("error", (err) => {
       clearTimeout(timer);
-      reject(err);
+      reject(new Error(`${err.message} after ${clients.length} clients were open`));
     });
   });
 }
 
 async function handle(msg: Msg): Promise<void> {
   switch (msg.type) {
-    case "open":
-      for (let i = 0; i < msg.tokens.length; i += OPEN_BATCH) {
-        clients.push(...(await Promise.all(msg.tokens.slice(i, i + OPEN_BATCH).map((t) => open(msg.url, t)))));
+    case "open": {
+      const fds = msg.fds ? raiseFdLimit(msg.fds) : undefined;
+      const batch = msg.batch ?? OPEN_BATCH;
+      for (let i = 0; i < msg.tokens.length; i += batch) {
+        clients.push(...(await Promise.all(msg.tokens.slice(i, i + batch).map((t) => open(msg.url, t, msg.localAddress)))));
       }
-      return void process.send?.({ type: "opened", n: clients.length });
+      for (const t of msg.watchers ?? []) clients.push(await open(msg.url, t, msg.localAddress, onWatched));
+      return void process.send?.({ type: "opened", n: clients.length, fds, rss: process.memoryUsage.rss() });
+    }
     case "clock":
       return void process.send?.({ type: "clock", t: process.hrtime.bigint().toString() });
     case "expect":
@@ -99,9 +129,11 @@ async function handle(msg: Msg): Promise<void> {
       }
       return;
     case "collect":
-      process.send?.({ type: "collected", ringing, frames, first: first.toString(), last: last.toString() });
+      process.send?.({ type: "collected", ringing, frames, watched, types, first: first.toString(), last: last.toString() });
+      types = {};
       ringing = [];
       frames = 0;
+      watched = 0;
       first = last = 0n;
       return;
     case "attack": {

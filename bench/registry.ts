@@ -60,12 +60,17 @@ export interface Bench {
  * of its own benchmark, so the daemon, ws and SQLite that the pop benchmark needs do not
  * inflate the RSS the codec benchmark reports.
  */
+/** In a benchmark's error: it cannot run on this machine (reported as skipped, not failed). */
+export const SKIPPED = "cannot run here: ";
+
 export interface BenchEntry {
   readonly name: string;
   load(): Promise<Bench>;
+  /** A budget this benchmark needs at least, whatever `--timeout` says (the large client counts). */
+  readonly minTimeoutS?: number;
 }
 
-const entry = (name: string, load: () => Promise<Bench>): BenchEntry => ({ name, load });
+const entry = (name: string, load: () => Promise<Bench>, minTimeoutS?: number): BenchEntry => ({ name, load, ...(minTimeoutS ? { minTimeoutS } : {}) });
 
 /** In run order: the codec group (the ceiling first, the baseline last), the call engine and the pop, then the store. */
 export const BENCHES: readonly BenchEntry[] = [
@@ -73,6 +78,7 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("codec", async () => (await import("./codec.js")).codecTcpBench),
   entry("codec-memory", async () => (await import("./codec.js")).codecMemoryBench),
   entry("asterisk-manager", async () => (await import("./asteriskManager.js")).asteriskManagerBench),
+  entry("asterisk-ami-client", async () => (await import("./asteriskAmiClient.js")).asteriskAmiClientBench),
   entry("tracker", async () => (await import("./tracker.js")).trackerBench),
   entry("tracker-tcp", async () => (await import("./tracker.js")).trackerTcpBench),
   entry("call-memory", async () => (await import("./callMemory.js")).callMemoryBench),
@@ -87,7 +93,44 @@ export const BENCHES: readonly BenchEntry[] = [
   entry("store-100k", async () => (await import("./storeSave.js")).storeBench(100_000, "100k")),
   entry("store-1m", async () => (await import("./storeSave.js")).storeBench(1_000_000, "1m")),
   entry("dos-amplification", async () => (await import("./amplification.js")).amplificationBench),
+  entry("resync-1000", async () => (await import("./resync.js")).resyncBench(1_000)),
+  entry("loop-lag", async () => (await import("./loopLag.js")).loopLagBench),
+  entry("clients-1k", async () => (await import("./scale.js")).scaleBench(1_000, "1k"), 120),
+  entry("clients-5k", async () => (await import("./scale.js")).scaleBench(5_000, "5k"), 120),
+  entry("clients-10k", async () => (await import("./scale.js")).scaleBench(10_000, "10k"), 180),
+  entry("clients-19k", async () => (await import("./scale.js")).scaleBench(19_500, "19k"), 240),
+  entry("clients-25k", async () => (await import("./scale.js")).scaleBench(25_000, "25k"), 240),
+  entry("clients-50k", async () => (await import("./scale.js")).scaleBench(50_000, "50k"), 300),
 ];
+
+/**
+ * Named subsets for `--only`: `headroom` is every row of issue 12's table (the two baselines
+ * with our codec, decode + track, memory per call, the pops by client count, resync, event-loop
+ * lag, the store at 10k/100k/1M).
+ */
+export const GROUPS: Readonly<Record<string, readonly string[]>> = {
+  codecs: ["codec", "asterisk-manager", "asterisk-ami-client"],
+  clients: ["clients-1k", "clients-5k", "clients-10k", "clients-19k", "clients-25k", "clients-50k"],
+  headroom: [
+    "codec",
+    "asterisk-manager",
+    "asterisk-ami-client",
+    "tracker",
+    "call-memory",
+    "pop-1000",
+    "resync-1000",
+    "loop-lag",
+    "clients-1k",
+    "clients-5k",
+    "clients-10k",
+    "clients-19k",
+    "clients-25k",
+    "clients-50k",
+    "store-10k",
+    "store-100k",
+    "store-1m",
+  ],
+};
 
 export async function findBench(name: string): Promise<Bench | undefined> {
   const e = BENCHES.find((b) => b.name === name);

@@ -82,6 +82,14 @@ export function printReport(stream: StreamInfo, results: readonly BenchResult[],
   console.log(`\nours ÷ asterisk-manager (TCP):       ${s.ratio === undefined ? "—" : s.ratio.toFixed(2) + "×"}`);
   console.log(`same, by CPU time per message:       ${s.cpuRatio === undefined ? "—" : s.cpuRatio.toFixed(2) + "×"}`);
   console.log(`ours in-memory ÷ asterisk-manager:   ${s.memoryRatio === undefined ? "—" : s.memoryRatio.toFixed(2) + "×"}`);
+  // The second baseline (issue 12), by CPU time per message like the line above it.
+  const cpu = (name: string) => {
+    const m = results.find((r) => r.name === name)?.metrics;
+    return m?.cpuMicros !== undefined && m.messages ? m.cpuMicros / m.messages : undefined;
+  };
+  const aac = cpu("asterisk-ami-client");
+  const ours = cpu("codec");
+  console.log(`asterisk-ami-client ÷ ours, CPU/msg: ${aac === undefined || ours === undefined ? "—" : (aac / ours).toFixed(2) + "×"}`);
   console.log(`ours TCP bytes/s ÷ raw socket:       ${s.ceilingShare === undefined ? "—" : (s.ceilingShare * 100).toFixed(1) + " %"}`);
   const engine = engineLines(results);
   if (engine.length > 0) console.log(`\ncall engine and screen pop:\n${engine.join("\n")}`);
@@ -96,7 +104,7 @@ export function machine(): string {
   return `nproc ${availableParallelism()}, ${model}, ${fmt(totalmem() / 1024 ** 3, 0)} GiB, node ${process.version}`;
 }
 
-function commit(): string {
+export function commit(): string {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", timeout: 5_000 }).trim();
     const dirty = execFileSync("git", ["status", "--porcelain", "--", "src/ami", "src/sim", "src/calls", "src/publish", "src/store", "bench"], { encoding: "utf8", timeout: 5_000 });

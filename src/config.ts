@@ -325,6 +325,7 @@ export const configSchema = z
         allowQueryToken: z.boolean().default(false),
         /** Bearer token required on /metrics and /healthz (prefer CTIBRIDGE_METRICS_TOKEN or the systemd credential `metrics-token`); unset: both open. /livez stays open. */
         metricsToken: z.string().regex(/^[\x21-\x7e]{16,}$/, "expected at least 16 visible ASCII characters, no spaces").optional(),
+        /** Each client is pinged once per interval, in turns of 100 ms spread over it (publish/liveness.ts). */
         heartbeatMs: ms(30_000),
         /** Per-client send buffer before the client counts as slow. */
         maxBufferedBytes: z.number().int().min(1024).default(4 * 1024 * 1024),

@@ -32,7 +32,17 @@ export interface LegRec {
 
 /** Add a channel id to a leg's live list once. */
 export function addLive(rec: LegRec, channelId: string): void {
-  if (!rec.live.includes(channelId)) rec.live.push(channelId);
+  if (!rec.live.includes(channelId)) rec.live = appended(rec.live, channelId);
+}
+
+/**
+ * `list` with `item` at the end, as a new array of exactly that length. The per-call lists
+ * hold one to three items; `push` onto an empty array gives it room for 17 (a 152-byte
+ * backing store, measured in a heap snapshot: three per open call, 40% of its heap).
+ */
+export function appended<T>(list: readonly T[], ...items: T[]): T[] {
+  // concat sizes its result exactly; a spread `[...list, x]` grows like push (measured: 184 B).
+  return list.concat(items);
 }
 
 export type Emit = (ev: AnyCallEvent) => void;
@@ -52,7 +62,7 @@ export class Conversation {
   /** Live device/trunk channels (counted, not listed: sets cost memory per call); the call ends at 0. */
   liveParties = 0;
   /** Every channel id of the call (glue included), forgotten with the call. */
-  readonly channelIds: string[] = [];
+  channelIds: string[] = [];
   /** A click-to-dial's channel, counted live before the PBX reports it. */
   pendingOriginate: string | null = null;
   /** Users whose part ended while the call went on (they left it): no more events for them. */
@@ -61,7 +71,7 @@ export class Conversation {
    * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
    * their ringing stopped, as a queue's next round, gets a new one).
    */
-  private readonly rungUsers: string[] = [];
+  private rungUsers: string[] = [];
   ended = false;
   endedAtMs = 0;
   /** A phone's feature-code dial (`*8`, a parking space): emits nothing unless merged into a call. */
@@ -143,7 +153,7 @@ export class Conversation {
       if (this.restoredLegs) restoreLegTimes(leg, this.restoredLegs.get(device));
       rec = { leg, live: [], answered: false, pickedUp: false, declined: false, rang: false };
       this.legs.set(device, rec);
-      this.call.legs.push(leg);
+      this.call.legs = appended(this.call.legs, leg);
     }
     return rec;
   }
@@ -168,7 +178,7 @@ export class Conversation {
     if (!this.hasConnectedLeg()) this.call.state = this.placer ? "dialing" : "ringing";
     const user = rec.leg.userId;
     if (user && !this.rungUsers.includes(user)) {
-      this.rungUsers.push(user);
+      this.rungUsers = appended(this.rungUsers, user);
       this.emit("callRinging", [user], at);
     } else if (!user) {
       this.emit("callRinging", [], at);

@@ -9,7 +9,7 @@ import { parseChannel } from "../directory/devices.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
-import { addLive, Conversation } from "./conversation.js";
+import { addLive, appended, Conversation } from "./conversation.js";
 import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
@@ -254,7 +254,7 @@ export class CallTracker {
     }
     if (!conv || conv.ended) return chan;
     chan.conv = conv;
-    conv.channelIds.push(chan.id);
+    conv.channelIds = appended(conv.channelIds, chan.id);
     if (conv.pendingOriginate === chan.id) conv.pendingOriginate = null; // counted at beginClickToDial
     else if (role === "device" || role === "trunk") conv.liveParties++;
     if (role === "device" && chan.device) {

@@ -6,6 +6,7 @@
  * that record is removed, no later user with the same id can use it.
  */
 import { createHash, randomBytes } from "node:crypto";
+import type Database from "better-sqlite3";
 import type { Db } from "../store/db.js";
 
 export type Role = "agent" | "supervisor";
@@ -72,18 +73,34 @@ export function listApiTokens(db: Db): ApiTokenInfo[] {
   return rows.map(toInfo);
 }
 
+/**
+ * The two statements every WebSocket session runs (on upgrade, and per heartbeat), prepared
+ * once per database: `db.prepare` parses the SQL each time, 17 µs against 3 µs for the run
+ * (measured with 50,000 keys), which made one heartbeat round over 50,000 sessions ~0.9 s.
+ */
+const sessionStatements = new WeakMap<Db, { byHash: Database.Statement; live: Database.Statement }>();
+function statements(db: Db): { byHash: Database.Statement; live: Database.Statement } {
+  let s = sessionStatements.get(db);
+  if (!s) {
+    s = {
+      byHash: db.prepare("SELECT id, user_id, role, created_at, revoked_at, user_uid FROM api_tokens WHERE hash = ? AND revoked_at IS NULL"),
+      live: db.prepare("SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL"),
+    };
+    sessionStatements.set(db, s);
+  }
+  return s;
+}
+
 /** The live key matching this secret with the user record it is bound to, or null (malformed, unknown or revoked). */
 export function verifyApiToken(db: Db, token: string): (ApiTokenInfo & { userUid: string | null }) | null {
   const m = TOKEN_RE.exec(token);
   if (!m) return null;
-  const row = db
-    .prepare("SELECT id, user_id, role, created_at, revoked_at, user_uid FROM api_tokens WHERE hash = ? AND revoked_at IS NULL")
-    .get(hashToken(token)) as (TokenRow & { user_uid: string | null }) | undefined;
+  const row = statements(db).byHash.get(hashToken(token)) as (TokenRow & { user_uid: string | null }) | undefined;
   if (!row || row.id !== m[1]) return null;
   return { ...toInfo(row), userUid: row.user_uid };
 }
 
 /** Still valid during a session (revocation is checked on each heartbeat). */
 export function isApiTokenLive(db: Db, id: string): boolean {
-  return db.prepare("SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL").get(id) !== undefined;
+  return statements(db).live.get(id) !== undefined;
 }

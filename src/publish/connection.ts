@@ -47,6 +47,8 @@ export class Connection implements Recipient {
   scope: Scope;
   /** Cleared on each heartbeat ping, set by the pong. */
   alive = true;
+  /** Which slice of the heartbeat interval pings this client (liveness.ts). */
+  heartbeatSlot = 0;
   closed = false;
   timers: NodeJS.Timeout[] = [];
   /** callId → whether the ringing sent carried the pop. */

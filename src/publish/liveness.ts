@@ -25,10 +25,26 @@ export function scheduleExpiry(c: Connection, expiresAt: number, now: () => numb
   c.timers.push(t);
 }
 
-/** One heartbeat round over every client; also a chance to move queued messages along. */
-export function heartbeatTick(conns: Iterable<Connection>, auth: Authenticator, log: Logger): void {
+/**
+ * Slices of one heartbeat interval: every client is pinged once per interval, but in
+ * `slices` turns spread over it (one every heartbeatMs / slices), so many sessions never cost
+ * one long stall (measured: one round over 19,500 sessions took 0.7 s, and a pop waits
+ * behind it). One slice per 100 ms of the interval, at most 300 (the default 30 s: a
+ * three-hundredth of the clients every 100 ms); short intervals (tests) stay one round.
+ */
+export function heartbeatSlices(heartbeatMs: number): number {
+  return Math.max(1, Math.min(300, Math.floor(heartbeatMs / 100)));
+}
+
+/**
+ * One heartbeat turn: the clients of slice `slice` (a client's slot is fixed when it connects;
+ * `slices` 1: all of them); also a chance to move queued messages along.
+ */
+export function heartbeatTick(conns: Iterable<Connection>, auth: Authenticator, log: Logger, slices = 1, slice = 0): void {
   auth.refresh();
-  for (const c of [...conns]) {
+  const due: Connection[] = [];
+  for (const c of conns) if (slices === 1 || c.heartbeatSlot % slices === slice) due.push(c);
+  for (const c of due) {
     if (!c.alive) {
       log.info({ connectionId: c.id, userId: c.userId }, "client heartbeat lost");
       c.closed = true;

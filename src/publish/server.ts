@@ -16,7 +16,7 @@ import { FrameBudget } from "./budget.js";
 import { Connection } from "./connection.js";
 import { IncomingHandler, type CommandResult } from "./handlers.js";
 import { Journal, type JournalEntry } from "./journal.js";
-import { heartbeatTick, scheduleExpiry } from "./liveness.js";
+import { heartbeatSlices, heartbeatTick, scheduleExpiry } from "./liveness.js";
 import { createCtiMetrics, type CtiMetrics } from "./metrics.js";
 import { CALL_EVENT_TYPES, CLOSE_CODES, PROTOCOL_VERSION, isoTime, toCallSnapshot, type AgentState, type CallSnapshot, type OutgoingMessage, type QueueInfo } from "./protocol.js";
 import { renderEntry, viewKey } from "./render.js";
@@ -134,7 +134,12 @@ export class CtiServer {
     });
     http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
     if (!this.heartbeat) {
-      this.heartbeat = setInterval(() => heartbeatTick(this.router.connections(), this.auth, this.log), this.deps.config.server.heartbeatMs);
+      const slices = heartbeatSlices(this.deps.config.server.heartbeatMs);
+      let slice = 0;
+      this.heartbeat = setInterval(() => {
+        heartbeatTick(this.router.connections(), this.auth, this.log, slices, slice);
+        slice = (slice + 1) % slices;
+      }, this.deps.config.server.heartbeatMs / slices);
       this.heartbeat.unref();
     }
   }
@@ -295,6 +300,7 @@ export class CtiServer {
       onOverflow: () => this.tooSlow(c),
       onSent: () => this.metrics.messageSent(),
     });
+    c.heartbeatSlot = this.connCounter;
     const log = this.log.child({ connectionId: c.id, userId: c.userId });
     if (instance !== null) {
       for (const other of this.router.connectionsOf(c.userId)) if (other.instance === instance) other.close(CLOSE_CODES.superseded, "superseded");

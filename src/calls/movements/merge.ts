@@ -9,7 +9,7 @@
  * ending at the merge with an outcome; a feature-code dial (`*8`, a parking space) never was,
  * so its legs move over and it keeps none.
  */
-import { addLive, type Conversation } from "../conversation.js";
+import { addLive, appended, type Conversation } from "../conversation.js";
 import { fillLegDurations, iso } from "../outcomes.js";
 
 export type MergeKind = "attended_transfer" | "pickup" | "park_retrieve";
@@ -27,7 +27,7 @@ export function mergeConversations(into: Conversation, from: Conversation, at: n
   const users = from.users;
   const keepLegs = kind === "attended_transfer";
   const when = iso(at);
-  into.channelIds.push(...from.channelIds);
+  into.channelIds = appended(into.channelIds, ...from.channelIds);
   into.liveParties += Math.max(0, from.liveParties);
   from.channelIds.length = 0;
   from.liveParties = 0;
