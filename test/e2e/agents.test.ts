@@ -4,7 +4,7 @@
  * recorded call trace, and real ws clients record the agent.state messages they receive.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { AmiDecoder } from "../../src/ami/codec.js";
+import { trace25Listing as listing } from "../helpers/listing.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, waitFor } from "../helpers/daemon.js";
@@ -18,13 +18,6 @@ afterEach(async () => {
   for (const p of pbxs.splice(0)) await p.close();
 });
 
-/** Trace 25's list items of one action, without their ActionID (the fake PBX adds its own). */
-function listing(actionId: string, event: string): [string, string][][] {
-  return new AmiDecoder()
-    .push(traceBytes("25-resync-actions"))
-    .filter((m) => m.get("ActionID") === actionId && m.event === event)
-    .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
-}
 
 async function start(withListings: boolean) {
   const pbx = await startFakeAmi({ fullyBooted: true });

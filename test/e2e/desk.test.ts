@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { AmiDecoder } from "../../src/ami/codec.js";
+import { trace25Listing as listing } from "../helpers/listing.js";
 import { buildCli, type CliIo } from "../../src/cli.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
@@ -42,12 +42,6 @@ async function cli(d: RunningDaemon, args: string[]): Promise<string> {
   return out;
 }
 
-function listing(actionId: string, event: string): [string, string][][] {
-  return new AmiDecoder()
-    .push(traceBytes("25-resync-actions"))
-    .filter((m) => m.get("ActionID") === actionId && m.event === event)
-    .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
-}
 
 const trace = (name: string) => stripTracePreamble(traceBytes(name));
 

@@ -8,7 +8,6 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { AmiDecoder } from "../../src/ami/codec.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
@@ -16,6 +15,7 @@ import type { z } from "zod";
 import { rest, serverMessage } from "../../src/publish/schema.js";
 import { TestClient } from "../helpers/cti.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../helpers/daemon.js";
+import { trace25Listing as listing } from "../helpers/listing.js";
 import { invalidCalls, invalidFrames } from "../helpers/schemaCheck.js";
 import { traceBytes, traceFiles } from "../helpers/traces.js";
 
@@ -146,12 +146,6 @@ describe("the session frames validate too", () => {
 });
 
 describe("the agent desktop frames and REST bodies validate too", () => {
-  const listing = (actionId: string, event: string): [string, string][][] =>
-    new AmiDecoder()
-      .push(traceBytes("25-resync-actions"))
-      .filter((m) => m.get("ActionID") === actionId && m.event === event)
-      .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
-
   it("wrap-up agent.state, agent.ready, call.done, queue.state; /api/queues, /api/directory, /api/calls/:id/done, a paged /api/calls", async () => {
     const pbx = await startFakeAmi({ fullyBooted: true });
     pbxs.push(pbx);

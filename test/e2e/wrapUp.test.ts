@@ -6,7 +6,7 @@
  * `wrap-up` and the unpause; a restart mid-wrap-up neither forgets it nor leaves alice paused.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { AmiDecoder } from "../../src/ami/codec.js";
+import { trace25Listing as listing } from "../helpers/listing.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { openDb } from "../../src/store/db.js";
@@ -21,13 +21,6 @@ afterEach(async () => {
   for (const p of pbxs.splice(0)) await p.close();
 });
 
-/** Trace 25's list items of one action, without their ActionID. */
-function listing(actionId: string, event: string): [string, string][][] {
-  return new AmiDecoder()
-    .push(traceBytes("25-resync-actions"))
-    .filter((m) => m.get("ActionID") === actionId && m.event === event)
-    .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
-}
 
 /** Trace 25's QueueStatus members, alice's support member paused for `reason` when given. */
 function members(aliceReason?: string): [string, string][][] {

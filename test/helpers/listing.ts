@@ -1,5 +1,7 @@
 /** The `CoreShowChannels` listing a PBX would answer after part of a recorded trace was played. */
+import { AmiDecoder } from "../../src/ami/codec.js";
 import type { Fields } from "../../src/sim/replay.js";
+import { traceBytes } from "./traces.js";
 
 /** Live channels after `head` (CRLF trace bytes): Newchannel minus Hangup, last state, dialplan place, bridge. */
 export function listingAfter(head: Buffer, durationS = 2): Fields[] {
@@ -28,4 +30,12 @@ export function listingAfter(head: Buffer, durationS = 2): Fields[] {
     ["Duration", hms],
     ["BridgeId", ch.get("BridgeId") ?? ""],
   ]);
+}
+
+/** Trace 25's list items of one action (e.g. "resync-QueueStatus", "QueueMember"), without their ActionID (the fake PBX adds its own). */
+export function trace25Listing(actionId: string, event: string): [string, string][][] {
+  return new AmiDecoder()
+    .push(traceBytes("25-resync-actions"))
+    .filter((m) => m.get("ActionID") === actionId && m.event === event)
+    .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
 }

@@ -3,9 +3,9 @@
  * 127.0.0.1 port 0 replaying recorded traces), the demo's contacts, a pop URL template, and a
  * Chromium page per user. Skips (with the reason) when /usr/bin/chromium is not installed.
  */
+import { trace25Listing as listing } from "../helpers/listing.js";
 import { existsSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { AmiDecoder } from "../../src/ami/codec.js";
 import type { Call } from "../../src/calls/model.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { CallLog } from "../../src/store/callLog.js";
@@ -40,13 +40,6 @@ export function traceParts(name: string, cuts: RegExp[]): Buffer[] {
   return parts;
 }
 
-/** Trace 25's recorded list items of one action (QueueStatus, DeviceStateList), for the fake PBX's resync answers. */
-export function listing(actionId: string, event: string): [string, string][][] {
-  return new AmiDecoder()
-    .push(traceBytes("25-resync-actions"))
-    .filter((m) => m.get("ActionID") === actionId && m.event === event)
-    .map((m) => m.keys.map((k, i) => [k, m.values[i]!] as [string, string]).filter(([k]) => k !== "ActionID"));
-}
 
 export class PanelRig {
   readonly daemons = new DaemonRig();
@@ -105,3 +98,5 @@ export function store(d: RunningDaemon, calls: Call[]): void {
 export const texts = (page: Page, selector: string): Promise<string[]> => page.$$eval(selector, (els) => els.map((e) => (e.textContent || "").trim()));
 
 export { waitFor };
+
+export { listing };
