@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectLogLines } from "../helpers/builtCli.js";
 import { AmiServer, startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { trace01Halves, waitFor } from "../helpers/daemon.js";
-import { EXT_USER, LAB_USERS } from "../helpers/labConfig.js";
+import { EXT_USER, labDaemonYaml } from "../helpers/labConfig.js";
 import { scenarioJson, traceBytes } from "../helpers/traces.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { listingAfter } from "../helpers/listing.js";
@@ -92,18 +92,7 @@ async function killAndRestart(heads: Buffer[], rests: Buffer[], stored: (r: Retu
   const dir = mkdtempSync(join(tmpdir(), "ctib-kill9-"));
   const dbPath = join(dir, "ctibridge.db");
   const configPath = join(dir, "ctibridge.yaml");
-  writeFileSync(
-    configPath,
-    [
-      `ami: { mode: live, host: 127.0.0.1, port: ${pbx.port}, username: ctibridge, secret: s3cret, reconnect: { minDelayMs: 20, maxDelayMs: 50 } }`,
-      `store: { path: ${JSON.stringify(dbPath)} }`,
-      "server: { host: 127.0.0.1, port: 0 }",
-      "trunks: [PJSIP/carrier]",
-      "log: { level: info }",
-      "users:",
-      ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`),
-    ].join("\n") + "\n",
-  );
+  writeFileSync(configPath, labDaemonYaml(pbx.port, dbPath));
   const first = startDaemon(configPath);
   children.push(first);
   await waitFor(() => resynced(first) > 0 && pbx.connections.some((c) => c.loggedIn), "first daemon resynced", 2000);

@@ -13,22 +13,11 @@ import { buildCli, type CliIo } from "../../src/cli.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { TestClient } from "../helpers/cti.js";
-import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../helpers/daemon.js";
+import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon, rest } from "../helpers/daemon.js";
 import { traceBytes } from "../helpers/traces.js";
 
 const rig = new DaemonRig();
 afterEach(() => rig.close());
-
-/** REST on the daemon with a user's rig key (or a literal key). */
-async function rest(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const token = who.startsWith("ctb_") ? who : d.token(who);
-  const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json().catch(() => null) };
-}
 
 /** A ws client with a literal token. */
 function connectWith(d: RunningDaemon, token: string): TestClient {

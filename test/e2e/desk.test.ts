@@ -12,7 +12,7 @@ import { trace25Listing as listing } from "../helpers/listing.js";
 import { buildCli, type CliIo } from "../../src/cli.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
-import { DaemonRig, E2E_USERS, waitFor, type RunningDaemon } from "../helpers/daemon.js";
+import { DaemonRig, E2E_USERS, waitFor, type RunningDaemon, rest } from "../helpers/daemon.js";
 import { startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { finalCall, seedCalls } from "../helpers/seedCalls.js";
 import { traceBytes } from "../helpers/traces.js";
@@ -24,14 +24,6 @@ afterEach(async () => {
   for (const p of pbxs.splice(0)) await p.close();
 });
 
-async function rest(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${d.token(who)}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json().catch(() => null) };
-}
 
 async function cli(d: RunningDaemon, args: string[]): Promise<string> {
   const cfg = join(mkdtempSync(join(tmpdir(), "ctib-desk-")), "c.yaml");

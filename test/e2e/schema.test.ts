@@ -14,7 +14,7 @@ import { stripTracePreamble } from "../../src/sim/replay.js";
 import type { z } from "zod";
 import { rest, serverMessage } from "../../src/publish/schema.js";
 import { TestClient } from "../helpers/cti.js";
-import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon } from "../helpers/daemon.js";
+import { DaemonRig, E2E_USERS, trace01Halves, waitFor, type RunningDaemon, rest as restCall } from "../helpers/daemon.js";
 import { trace25Listing as listing } from "../helpers/listing.js";
 import { invalidCalls, invalidFrames } from "../helpers/schemaCheck.js";
 import { traceBytes, traceFiles } from "../helpers/traces.js";
@@ -29,14 +29,6 @@ afterEach(async () => {
 const EVERYONE = ["alice", "bob", "carol", "dave", "eve", "frank", "sam"];
 const POP = { urlTemplate: "https://crm.example/pop?phone={e164}&ticket={ivr.TICKET}&c={callId}" };
 
-async function restCall(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${d.token(who)}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json().catch(() => null) };
-}
 
 /** Every frame type validated by the tests above (the last test checks none was left out). */
 const validated = new Set<string>();

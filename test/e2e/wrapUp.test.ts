@@ -10,7 +10,7 @@ import { trace25Listing as listing } from "../helpers/listing.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { openDb } from "../../src/store/db.js";
-import { DaemonRig, E2E_USERS, waitFor, type DaemonOptions, type RunningDaemon } from "../helpers/daemon.js";
+import { DaemonRig, E2E_USERS, waitFor, type DaemonOptions, type RunningDaemon, rest } from "../helpers/daemon.js";
 import { startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { traceBytes } from "../helpers/traces.js";
 
@@ -67,14 +67,6 @@ const states = (c: { messages: any[] }, agent = "alice") => c.messages.filter((m
 const support = { queue: "support", loggedIn: true, paused: false, reason: null };
 const ms = (iso: string) => Date.parse(iso);
 
-async function rest(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${d.token(who)}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json().catch(() => null) };
-}
 
 describe("after-call work (wrap-up)", () => {
   it("trace 07, support's wrap-up time (1 s) with pauseInQueue: talking → wrap_up → idle, QueuePause wrap-up and the unpause, the seconds in the call record", async () => {

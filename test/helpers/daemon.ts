@@ -187,3 +187,14 @@ export class DaemonRig {
     for (const s of this.servers.splice(0)) await s.close();
   }
 }
+
+/** One REST request to a rig's daemon as `who` (their rig key, or a literal `ctb_` key): status and parsed JSON (null when none). */
+export async function rest(d: RunningDaemon, who: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const token = who.startsWith("ctb_") ? who : d.token(who);
+  const res = await fetch(`http://127.0.0.1:${d.port}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, json: await res.json().catch(() => null) };
+}

@@ -14,3 +14,19 @@ export function labConfig(overrides: Record<string, unknown> = {}): Config {
     ...overrides,
   });
 }
+
+/** The YAML of a live daemon on the lab users against a fake PBX on 127.0.0.1 (for tests that start the real process). */
+export function labDaemonYaml(pbxPort: number, dbPath: string, extra: string[] = []): string {
+  return (
+    [
+      `ami: { mode: live, host: 127.0.0.1, port: ${pbxPort}, username: ctibridge, secret: s3cret, reconnect: { minDelayMs: 20, maxDelayMs: 50 } }`,
+      `store: { path: ${JSON.stringify(dbPath)} }`,
+      "server: { host: 127.0.0.1, port: 0 }",
+      "trunks: [PJSIP/carrier]",
+      "log: { level: info }",
+      "users:",
+      ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`),
+      ...extra,
+    ].join("\n") + "\n"
+  );
+}

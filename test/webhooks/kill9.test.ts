@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectLogLines } from "../helpers/builtCli.js";
 import { AmiServer, startFakeAmi } from "../helpers/fakeAmiServer.js";
 import { waitFor } from "../helpers/daemon.js";
-import { LAB_USERS } from "../helpers/labConfig.js";
+import { labDaemonYaml } from "../helpers/labConfig.js";
 import { traceBytes } from "../helpers/traces.js";
 import { WebhookReceiver } from "../helpers/webhookReceiver.js";
 import { verifySignature } from "../../src/webhooks/signature.js";
@@ -83,20 +83,8 @@ describe("webhooks across kill -9", () => {
     const dir = mkdtempSync(join(tmpdir(), "ctib-whkill9-"));
     const dbPath = join(dir, "ctibridge.db");
     const configPath = join(dir, "ctibridge.yaml");
-    writeFileSync(
-      configPath,
-      [
-        `ami: { mode: live, host: 127.0.0.1, port: ${pbx.port}, username: ctibridge, secret: s3cret, reconnect: { minDelayMs: 20, maxDelayMs: 50 } }`,
-        `store: { path: ${JSON.stringify(dbPath)} }`,
-        "server: { host: 127.0.0.1, port: 0 }",
-        "trunks: [PJSIP/carrier]",
-        "log: { level: info }",
-        "users:",
-        ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`),
-        "webhooks:",
-        `  - { name: crm, url: "${rx.url}", events: [call.ringing, call.answered, call.ended, call.missed], minDelayMs: 20, maxDelayMs: 50, timeoutMs: 600000, concurrency: 1 }`,
-      ].join("\n") + "\n",
-    );
+    writeFileSync(configPath, labDaemonYaml(pbx.port, dbPath, ["webhooks:", `  - { name: crm, url: "${rx.url}", events: [call.ringing, call.answered, call.ended, call.missed], minDelayMs: 20, maxDelayMs: 50, timeoutMs: 600000, concurrency: 1 }`]));
+
     // The fourth request is held: the daemon is killed while it waits for the answer.
     rx.answer = (n) => (n === 3 ? "hang" : 200);
     const first = startDaemon(configPath);
