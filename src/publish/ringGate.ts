@@ -25,6 +25,7 @@ export class RingGate<T extends GateItem> {
   /** The items to publish now, in order (none, this one, or a held ringing and then this one). */
   offer(item: T): T[] {
     const key = `${item.callId}\u0000${item.userId ?? ""}`;
+    if (item.userId === null) return this.callLevel(key, item);
     if (item.type === "call.ringing") {
       if (this.seen.has(key) || this.held.has(key)) return [];
       if (this.debounceMs <= 0) {
@@ -51,6 +52,21 @@ export class RingGate<T extends GateItem> {
     if (item.type === "call.ringing_stopped") return [];
     this.remember(key);
     return [held.item, item];
+  }
+
+  /**
+   * The call-level copy (supervisors observing, the journal): no pop to protect, so no debounce;
+   * its first ringing is the call's `call.ringing`, and a further leg ringing meanwhile is news
+   * about the legs, sent as `call.updated` (dropping it left an observer's view of the legs stale).
+   */
+  private callLevel(key: string, item: T): T[] {
+    if (item.type === "call.ringing") {
+      if (this.seen.has(key)) return [{ ...item, type: "call.updated" }];
+      this.remember(key);
+      return [item];
+    }
+    if (item.type === "call.ringing_stopped" || item.type === "call.answered") this.seen.delete(key);
+    return [item];
   }
 
   clear(): void {

@@ -19,13 +19,14 @@ export const RECORDED_FRAMES: [string, Record<string, string[]>][] = [
       alice: [R, stopped("answered_elsewhere"), E],
       bob: [R, A, E],
       carol: [R, stopped("answered_elsewhere"), E],
-      // Both losing legs stop within one AMI read: two facts, both delivered.
-      sam: [R, stopped("answered_elsewhere"), stopped("answered_elsewhere"), A, E],
+      // Both losing legs stop within one AMI read: two facts, both delivered. The supervisor's
+      // copy: one call.ringing for the call, then a call.updated for each further leg ringing.
+      sam: [R, "call.updated", "call.updated", stopped("answered_elsewhere"), stopped("answered_elsewhere"), A, E],
     },
   ],
   [
     "07-queue-support-answered",
-    { alice: [R, A, E], bob: [R, stopped("answered_elsewhere"), E], sam: [R, stopped("answered_elsewhere"), A, E] },
+    { alice: [R, A, E], bob: [R, stopped("answered_elsewhere"), E], sam: [R, "call.updated", stopped("answered_elsewhere"), A, E] },
   ],
   ["09-queue-sales-local-members", { dave: [R, A, E], sam: [R, A, E] }],
   [
@@ -51,17 +52,17 @@ export const RECORDED_FRAMES: [string, Record<string, string[]>][] = [
     {
       alice: [R, stopped("caller_hangup"), E, M],
       bob: [R, stopped("caller_hangup"), E, M],
-      sam: [R, stopped("caller_hangup"), stopped("caller_hangup"), E, M],
+      sam: [R, "call.updated", stopped("caller_hangup"), stopped("caller_hangup"), E, M],
     },
   ],
   ["37-queue-sales-member-ringout", { dave: [R, stopped("timeout"), E], eve: [R, A, E], sam: [R, stopped("timeout"), A, E] }],
   [
     "38-queue-support-ringout-then-answered",
     {
-      // Rung again after ringing out: a new pop; the supervisor observes the call once.
+      // Rung again after ringing out: a new pop; the supervisor observes the call once (call.updated as legs ring).
       alice: [R, stopped("timeout"), R, stopped("answered_elsewhere"), E],
       bob: [R, stopped("timeout"), R, A, E],
-      sam: [R, stopped("timeout"), stopped("timeout"), stopped("answered_elsewhere"), A, E],
+      sam: [R, "call.updated", stopped("timeout"), stopped("timeout"), "call.updated", stopped("answered_elsewhere"), A, E],
     },
   ],
   [
@@ -69,7 +70,7 @@ export const RECORDED_FRAMES: [string, Record<string, string[]>][] = [
     {
       alice: [R, stopped("answered_elsewhere"), E],
       bob: [R, stopped("answered_elsewhere"), E],
-      sam: [R, A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
+      sam: [R, "call.updated", A, stopped("answered_elsewhere"), stopped("answered_elsewhere"), E],
     },
   ],
   // Parking: one call; the retriever (bob) gets the caller's pop; the slot dial sends nothing.
@@ -77,7 +78,7 @@ export const RECORDED_FRAMES: [string, Record<string, string[]>][] = [
   ["33-park-refer-timeout", { alice: [R, A, "call.updated", "call.updated", R, A, E], sam: [R, A, "call.updated", "call.updated", A, E] }],
   ["34-park-dtmf-caller-hangup", { alice: [R, A, "call.updated", E], sam: [R, A, "call.updated", E] }],
   // Pickup: the picker gets the caller's pop; the *8 / **1002 dial sends nothing of its own.
-  ["35-pickup-group", { alice: [R, stopped("picked_up_elsewhere"), E], carol: [R, A, E], sam: [R, stopped("picked_up_elsewhere"), A, E] }],
+  ["35-pickup-group", { alice: [R, stopped("picked_up_elsewhere"), E], carol: [R, A, E], sam: [R, "call.updated", stopped("picked_up_elsewhere"), A, E] }],
   [
     "36-pickup-directed",
     {
@@ -85,7 +86,7 @@ export const RECORDED_FRAMES: [string, Record<string, string[]>][] = [
       bob: [R, stopped("picked_up_elsewhere"), E],
       carol: [R, stopped("picked_up_elsewhere"), E],
       frank: [R, A, E],
-      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
+      sam: [R, "call.updated", "call.updated", "call.updated", stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
     },
   ],
   [
@@ -94,7 +95,7 @@ export const RECORDED_FRAMES: [string, Record<string, string[]>][] = [
       alice: [R, stopped("picked_up_elsewhere"), E],
       bob: [R, stopped("picked_up_elsewhere"), E],
       carol: [R, A, E],
-      sam: [R, stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
+      sam: [R, "call.updated", "call.updated", stopped("picked_up_elsewhere"), stopped("picked_up_elsewhere"), A, E],
     },
   ],
 ];
