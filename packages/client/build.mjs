@@ -3,7 +3,7 @@
 // `--js-only`: the bundle alone (tests that load the browser file build it this way).
 // Files are written beside their place and renamed, so a test reading one never sees half of it.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -36,3 +36,6 @@ const out = await build({
   logLevel: "warning",
 });
 writeAtomic(join(dist, "ctibridge-client.js"), out.outputFiles[0].text);
+// The protocol's JSON Schema (generated from the server's zod schema, docs/protocol.schema.json)
+// ships with the package: `@ctibridge/client/protocol.schema.json`.
+writeAtomic(join(dist, "protocol.schema.json"), readFileSync(join(here, "..", "..", "docs", "protocol.schema.json"), "utf8"));

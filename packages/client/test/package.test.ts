@@ -33,4 +33,10 @@ describe("@ctibridge/client as a dependency", () => {
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", 'const m = await import("@ctibridge/client"); console.log(Object.keys(m).sort().join(","))'], { cwd: root }).toString().trim();
     expect(out).toBe("CommandError,CtiError,SUBPROTOCOL,backoffDelay,connect");
   });
+
+  it("ships the protocol's JSON Schema, the one in docs/ (generated from the server's zod schema)", () => {
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", 'const { createRequire } = await import("node:module"); console.log(createRequire(process.cwd() + "/").resolve("@ctibridge/client/protocol.schema.json"))'], { cwd: root }).toString().trim();
+    expect(readFileSync(out, "utf8")).toBe(readFileSync(join(root, "docs", "protocol.schema.json"), "utf8"));
+    expect(Object.keys(JSON.parse(readFileSync(out, "utf8")).$defs)).toEqual(expect.arrayContaining(["ServerMessage", "ClientMessage", "Call"]));
+  });
 });
