@@ -45,10 +45,53 @@ export function appended<T>(list: readonly T[], ...items: T[]): T[] {
   return list.concat(items);
 }
 
+/**
+ * A call's legs by device, in the order they were added. An exactly sized array scanned by
+ * device: a call has one to three legs, and a `Map` cost 184 B per open call (heap snapshot).
+ */
+export class LegTable {
+  private recs: readonly LegRec[] = [];
+
+  get size(): number {
+    return this.recs.length;
+  }
+
+  get(device: string): LegRec | undefined {
+    for (const rec of this.recs) if (rec.leg.device === device) return rec;
+    return undefined;
+  }
+
+  has(device: string): boolean {
+    return this.get(device) !== undefined;
+  }
+
+  /** Add `rec` (its leg's device is the key), or replace the leg of that device in place. */
+  set(rec: LegRec): void {
+    const i = this.recs.findIndex((r) => r.leg.device === rec.leg.device);
+    if (i < 0) this.recs = appended(this.recs, rec);
+    else this.recs = this.recs.map((r, j) => (j === i ? rec : r));
+  }
+
+  clear(): void {
+    this.recs = [];
+  }
+
+  /** The legs as they are now (adding a leg while iterating does not change what is visited). */
+  values(): IterableIterator<LegRec> {
+    return this.recs.values();
+  }
+}
+
+/** `list` without `item`, or null when nothing is left (the lazily created per-call lists). */
+function without<T>(list: readonly T[], item: T): T[] | null {
+  const rest = list.filter((x) => x !== item);
+  return rest.length > 0 ? rest : null;
+}
+
 export type Emit = (ev: AnyCallEvent) => void;
 
 export class Conversation {
-  readonly legs = new Map<string, LegRec>();
+  readonly legs = new LegTable();
   readonly facts: CallFacts = {
     answered: false,
     failed: false,
@@ -65,13 +108,13 @@ export class Conversation {
   channelIds: string[] = [];
   /** A click-to-dial's channel, counted live before the PBX reports it. */
   pendingOriginate: string | null = null;
-  /** Users whose part ended while the call went on (they left it): no more events for them. */
-  private readonly departed: string[] = [];
+  /** Users whose part ended while the call went on (they left it): no more events for them (null: none, most calls). */
+  private departed: string[] | null = null;
   /**
    * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
-   * their ringing stopped, as a queue's next round, gets a new one).
+   * their ringing stopped, as a queue's next round, gets a new one). Null when none.
    */
-  private rungUsers: string[] = [];
+  private rungUsers: string[] | null = null;
   ended = false;
   endedAtMs = 0;
   /** A phone's feature-code dial (`*8`, a parking space): emits nothing unless merged into a call. */
@@ -91,7 +134,7 @@ export class Conversation {
 
   get users(): string[] {
     const out = new Set<string>();
-    for (const l of this.legs.values()) if (l.leg.userId && !this.departed.includes(l.leg.userId)) out.add(l.leg.userId);
+    for (const l of this.legs.values()) if (l.leg.userId && !this.departed?.includes(l.leg.userId)) out.add(l.leg.userId);
     return [...out];
   }
 
@@ -120,19 +163,18 @@ export class Conversation {
   left(device: string, at: number): void {
     const rec = this.legs.get(device);
     const user = rec?.leg.userId;
-    if (!rec || !user || this.ended || !rec.answered || rec.leg.state !== "ended" || this.departed.includes(user)) return;
+    if (!rec || !user || this.ended || !rec.answered || rec.leg.state !== "ended" || this.departed?.includes(user)) return;
     if (this.call.transfer?.by?.device !== device) return;
     for (const other of this.legs.values()) if (other !== rec && other.leg.userId === user && other.leg.state !== "ended") return;
     rec.leg.outcome = "answered_by_me";
     rec.leg.transferred = true;
-    this.departed.push(user);
+    this.departed = appended(this.departed ?? [], user);
     this.emitFn({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
   }
 
   /** A departed user is part of the call again (it rings on her phone, she answers). */
   private rejoin(user: string | null): void {
-    const i = user ? this.departed.indexOf(user) : -1;
-    if (i >= 0) this.departed.splice(i, 1);
+    if (user && this.departed?.includes(user)) this.departed = without(this.departed, user);
   }
 
   ensureLeg(device: string, placed: boolean): LegRec {
@@ -152,7 +194,7 @@ export class Conversation {
       };
       if (this.restoredLegs) restoreLegTimes(leg, this.restoredLegs.get(device));
       rec = { leg, live: [], answered: false, pickedUp: false, declined: false, rang: false };
-      this.legs.set(device, rec);
+      this.legs.set(rec);
       this.call.legs = appended(this.call.legs, leg);
     }
     return rec;
@@ -177,8 +219,8 @@ export class Conversation {
     this.call.times.ringing ??= iso(at);
     if (!this.hasConnectedLeg()) this.call.state = this.placer ? "dialing" : "ringing";
     const user = rec.leg.userId;
-    if (user && !this.rungUsers.includes(user)) {
-      this.rungUsers = appended(this.rungUsers, user);
+    if (user && !this.rungUsers?.includes(user)) {
+      this.rungUsers = appended(this.rungUsers ?? [], user);
       this.emit("callRinging", [user], at);
     } else if (!user) {
       this.emit("callRinging", [], at);
@@ -221,7 +263,8 @@ export class Conversation {
       return;
     }
     this.connectCall(at, { userId: rec.leg.userId, device });
-    for (const [d, other] of this.legs) {
+    for (const other of this.legs.values()) {
+      const d = other.leg.device;
       if (d !== device && other.leg.state === "ringing" && !other.leg.placed) {
         this.stopRinging(d, pickedUp ? "picked_up_elsewhere" : "answered_elsewhere", at);
       }
@@ -322,8 +365,7 @@ export class Conversation {
   /** The user's ringing stopped (answered or not): a later ring of theirs is a new `callRinging`. */
   private ringDone(user: string | null): void {
     if (!user || [...this.legs.values()].some((l) => l.leg.userId === user && l.leg.state === "ringing")) return;
-    const i = this.rungUsers.indexOf(user);
-    if (i >= 0) this.rungUsers.splice(i, 1);
+    if (this.rungUsers?.includes(user)) this.rungUsers = without(this.rungUsers, user);
   }
 
   private hasConnectedLeg(): boolean {
