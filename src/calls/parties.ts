@@ -2,6 +2,7 @@
 import { deviceResource } from "../directory/devices.js";
 import { normalizeForDisplay, type NumberOptions } from "../directory/numbers.js";
 import type { Party } from "./model.js";
+import { intern } from "./strings.js";
 
 const NO_NAME = new Set(["", "<unknown>", "unknown", "anonymous", "Anonymous"]);
 
@@ -29,7 +30,10 @@ export function makeParty(raw: string, name: string, opts: NumberOptions, dir: P
     const userId = dev ? dir.userForDevice(dev) : null;
     return { raw: number, e164: null, display: cleanName ?? number, name: cleanName, extension: number, userId };
   }
-  return { raw: number, e164: n.e164, display: cleanName ?? display, name: cleanName, extension: null, userId: null };
+  // The number is often its own E.164 form: one string, not two. The formatted forms are
+  // interned: a DID's recur on every call, and a display is a rope of its parts (strings.ts).
+  const e164 = n.e164 === number ? number : n.e164 === null ? null : intern(n.e164);
+  return { raw: number, e164, display: cleanName ?? intern(display), name: cleanName, extension: null, userId: null };
 }
 
 /** A party not known yet (the number an Originate will dial, before the PBX says). */

@@ -14,6 +14,7 @@ import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
 import type { Chan, ChannelRole } from "./channels.js";
+import { NO_IVR, own } from "./strings.js";
 import { consultingDevice, DeferredResumes, startConsultation } from "./movements/consultation.js";
 import { featureMatcher } from "./movements/featureCodes.js";
 import { mergeConversations, type MergeKind } from "./movements/merge.js";
@@ -21,16 +22,6 @@ import * as park from "./movements/park.js";
 import { pickUp } from "./movements/pickup.js";
 import { Redirects } from "./movements/redirect.js";
 import { attendedTransfer, blindTransfer, originalCaller } from "./movements/transfer.js";
-
-/**
- * A copy of a string that is kept beyond its AMI message. Header values are slices of the
- * message text, and V8 keeps a slice's whole parent alive: a channel name held for an hour
- * would pin its ~1 KB Newchannel message (measured: about 1 KB per open call).
- */
-function own(s: string): string {
-  // Short slices are copied by V8 anyway; a Buffer round trip yields a flat string of its own.
-  return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
-}
 
 export type { Chan, ChannelRole } from "./channels.js";
 
@@ -81,12 +72,14 @@ export class CallTracker {
   private readonly resumes = new DeferredResumes();
   private readonly redirects = new Redirects();
   private readonly ivr: ReadonlySet<string>;
+  private readonly trunkNames: ReadonlyMap<string, string>;
   private readonly isFeatureCode: (dialled: string) => boolean;
   private resyncing = false;
   eventsHandled = 0;
 
   constructor(private readonly deps: TrackerDeps) {
     this.ivr = new Set(deps.ivrVariables);
+    this.trunkNames = new Map([...deps.trunks].map((t) => [t, t]));
     this.isFeatureCode = featureMatcher(deps.featureCodes ?? []);
   }
 
@@ -220,7 +213,9 @@ export class CallTracker {
   private roleOf(name: string): { role: ChannelRole; device: string | null } {
     const p = parseChannel(name);
     if (p.kind !== "device") return { role: p.kind, device: p.device };
-    return { role: this.deps.trunks.has(p.device!) ? "trunk" : "device", device: p.device };
+    // A trunk's name is the configuration's string, not one more copy per call.
+    const trunk = this.trunkNames.get(p.device!);
+    return trunk ? { role: "trunk", device: trunk } : { role: "device", device: p.device };
   }
 
   private known(ch: ChannelInfo): Chan | undefined {
@@ -296,7 +291,7 @@ export class CallTracker {
       endReason: null,
       transfer: null,
       park: null,
-      ivr: {},
+      ivr: NO_IVR,
       recording: null,
       restored: restored || this.deps.knownCallId?.(linkedId) !== undefined || snapshot !== undefined,
       clickToDial: false,
@@ -429,7 +424,7 @@ export class CallTracker {
     if (!conv || conv.ended) return;
     if (isIvr) {
       if (conv.call.ivr[bare] === value) return;
-      conv.call.ivr[own(bare)] = own(value);
+      conv.call.ivr = { ...conv.call.ivr, [own(bare)]: own(value) };
     } else {
       if (conv.call.recording === value) return;
       conv.call.recording = own(value);
