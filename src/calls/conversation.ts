@@ -18,21 +18,95 @@ import { restoreLegTimes } from "./restore.js";
 import { consultationLegOutcome, consultationView, type Consult } from "./movements/consultation.js";
 import type { MergeKind } from "./movements/merge.js";
 
-export interface LegRec {
-  leg: Leg;
-  /** Live channel ids of this device in the call (an array: usually one, a Set costs more). */
-  live: string[];
-  answered: boolean;
-  pickedUp: boolean;
-  declined: boolean;
-  rang: boolean;
+const ANSWERED = 1;
+const PICKED_UP = 2;
+const DECLINED = 4;
+const RANG = 8;
+
+/**
+ * The tracker's record of one leg: the public `Leg`, its live channels and the facts that decide
+ * its outcome. A class with one word of flags and the live channel ids as one id or a list:
+ * four booleans and an array of one id cost 96 B more per leg (heap snapshot).
+ */
+export class LegRec {
+  /** Live channel ids of this device in the call: null, one id (the usual case) or several. */
+  private ids: string | readonly string[] | null = null;
+  private flags = 0;
   /** Set while this leg is the target of a consultation (movements/consultation.ts). */
   consult?: Consult | null;
+
+  constructor(readonly leg: Leg) {}
+
+  /** Live channel ids (a new array: change them with addLive/dropLive/clearLive). */
+  get live(): readonly string[] {
+    const ids = this.ids;
+    return ids === null ? [] : typeof ids === "string" ? [ids] : ids;
+  }
+
+  get hasLive(): boolean {
+    return this.ids !== null;
+  }
+
+  /** Add a channel id once. */
+  addLive(channelId: string): void {
+    const ids = this.ids;
+    if (ids === null) this.ids = channelId;
+    else if (typeof ids === "string") {
+      if (ids !== channelId) this.ids = [ids, channelId];
+    } else if (!ids.includes(channelId)) this.ids = appended(ids, channelId);
+  }
+
+  dropLive(channelId: string): void {
+    const ids = this.ids;
+    if (ids === channelId) this.ids = null;
+    else if (ids !== null && typeof ids !== "string" && ids.includes(channelId)) {
+      const rest = ids.filter((id) => id !== channelId);
+      this.ids = rest.length === 1 ? rest[0]! : rest;
+    }
+  }
+
+  clearLive(): void {
+    this.ids = null;
+  }
+
+  /** This record with another `Leg` object (a merged-away consultation keeps a copy of the leg). */
+  withLeg(leg: Leg): LegRec {
+    const copy = new LegRec(leg);
+    copy.ids = this.ids;
+    copy.flags = this.flags;
+    copy.consult = this.consult;
+    return copy;
+  }
+
+  get answered(): boolean {
+    return (this.flags & ANSWERED) !== 0;
+  }
+  set answered(v: boolean) {
+    this.flags = v ? this.flags | ANSWERED : this.flags & ~ANSWERED;
+  }
+  get pickedUp(): boolean {
+    return (this.flags & PICKED_UP) !== 0;
+  }
+  set pickedUp(v: boolean) {
+    this.flags = v ? this.flags | PICKED_UP : this.flags & ~PICKED_UP;
+  }
+  get declined(): boolean {
+    return (this.flags & DECLINED) !== 0;
+  }
+  set declined(v: boolean) {
+    this.flags = v ? this.flags | DECLINED : this.flags & ~DECLINED;
+  }
+  get rang(): boolean {
+    return (this.flags & RANG) !== 0;
+  }
+  set rang(v: boolean) {
+    this.flags = v ? this.flags | RANG : this.flags & ~RANG;
+  }
 }
 
 /** Add a channel id to a leg's live list once. */
 export function addLive(rec: LegRec, channelId: string): void {
-  if (!rec.live.includes(channelId)) rec.live = appended(rec.live, channelId);
+  rec.addLive(channelId);
 }
 
 /**
@@ -50,14 +124,24 @@ export function appended<T>(list: readonly T[], ...items: T[]): T[] {
  * device: a call has one to three legs, and a `Map` cost 184 B per open call (heap snapshot).
  */
 export class LegTable {
-  private recs: readonly LegRec[] = [];
+  /** One leg (most calls) or several; null before the first. */
+  private recs: LegRec | readonly LegRec[] | null = null;
+
+  private get list(): readonly LegRec[] {
+    const r = this.recs;
+    return r === null ? [] : r instanceof LegRec ? [r] : r;
+  }
 
   get size(): number {
-    return this.recs.length;
+    const r = this.recs;
+    return r === null ? 0 : r instanceof LegRec ? 1 : r.length;
   }
 
   get(device: string): LegRec | undefined {
-    for (const rec of this.recs) if (rec.leg.device === device) return rec;
+    const r = this.recs;
+    if (r === null) return undefined;
+    if (r instanceof LegRec) return r.leg.device === device ? r : undefined;
+    for (const rec of r) if (rec.leg.device === device) return rec;
     return undefined;
   }
 
@@ -67,18 +151,19 @@ export class LegTable {
 
   /** Add `rec` (its leg's device is the key), or replace the leg of that device in place. */
   set(rec: LegRec): void {
-    const i = this.recs.findIndex((r) => r.leg.device === rec.leg.device);
-    if (i < 0) this.recs = appended(this.recs, rec);
-    else this.recs = this.recs.map((r, j) => (j === i ? rec : r));
+    const list = this.list;
+    const i = list.findIndex((r) => r.leg.device === rec.leg.device);
+    const next = i < 0 ? appended(list, rec) : list.map((r, j) => (j === i ? rec : r));
+    this.recs = next.length === 1 ? next[0]! : next;
   }
 
   clear(): void {
-    this.recs = [];
+    this.recs = null;
   }
 
   /** The legs as they are now (adding a leg while iterating does not change what is visited). */
   values(): IterableIterator<LegRec> {
-    return this.recs.values();
+    return this.list.values();
   }
 }
 
@@ -193,7 +278,7 @@ export class Conversation {
         talkSeconds: null,
       };
       if (this.restoredLegs) restoreLegTimes(leg, this.restoredLegs.get(device));
-      rec = { leg, live: [], answered: false, pickedUp: false, declined: false, rang: false };
+      rec = new LegRec(leg);
       this.legs.set(rec);
       this.call.legs = appended(this.call.legs, leg);
     }
@@ -290,7 +375,7 @@ export class Conversation {
     if (by) this.call.answeredBy = by;
     this.call.state = "connected";
     const placer = this.placer ? this.legs.get(this.placer) : undefined;
-    if (placer && placer.live.length > 0 && placer.leg.state === "dialing") {
+    if (placer && placer.hasLive && placer.leg.state === "dialing") {
       placer.leg.state = "connected";
       placer.leg.answeredAt ??= iso(at);
     }
@@ -316,9 +401,8 @@ export class Conversation {
   legChannelGone(device: string, channelId: string, at: number): void {
     const rec = this.legs.get(device);
     if (!rec) return;
-    const i = rec.live.indexOf(channelId);
-    if (i >= 0) rec.live.splice(i, 1);
-    if (rec.live.length > 0 || rec.leg.state === "ended") return;
+    rec.dropLive(channelId);
+    if (rec.hasLive || rec.leg.state === "ended") return;
     rec.leg.state = "ended";
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);
@@ -353,7 +437,7 @@ export class Conversation {
       // (the caller gave up while we were away). Counted by the missed policy, flagged.
       if (stillUnknown && !rec.rang) leg.outcome = null;
       else if (rec.consult) leg.outcome = consultationLegOutcome(rec);
-      else leg.outcome = legOutcome({ ...rec, placed: leg.placed }, this.facts.answered, policy, offered);
+      else leg.outcome = legOutcome({ placed: leg.placed, answered: rec.answered, pickedUp: rec.pickedUp, declined: rec.declined, rang: rec.rang }, this.facts.answered, policy, offered);
       if (stillUnknown && rec.rang && !rec.declined) leg.missedUncertain = true;
       if (leg.outcome === "missed" && leg.userId) missed.push(leg.userId);
     }

@@ -689,7 +689,7 @@ export class CallTracker {
     // Announced only once the call says what it is: the user's first `call.dialing` is the pop.
     const conv = this.startCall(chanLike, a.channelId, "", "", a.at, false, false);
     const placerLeg = conv.legs.get(a.device);
-    if (placerLeg) placerLeg.live.length = 0;
+    placerLeg?.clearLive();
     conv.call.clickToDial = true;
     conv.call.to = makeParty(a.to, "", this.deps.numbers, this.deps);
     if (conv.call.to.extension === null) conv.call.direction = "outbound";

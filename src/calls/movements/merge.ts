@@ -40,10 +40,10 @@ export function mergeConversations(into: Conversation, from: Conversation, at: n
         existing.leg.state = rec.leg.state;
         existing.leg.endedAt = null;
       }
-    } else if (!rec.leg.placed || rec.live.length > 0) {
+    } else if (!rec.leg.placed || rec.hasLive) {
       if (keepLegs) {
         // The leg lives on in `into`: the consultation's record keeps a copy that ends here.
-        const copy = { ...rec, live: [...rec.live], leg: { ...rec.leg, placed: false } };
+        const copy = rec.withLeg({ ...rec.leg, placed: false });
         into.legs.set(copy);
         into.call.legs.push(copy.leg);
       } else {
