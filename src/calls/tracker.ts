@@ -13,7 +13,7 @@ import { addLive, appended, Conversation } from "./conversation.js";
 import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
-import type { Chan, ChannelRole } from "./channels.js";
+import { Chan, type ChannelRole } from "./channels.js";
 import { NO_IVR, own } from "./strings.js";
 import { consultingDevice, DeferredResumes, startConsultation } from "./movements/consultation.js";
 import { featureMatcher } from "./movements/featureCodes.js";
@@ -23,7 +23,7 @@ import { pickUp } from "./movements/pickup.js";
 import { Redirects } from "./movements/redirect.js";
 import { attendedTransfer, blindTransfer, originalCaller } from "./movements/transfer.js";
 
-export type { Chan, ChannelRole } from "./channels.js";
+export { Chan, type ChannelRole } from "./channels.js";
 
 export interface TrackerDeps {
   userForDevice: (device: string) => string | null;
@@ -230,18 +230,7 @@ export class CallTracker {
     if (chan) return chan;
     const name = own(ch.name);
     const { role, device } = this.roleOf(name);
-    chan = {
-      id: own(ch.channelId),
-      name,
-      role,
-      device,
-      state: ch.state,
-      root: ch.channelId === ch.linkedId,
-      exten: own(ch.exten),
-      hungUp: false,
-      conv: null,
-      listed: false,
-    };
+    chan = new Chan(own(ch.channelId), name, role, device, ch.state, ch.channelId === ch.linkedId, own(ch.exten));
     this.chans.set(chan.id, chan);
     let conv = this.byLinked.get(ch.linkedId);
     if (!conv && (role === "device" || role === "trunk")) {
@@ -674,18 +663,7 @@ export class CallTracker {
 
   /** Our own click-to-dial: the call exists (and `callDialing` goes out) before the PBX answers. */
   beginClickToDial(a: { userId: string; device: string; to: string; channelId: string; at: number }): Call {
-    const chanLike: Chan = {
-      id: a.channelId,
-      name: a.device,
-      role: "device",
-      device: a.device,
-      state: "Down",
-      root: true,
-      exten: a.to,
-      hungUp: false,
-      conv: null,
-      listed: false,
-    };
+    const chanLike = new Chan(a.channelId, a.device, "device", a.device, "Down", true, a.to);
     // Announced only once the call says what it is: the user's first `call.dialing` is the pop.
     const conv = this.startCall(chanLike, a.channelId, "", "", a.at, false, false);
     const placerLeg = conv.legs.get(a.device);
