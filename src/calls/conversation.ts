@@ -11,7 +11,7 @@ import {
   fillLegDurations,
   iso,
   legOutcome,
-  type CallFacts,
+  Facts,
   type MissedPolicy,
 } from "./outcomes.js";
 import { restoreLegTimes } from "./restore.js";
@@ -175,16 +175,17 @@ function without<T>(list: readonly T[], item: T): T[] | null {
 
 export type Emit = (ev: AnyCallEvent) => void;
 
+/** What every conversation of one tracker shares (one object, not three fields per call). */
+export interface ConversationEnv {
+  emit: Emit;
+  userOf: (device: string) => string | null;
+  /** Contact lookup for the pop; null while the external number is not known yet. */
+  lookup?: (call: Call) => Match | null;
+}
+
 export class Conversation {
   readonly legs = new LegTable();
-  readonly facts: CallFacts = {
-    answered: false,
-    failed: false,
-    voicemail: false,
-    queueAbandoned: false,
-    lastDialStatus: null,
-    anyDeclined: false,
-  };
+  readonly facts = new Facts();
   /** Device that placed the call (the root channel was a user's phone), if any. */
   placer: string | null = null;
   /** Live device/trunk channels (counted, not listed: sets cost memory per call); the call ends at 0. */
@@ -211,10 +212,7 @@ export class Conversation {
 
   constructor(
     readonly call: Call,
-    private readonly emitFn: Emit,
-    private readonly userOf: (device: string) => string | null,
-    /** Contact lookup for the pop; null while the external number is not known yet. */
-    private readonly lookup?: (call: Call) => Match | null,
+    private readonly env: ConversationEnv,
   ) {}
 
   get users(): string[] {
@@ -226,10 +224,10 @@ export class Conversation {
   /** Emit `name` to each of `users` and once call-level (userId null), with one shared snapshot. */
   emit(name: CallEventName, users: Iterable<string>, at: number, extra?: { reason: RingStopReason }): void {
     if (this.silent) return;
-    if (this.call.match === null && this.lookup && !this.call.mergedInto) this.call.match = this.lookup(this.call);
+    if (this.call.match === null && this.env.lookup && !this.call.mergedInto) this.call.match = this.env.lookup(this.call);
     const call = cloneCall(this.call);
-    for (const userId of new Set(users)) this.emitFn({ name, userId, call: this.viewFor(userId, call), at, ...extra } as AnyCallEvent);
-    this.emitFn({ name, userId: null, call, at, ...extra } as AnyCallEvent);
+    for (const userId of new Set(users)) this.env.emit({ name, userId, call: this.viewFor(userId, call), at, ...extra } as AnyCallEvent);
+    this.env.emit({ name, userId: null, call, at, ...extra } as AnyCallEvent);
   }
 
   /** The call as `userId` sees it: the consultation view while she is a consultation's target. */
@@ -254,7 +252,7 @@ export class Conversation {
     rec.leg.outcome = "answered_by_me";
     rec.leg.transferred = true;
     this.departed = appended(this.departed ?? [], user);
-    this.emitFn({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
+    this.env.emit({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
   }
 
   /** A departed user is part of the call again (it rings on her phone, she answers). */
@@ -266,7 +264,7 @@ export class Conversation {
     let rec = this.legs.get(device);
     if (!rec) {
       const leg: Leg = {
-        userId: this.userOf(device),
+        userId: this.env.userOf(device),
         device,
         state: placed ? "dialing" : "ringing",
         outcome: null,

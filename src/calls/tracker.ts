@@ -9,7 +9,7 @@ import { parseChannel } from "../directory/devices.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
-import { addLive, appended, Conversation } from "./conversation.js";
+import { addLive, appended, Conversation, type ConversationEnv } from "./conversation.js";
 import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
@@ -73,12 +73,14 @@ export class CallTracker {
   private readonly redirects = new Redirects();
   private readonly ivr: ReadonlySet<string>;
   private readonly trunkNames: ReadonlyMap<string, string>;
+  private readonly convEnv: ConversationEnv;
   private readonly isFeatureCode: (dialled: string) => boolean;
   private resyncing = false;
   eventsHandled = 0;
 
   constructor(private readonly deps: TrackerDeps) {
     this.ivr = new Set(deps.ivrVariables);
+    this.convEnv = { emit: deps.onEvent, userOf: deps.userForDevice, lookup: deps.lookup };
     this.trunkNames = new Map([...deps.trunks].map((t) => [t, t]));
     this.isFeatureCode = featureMatcher(deps.featureCodes ?? []);
   }
@@ -289,7 +291,7 @@ export class CallTracker {
       annotation: null,
       mergedInto: null,
     };
-    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
+    const conv = new Conversation(call, this.convEnv);
     const fromSnapshot = snapshot?.callId === callId;
     if (fromSnapshot) restoreFromSnapshot(conv, snapshot);
     this.byLinked.set(linkedId, conv);
@@ -603,7 +605,7 @@ export class CallTracker {
   closeStored(snap: Call, at: number): void {
     if (this.byCallId.has(snap.callId)) return;
     const call: Call = { ...cloneCall({ ...snap, legs: [], park: snap.park ?? null }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
-    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
+    const conv = new Conversation(call, this.convEnv);
     conv.facts.answered = call.times.answered !== null;
     for (const old of Array.isArray(snap.legs) ? snap.legs : []) {
       if (!old || typeof old.device !== "string") continue;
