@@ -6,10 +6,13 @@ export type ChannelRole = "device" | "trunk" | "local" | "other";
 const ROOT = 1;
 const HUNG_UP = 2;
 const LISTED = 4;
+/** The role is kept in the flags' higher bits, as its index here. */
+const ROLES: readonly ChannelRole[] = ["device", "trunk", "local", "other"];
+const ROLE_SHIFT = 3;
 
 /**
- * One channel. Its three booleans share one word of flags (two records per open call: 16 B
- * each less than three fields), and `dialled`, set on Local halves only, is not a field of the rest.
+ * One channel. Its role and three booleans share one word of flags (two records per open call:
+ * 24 B each less than four fields), and `dialled`, set on Local halves only, is not a field of the rest.
  */
 export class Chan {
   conv: Conversation | null = null;
@@ -20,13 +23,17 @@ export class Chan {
   constructor(
     readonly id: string,
     public name: string,
-    public role: ChannelRole,
+    role: ChannelRole,
     public device: string | null,
     public state: string,
     root: boolean,
     public exten: string,
   ) {
-    this.flags = root ? ROOT : 0;
+    this.flags = (ROLES.indexOf(role) << ROLE_SHIFT) | (root ? ROOT : 0);
+  }
+
+  get role(): ChannelRole {
+    return ROLES[this.flags >> ROLE_SHIFT]!;
   }
 
   /** The first channel of its linkedid group: the caller or the placing phone. */

@@ -32,8 +32,8 @@ export class LegRec {
   /** Live channel ids of this device in the call: null, one id (the usual case) or several. */
   private ids: string | readonly string[] | null = null;
   private flags = 0;
-  /** Set while this leg is the target of a consultation (movements/consultation.ts). */
-  consult?: Consult | null;
+  /** Set while this leg is the target of a consultation (movements/consultation.ts); not a field of the other legs. */
+  declare consult?: Consult | null;
 
   constructor(readonly leg: Leg) {}
 
@@ -74,7 +74,7 @@ export class LegRec {
     const copy = new LegRec(leg);
     copy.ids = this.ids;
     copy.flags = this.flags;
-    copy.consult = this.consult;
+    if (this.consult !== undefined) copy.consult = this.consult;
     return copy;
   }
 
@@ -175,6 +175,14 @@ function without<T>(list: readonly T[], item: T): T[] | null {
 
 export type Emit = (ev: AnyCallEvent) => void;
 
+/** The state of a conversation that most calls never have, in one object created on first use. */
+interface Rare {
+  pendingOriginate: string | null;
+  departed: readonly string[] | null;
+  mergeKind: MergeKind | null;
+  restoredLegs: ReadonlyMap<string, Leg> | null;
+}
+
 /** What every conversation of one tracker shares (one object, not three fields per call). */
 export interface ConversationEnv {
   emit: Emit;
@@ -192,10 +200,6 @@ export class Conversation {
   liveParties = 0;
   /** Every channel id of the call (glue included), forgotten with the call. */
   channelIds: string[] = [];
-  /** A click-to-dial's channel, counted live before the PBX reports it. */
-  pendingOriginate: string | null = null;
-  /** Users whose part ended while the call went on (they left it): no more events for them (null: none, most calls). */
-  private departed: string[] | null = null;
   /**
    * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
    * their ringing stopped, as a queue's next round, gets a new one). Null when none.
@@ -205,15 +209,50 @@ export class Conversation {
   endedAtMs = 0;
   /** A phone's feature-code dial (`*8`, a parking space): emits nothing unless merged into a call. */
   silent = false;
-  /** Set when this conversation was merged into another (movements/merge.ts). */
-  mergeKind: MergeKind | null = null;
-  /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
-  restoredLegs: ReadonlyMap<string, Leg> | null = null;
+  /** What few calls have (a click-to-dial, a transfer, a merge, a restart), created when first set. */
+  private rare: Rare | null = null;
 
   constructor(
     readonly call: Call,
     private readonly env: ConversationEnv,
   ) {}
+
+  private setRare<K extends keyof Rare>(key: K, value: Rare[K]): void {
+    if (value === null && this.rare === null) return;
+    (this.rare ??= { pendingOriginate: null, departed: null, mergeKind: null, restoredLegs: null })[key] = value;
+  }
+
+  /** A click-to-dial's channel, counted live before the PBX reports it. */
+  get pendingOriginate(): string | null {
+    return this.rare?.pendingOriginate ?? null;
+  }
+  set pendingOriginate(v: string | null) {
+    this.setRare("pendingOriginate", v);
+  }
+
+  /** Users whose part ended while the call went on (they left it): no more events for them (null: none, most calls). */
+  private get departed(): readonly string[] | null {
+    return this.rare?.departed ?? null;
+  }
+  private set departed(v: readonly string[] | null) {
+    this.setRare("departed", v);
+  }
+
+  /** Set when this conversation was merged into another (movements/merge.ts). */
+  get mergeKind(): MergeKind | null {
+    return this.rare?.mergeKind ?? null;
+  }
+  set mergeKind(v: MergeKind | null) {
+    this.setRare("mergeKind", v);
+  }
+
+  /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
+  get restoredLegs(): ReadonlyMap<string, Leg> | null {
+    return this.rare?.restoredLegs ?? null;
+  }
+  set restoredLegs(v: ReadonlyMap<string, Leg> | null) {
+    this.setRare("restoredLegs", v);
+  }
 
   get users(): string[] {
     const out = new Set<string>();

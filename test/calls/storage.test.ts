@@ -120,7 +120,12 @@ describe("channel record and call facts", () => {
     expect([ch.root, ch.hungUp, ch.listed]).toEqual([true, true, true]);
     ch.listed = false;
     expect([ch.root, ch.hungUp, ch.listed]).toEqual([true, true, false]);
-    expect(new Chan("1.2", "PJSIP/1002-00000002", "device", "PJSIP/1002", "Down", false, "s").root).toBe(false);
+    expect(ch.role).toBe("device");
+    for (const role of ["device", "trunk", "local", "other"] as const) {
+      const c = new Chan("1.2", "x", role, null, "Down", false, "s");
+      c.hungUp = true;
+      expect([c.role, c.root, c.hungUp, c.listed]).toEqual([role, false, true, false]);
+    }
 
     const f = new Facts();
     const all = () => [f.answered, f.failed, f.voicemail, f.queueAbandoned, f.anyDeclined, f.lastDialStatus];
