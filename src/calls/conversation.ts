@@ -11,28 +11,102 @@ import {
   fillLegDurations,
   iso,
   legOutcome,
-  type CallFacts,
+  Facts,
   type MissedPolicy,
 } from "./outcomes.js";
 import { restoreLegTimes } from "./restore.js";
 import { consultationLegOutcome, consultationView, type Consult } from "./movements/consultation.js";
 import type { MergeKind } from "./movements/merge.js";
 
-export interface LegRec {
-  leg: Leg;
-  /** Live channel ids of this device in the call (an array: usually one, a Set costs more). */
-  live: string[];
-  answered: boolean;
-  pickedUp: boolean;
-  declined: boolean;
-  rang: boolean;
-  /** Set while this leg is the target of a consultation (movements/consultation.ts). */
-  consult?: Consult | null;
+const ANSWERED = 1;
+const PICKED_UP = 2;
+const DECLINED = 4;
+const RANG = 8;
+
+/**
+ * The tracker's record of one leg: the public `Leg`, its live channels and the facts that decide
+ * its outcome. A class with one word of flags and the live channel ids as one id or a list:
+ * four booleans and an array of one id cost 96 B more per leg (heap snapshot).
+ */
+export class LegRec {
+  /** Live channel ids of this device in the call: null, one id (the usual case) or several. */
+  private ids: string | readonly string[] | null = null;
+  private flags = 0;
+  /** Set while this leg is the target of a consultation (movements/consultation.ts); not a field of the other legs. */
+  declare consult?: Consult | null;
+
+  constructor(readonly leg: Leg) {}
+
+  /** Live channel ids (a new array: change them with addLive/dropLive/clearLive). */
+  get live(): readonly string[] {
+    const ids = this.ids;
+    return ids === null ? [] : typeof ids === "string" ? [ids] : ids;
+  }
+
+  get hasLive(): boolean {
+    return this.ids !== null;
+  }
+
+  /** Add a channel id once. */
+  addLive(channelId: string): void {
+    const ids = this.ids;
+    if (ids === null) this.ids = channelId;
+    else if (typeof ids === "string") {
+      if (ids !== channelId) this.ids = [ids, channelId];
+    } else if (!ids.includes(channelId)) this.ids = appended(ids, channelId);
+  }
+
+  dropLive(channelId: string): void {
+    const ids = this.ids;
+    if (ids === channelId) this.ids = null;
+    else if (ids !== null && typeof ids !== "string" && ids.includes(channelId)) {
+      const rest = ids.filter((id) => id !== channelId);
+      this.ids = rest.length === 1 ? rest[0]! : rest;
+    }
+  }
+
+  clearLive(): void {
+    this.ids = null;
+  }
+
+  /** This record with another `Leg` object (a merged-away consultation keeps a copy of the leg). */
+  withLeg(leg: Leg): LegRec {
+    const copy = new LegRec(leg);
+    copy.ids = this.ids;
+    copy.flags = this.flags;
+    if (this.consult !== undefined) copy.consult = this.consult;
+    return copy;
+  }
+
+  get answered(): boolean {
+    return (this.flags & ANSWERED) !== 0;
+  }
+  set answered(v: boolean) {
+    this.flags = v ? this.flags | ANSWERED : this.flags & ~ANSWERED;
+  }
+  get pickedUp(): boolean {
+    return (this.flags & PICKED_UP) !== 0;
+  }
+  set pickedUp(v: boolean) {
+    this.flags = v ? this.flags | PICKED_UP : this.flags & ~PICKED_UP;
+  }
+  get declined(): boolean {
+    return (this.flags & DECLINED) !== 0;
+  }
+  set declined(v: boolean) {
+    this.flags = v ? this.flags | DECLINED : this.flags & ~DECLINED;
+  }
+  get rang(): boolean {
+    return (this.flags & RANG) !== 0;
+  }
+  set rang(v: boolean) {
+    this.flags = v ? this.flags | RANG : this.flags & ~RANG;
+  }
 }
 
 /** Add a channel id to a leg's live list once. */
 export function addLive(rec: LegRec, channelId: string): void {
-  if (!rec.live.includes(channelId)) rec.live = appended(rec.live, channelId);
+  rec.addLive(channelId);
 }
 
 /**
@@ -45,63 +119,154 @@ export function appended<T>(list: readonly T[], ...items: T[]): T[] {
   return list.concat(items);
 }
 
+/**
+ * A call's legs by device, in the order they were added. An exactly sized array scanned by
+ * device: a call has one to three legs, and a `Map` cost 184 B per open call (heap snapshot).
+ */
+export class LegTable {
+  /** One leg (most calls) or several; null before the first. */
+  private recs: LegRec | readonly LegRec[] | null = null;
+
+  private get list(): readonly LegRec[] {
+    const r = this.recs;
+    return r === null ? [] : r instanceof LegRec ? [r] : r;
+  }
+
+  get size(): number {
+    const r = this.recs;
+    return r === null ? 0 : r instanceof LegRec ? 1 : r.length;
+  }
+
+  get(device: string): LegRec | undefined {
+    const r = this.recs;
+    if (r === null) return undefined;
+    if (r instanceof LegRec) return r.leg.device === device ? r : undefined;
+    for (const rec of r) if (rec.leg.device === device) return rec;
+    return undefined;
+  }
+
+  has(device: string): boolean {
+    return this.get(device) !== undefined;
+  }
+
+  /** Add `rec` (its leg's device is the key), or replace the leg of that device in place. */
+  set(rec: LegRec): void {
+    const list = this.list;
+    const i = list.findIndex((r) => r.leg.device === rec.leg.device);
+    const next = i < 0 ? appended(list, rec) : list.map((r, j) => (j === i ? rec : r));
+    this.recs = next.length === 1 ? next[0]! : next;
+  }
+
+  clear(): void {
+    this.recs = null;
+  }
+
+  /** The legs as they are now (adding a leg while iterating does not change what is visited). */
+  values(): IterableIterator<LegRec> {
+    return this.list.values();
+  }
+}
+
+/** `list` without `item`, or null when nothing is left (the lazily created per-call lists). */
+function without<T>(list: readonly T[], item: T): T[] | null {
+  const rest = list.filter((x) => x !== item);
+  return rest.length > 0 ? rest : null;
+}
+
 export type Emit = (ev: AnyCallEvent) => void;
 
+/** The state of a conversation that most calls never have, in one object created on first use. */
+interface Rare {
+  pendingOriginate: string | null;
+  departed: readonly string[] | null;
+  mergeKind: MergeKind | null;
+  restoredLegs: ReadonlyMap<string, Leg> | null;
+}
+
+/** What every conversation of one tracker shares (one object, not three fields per call). */
+export interface ConversationEnv {
+  emit: Emit;
+  userOf: (device: string) => string | null;
+  /** Contact lookup for the pop; null while the external number is not known yet. */
+  lookup?: (call: Call) => Match | null;
+}
+
 export class Conversation {
-  readonly legs = new Map<string, LegRec>();
-  readonly facts: CallFacts = {
-    answered: false,
-    failed: false,
-    voicemail: false,
-    queueAbandoned: false,
-    lastDialStatus: null,
-    anyDeclined: false,
-  };
+  readonly legs = new LegTable();
+  readonly facts = new Facts();
   /** Device that placed the call (the root channel was a user's phone), if any. */
   placer: string | null = null;
   /** Live device/trunk channels (counted, not listed: sets cost memory per call); the call ends at 0. */
   liveParties = 0;
   /** Every channel id of the call (glue included), forgotten with the call. */
   channelIds: string[] = [];
-  /** A click-to-dial's channel, counted live before the PBX reports it. */
-  pendingOriginate: string | null = null;
-  /** Users whose part ended while the call went on (they left it): no more events for them. */
-  private readonly departed: string[] = [];
   /**
    * Users that got `callRinging` and still ring (one pop per ring: a user rung again after all
-   * their ringing stopped, as a queue's next round, gets a new one).
+   * their ringing stopped, as a queue's next round, gets a new one). Null when none.
    */
-  private rungUsers: string[] = [];
+  private rungUsers: string[] | null = null;
   ended = false;
   endedAtMs = 0;
   /** A phone's feature-code dial (`*8`, a parking space): emits nothing unless merged into a call. */
   silent = false;
-  /** Set when this conversation was merged into another (movements/merge.ts). */
-  mergeKind: MergeKind | null = null;
-  /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
-  restoredLegs: ReadonlyMap<string, Leg> | null = null;
+  /** What few calls have (a click-to-dial, a transfer, a merge, a restart), created when first set. */
+  private rare: Rare | null = null;
 
   constructor(
     readonly call: Call,
-    private readonly emitFn: Emit,
-    private readonly userOf: (device: string) => string | null,
-    /** Contact lookup for the pop; null while the external number is not known yet. */
-    private readonly lookup?: (call: Call) => Match | null,
+    private readonly env: ConversationEnv,
   ) {}
+
+  private setRare<K extends keyof Rare>(key: K, value: Rare[K]): void {
+    if (value === null && this.rare === null) return;
+    (this.rare ??= { pendingOriginate: null, departed: null, mergeKind: null, restoredLegs: null })[key] = value;
+  }
+
+  /** A click-to-dial's channel, counted live before the PBX reports it. */
+  get pendingOriginate(): string | null {
+    return this.rare?.pendingOriginate ?? null;
+  }
+  set pendingOriginate(v: string | null) {
+    this.setRare("pendingOriginate", v);
+  }
+
+  /** Users whose part ended while the call went on (they left it): no more events for them (null: none, most calls). */
+  private get departed(): readonly string[] | null {
+    return this.rare?.departed ?? null;
+  }
+  private set departed(v: readonly string[] | null) {
+    this.setRare("departed", v);
+  }
+
+  /** Set when this conversation was merged into another (movements/merge.ts). */
+  get mergeKind(): MergeKind | null {
+    return this.rare?.mergeKind ?? null;
+  }
+  set mergeKind(v: MergeKind | null) {
+    this.setRare("mergeKind", v);
+  }
+
+  /** The legs of this call before a daemon restart, by device (restore.ts); null for a new call. */
+  get restoredLegs(): ReadonlyMap<string, Leg> | null {
+    return this.rare?.restoredLegs ?? null;
+  }
+  set restoredLegs(v: ReadonlyMap<string, Leg> | null) {
+    this.setRare("restoredLegs", v);
+  }
 
   get users(): string[] {
     const out = new Set<string>();
-    for (const l of this.legs.values()) if (l.leg.userId && !this.departed.includes(l.leg.userId)) out.add(l.leg.userId);
+    for (const l of this.legs.values()) if (l.leg.userId && !this.departed?.includes(l.leg.userId)) out.add(l.leg.userId);
     return [...out];
   }
 
   /** Emit `name` to each of `users` and once call-level (userId null), with one shared snapshot. */
   emit(name: CallEventName, users: Iterable<string>, at: number, extra?: { reason: RingStopReason }): void {
     if (this.silent) return;
-    if (this.call.match === null && this.lookup && !this.call.mergedInto) this.call.match = this.lookup(this.call);
+    if (this.call.match === null && this.env.lookup && !this.call.mergedInto) this.call.match = this.env.lookup(this.call);
     const call = cloneCall(this.call);
-    for (const userId of new Set(users)) this.emitFn({ name, userId, call: this.viewFor(userId, call), at, ...extra } as AnyCallEvent);
-    this.emitFn({ name, userId: null, call, at, ...extra } as AnyCallEvent);
+    for (const userId of new Set(users)) this.env.emit({ name, userId, call: this.viewFor(userId, call), at, ...extra } as AnyCallEvent);
+    this.env.emit({ name, userId: null, call, at, ...extra } as AnyCallEvent);
   }
 
   /** The call as `userId` sees it: the consultation view while she is a consultation's target. */
@@ -120,26 +285,25 @@ export class Conversation {
   left(device: string, at: number): void {
     const rec = this.legs.get(device);
     const user = rec?.leg.userId;
-    if (!rec || !user || this.ended || !rec.answered || rec.leg.state !== "ended" || this.departed.includes(user)) return;
+    if (!rec || !user || this.ended || !rec.answered || rec.leg.state !== "ended" || this.departed?.includes(user)) return;
     if (this.call.transfer?.by?.device !== device) return;
     for (const other of this.legs.values()) if (other !== rec && other.leg.userId === user && other.leg.state !== "ended") return;
     rec.leg.outcome = "answered_by_me";
     rec.leg.transferred = true;
-    this.departed.push(user);
-    this.emitFn({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
+    this.departed = appended(this.departed ?? [], user);
+    this.env.emit({ name: "callEnded", userId: user, call: cloneCall(this.call), at });
   }
 
   /** A departed user is part of the call again (it rings on her phone, she answers). */
   private rejoin(user: string | null): void {
-    const i = user ? this.departed.indexOf(user) : -1;
-    if (i >= 0) this.departed.splice(i, 1);
+    if (user && this.departed?.includes(user)) this.departed = without(this.departed, user);
   }
 
   ensureLeg(device: string, placed: boolean): LegRec {
     let rec = this.legs.get(device);
     if (!rec) {
       const leg: Leg = {
-        userId: this.userOf(device),
+        userId: this.env.userOf(device),
         device,
         state: placed ? "dialing" : "ringing",
         outcome: null,
@@ -151,8 +315,8 @@ export class Conversation {
         talkSeconds: null,
       };
       if (this.restoredLegs) restoreLegTimes(leg, this.restoredLegs.get(device));
-      rec = { leg, live: [], answered: false, pickedUp: false, declined: false, rang: false };
-      this.legs.set(device, rec);
+      rec = new LegRec(leg);
+      this.legs.set(rec);
       this.call.legs = appended(this.call.legs, leg);
     }
     return rec;
@@ -177,8 +341,8 @@ export class Conversation {
     this.call.times.ringing ??= iso(at);
     if (!this.hasConnectedLeg()) this.call.state = this.placer ? "dialing" : "ringing";
     const user = rec.leg.userId;
-    if (user && !this.rungUsers.includes(user)) {
-      this.rungUsers = appended(this.rungUsers, user);
+    if (user && !this.rungUsers?.includes(user)) {
+      this.rungUsers = appended(this.rungUsers ?? [], user);
       this.emit("callRinging", [user], at);
     } else if (!user) {
       this.emit("callRinging", [], at);
@@ -221,7 +385,8 @@ export class Conversation {
       return;
     }
     this.connectCall(at, { userId: rec.leg.userId, device });
-    for (const [d, other] of this.legs) {
+    for (const other of this.legs.values()) {
+      const d = other.leg.device;
       if (d !== device && other.leg.state === "ringing" && !other.leg.placed) {
         this.stopRinging(d, pickedUp ? "picked_up_elsewhere" : "answered_elsewhere", at);
       }
@@ -247,7 +412,7 @@ export class Conversation {
     if (by) this.call.answeredBy = by;
     this.call.state = "connected";
     const placer = this.placer ? this.legs.get(this.placer) : undefined;
-    if (placer && placer.live.length > 0 && placer.leg.state === "dialing") {
+    if (placer && placer.hasLive && placer.leg.state === "dialing") {
       placer.leg.state = "connected";
       placer.leg.answeredAt ??= iso(at);
     }
@@ -273,9 +438,8 @@ export class Conversation {
   legChannelGone(device: string, channelId: string, at: number): void {
     const rec = this.legs.get(device);
     if (!rec) return;
-    const i = rec.live.indexOf(channelId);
-    if (i >= 0) rec.live.splice(i, 1);
-    if (rec.live.length > 0 || rec.leg.state === "ended") return;
+    rec.dropLive(channelId);
+    if (rec.hasLive || rec.leg.state === "ended") return;
     rec.leg.state = "ended";
     rec.leg.endedAt = iso(at);
     fillLegDurations(rec.leg);
@@ -310,7 +474,7 @@ export class Conversation {
       // (the caller gave up while we were away). Counted by the missed policy, flagged.
       if (stillUnknown && !rec.rang) leg.outcome = null;
       else if (rec.consult) leg.outcome = consultationLegOutcome(rec);
-      else leg.outcome = legOutcome({ ...rec, placed: leg.placed }, this.facts.answered, policy, offered);
+      else leg.outcome = legOutcome({ placed: leg.placed, answered: rec.answered, pickedUp: rec.pickedUp, declined: rec.declined, rang: rec.rang }, this.facts.answered, policy, offered);
       if (stillUnknown && rec.rang && !rec.declined) leg.missedUncertain = true;
       if (leg.outcome === "missed" && leg.userId) missed.push(leg.userId);
     }
@@ -322,8 +486,7 @@ export class Conversation {
   /** The user's ringing stopped (answered or not): a later ring of theirs is a new `callRinging`. */
   private ringDone(user: string | null): void {
     if (!user || [...this.legs.values()].some((l) => l.leg.userId === user && l.leg.state === "ringing")) return;
-    const i = this.rungUsers.indexOf(user);
-    if (i >= 0) this.rungUsers.splice(i, 1);
+    if (this.rungUsers?.includes(user)) this.rungUsers = without(this.rungUsers, user);
   }
 
   private hasConnectedLeg(): boolean {

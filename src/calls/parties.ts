@@ -2,6 +2,7 @@
 import { deviceResource } from "../directory/devices.js";
 import { normalizeForDisplay, type NumberOptions } from "../directory/numbers.js";
 import type { Party } from "./model.js";
+import { intern } from "./strings.js";
 
 const NO_NAME = new Set(["", "<unknown>", "unknown", "anonymous", "Anonymous"]);
 
@@ -29,7 +30,33 @@ export function makeParty(raw: string, name: string, opts: NumberOptions, dir: P
     const userId = dev ? dir.userForDevice(dev) : null;
     return { raw: number, e164: null, display: cleanName ?? number, name: cleanName, extension: number, userId };
   }
-  return { raw: number, e164: n.e164, display: cleanName ?? display, name: cleanName, extension: null, userId: null };
+  return externalParty(number, cleanName, n.e164, display, opts);
+}
+
+/** External parties by number options, then by number and name (a bound, not a cache policy). */
+const externalParties = new WeakMap<NumberOptions, Map<string, Party>>();
+const EXTERNAL_MAX = 1024;
+
+/**
+ * A party outside the PBX depends on its number and name only: one frozen object for the calls
+ * that share it (the DID of every inbound call, a regular caller), not a copy each (72 B and
+ * its strings per call).
+ */
+function externalParty(number: string, name: string | null, e164: string | null, display: string, opts: NumberOptions): Party {
+  let byKey = externalParties.get(opts);
+  if (!byKey) externalParties.set(opts, (byKey = new Map()));
+  const key = name === null ? number : `${number}\u0000${name}`;
+  let party = byKey.get(key);
+  if (!party) {
+    if (byKey.size >= EXTERNAL_MAX) byKey.clear();
+    // The number is often its own E.164 form: one string, not two. The formatted forms are
+    // interned: a display is a rope of its parts (strings.ts).
+    const raw = intern(number);
+    const e = e164 === number ? raw : e164 === null ? null : intern(e164);
+    party = Object.freeze({ raw, e164: e, display: name ?? intern(display), name, extension: null, userId: null });
+    byKey.set(key, party);
+  }
+  return party;
 }
 
 /** A party not known yet (the number an Originate will dial, before the PBX says). */

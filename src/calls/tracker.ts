@@ -9,11 +9,12 @@ import { parseChannel } from "../directory/devices.js";
 import type { NumberOptions } from "../directory/numbers.js";
 import type { Config } from "../config.js";
 import type { AnyCallEvent, Call, Match, Annotation } from "./model.js";
-import { addLive, appended, Conversation } from "./conversation.js";
+import { addLive, appended, Conversation, type ConversationEnv } from "./conversation.js";
 import { cloneCall, iso, isTime, ringStopFromCause, ringStopFromDialStatus, type MissedPolicy } from "./outcomes.js";
 import { makeParty, unknownParty } from "./parties.js";
 import { finishRestore, restoreFromSnapshot } from "./restore.js";
-import type { Chan, ChannelRole } from "./channels.js";
+import { Chan, type ChannelRole } from "./channels.js";
+import { NO_IVR, own } from "./strings.js";
 import { consultingDevice, DeferredResumes, startConsultation } from "./movements/consultation.js";
 import { featureMatcher } from "./movements/featureCodes.js";
 import { mergeConversations, type MergeKind } from "./movements/merge.js";
@@ -22,17 +23,7 @@ import { pickUp } from "./movements/pickup.js";
 import { Redirects } from "./movements/redirect.js";
 import { attendedTransfer, blindTransfer, originalCaller } from "./movements/transfer.js";
 
-/**
- * A copy of a string that is kept beyond its AMI message. Header values are slices of the
- * message text, and V8 keeps a slice's whole parent alive: a channel name held for an hour
- * would pin its ~1 KB Newchannel message (measured: about 1 KB per open call).
- */
-function own(s: string): string {
-  // Short slices are copied by V8 anyway; a Buffer round trip yields a flat string of its own.
-  return s.length < 13 ? s : Buffer.from(s, "utf8").toString("utf8");
-}
-
-export type { Chan, ChannelRole } from "./channels.js";
+export { Chan, type ChannelRole } from "./channels.js";
 
 export interface TrackerDeps {
   userForDevice: (device: string) => string | null;
@@ -81,12 +72,16 @@ export class CallTracker {
   private readonly resumes = new DeferredResumes();
   private readonly redirects = new Redirects();
   private readonly ivr: ReadonlySet<string>;
+  private readonly trunkNames: ReadonlyMap<string, string>;
+  private readonly convEnv: ConversationEnv;
   private readonly isFeatureCode: (dialled: string) => boolean;
   private resyncing = false;
   eventsHandled = 0;
 
   constructor(private readonly deps: TrackerDeps) {
     this.ivr = new Set(deps.ivrVariables);
+    this.convEnv = { emit: deps.onEvent, userOf: deps.userForDevice, lookup: deps.lookup };
+    this.trunkNames = new Map([...deps.trunks].map((t) => [t, t]));
     this.isFeatureCode = featureMatcher(deps.featureCodes ?? []);
   }
 
@@ -220,7 +215,9 @@ export class CallTracker {
   private roleOf(name: string): { role: ChannelRole; device: string | null } {
     const p = parseChannel(name);
     if (p.kind !== "device") return { role: p.kind, device: p.device };
-    return { role: this.deps.trunks.has(p.device!) ? "trunk" : "device", device: p.device };
+    // A trunk's name is the configuration's string, not one more copy per call.
+    const trunk = this.trunkNames.get(p.device!);
+    return trunk ? { role: "trunk", device: trunk } : { role: "device", device: p.device };
   }
 
   private known(ch: ChannelInfo): Chan | undefined {
@@ -235,18 +232,7 @@ export class CallTracker {
     if (chan) return chan;
     const name = own(ch.name);
     const { role, device } = this.roleOf(name);
-    chan = {
-      id: own(ch.channelId),
-      name,
-      role,
-      device,
-      state: ch.state,
-      root: ch.channelId === ch.linkedId,
-      exten: own(ch.exten),
-      hungUp: false,
-      conv: null,
-      listed: false,
-    };
+    chan = new Chan(own(ch.channelId), name, role, device, ch.state, ch.channelId === ch.linkedId, own(ch.exten));
     this.chans.set(chan.id, chan);
     let conv = this.byLinked.get(ch.linkedId);
     if (!conv && (role === "device" || role === "trunk")) {
@@ -296,7 +282,7 @@ export class CallTracker {
       endReason: null,
       transfer: null,
       park: null,
-      ivr: {},
+      ivr: NO_IVR,
       recording: null,
       restored: restored || this.deps.knownCallId?.(linkedId) !== undefined || snapshot !== undefined,
       clickToDial: false,
@@ -305,7 +291,7 @@ export class CallTracker {
       annotation: null,
       mergedInto: null,
     };
-    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
+    const conv = new Conversation(call, this.convEnv);
     const fromSnapshot = snapshot?.callId === callId;
     if (fromSnapshot) restoreFromSnapshot(conv, snapshot);
     this.byLinked.set(linkedId, conv);
@@ -429,7 +415,7 @@ export class CallTracker {
     if (!conv || conv.ended) return;
     if (isIvr) {
       if (conv.call.ivr[bare] === value) return;
-      conv.call.ivr[own(bare)] = own(value);
+      conv.call.ivr = { ...conv.call.ivr, [own(bare)]: own(value) };
     } else {
       if (conv.call.recording === value) return;
       conv.call.recording = own(value);
@@ -619,7 +605,7 @@ export class CallTracker {
   closeStored(snap: Call, at: number): void {
     if (this.byCallId.has(snap.callId)) return;
     const call: Call = { ...cloneCall({ ...snap, legs: [], park: snap.park ?? null }), state: snap.state === "ended" ? "connected" : snap.state, restored: true, mergedInto: null };
-    const conv = new Conversation(call, this.deps.onEvent, this.deps.userForDevice, this.deps.lookup);
+    const conv = new Conversation(call, this.convEnv);
     conv.facts.answered = call.times.answered !== null;
     for (const old of Array.isArray(snap.legs) ? snap.legs : []) {
       if (!old || typeof old.device !== "string") continue;
@@ -679,22 +665,11 @@ export class CallTracker {
 
   /** Our own click-to-dial: the call exists (and `callDialing` goes out) before the PBX answers. */
   beginClickToDial(a: { userId: string; device: string; to: string; channelId: string; at: number }): Call {
-    const chanLike: Chan = {
-      id: a.channelId,
-      name: a.device,
-      role: "device",
-      device: a.device,
-      state: "Down",
-      root: true,
-      exten: a.to,
-      hungUp: false,
-      conv: null,
-      listed: false,
-    };
+    const chanLike = new Chan(a.channelId, a.device, "device", a.device, "Down", true, a.to);
     // Announced only once the call says what it is: the user's first `call.dialing` is the pop.
     const conv = this.startCall(chanLike, a.channelId, "", "", a.at, false, false);
     const placerLeg = conv.legs.get(a.device);
-    if (placerLeg) placerLeg.live.length = 0;
+    placerLeg?.clearLive();
     conv.call.clickToDial = true;
     conv.call.to = makeParty(a.to, "", this.deps.numbers, this.deps);
     if (conv.call.to.extension === null) conv.call.direction = "outbound";

@@ -73,7 +73,7 @@ export class DeferredResumes {
     for (const other of calls) {
       if (other === conv || other.ended || other.placer !== device || other.call.times.started < conv.call.times.started) continue;
       const rec = other.legs.get(device);
-      if (rec && rec.live.length > 0 && rec.leg.state === "connected") {
+      if (rec && rec.hasLive && rec.leg.state === "connected") {
         this.pending.set(device, { conv, consultation: other });
         return true;
       }

@@ -31,7 +31,8 @@ export function mergeConversations(into: Conversation, from: Conversation, at: n
   into.liveParties += Math.max(0, from.liveParties);
   from.channelIds.length = 0;
   from.liveParties = 0;
-  for (const [device, rec] of from.legs) {
+  for (const rec of from.legs.values()) {
+    const device = rec.leg.device;
     const existing = into.legs.get(device);
     if (existing) {
       for (const id of rec.live) addLive(existing, id);
@@ -39,15 +40,15 @@ export function mergeConversations(into: Conversation, from: Conversation, at: n
         existing.leg.state = rec.leg.state;
         existing.leg.endedAt = null;
       }
-    } else if (!rec.leg.placed || rec.live.length > 0) {
+    } else if (!rec.leg.placed || rec.hasLive) {
       if (keepLegs) {
         // The leg lives on in `into`: the consultation's record keeps a copy that ends here.
-        const copy = { ...rec, live: [...rec.live], leg: { ...rec.leg, placed: false } };
-        into.legs.set(device, copy);
+        const copy = rec.withLeg({ ...rec.leg, placed: false });
+        into.legs.set(copy);
         into.call.legs.push(copy.leg);
       } else {
         rec.leg.placed = false;
-        into.legs.set(device, rec);
+        into.legs.set(rec);
         into.call.legs.push(rec.leg);
       }
     }

@@ -28,7 +28,8 @@ const who = (dir: TransferDir, device: string | null): AnsweredBy | null => (dev
 
 /** The device of ours that talks in `conv` other than `except` (the one a redirected caller was bridged to). */
 export function connectedDevice(conv: Conversation, except: string | null): string | null {
-  for (const [device, rec] of conv.legs) {
+  for (const rec of conv.legs.values()) {
+    const device = rec.leg.device;
     if (device !== except && rec.answered && (rec.leg.state === "connected" || rec.leg.state === "on_hold")) return device;
   }
   return null;
