@@ -11,6 +11,7 @@ export const CREDENTIALS = {
   "ami-secret": "ami.secret",
   "jwt-secret": "auth.jwtSecret",
   "metrics-token": "server.metricsToken",
+  "store-password": "store.postgres.password",
 } as const;
 
 export interface CredentialValues {
