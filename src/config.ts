@@ -597,6 +597,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (opts.requirePbx && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
     problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, the systemd credential ami-secret, ami.secretFile or ami.secret)");
   }
+  const pgc = config.store.postgres;
+  if (pgc.passwordFile && pgc.password === undefined) {
+    try {
+      pgc.password = readFileSync(pgc.passwordFile, "utf8").trim();
+    } catch (err) {
+      if (config.store.kind === "postgres") problems.push(`store.postgres.passwordFile: cannot read ${pgc.passwordFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+  if (config.store.kind === "postgres" && pgc.caFile && pgc.ssl !== "verify-full") problems.push("store.postgres.caFile: only used with ssl: verify-full");
   const seenDevice = new Map<string, string>();
   config.users.forEach((u, i) => {
     for (const d of u.devices) {
@@ -611,15 +620,6 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     ids.add(u.id);
   });
   problems.push(...webhookSecrets(config, env, opts.requirePbx === true));
-  const pgc = config.store.postgres;
-  if (pgc.passwordFile && pgc.password === undefined) {
-    try {
-      pgc.password = readFileSync(pgc.passwordFile, "utf8").trim();
-    } catch (err) {
-      if (config.store.kind === "postgres") problems.push(`store.postgres.passwordFile: cannot read ${pgc.passwordFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
-    }
-  }
-  if (config.store.kind === "postgres" && pgc.caFile && pgc.ssl !== "verify-full") problems.push("store.postgres.caFile: only used with ssl: verify-full");
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -664,9 +664,9 @@ function webhookSecrets(config: Config, env: Record<string, string | undefined>,
 export function redactConfig(config: Config): unknown {
   const copy = structuredClone(config) as Config;
   if (copy.ami.secret !== undefined) copy.ami.secret = "[redacted]";
+  if (copy.store.postgres.password !== undefined) copy.store.postgres.password = "[redacted]";
   if (copy.auth.jwtSecret !== undefined) copy.auth.jwtSecret = "[redacted]";
   if (copy.server.metricsToken !== undefined) copy.server.metricsToken = "[redacted]";
-  if (copy.store.postgres.password !== undefined) copy.store.postgres.password = "[redacted]";
   for (const w of copy.webhooks) if (w.secret !== undefined) w.secret = "[redacted]";
   return copy;
 }

@@ -8,10 +8,10 @@ import { join } from "node:path";
 
 /** Credential name → the setting it fills (the same settings CTIBRIDGE_* variables fill). */
 export const CREDENTIALS = {
+  "store-password": "store.postgres.password",
   "ami-secret": "ami.secret",
   "jwt-secret": "auth.jwtSecret",
   "metrics-token": "server.metricsToken",
-  "store-password": "store.postgres.password",
 } as const;
 
 export interface CredentialValues {

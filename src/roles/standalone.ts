@@ -79,10 +79,10 @@ export interface Daemon {
   readonly ami: AmiClient | null;
   readonly registry: Registry;
   readonly webhooks: Webhooks;
-  /** The in-process event bus (bus/): call events, agent states, PBX status, done marks, queue boards. */
-  readonly bus: EventBus;
   /** The call log of record (store.kind): REST history reads it. SQLite: over `db`. */
   readonly callStore: CallStore;
+  /** The in-process event bus (bus/): call events, agent states, PBX status, done marks, queue boards. */
+  readonly bus: EventBus;
 }
 
 export function createDaemon(deps: DaemonDeps): Daemon {
