@@ -38,7 +38,7 @@ export class StoreArchiver {
       this.d.onDrop?.();
       return;
     }
-    this.waiting.delete(call.callId);
+    // A call already waiting keeps its place (Map order): calls go out in the order first seen.
     this.waiting.set(call.callId, { call: structuredClone(call), version: { at, seq: ++this.seq } });
     this.kick();
   }
