@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Daemon } from "../src/daemon.js";
+import type { Daemon } from "../src/roles/standalone.js";
 import { createApiToken } from "../src/publish/apiTokens.js";
 import { AmiServer } from "../src/sim/amiServer.js";
 import { renumberTrace } from "../src/sim/renumber.js";

@@ -13,7 +13,7 @@
  * first (a fresh listing on a fresh link).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Daemon } from "../src/daemon.js";
+import type { Daemon } from "../src/roles/standalone.js";
 import { createApiToken } from "../src/publish/apiTokens.js";
 import { AmiServer, type Fields } from "../src/sim/amiServer.js";
 import { encodeMessage } from "../src/sim/replay.js";

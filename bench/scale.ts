@@ -20,7 +20,7 @@
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeHeapSnapshot } from "node:v8";
-import type { Daemon } from "../src/daemon.js";
+import type { Daemon } from "../src/roles/standalone.js";
 import { createLogger } from "../src/log.js";
 import type { Authenticator } from "../src/publish/auth.js";
 import type { Connection } from "../src/publish/connection.js";

@@ -5,39 +5,49 @@
  */
 import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { AmiClient, backoffDelay } from "./ami/client.js";
-import type { AmiMessage } from "./ami/codec.js";
-import { skipUnneeded, toPbxEvent, type OnBadField } from "./ami/events.js";
-import { AgentTracker, isAgentEvent, type AgentEvent } from "./calls/agents.js";
-import type { AnyCallEvent, Call, Match } from "./calls/model.js";
-import { iso } from "./calls/outcomes.js";
-import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
-import type { Config } from "./config.js";
-import { planReload, type ReloadPlan } from "./configReload.js";
-import { createAnnotations } from "./control/annotations.js";
-import { createCommandHandler } from "./control/commands.js";
-import { ContactDirectory } from "./directory/contacts.js";
-import { Directory } from "./directory/users.js";
-import { createHttpApi, type HttpApi } from "./http/server.js";
-import { createRegistry } from "./http/metrics.js";
-import type { Logger } from "./log.js";
-import { toCallSnapshot } from "./publish/protocol.js";
-import { CtiServer } from "./publish/server.js";
-import { PbxSimulator } from "./sim/pbxSimulator.js";
-import { CallLog, CallLogWriter } from "./store/callLog.js";
-import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { RetentionPruner } from "./store/retention.js";
-import { WrapUpStore } from "./store/wrapUps.js";
-import { createDoneMarker } from "./control/done.js";
-import { queuePause } from "./control/templates.js";
-import { deviceResource } from "./directory/devices.js";
-import { QueueBoard } from "./queueBoard.js";
-import { WRAP_UP_REASON, WrapUps } from "./wrapUp.js";
-import { Outbox } from "./store/outbox.js";
-import { Webhooks } from "./webhooks/deliver.js";
+import { AmiClient } from "../ami/client.js";
+import type { AmiMessage } from "../ami/codec.js";
+import { skipUnneeded, toPbxEvent, type OnBadField } from "../ami/events.js";
+import { AgentTracker, isAgentEvent } from "../calls/agents.js";
+import type { AnyCallEvent, Call, Match } from "../calls/model.js";
+import { iso } from "../calls/outcomes.js";
+import { CallTracker, trackerDepsFromConfig } from "../calls/tracker.js";
+import type { Config } from "../config.js";
+import type { ReloadPlan } from "../configReload.js";
+import { createAnnotations } from "../control/annotations.js";
+import { createCommandHandler } from "../control/commands.js";
+import { ContactDirectory } from "../directory/contacts.js";
+import { Directory } from "../directory/users.js";
+import { createHttpApi, type HttpApi } from "../http/server.js";
+import { createRegistry } from "../http/metrics.js";
+import type { Logger } from "../log.js";
+import { toCallSnapshot } from "../publish/protocol.js";
+import { CtiServer } from "../publish/server.js";
+import { PbxSimulator } from "../sim/pbxSimulator.js";
+import { CallLog, CallLogWriter } from "../store/callLog.js";
+import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
+import { RetentionPruner } from "../store/retention.js";
+import { WrapUpStore } from "../store/wrapUps.js";
+import { createDoneMarker } from "../control/done.js";
+import { queuePause } from "../control/templates.js";
+import { deviceResource } from "../directory/devices.js";
+import { QueueBoard } from "../queueBoard.js";
+import { WRAP_UP_REASON, WrapUps } from "../wrapUp.js";
+import { Outbox } from "../store/outbox.js";
+import { Webhooks } from "../webhooks/deliver.js";
+import { InProcessBus, type EventBus } from "../bus/index.js";
+import { StoreArchiver } from "../store/archiver.js";
+import { SqliteCallStore, type CallStore } from "../store/index.js";
+import { createCallStore, describeStore } from "../store/open.js";
+import { StoreRetention } from "../store/storeRetention.js";
+import { ctiSubscriber } from "../bus/ctiSubscriber.js";
+import { VERSION } from "../version.js";
+import { AgentResync } from "./agentResync.js";
+import { healthReport } from "./health.js";
+import { applyReload } from "./reload.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
-export const VERSION = "0.1.0";
+export { VERSION } from "../version.js";
 
 export interface DaemonDeps {
   config: Config;
@@ -70,13 +80,18 @@ export interface Daemon {
   readonly ami: AmiClient | null;
   readonly registry: Registry;
   readonly webhooks: Webhooks;
+  /** The call log of record (store.kind): REST history reads it. SQLite: over `db`. */
+  readonly callStore: CallStore;
+  /** The in-process event bus (bus/): call events, agent states, PBX status, done marks, queue boards. */
+  readonly bus: EventBus;
 }
 
 export function createDaemon(deps: DaemonDeps): Daemon {
   const { config } = deps;
   const log = deps.log;
   const now = deps.now ?? Date.now;
-  const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
+  const dbPath = config.store.path ?? defaultDbPath(deps.env ?? {});
+  const db = openDb(dbPath);
   // Users changed by another process (the CLI) are picked up on the next auth or heartbeat.
   const directory = new Directory({ db, log: log.child({ component: "directory" }), onRefresh: () => agents.remap() });
   directory.applyConfig(config.users);
@@ -88,7 +103,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     onRecovered: (calls, since) => log.info({ calls, failingSince: new Date(since).toISOString() }, "call log writes work again"),
     // An answered call back closed missed legs: every tab of that user sees them done.
     onDone: (marks) => {
-      for (const mk of marks) cti?.callDone({ userId: mk.userId, callId: mk.callId, queue: callLog.get(mk.callId)?.queue ?? null, doneAt: mk.doneAt, by: mk.userId, reason: "called_back" });
+      for (const mk of marks) bus.publish({ kind: "done", done: { userId: mk.userId, callId: mk.callId, queue: callLog.get(mk.callId)?.queue ?? null, doneAt: mk.doneAt, by: mk.userId, reason: "called_back" } });
     },
     onCommitted: () => webhooks.kick(),
   });
@@ -154,6 +169,28 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
   });
 
+  // store.kind postgres: every call is archived to PostgreSQL too, the log REST and retention read.
+  const record = config.store.kind === "postgres" ? createCallStore(config, db) : null;
+  const callStore: CallStore = record ?? new SqliteCallStore(db, { callbackWindowDays: config.calls.callbackWindowDays });
+  const archiver = record && new StoreArchiver({ store: record, log: log.child({ component: "archive" }), now, maxBacklog: config.store.maxBacklogCalls, onDrop: () => m.storeDropped.inc() });
+  /** Writes the record store needs beside SQLite's (done marks, annotations, wrap-ups), one at a time, in order. */
+  let mirrored: Promise<unknown> = Promise.resolve();
+  const mirror = (what: string, write: (s: CallStore) => Promise<unknown>) => {
+    if (!record) return;
+    mirrored = mirrored.then(() => write(record)).catch((err: unknown) => log.warn({ err, what }, "call archive write failed"));
+  };
+
+  // The seam between the engine and its consumers (bus/): the store first, then the clients.
+  const bus: EventBus = new InProcessBus((err, ev) => log.error({ err, kind: ev.kind }, "bus subscriber failed"));
+  bus.subscribe((ev) => {
+    if (ev.kind !== "call" || ev.event.userId !== null) return;
+    const e = ev.event;
+    if (e.call.queue !== null) queueBoard.touch(e.call.queue);
+    writer.save(e.call, iso(e.at), webhooks.rowsFor(e));
+    archiver?.save(e.call, iso(e.at));
+    if (e.name === "callEnded") log.info({ callId: e.call.callId, direction: e.call.direction, outcome: e.call.outcome, from: e.call.from.raw, to: e.call.to.raw }, "call ended");
+  });
+
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
@@ -187,12 +224,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
     if (ev.name === "callEnded" && ev.userId !== null) wrapUps.partEnded(ev.userId, ev.call, ev.at);
-    if (ev.userId === null) {
-      if (ev.call.queue !== null) queueBoard.touch(ev.call.queue);
-      writer.save(ev.call, iso(ev.at), webhooks.rowsFor(ev));
-      if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
-    }
-    cti?.publish(ev);
+    bus.publish({ kind: "call", event: ev });
   }
 
   // Agent state (queues, pause, device state) → agent.state messages.
@@ -207,7 +239,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     wrapUpOf: (userId) => wrapUps.stateOf(userId),
     onChange: (userId, state) => {
       try {
-        cti?.agentState(userId, state);
+        bus.publish({ kind: "agent", userId, state });
         for (const q of state.queues) queueBoard.touch(q.queue);
       } catch (err) {
         log.error({ err, userId }, "agent state publish failed");
@@ -218,7 +250,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   // After-call work (wrap-up.ts): its state shows in agent.state, its seconds in the call record.
   const wrapUps: WrapUps = new WrapUps({
     config: () => config.agents.wrapUp,
-    store: new WrapUpStore(db),
+    store: mirroredWrapUps(new WrapUpStore(db), mirror),
     agents: {
       membersOf: (u) => agents.membersOf(u),
       memberWrapUpSeconds: (u, q) => agents.memberWrapUpSeconds(u, q),
@@ -243,7 +275,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       // The tracker forgot the call (calls.keepEndedMs): publish the stored record, which has the seconds.
       const stored = callLog.get(e.callId);
       if (stored === null) return;
-      for (const userId of [e.userId, null]) cti?.publish({ name: "callUpdated", userId, call: stored, at: now() });
+      for (const userId of [e.userId, null]) bus.publish({ kind: "call", event: { name: "callUpdated", userId, call: stored, at: now() } });
     },
   });
 
@@ -254,10 +286,18 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     timezone: config.agents.timezone,
     intervalMs: config.agents.queueStateIntervalMs,
     now,
-    publish: (q) => cti?.queueState(q),
+    publish: (q) => bus.publish({ kind: "queue", queue: q }),
     wanted: (q) => cti?.watchesQueue(q) ?? false,
   });
-  const markDone = createDoneMarker({ store: callLog, published: (d) => cti?.callDone(d), now });
+  const doneStore = {
+    get: (callId: string) => callLog.get(callId),
+    markOpenDone: (callId: string, userIds: readonly string[] | null, at: string) => {
+      const marked = callLog.markOpenDone(callId, userIds, at);
+      if (marked.length > 0) mirror("done", (s) => s.markOpenDone(callId, marked, at));
+      return marked;
+    },
+  };
+  const markDone = createDoneMarker({ store: doneStore, published: (d) => bus.publish({ kind: "done", done: d }), now });
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
   const simSecret = deps.simulatorSecret ?? randomUUID();
@@ -269,19 +309,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   /** The last moment the PBX was known up before the current outage (ends the calls the resync closes). */
   let linkLostAt: number | null = null;
 
-  /** /healthz: ok only while the PBX link is logged in and the store takes writes (CallLogWriter.checkWritable). */
+  /** /healthz (health.ts). */
   function health(): Record<string, unknown> {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const up = ami?.isConnected === true;
-    writer.checkWritable();
-    const failing = writer.failingSince;
-    return {
-      status: up && failing === null ? "ok" : "failing",
-      pbx: up ? "connected" : `disconnected since ${iso(pbxDownSince ?? now())}`,
-      store: failing === null ? "ok" : `write failing since ${iso(failing)}, ${writer.backlog} calls pending`,
-      activeCalls: tracker.activeCalls().length,
-      clients: cti.clientCount,
-    };
+    return healthReport({ pbxUp: ami?.isConnected === true, pbxDownSince, writer, archive: archiver, activeCalls: tracker.activeCalls().length, clients: cti.clientCount, now });
   }
 
   // While the CoreShowChannels listing runs, live events wait, so that the listing (a
@@ -298,6 +328,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     onPruned: (n) => m.pruned.inc(n),
     webhookRetentionDays: () => config.store.webhookRetentionDays,
   });
+
+  const recordPruner =
+    record &&
+    new StoreRetention({ store: record, retentionDays: () => config.calls.retentionDays, now, log: log.child({ component: "retention" }), onPruned: (n) => m.pruned.inc(n) });
 
   const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
   const reaper = new CallReaper({
@@ -343,17 +377,19 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     else queueMicrotask(flushAgents);
   }
 
-  /** Agent events that arrive while an agent listing runs wait for it (the listing is older). */
-  let agentBacklog: AgentEvent[] | null = null;
-  /** The agent resync (its generation) that holds agentBacklog and must release it. */
-  let agentBacklogOwner = 0;
-
-  function releaseAgentBacklog(): void {
-    const held = agentBacklog ?? [];
-    agentBacklog = null;
-    for (const ev of held) agents.handle(ev);
-    agents.flush();
-  }
+  // Queue members and device states after each login (agentResync.ts).
+  const agentResync = new AgentResync({
+    agents,
+    listing: () => config.ami.agentListing,
+    maxQueued: () => config.ami.maxQueuedEvents,
+    isCurrent: (client) => ami === client,
+    toAgentEvent: (msg) => {
+      const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
+      return ev && isAgentEvent(ev) ? ev : null;
+    },
+    reconcile: () => wrapUps.reconcile(),
+    log,
+  });
 
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
@@ -362,7 +398,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (isAgentEvent(ev)) {
       if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
       // Bounded like the resync backlog: past it, applied at once (unordered against the listing).
-      if (agentBacklog && agentBacklog.length < config.ami.maxQueuedEvents) return void agentBacklog.push(ev);
+      if (agentResync.hold(ev)) return;
       agents.handle(ev);
       if (agents.pending) queueAgentFlush();
       return;
@@ -421,7 +457,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         closeVanishedCalls(callLog, tracker, now(), log);
       }
       log.info({ channels: listing.events.length, calls: tracker.activeCalls().length }, "pbx resynced");
-      cti.pbxStatus("resynced", { calls: tracker.activeCalls().length });
+      bus.publish({ kind: "pbx", status: "resynced", info: { calls: tracker.activeCalls().length } });
     } catch (err) {
       log.warn({ err }, "resync listing failed");
     } finally {
@@ -430,68 +466,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       m.backlog.set(0);
       for (const msg of held) feed(msg);
     }
-    void resyncAgents(client);
-  }
-
-  /** Bumped on every login and at stop: an agent resync of an older connection gives up. */
-  let agentGen = 0;
-
-  /**
-   * Queue members and device states after each login: once the PBX says FullyBooted (a PBX
-   * that is still loading app_queue answers "Invalid/unknown command"), then each listing that
-   * fails is retried with backoff (`ami.agentListing`), logged once per action. Each listing
-   * that succeeds replaces its part of the agent state (members, pauses, device states from
-   * before the reconnect do not survive it); agent events that arrive meanwhile wait for it.
-   * Never throws.
-   */
-  async function resyncAgents(client: AmiClient): Promise<void> {
-    const gen = ++agentGen;
-    const cfg = config.ami.agentListing;
-    const current = () => gen === agentGen && ami === client && client.isConnected;
-    if (!(await client.whenBooted(cfg.bootWaitMs))) {
-      if (!current()) return;
-      log.warn({ waitedMs: cfg.bootWaitMs }, "pbx did not say FullyBooted, listing agent state anyway");
-    }
-    let todo: ("QueueStatus" | "DeviceStateList")[] = ["QueueStatus", "DeviceStateList"];
-    const listed = { QueueStatus: false, DeviceStateList: false };
-    const warned = new Set<string>();
-    for (let attempt = 1; current(); attempt++) {
-      agentBacklog ??= [];
-      agentBacklogOwner = gen;
-      const results = await Promise.allSettled(todo.map((a) => client.action(a, [])));
-      if (gen !== agentGen) {
-        // A newer login took over; it releases the backlog unless it never got to hold it.
-        if (agentBacklogOwner === gen) releaseAgentBacklog();
-        return;
-      }
-      agents.beginResync();
-      const failed: typeof todo = [];
-      results.forEach((r, i) => {
-        const action = todo[i]!;
-        if (r.status === "fulfilled") {
-          listed[action] = true;
-          for (const msg of r.value.events) {
-            const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
-            if (ev && isAgentEvent(ev)) agents.handle(ev);
-          }
-        } else {
-          failed.push(action);
-          // Once per action and login: retries are not news. Expected for good on a PBX without
-          // app_queue or on Asterisk < 13; the reason is enough, no stack.
-          if (!warned.has(action)) log.warn({ action, reason: (r.reason as Error)?.message ?? String(r.reason), retrying: attempt < cfg.attempts }, "agent state listing failed");
-          warned.add(action);
-        }
-      });
-      agents.endResync(todo.includes("QueueStatus") && !failed.includes("QueueStatus"), todo.includes("DeviceStateList") && !failed.includes("DeviceStateList"));
-      releaseAgentBacklog();
-      todo = failed;
-      if (todo.length === 0 || attempt >= cfg.attempts || !current()) break;
-      await new Promise((r) => setTimeout(r, backoffDelay(attempt, cfg.minDelayMs, cfg.maxDelayMs, Math.random)).unref());
-    }
-    if (gen !== agentGen) return;
-    // Wrap-ups past their time end now; members left paused for wrap-up by nobody are unpaused.
-    if (listed.QueueStatus) wrapUps.reconcile();
-    log.info({ membersListed: listed.QueueStatus, devicesListed: listed.DeviceStateList }, "agent state resynced");
+    void agentResync.run(client);
   }
 
   // Rebuilt on reload when control settings change (the per-user budgets start full again).
@@ -527,6 +502,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         const call = tracker.getCall(callId) ?? callLog.get(callId);
         const also = call ? webhooks.annotatedRows(call, merged, Date.parse(entry.at)) : undefined;
         const stored = callLog.annotate(callId, entry, merged, also);
+        mirror("annotation", (s) => s.annotate(callId, entry, merged));
         if (also) webhooks.kick();
         return stored;
       },
@@ -560,6 +536,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     version: VERSION,
     registry,
   });
+  bus.subscribe(ctiSubscriber(cti));
 
   return {
     tracker,
@@ -573,11 +550,22 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     queueBoard,
     registry,
     webhooks,
+    bus,
+    callStore,
     get ami() {
       return ami;
     },
     async start() {
       // Wrap-ups running when the daemon stopped go on (ended by reconcile if past their time).
+      if (record) {
+        try {
+          await record.open();
+        } catch (err) {
+          await record.close().catch(() => undefined);
+          throw new StoreOpenError(`store: ${describeStore(config, dbPath)} cannot be opened: ${String((err as Error)?.message ?? err).split("\n")[0]}`, { cause: err });
+        }
+        log.info({ store: describeStore(config, dbPath) }, "call archive open");
+      }
       wrapUps.restore();
       let amiHost = config.ami.host;
       let amiPort = config.ami.port;
@@ -597,10 +585,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         registry,
         now,
         health: () => health(),
-        listCalls: (f) =>
-          callLog
-            .list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })
-            .map((c) => toCallSnapshot(c, config.pop.urlTemplate)),
+        listCalls: async (f) =>
+          (await callStore.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })).map((c) =>
+            toCallSnapshot(c, config.pop.urlTemplate),
+          ),
         markDone: (user, callId, target) => markDone(user, callId, target),
         queues: () => queueBoard.all(),
         directory: () =>
@@ -638,23 +626,25 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         if (pbxDownSince !== null) return;
         pbxDownSince = now();
         linkLostAt = upUntil;
-        cti.pbxStatus("disconnected", { reason });
+        bus.publish({ kind: "pbx", status: "disconnected", info: { reason } });
       });
       client.on("reconnecting", () => m.reconnects.inc());
       client.start();
       reaper.start();
       pruner.start();
+      recordPruner?.start();
       webhooks.start();
       return { port, amiPort };
     },
     async stop() {
-      agentGen++;
+      agentResync.stop();
       wrapUps.stop();
       queueBoard.stop();
       if (agentFlushTimer) clearTimeout(agentFlushTimer);
       agentFlushTimer = null;
       reaper.stop();
       pruner.stop();
+      recordPruner?.stop();
       webhooks.stop();
       originates.clear();
       await ami?.stop();
@@ -662,6 +652,12 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       await http?.close();
       await simulator?.stop();
       writer.flush();
+      if (record) {
+        await archiver?.stop();
+        await mirrored;
+        await record.close();
+      }
+      await bus.close();
       db.close();
     },
     reloadUsers(next: Config) {
@@ -670,35 +666,37 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       log.info({ users: next.users.length }, "users reloaded");
     },
     reload(next: Config) {
-      const plan = planReload(config, next);
-      const changed = (prefix: string) => plan.applied.some((p) => p === prefix || p.startsWith(`${prefix}.`));
-      if (changed("users")) {
-        config.users = next.users;
-        directory.applyConfig(next.users);
-        agents.remap();
-      }
-      if (changed("contacts")) {
-        config.contacts = next.contacts;
-        contacts.reconfigure(next.contacts);
-      }
-      if (changed("pop")) {
-        config.pop = next.pop;
-        cti.settingsChanged();
-      }
-      if (changed("control")) {
-        config.control = next.control;
-        onCommand = commandHandler();
-      }
-      if (changed("log.level")) {
-        config.log.level = next.log.level;
-        log.level = next.log.level;
-      }
-      if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
-      // Read at each wrap-up start and end: running wrap-ups keep their until.
-      if (changed("agents.wrapUp")) config.agents.wrapUp = next.agents.wrapUp;
-      log.info({ ...plan, users: directory.listUsers().length }, "configuration reloaded");
-      return plan;
+      return applyReload(config, next, {
+        log,
+        usersChanged: (users) => {
+          directory.applyConfig(users);
+          agents.remap();
+        },
+        contactsChanged: (c) => contacts.reconfigure(c),
+        popChanged: () => cti.settingsChanged(),
+        controlChanged: () => {
+          onCommand = commandHandler();
+        },
+        userCount: () => directory.listUsers().length,
+      });
     },
   };
 }
 
+/** SQLite's wrap-up rows, each write also made in the record store (store.kind postgres). */
+function mirroredWrapUps(local: WrapUpStore, mirror: (what: string, write: (s: CallStore) => Promise<unknown>) => void): WrapUpStore {
+  return Object.assign(Object.create(local) as WrapUpStore, {
+    start: (r: Parameters<WrapUpStore["start"]>[0]) => {
+      local.start(r);
+      mirror("wrap-up", (s) => s.wrapUpStart(r));
+    },
+    setPaused: (callId: string, userId: string, paused: [string, string][]) => {
+      local.setPaused(callId, userId, paused);
+      mirror("wrap-up", (s) => s.wrapUpSetPaused(callId, userId, paused));
+    },
+    end: (...a: Parameters<WrapUpStore["end"]>) => {
+      local.end(...a);
+      mirror("wrap-up", (s) => s.wrapUpEnd(...a));
+    },
+  });
+}
