@@ -8,7 +8,7 @@ import { Command, Option } from "commander";
 import type { DestinationStream } from "pino";
 import { captureAmi, decodeToLines } from "./ami/capture.js";
 import { replayFiles } from "./replay.js";
-import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, type Config, type LoadOptions } from "./config.js";
+import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, describeRole, type Config, type LoadOptions } from "./config.js";
 import { createDaemon, VERSION } from "./daemon.js";
 import { ContactDirectory } from "./directory/contacts.js";
 import { Directory } from "./directory/users.js";
@@ -98,6 +98,7 @@ export function buildCli(io: CliIo): Command {
   withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
     const c = config(o, {}, { requirePbx: true });
     io.out(JSON.stringify(redactConfig(c), null, 2) + "\n");
+    io.out(describeRole(c) + "\n");
     io.out("configuration is valid\n");
   });
 
