@@ -1,11 +1,29 @@
 /**
- * What travels on the bus: one journal entry (publish/journal.ts) without its seq (the gateway
- * takes the stream sequence), stamped with the PBX it came from. Pure.
+ * What travels on the stream: one bus event (a user's copy or the call-level copy of a call
+ * event, an agent state, a PBX status, a missed call done, a queue's figures) stamped with the
+ * PBX it came from. A gateway hands each to its WebSocket server exactly as the standalone
+ * daemon's in-process bus does, so routing and rendering are the same code. Pure.
  */
-import type { JournalEntry } from "../publish/journal.js";
+import type { AgentState, AnyCallEvent } from "../calls/model.js";
+import type { QueueInfo } from "../publish/protocol.js";
 
-type Unseq<E> = E extends JournalEntry ? Omit<E, "seq"> : never;
-export type BusEntry = Unseq<JournalEntry> & { pbxId: string };
+export type StreamPbxStatus = "disconnected" | "resynced" | "failover";
+
+export type StreamEvent =
+  | { kind: "call"; event: AnyCallEvent }
+  | { kind: "agent"; userId: string; state: AgentState }
+  | { kind: "pbx"; status: StreamPbxStatus; info: { reason?: string; calls?: number; pbxId?: string } }
+  | { kind: "done"; done: { userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" } }
+  | { kind: "queue"; queue: QueueInfo };
+
+export interface BusEntry {
+  pbxId: string;
+  /** The active worker's lease term (orders the workers of one PBX). */
+  term: number;
+  /** Epoch ms when the worker offered it (the bench's bus latency). */
+  sentAt: number;
+  ev: StreamEvent;
+}
 
 /** A PBX id is one subject token: letters, digits, `_` and `-` (checked by the config). */
 export const PBX_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -26,14 +44,16 @@ export function token(id: string): string {
 
 export function subjectOf(e: BusEntry): string {
   const pbx = token(e.pbxId);
-  switch (e.kind) {
+  const ev = e.ev;
+  switch (ev.kind) {
     case "call":
-      return `cti.${pbx}.call.${token(e.callId)}`;
+      return `cti.${pbx}.call.${token(ev.event.call.callId)}`;
     case "done":
-      return `cti.${pbx}.call.${token(e.callId)}`;
+      return `cti.${pbx}.call.${token(ev.done.callId)}`;
     case "agent":
-      return `cti.${pbx}.agent.${token(e.userId)}`;
+      return `cti.${pbx}.agent.${token(ev.userId)}`;
     case "pbx":
+    case "queue":
       return `cti.${pbx}.pbx`;
   }
 }

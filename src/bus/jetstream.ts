@@ -15,11 +15,12 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { readFileSync } from "node:fs";
 import type { Logger } from "../log.js";
 import type { BusEntry } from "./entry.js";
-import { subjectOf } from "./entry.js";
 
 export const STREAM = "CTI";
 /** What the stream holds: events, never the command subject. */
 export const STREAM_SUBJECTS = ["cti.*.call.*", "cti.*.agent.*", "cti.*.pbx"];
+/** The command subject of a PBX (core request/reply, not in the stream). */
+export const commandSubject = (pbxId: string) => `cti.${pbxId}.cmd`;
 
 export interface BusOptions {
   servers: string[];
@@ -97,8 +98,8 @@ export class JetStreamBus {
   }
 
   /** Store one entry; resolves with its stream sequence (a duplicate resolves with the first one's). */
-  async publish(entry: BusEntry, msgId: string, timeoutMs = 5_000): Promise<{ seq: number; duplicate: boolean }> {
-    const ack = await this.js.publish(subjectOf(entry), JSON.stringify(entry), { msgID: msgId, timeout: timeoutMs });
+  async publish(subject: string, data: string, msgId: string, timeoutMs = 5_000): Promise<{ seq: number; duplicate: boolean }> {
+    const ack = await this.js.publish(subject, data, { msgID: msgId, timeout: timeoutMs });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
@@ -152,7 +153,7 @@ export class JetStreamBus {
   /** Answer `cti.<pbxId>.cmd` requests (the active worker only) until the returned subscription is closed. */
   serveCommands(pbxId: string, handle: (req: unknown) => Promise<unknown>): Subscription {
     const log = this.opts.log;
-    return this.nc.subscribe(`cti.${pbxId}.cmd`, {
+    return this.nc.subscribe(commandSubject(pbxId), {
       callback: (err, msg) => {
         if (err) return void log.warn({ err }, "command subscription failed");
         let req: unknown;
@@ -171,7 +172,7 @@ export class JetStreamBus {
 
   /** Send a command to the active worker of `pbxId`; rejects on timeout or when no worker listens. */
   async command<T>(pbxId: string, body: unknown, timeoutMs: number): Promise<T> {
-    const res = await this.nc.request(`cti.${pbxId}.cmd`, JSON.stringify(body), { timeout: timeoutMs });
+    const res = await this.nc.request(commandSubject(pbxId), JSON.stringify(body), { timeout: timeoutMs });
     return res.json<T>();
   }
 

@@ -1,32 +1,36 @@
 /**
  * The PBX worker's side of the bus: `offer()` is synchronous (the tracker never waits on the
- * network), entries go to the stream in the order offered. Up to `window` publishes are in
- * flight; when one fails (no ack: NATS down, stream leader moving) it and every later one are
- * sent again with the same message ids after a pause, so what the stream had already stored is
- * dropped as a duplicate and nothing is lost.
+ * network), entries go to the stream in the order offered. One publish is in flight at a time
+ * (`window` 1, the default): with more, a publish refused while a later one is stored (a stream
+ * leader moving) would reorder a PBX's events. When one fails (no ack: NATS down, leader
+ * moving) it is sent again with the same message id after a pause, so a message the stream had
+ * stored before the ack was lost is dropped as a duplicate, and nothing is lost.
  */
 import type { Logger } from "../log.js";
-import type { BusEntry } from "./entry.js";
+import { subjectOf, type BusEntry, type StreamEvent } from "./entry.js";
 
 export interface PublishSink {
-  publish(entry: BusEntry, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
+  publish(subject: string, data: string, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
 }
 
 export interface PublisherDeps {
   sink: PublishSink;
   pbxId: string;
   log: Logger;
-  /** Publishes in flight at once. */
+  /** Publishes in flight at once (above 1: faster, but a partial failure may reorder). */
   window?: number;
   /** Entries waiting past this are refused (logged once per overflow); the stream is far behind. */
   maxQueued?: number;
   retryMs?: number;
-  /** Told after each stored entry (the bench measures from here). */
-  onStored?: (seq: number, entry: BusEntry) => void;
+  /** Told after each stored entry. */
+  onStored?: (seq: number, subject: string) => void;
+  now?: () => number;
 }
 
 interface Pending {
-  entry: BusEntry;
+  subject: string;
+  /** Serialized when offered: later changes to the objects never reach the stream. */
+  data: string;
   msgId: string;
 }
 
@@ -53,7 +57,11 @@ export class BusPublisher {
     return this.queue.length;
   }
 
-  offer(entry: Omit<BusEntry, "pbxId">): void {
+  /**
+   * Queue one event. Calls and agent states are stamped with the PBX id (the call object is the
+   * tracker's snapshot copy of this emission, shared by its user copies: stamping is idempotent).
+   */
+  offer(ev: StreamEvent): void {
     if (this.stopped) return;
     if (this.queue.length >= (this.d.maxQueued ?? 100_000)) {
       this.dropped++;
@@ -61,8 +69,10 @@ export class BusPublisher {
       this.overflowWarned = true;
       return;
     }
-    const full = { ...entry, pbxId: this.d.pbxId } as BusEntry;
-    this.queue.push({ entry: full, msgId: `${this.d.pbxId}:${this.term}:${++this.n}` });
+    if (ev.kind === "call") ev.event.call.pbxId = this.d.pbxId;
+    else if (ev.kind === "agent") ev = { ...ev, state: { ...ev.state, pbxId: this.d.pbxId } };
+    const entry: BusEntry = { pbxId: this.d.pbxId, term: this.term, sentAt: (this.d.now ?? Date.now)(), ev };
+    this.queue.push({ subject: subjectOf(entry), data: JSON.stringify(entry), msgId: `${this.d.pbxId}:${this.term}:${++this.n}` });
     if (!this.pumping) void this.pump();
   }
 
@@ -80,17 +90,17 @@ export class BusPublisher {
 
   private async pump(): Promise<void> {
     this.pumping = true;
-    const window = this.d.window ?? 256;
+    const window = this.d.window ?? 1;
     while (this.queue.length > 0 && !this.stopped) {
       const batch = this.queue.slice(0, window);
-      const results = await Promise.allSettled(batch.map((p) => this.d.sink.publish(p.entry, p.msgId)));
+      const results = await Promise.allSettled(batch.map((p) => this.d.sink.publish(p.subject, p.data, p.msgId)));
       if (this.stopped) break;
       const firstFailed = results.findIndex((r) => r.status === "rejected");
       const ok = firstFailed === -1 ? batch.length : firstFailed;
       for (let i = 0; i < ok; i++) {
         const r = results[i] as PromiseFulfilledResult<{ seq: number; duplicate: boolean }>;
         this.stored++;
-        this.d.onStored?.(r.value.seq, batch[i]!.entry);
+        this.d.onStored?.(r.value.seq, batch[i]!.subject);
       }
       this.queue.splice(0, ok);
       if (ok < batch.length) {

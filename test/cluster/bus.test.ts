@@ -8,7 +8,7 @@ import { JetStreamBus, STREAM } from "../../src/bus/jetstream.js";
 import { Lease, LEASE_BUCKET } from "../../src/bus/lease.js";
 import { CALLS_BUCKET, KvOpenCalls } from "../../src/bus/openCalls.js";
 import { BusPublisher } from "../../src/bus/publisher.js";
-import type { BusEntry } from "../../src/bus/entry.js";
+import { subjectOf, type BusEntry } from "../../src/bus/entry.js";
 import type { Delivered } from "../../src/bus/jetstream.js";
 import { memoryLogger } from "../../src/log.js";
 import { natsAvailable, startNats, type NatsServer } from "../helpers/natsServer.js";
@@ -24,7 +24,7 @@ function busOn(url: string, name = "test"): Promise<JetStreamBus> {
 }
 
 function pbxEntry(n: number): BusEntry {
-  return { kind: "pbx", ts: new Date(1_700_000_000_000 + n).toISOString(), type: "pbx.resynced", reason: null, calls: n, pbxId: "site-a" };
+  return { pbxId: "site-a", term: 1, sentAt: 1_700_000_000_000 + n, ev: { kind: "pbx", status: "resynced", info: { calls: n } } };
 }
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -50,15 +50,12 @@ describe.skipIf(!have)("bus on a real nats-server", () => {
   });
 
   it("stores entries in order under their subjects, once per message id, and reads them back from any sequence", async () => {
-    const first = await bus.publish(pbxEntry(1), "site-a:1:1");
-    const again = await bus.publish(pbxEntry(1), "site-a:1:1");
+    const first = await bus.publish(subjectOf(pbxEntry(1)), JSON.stringify(pbxEntry(1)), "site-a:1:1");
+    const again = await bus.publish(subjectOf(pbxEntry(1)), JSON.stringify(pbxEntry(1)), "site-a:1:1");
     expect(again).toEqual({ seq: first.seq, duplicate: true });
     const pub = new BusPublisher({ sink: bus, pbxId: "site-a", log });
     pub.setTerm(2);
-    for (let i = 2; i <= 50; i++) {
-      const { pbxId: _p, ...e } = pbxEntry(i);
-      pub.offer(e);
-    }
+    for (let i = 2; i <= 50; i++) pub.offer(pbxEntry(i).ev);
     await pub.flushed();
     expect(pub.stored).toBe(49);
     const info = await bus.jsm.streams.info(STREAM);
@@ -69,7 +66,7 @@ describe.skipIf(!have)("bus on a real nats-server", () => {
     await until(() => got.length === 40, "40 entries");
     await reader.stop();
     expect(got.map((d) => d.seq)).toEqual(Array.from({ length: 40 }, (_, i) => first.seq + 10 + i));
-    expect(got.map((d) => (d.entry as { calls: number }).calls)).toEqual(Array.from({ length: 40 }, (_, i) => 11 + i));
+    expect(got.map((d) => (d.entry.ev as { info: { calls: number } }).info.calls)).toEqual(Array.from({ length: 40 }, (_, i) => 11 + i));
     expect(got[0]!.entry.pbxId).toBe("site-a");
   });
 
