@@ -9,7 +9,7 @@
  * send loop nor the pop clients' parsing competes with the daemon for its core.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Daemon } from "../src/daemon.js";
+import type { Daemon } from "../src/roles/standalone.js";
 import { createApiToken } from "../src/publish/apiTokens.js";
 import { AmiServer } from "../src/sim/amiServer.js";
 import { benchUsers } from "./callMemory.js";

@@ -28,7 +28,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type AddressInfo, type Socket } from "node:net";
-import { createDaemon, type Daemon } from "../src/daemon.js";
+import { createDaemon, type Daemon } from "../src/roles/standalone.js";
 import { Outbox } from "../src/store/outbox.js";
 import { WEBHOOK_EVENTS } from "../src/webhooks/config.js";
 import { startSink } from "./webhooks.js";

@@ -12,7 +12,7 @@
  */
 import { fstatSync } from "node:fs";
 import { CommanderError } from "commander";
-import { buildCli } from "./cli.js";
+import { buildCli } from "./cli/cli.js";
 import { LogSink } from "./log.js";
 import { sdNotifier } from "./sdNotify.js";
 import { armWatchdog } from "./watchdog.js";

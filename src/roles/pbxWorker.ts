@@ -45,6 +45,8 @@ export interface PbxWorker {
   readonly done: Promise<string>;
   readonly active: boolean;
   readonly daemon: Daemon | null;
+  /** Resolves once every event offered so far is stored in the stream. */
+  flushed(): Promise<void>;
 }
 
 export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
@@ -134,6 +136,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     get daemon() {
       return daemon;
     },
+    flushed: () => publisher?.flushed() ?? Promise.resolve(),
     async start() {
       bus = await JetStreamBus.connect({
         servers: cluster.nats.servers,

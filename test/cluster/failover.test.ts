@@ -102,4 +102,49 @@ describe.skipIf(!have)("cluster: kill -9 the active PBX worker mid-call", () => 
       ["carol", "answered_elsewhere"],
     ]);
   });
+
+  it("kill -9 a gateway: its clients resume on the other one with no frame lost or doubled (seq continuity)", async () => {
+    const pbx2 = await startFakeAmi({ fullyBooted: true });
+    pbx2.setList("QueueStatus", []).setList("DeviceStateList", []);
+    try {
+      const [head, rest] = trace06Halves();
+      const w = rig.start("worker-h", rig.workerYaml({ nats: nats.url, pbxId: "hamburg", workerId: "H1", amiPort: pbx2.port, leaseTtlMs: 1000 }));
+      await rig.ready(w);
+      await waitFor(() => w.has("pbx resynced"), "worker H1 resynced", 1000);
+      const g1 = rig.start("gw-a", rig.gatewayYaml({ nats: nats.url, name: "gw-a" }));
+      const g2 = rig.start("gw-b", rig.gatewayYaml({ nats: nats.url, name: "gw-b" }));
+      await rig.ready(g1);
+      await rig.ready(g2);
+      const users = ["alice", "bob", "sam"];
+      const onG1 = new Map<string, TestClient>();
+      const control = new Map<string, TestClient>();
+      for (const u of users) {
+        onG1.set(u, await rig.connect(g1.port()!, u));
+        control.set(u, await rig.connect(g2.port()!, u));
+      }
+      for (const c of [...onG1.values(), ...control.values()]) await c.nextOf("snapshot", 5000);
+      await pbx2.replay(head, { raw: true });
+      for (const u of users) await waitFor(() => live(onG1.get(u)!).some((m) => m.type === "call.ringing"), `${u} ringing on gw-a`, 1000);
+      await rig.kill9(g1);
+      // Meanwhile the call goes on: what happens now reaches no client of gw-a.
+      await pbx2.replay(rest, { raw: true });
+      for (const u of users) await waitFor(() => live(control.get(u)!).some((m) => m.type === "call.ended"), `${u} ended (control)`, 1000);
+      for (const u of users) {
+        const before = live(onG1.get(u)!);
+        const afterSeq = Math.max(...before.map((m) => m.seq));
+        const again = await rig.connect(g2.port()!, u);
+        await again.nextOf("snapshot", 5000);
+        again.send({ type: "resume", afterSeq });
+        again.send({ type: "ping" });
+        await again.nextOf("pong", 5000);
+        const resumed = live(again).filter((m) => m.seq > afterSeq);
+        const seen = [...before, ...resumed].map((m) => `${m.seq} ${m.type}`);
+        const want = live(control.get(u)!).filter((m) => m.type.startsWith("call.") || m.type.startsWith("pbx.")).map((m) => `${m.seq} ${m.type}`);
+        expect(resumed.some((m) => m.type === "resync_required"), u).toBe(false);
+        expect(seen.filter((x) => !x.endsWith("resync_required")), u).toEqual(want);
+      }
+    } finally {
+      await pbx2.close();
+    }
+  });
 });

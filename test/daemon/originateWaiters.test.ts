@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { OriginateWaiters } from "../../src/daemonSupport.js";
+import { OriginateWaiters } from "../../src/roles/daemonSupport.js";
 
 afterEach(() => vi.useRealTimers());
 

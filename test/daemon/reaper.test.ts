@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { AmiMessage } from "../../src/ami/codec.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/roles/standalone.js";
 import type { AmiServer, SimConnection } from "../../src/sim/amiServer.js";
 import type { Fields } from "../../src/sim/replay.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";

@@ -4,7 +4,7 @@
  * after the new login decides whether the call is still up.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/roles/standalone.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { DaemonRig, E2E_USERS, trace01Halves, waitFor } from "../helpers/daemon.js";

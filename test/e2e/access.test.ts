@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { buildCli, type CliIo } from "../../src/cli.js";
+import { buildCli, type CliIo } from "../../src/cli/cli.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { TestClient } from "../helpers/cti.js";

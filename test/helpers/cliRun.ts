@@ -1,5 +1,5 @@
 /** The CLI in-process, with a fake `io` (no process.exit, output captured). */
-import { buildCli, type CliIo } from "../../src/cli.js";
+import { buildCli, type CliIo } from "../../src/cli/cli.js";
 
 class Exit extends Error {
   constructor(readonly code: number) {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "ws";
 import { configSchema, type Config } from "../../src/config.js";
-import { createDaemon, type Daemon } from "../../src/daemon.js";
+import { createDaemon, type Daemon } from "../../src/roles/standalone.js";
 import { createApiToken } from "../../src/publish/apiTokens.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import type { AmiServer } from "../../src/sim/amiServer.js";

@@ -1,5 +1,5 @@
 import { configSchema, type Config } from "../../src/config.js";
-import { DEMO_USERS } from "../../src/demo.js";
+import { DEMO_USERS } from "../../src/cli/demo.js";
 
 /** The lab PBX of the recorded traces: six agents (the demo's users without its supervisor). */
 export const LAB_USERS = DEMO_USERS.filter((u) => u.role !== "supervisor").map(({ id, name, devices }) => ({ id, name, devices }));

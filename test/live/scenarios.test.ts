@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { WebSocket } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config.js";
-import { createDaemon, type Daemon } from "../../src/daemon.js";
+import { createDaemon, type Daemon } from "../../src/roles/standalone.js";
 import { createApiToken } from "../../src/publish/apiTokens.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import { TestClient } from "../helpers/cti.js";

@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createDaemon, type Daemon } from "../../src/daemon.js";
-import { demoConfig } from "../../src/demo.js";
+import { createDaemon, type Daemon } from "../../src/roles/standalone.js";
+import { demoConfig } from "../../src/cli/demo.js";
 import { createApiToken } from "../../src/publish/apiTokens.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import { Directory } from "../../src/directory/users.js";

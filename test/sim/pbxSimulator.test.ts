@@ -1,7 +1,7 @@
 /** The demo's PBX simulator drives the real daemon: recorded scenarios come out as calls, and an Originate plays a click-to-dial. */
 import { afterEach, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config.js";
-import { createDaemon, type Daemon } from "../../src/daemon.js";
+import { createDaemon, type Daemon } from "../../src/roles/standalone.js";
 import { memoryLogger } from "../helpers/fakeAmiServer.js";
 import { LAB_USERS } from "../helpers/labConfig.js";
 import { waitFor } from "../helpers/daemon.js";

@@ -1,5 +1,5 @@
 /** The output of `ctibridge replay`: one JSON line per call (sorted by start), or per event. */
-import type { AnyCallEvent, Call } from "./calls/model.js";
+import type { AnyCallEvent, Call } from "../calls/model.js";
 
 export function callLine(c: Call): Record<string, unknown> {
   return {

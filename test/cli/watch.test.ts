@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { AddressInfo } from "node:net";
-import { stripTracePreamble } from "../src/sim/replay.js";
-import { runWatch, WatchError } from "../src/watch.js";
-import { formatMessage } from "../src/watchFormat.js";
-import { DaemonRig, E2E_USERS } from "./helpers/daemon.js";
-import { traceBytes } from "./helpers/traces.js";
+import { stripTracePreamble } from "../../src/sim/replay.js";
+import { runWatch, WatchError } from "../../src/cli/watch.js";
+import { formatMessage } from "../../src/cli/watchFormat.js";
+import { DaemonRig, E2E_USERS } from "../helpers/daemon.js";
+import { traceBytes } from "../helpers/traces.js";
 
 const ts = "2026-11-22T12:03:04.000Z";
 let wss: WebSocketServer | undefined;

@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { runCli } from "./helpers/cliRun.js";
-import { CallLog } from "../src/store/callLog.js";
-import { CSV_COLUMNS, csvField } from "../src/store/export.js";
-import { openDb } from "../src/store/db.js";
-import { DaemonRig, trace01Halves, waitFor } from "./helpers/daemon.js";
-import { finalCall, seedCalls } from "./helpers/seedCalls.js";
+import { runCli } from "../helpers/cliRun.js";
+import { CallLog } from "../../src/store/callLog.js";
+import { CSV_COLUMNS, csvField } from "../../src/store/export.js";
+import { openDb } from "../../src/store/db.js";
+import { DaemonRig, trace01Halves, waitFor } from "../helpers/daemon.js";
+import { finalCall, seedCalls } from "../helpers/seedCalls.js";
 
 const run = runCli;
 

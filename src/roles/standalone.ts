@@ -5,39 +5,44 @@
  */
 import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { AmiClient, backoffDelay } from "./ami/client.js";
-import type { AmiMessage } from "./ami/codec.js";
-import { skipUnneeded, toPbxEvent, type OnBadField } from "./ami/events.js";
-import { AgentTracker, isAgentEvent, type AgentEvent } from "./calls/agents.js";
-import type { AnyCallEvent, Call, Match } from "./calls/model.js";
-import { iso } from "./calls/outcomes.js";
-import { CallTracker, trackerDepsFromConfig } from "./calls/tracker.js";
-import type { Config } from "./config.js";
-import { planReload, type ReloadPlan } from "./configReload.js";
-import { createAnnotations } from "./control/annotations.js";
-import { createCommandHandler } from "./control/commands.js";
-import { ContactDirectory } from "./directory/contacts.js";
-import { Directory } from "./directory/users.js";
-import { createHttpApi, type HttpApi } from "./http/server.js";
-import { createRegistry } from "./http/metrics.js";
-import type { Logger } from "./log.js";
-import { toCallSnapshot } from "./publish/protocol.js";
-import { CtiServer } from "./publish/server.js";
-import { PbxSimulator } from "./sim/pbxSimulator.js";
-import { CallLog, CallLogWriter } from "./store/callLog.js";
-import { defaultDbPath, openDb, type Db } from "./store/db.js";
-import { RetentionPruner } from "./store/retention.js";
-import { WrapUpStore } from "./store/wrapUps.js";
-import { createDoneMarker } from "./control/done.js";
-import { queuePause } from "./control/templates.js";
-import { deviceResource } from "./directory/devices.js";
-import { QueueBoard } from "./queueBoard.js";
-import { WRAP_UP_REASON, WrapUps } from "./wrapUp.js";
-import { Outbox } from "./store/outbox.js";
-import { Webhooks } from "./webhooks/deliver.js";
+import { AmiClient, backoffDelay } from "../ami/client.js";
+import type { AmiMessage } from "../ami/codec.js";
+import { skipUnneeded, toPbxEvent, type OnBadField } from "../ami/events.js";
+import { AgentTracker, isAgentEvent, type AgentEvent } from "../calls/agents.js";
+import type { AnyCallEvent, Call, Match } from "../calls/model.js";
+import { iso } from "../calls/outcomes.js";
+import { CallTracker, trackerDepsFromConfig } from "../calls/tracker.js";
+import type { Config } from "../config.js";
+import type { ReloadPlan } from "../configReload.js";
+import { createAnnotations } from "../control/annotations.js";
+import { createCommandHandler } from "../control/commands.js";
+import { ContactDirectory } from "../directory/contacts.js";
+import { Directory } from "../directory/users.js";
+import { createHttpApi, type HttpApi } from "../http/server.js";
+import { createRegistry } from "../http/metrics.js";
+import type { Logger } from "../log.js";
+import { toCallSnapshot } from "../publish/protocol.js";
+import { CtiServer, type CommandResult } from "../publish/server.js";
+import { PbxSimulator } from "../sim/pbxSimulator.js";
+import { CallLog, CallLogWriter } from "../store/callLog.js";
+import { defaultDbPath, openDb, type Db } from "../store/db.js";
+import { RetentionPruner } from "../store/retention.js";
+import { WrapUpStore } from "../store/wrapUps.js";
+import { createDoneMarker } from "../control/done.js";
+import { queuePause } from "../control/templates.js";
+import { deviceResource } from "../directory/devices.js";
+import { QueueBoard } from "../queueBoard.js";
+import { WRAP_UP_REASON, WrapUps } from "../wrapUp.js";
+import { Outbox } from "../store/outbox.js";
+import { Webhooks } from "../webhooks/deliver.js";
+import { InProcessBus, type EventBus } from "../bus/index.js";
+import { ctiSubscriber } from "../bus/ctiSubscriber.js";
+import { VERSION } from "../version.js";
+import { healthReport } from "./health.js";
+import { applyReload } from "./reload.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
-export const VERSION = "0.1.0";
+export { VERSION } from "../version.js";
 
 export interface DaemonDeps {
   config: Config;
@@ -70,6 +75,10 @@ export interface Daemon {
   readonly ami: AmiClient | null;
   readonly registry: Registry;
   readonly webhooks: Webhooks;
+  /** The in-process event bus (bus/): call events, agent states, PBX status, done marks, queue boards. */
+  readonly bus: EventBus;
+  /** Handle one client command as the WebSocket server would (a cluster gateway's request). */
+  command(user: { userId: string; role: "agent" | "supervisor" }, cmd: { id: string; action: string; args: unknown; connectionId: string }): Promise<CommandResult>;
 }
 
 export function createDaemon(deps: DaemonDeps): Daemon {
@@ -88,7 +97,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     onRecovered: (calls, since) => log.info({ calls, failingSince: new Date(since).toISOString() }, "call log writes work again"),
     // An answered call back closed missed legs: every tab of that user sees them done.
     onDone: (marks) => {
-      for (const mk of marks) cti?.callDone({ userId: mk.userId, callId: mk.callId, queue: callLog.get(mk.callId)?.queue ?? null, doneAt: mk.doneAt, by: mk.userId, reason: "called_back" });
+      for (const mk of marks) bus.publish({ kind: "done", done: { userId: mk.userId, callId: mk.callId, queue: callLog.get(mk.callId)?.queue ?? null, doneAt: mk.doneAt, by: mk.userId, reason: "called_back" } });
     },
     onCommitted: () => webhooks.kick(),
   });
@@ -154,6 +163,16 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
   });
 
+  // The seam between the engine and its consumers (bus/): the store first, then the clients.
+  const bus: EventBus = new InProcessBus((err, ev) => log.error({ err, kind: ev.kind }, "bus subscriber failed"));
+  bus.subscribe((ev) => {
+    if (ev.kind !== "call" || ev.event.userId !== null) return;
+    const e = ev.event;
+    if (e.call.queue !== null) queueBoard.touch(e.call.queue);
+    writer.save(e.call, iso(e.at), webhooks.rowsFor(e));
+    if (e.name === "callEnded") log.info({ callId: e.call.callId, direction: e.call.direction, outcome: e.call.outcome, from: e.call.from.raw, to: e.call.to.raw }, "call ended");
+  });
+
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
   const openIds = callLog.openCallIds();
@@ -187,12 +206,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   function onCallEvent(ev: AnyCallEvent): void {
     m.callEvents.inc({ name: ev.name });
     if (ev.name === "callEnded" && ev.userId !== null) wrapUps.partEnded(ev.userId, ev.call, ev.at);
-    if (ev.userId === null) {
-      if (ev.call.queue !== null) queueBoard.touch(ev.call.queue);
-      writer.save(ev.call, iso(ev.at), webhooks.rowsFor(ev));
-      if (ev.name === "callEnded") log.info({ callId: ev.call.callId, direction: ev.call.direction, outcome: ev.call.outcome, from: ev.call.from.raw, to: ev.call.to.raw }, "call ended");
-    }
-    cti?.publish(ev);
+    bus.publish({ kind: "call", event: ev });
   }
 
   // Agent state (queues, pause, device state) → agent.state messages.
@@ -207,7 +221,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     wrapUpOf: (userId) => wrapUps.stateOf(userId),
     onChange: (userId, state) => {
       try {
-        cti?.agentState(userId, state);
+        bus.publish({ kind: "agent", userId, state });
         for (const q of state.queues) queueBoard.touch(q.queue);
       } catch (err) {
         log.error({ err, userId }, "agent state publish failed");
@@ -243,7 +257,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       // The tracker forgot the call (calls.keepEndedMs): publish the stored record, which has the seconds.
       const stored = callLog.get(e.callId);
       if (stored === null) return;
-      for (const userId of [e.userId, null]) cti?.publish({ name: "callUpdated", userId, call: stored, at: now() });
+      for (const userId of [e.userId, null]) bus.publish({ kind: "call", event: { name: "callUpdated", userId, call: stored, at: now() } });
     },
   });
 
@@ -254,10 +268,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     timezone: config.agents.timezone,
     intervalMs: config.agents.queueStateIntervalMs,
     now,
-    publish: (q) => cti?.queueState(q),
+    publish: (q) => bus.publish({ kind: "queue", queue: q }),
     wanted: (q) => cti?.watchesQueue(q) ?? false,
   });
-  const markDone = createDoneMarker({ store: callLog, published: (d) => cti?.callDone(d), now });
+  const markDone = createDoneMarker({ store: callLog, published: (d) => bus.publish({ kind: "done", done: d }), now });
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
   const simSecret = deps.simulatorSecret ?? randomUUID();
@@ -269,19 +283,9 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   /** The last moment the PBX was known up before the current outage (ends the calls the resync closes). */
   let linkLostAt: number | null = null;
 
-  /** /healthz: ok only while the PBX link is logged in and the store takes writes (CallLogWriter.checkWritable). */
+  /** /healthz (health.ts). */
   function health(): Record<string, unknown> {
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const up = ami?.isConnected === true;
-    writer.checkWritable();
-    const failing = writer.failingSince;
-    return {
-      status: up && failing === null ? "ok" : "failing",
-      pbx: up ? "connected" : `disconnected since ${iso(pbxDownSince ?? now())}`,
-      store: failing === null ? "ok" : `write failing since ${iso(failing)}, ${writer.backlog} calls pending`,
-      activeCalls: tracker.activeCalls().length,
-      clients: cti.clientCount,
-    };
+    return healthReport({ pbxUp: ami?.isConnected === true, pbxDownSince, writer, activeCalls: tracker.activeCalls().length, clients: cti.clientCount, now });
   }
 
   // While the CoreShowChannels listing runs, live events wait, so that the listing (a
@@ -421,7 +425,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         closeVanishedCalls(callLog, tracker, now(), log);
       }
       log.info({ channels: listing.events.length, calls: tracker.activeCalls().length }, "pbx resynced");
-      cti.pbxStatus("resynced", { calls: tracker.activeCalls().length });
+      bus.publish({ kind: "pbx", status: "resynced", info: { calls: tracker.activeCalls().length } });
     } catch (err) {
       log.warn({ err }, "resync listing failed");
     } finally {
@@ -540,6 +544,16 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     return r;
   }
 
+  /** One client command (a WebSocket frame, or a gateway's request in cluster mode). */
+  function command(user: { userId: string; role: "agent" | "supervisor" }, cmd: { id: string; action: string; args: unknown; connectionId: string }) {
+    const u = directory.getUser(user.userId);
+    // A supervisor without control rights acts like an agent: only on their own calls. An
+    // annotation is no call control: supervisors may annotate any call (as over REST).
+    const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate" && cmd.action !== "call.done";
+    const role = demote ? "agent" : user.role;
+    return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
+  }
+
   cti = new CtiServer({
     config,
     log,
@@ -548,20 +562,15 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     activeCalls: () => tracker.activeCalls(),
     getCall: (callId) => tracker.getCall(callId),
     agentStateOf: (userId) => agents.stateOf(userId),
-    onCommand: (user, cmd) => {
-      const u = directory.getUser(user.userId);
-      // A supervisor without control rights acts like an agent: only on their own calls. An
-      // annotation is no call control: supervisors may annotate any call (as over REST).
-      const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate" && cmd.action !== "call.done";
-      const role = demote ? "agent" : user.role;
-      return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
-    },
+    onCommand: (user, cmd) => command(user, cmd),
     now,
     version: VERSION,
     registry,
   });
+  bus.subscribe(ctiSubscriber(cti));
 
   return {
+    command,
     tracker,
     agents,
     db,
@@ -573,6 +582,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     queueBoard,
     registry,
     webhooks,
+    bus,
     get ami() {
       return ami;
     },
@@ -638,7 +648,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         if (pbxDownSince !== null) return;
         pbxDownSince = now();
         linkLostAt = upUntil;
-        cti.pbxStatus("disconnected", { reason });
+        bus.publish({ kind: "pbx", status: "disconnected", info: { reason } });
       });
       client.on("reconnecting", () => m.reconnects.inc());
       client.start();
@@ -662,6 +672,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       await http?.close();
       await simulator?.stop();
       writer.flush();
+      await bus.close();
       db.close();
     },
     reloadUsers(next: Config) {
@@ -670,35 +681,19 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       log.info({ users: next.users.length }, "users reloaded");
     },
     reload(next: Config) {
-      const plan = planReload(config, next);
-      const changed = (prefix: string) => plan.applied.some((p) => p === prefix || p.startsWith(`${prefix}.`));
-      if (changed("users")) {
-        config.users = next.users;
-        directory.applyConfig(next.users);
-        agents.remap();
-      }
-      if (changed("contacts")) {
-        config.contacts = next.contacts;
-        contacts.reconfigure(next.contacts);
-      }
-      if (changed("pop")) {
-        config.pop = next.pop;
-        cti.settingsChanged();
-      }
-      if (changed("control")) {
-        config.control = next.control;
-        onCommand = commandHandler();
-      }
-      if (changed("log.level")) {
-        config.log.level = next.log.level;
-        log.level = next.log.level;
-      }
-      if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
-      // Read at each wrap-up start and end: running wrap-ups keep their until.
-      if (changed("agents.wrapUp")) config.agents.wrapUp = next.agents.wrapUp;
-      log.info({ ...plan, users: directory.listUsers().length }, "configuration reloaded");
-      return plan;
+      return applyReload(config, next, {
+        log,
+        usersChanged: (users) => {
+          directory.applyConfig(users);
+          agents.remap();
+        },
+        contactsChanged: (c) => contacts.reconfigure(c),
+        popChanged: () => cti.settingsChanged(),
+        controlChanged: () => {
+          onCommand = commandHandler();
+        },
+        userCount: () => directory.listUsers().length,
+      });
     },
   };
 }
-

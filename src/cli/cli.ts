@@ -6,18 +6,19 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { DestinationStream } from "pino";
-import { captureAmi, decodeToLines } from "./ami/capture.js";
-import { replayFiles } from "./replay.js";
-import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, describeRole, type Config, type LoadOptions } from "./config.js";
-import { createDaemon, VERSION } from "./daemon.js";
-import { ContactDirectory } from "./directory/contacts.js";
-import { Directory } from "./directory/users.js";
-import { createLogger, type Logger } from "./log.js";
-import { createApiToken, listApiTokens, revokeApiToken } from "./publish/apiTokens.js";
-import { CallLog } from "./store/callLog.js";
+import { captureAmi, decodeToLines } from "../ami/capture.js";
+import { replayFiles } from "../replay.js";
+import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, describeRole, type Config, type LoadOptions } from "../config.js";
+import { createDaemon, VERSION } from "../roles/standalone.js";
+import { ContactDirectory } from "../directory/contacts.js";
+import { Directory } from "../directory/users.js";
+import { createLogger, type Logger } from "../log.js";
+import { createApiToken, listApiTokens, revokeApiToken } from "../publish/apiTokens.js";
+import { CallLog } from "../store/callLog.js";
+import { runClusterRole } from "../roles/runCluster.js";
 import { addDataCommands } from "./cliData.js";
 import { addWebhookCommands } from "./cliWebhooks.js";
-import { defaultDbPath, openDb, StoreOpenError, type Db } from "./store/db.js";
+import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
 import { runWatch } from "./watch.js";
 import { runDemo } from "./demo.js";
 import { replayLines } from "./replayOutput.js";
@@ -326,6 +327,8 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
 
 /** Start the daemon and keep it running until a signal; SIGHUP reloads what can change at run time. */
 export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
+  // Cluster mode: this process plays one role (roles/runCluster.ts).
+  if (c.mode === "cluster") return runClusterRole(c, log, io, VERSION);
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
   const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.

@@ -3,12 +3,12 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "./helpers/cliRun.js";
-import { replayFiles } from "../src/replay.js";
-import { CallLog } from "../src/store/callLog.js";
-import { openDb } from "../src/store/db.js";
-import { LAB_USERS, labConfig } from "./helpers/labConfig.js";
-import { FIXTURES, scenarioJson, traceFiles } from "./helpers/traces.js";
+import { runCli } from "../helpers/cliRun.js";
+import { replayFiles } from "../../src/replay.js";
+import { CallLog } from "../../src/store/callLog.js";
+import { openDb } from "../../src/store/db.js";
+import { LAB_USERS, labConfig } from "../helpers/labConfig.js";
+import { FIXTURES, scenarioJson, traceFiles } from "../helpers/traces.js";
 
 const run = runCli;
 

@@ -1,9 +1,9 @@
 /** Small pieces of daemon policy, kept out of daemon.ts so that file stays wiring only. */
-import type { PbxEvent } from "./ami/events.js";
-import type { Call } from "./calls/model.js";
-import type { CallTracker } from "./calls/tracker.js";
-import type { Logger } from "./log.js";
-import type { CallLog } from "./store/callLog.js";
+import type { PbxEvent } from "../ami/events.js";
+import type { Call } from "../calls/model.js";
+import type { CallTracker } from "../calls/tracker.js";
+import type { Logger } from "../log.js";
+import type { CallLog } from "../store/callLog.js";
 
 /** The number the contact lookup is about: the caller of an inbound call, the callee of an outbound one. */
 export function externalNumber(call: Call): string | null {

@@ -7,10 +7,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildCli, type CliIo } from "../src/cli.js";
-import { VERSION } from "../src/daemon.js";
-import { startFakeAmi, type AmiServer } from "./helpers/fakeAmiServer.js";
-import { waitFor } from "./helpers/daemon.js";
+import { buildCli, type CliIo } from "../../src/cli/cli.js";
+import { VERSION } from "../../src/roles/standalone.js";
+import { startFakeAmi, type AmiServer } from "../helpers/fakeAmiServer.js";
+import { waitFor } from "../helpers/daemon.js";
 
 type Line = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { duration, formatMessage, jsonLineSafe, party, terminalSafe } from "../src/watchFormat.js";
+import { duration, formatMessage, jsonLineSafe, party, terminalSafe } from "../../src/cli/watchFormat.js";
 
 const ts = "2026-11-22T12:03:04.120Z";
 const env = (type: string, rest: Record<string, unknown> = {}) => ({ v: 1, seq: 7, type, ts, userId: "alice", ...rest });

@@ -8,12 +8,12 @@ import { chmodSync, closeSync, openSync, writeSync } from "node:fs";
 import Database from "better-sqlite3";
 import { Option, type Command } from "commander";
 import type { CliIo, ConfigOpts } from "./cli.js";
-import type { Config } from "./config.js";
-import { toCallSnapshot } from "./publish/protocol.js";
-import { callsInOrder } from "./store/callLog.js";
-import type { Db } from "./store/db.js";
-import { CSV_COLUMNS, csvRow } from "./store/export.js";
-import { forgetNumber } from "./store/forget.js";
+import type { Config } from "../config.js";
+import { toCallSnapshot } from "../publish/protocol.js";
+import { callsInOrder } from "../store/callLog.js";
+import type { Db } from "../store/db.js";
+import { CSV_COLUMNS, csvRow } from "../store/export.js";
+import { forgetNumber } from "../store/forget.js";
 
 export interface DataCommandHelpers {
   withConfig: (cmd: Command) => Command;

@@ -5,7 +5,7 @@
  * the token is bad, expired or superseded, and when the signal aborts.
  */
 import WebSocket from "ws";
-import { connect, type CtiError, type WebSocketConstructor } from "../packages/client/src/index.js";
+import { connect, type CtiError, type WebSocketConstructor } from "../../packages/client/src/index.js";
 import { formatMessage, jsonLineSafe, terminalSafe } from "./watchFormat.js";
 
 export interface WatchOptions {

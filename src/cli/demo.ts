@@ -7,12 +7,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CliIo } from "./cli.js";
-import { configSchema, type Config } from "./config.js";
-import { Directory } from "./directory/users.js";
-import { ContactDirectory } from "./directory/contacts.js";
-import { createLogger, type Logger } from "./log.js";
-import { createApiToken } from "./publish/apiTokens.js";
-import { openDb } from "./store/db.js";
+import { configSchema, type Config } from "../config.js";
+import { Directory } from "../directory/users.js";
+import { ContactDirectory } from "../directory/contacts.js";
+import { createLogger, type Logger } from "../log.js";
+import { createApiToken } from "../publish/apiTokens.js";
+import { openDb } from "../store/db.js";
 
 export const DEMO_USERS = [
   { id: "alice", name: "Alice Agent", devices: ["PJSIP/1001"] },

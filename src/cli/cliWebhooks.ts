@@ -5,7 +5,7 @@
 import { Option, type Command } from "commander";
 import type { CliIo, ConfigOpts } from "./cli.js";
 import type { DataCommandHelpers } from "./cliData.js";
-import { Outbox, OUTBOX_STATES, type OutboxRow, type OutboxState } from "./store/outbox.js";
+import { Outbox, OUTBOX_STATES, type OutboxRow, type OutboxState } from "../store/outbox.js";
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -1,0 +1,41 @@
+/**
+ * The event-bus seam: what the engine side (tracker, agent tracker, wrap-ups, queue board, PBX
+ * link) says, as one discriminated union, and the interface the consumers (the call store, the
+ * WebSocket server, webhooks) subscribe through. Standalone wires the in-process bus
+ * (inProcess.ts): delivery is synchronous, in subscription order, on the publisher's stack.
+ * A cluster bus (JetStream) implements the same interface across processes.
+ */
+import type { AnyCallEvent } from "../calls/model.js";
+import type { AgentState, QueueInfo } from "../publish/protocol.js";
+
+export type PbxStatusKind = "disconnected" | "resynced";
+
+export interface CallDoneFact {
+  userId: string;
+  callId: string;
+  queue: string | null;
+  doneAt: string;
+  by: string;
+  reason: "marked" | "called_back";
+}
+
+/** Every fact the publish layer consumes, keyed by `kind`. */
+export type BusEvent =
+  | { kind: "call"; event: AnyCallEvent }
+  | { kind: "agent"; userId: string; state: AgentState }
+  | { kind: "pbx"; status: PbxStatusKind; info: { reason?: string; calls?: number } }
+  | { kind: "done"; done: CallDoneFact }
+  | { kind: "queue"; queue: QueueInfo };
+
+export type BusKind = BusEvent["kind"];
+export type BusHandler = (ev: BusEvent) => void;
+
+export interface EventBus {
+  /** Hand one fact to every subscriber. Never throws (a subscriber's error is the bus's to log). */
+  publish(ev: BusEvent): void;
+  /** Returns the unsubscribe function. */
+  subscribe(handler: BusHandler): () => void;
+  close(): Promise<void>;
+}
+
+export { InProcessBus } from "./inProcess.js";
