@@ -31,17 +31,27 @@ const EVERYONE = ["alice", "bob", "carol", "dave", "eve", "frank", "sam"];
 const TRACES = ["06-ringgroup-answered", "07-queue-support-answered", "16-blind-transfer-refer", "28-attended-transfer-dtmf", "03-inbound-missed-caller-abandon", "38-queue-support-ringout-then-answered", "35-pickup-group"];
 const SKIP = new Set(["hello", "snapshot", "pong", "agent.state", "queue.state", "pbx.resynced", "pbx.disconnected", "pbx.failover"]);
 
-/** Live frames with callIds numbered by first appearance, without seq and pbxId. */
+/**
+ * Live frames with callIds and times numbered by first appearance (the traces carry no
+ * Timestamp: times are arrival times, which differ between two runs), without seq and pbxId.
+ */
 function normalize(messages: any[]): unknown[] {
   const ids = new Map<string, string>();
   const id = (x: string) => {
     if (!ids.has(x)) ids.set(x, `call-${ids.size + 1}`);
     return ids.get(x)!;
   };
+  const times = new Map<string, string>();
+  const time = (x: string) => {
+    if (!times.has(x)) times.set(x, `t${times.size + 1}`);
+    return times.get(x)!;
+  };
   return messages
     .filter((m) => !SKIP.has(m.type))
     .map((m) => {
-      const text = JSON.stringify(m).replace(/"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"/g, (u) => `"${id(u.slice(1, -1))}"`);
+      const text = JSON.stringify(m)
+        .replace(/"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"/g, (u) => `"${id(u.slice(1, -1))}"`)
+        .replace(/"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/g, (t) => `"${time(t.slice(1, -1))}"`);
       const o = JSON.parse(text);
       delete o.seq;
       if (o.call) delete o.call.pbxId;
@@ -122,7 +132,11 @@ describe.skipIf(!have)("standalone and cluster: the same frames per user", () =>
     await worker.flushed();
     await waitFor(async () => gateway.stats().lastSeq >= (await lastSeq(nats.url)), "gateway caught up", 1000);
     for (const c of clients.values()) await c.sync();
+    expect(expected.get("sam")!.length).toBeGreaterThan(2);
     for (const u of EVERYONE) expect(normalize(clients.get(u)!.messages), `${name}: ${u}`).toEqual(expected.get(u));
+    const samCalls = clients.get("sam")!.messages.filter((m) => m.call);
+    expect(samCalls.length).toBeGreaterThan(2);
+    expect(samCalls.every((m) => m.call.pbxId === "lab")).toBe(true);
     for (const c of clients.values()) c.ws.terminate();
   });
 });
