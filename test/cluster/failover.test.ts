@@ -141,6 +141,7 @@ describe.skipIf(!have)("cluster: kill -9 the active PBX worker mid-call", () => 
         const seen = [...before, ...resumed].map((m) => `${m.seq} ${m.type}`);
         const want = live(control.get(u)!).filter((m) => m.type.startsWith("call.") || m.type.startsWith("pbx.")).map((m) => `${m.seq} ${m.type}`);
         expect(resumed.some((m) => m.type === "resync_required"), u).toBe(false);
+        expect(resumed.some((m) => m.type === "call.ended"), `${u} missed the end on gw-a, got it by resume`).toBe(true);
         expect(seen.filter((x) => !x.endsWith("resync_required")), u).toEqual(want);
       }
     } finally {
