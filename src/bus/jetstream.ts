@@ -10,7 +10,7 @@
  * counter), so a publish retried after a lost ack is stored once (the stream's duplicate window).
  */
 import { connect, credsAuthenticator, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { readFileSync } from "node:fs";
 import type { Logger } from "../log.js";
@@ -104,19 +104,34 @@ export class JetStreamBus {
   }
 
   /**
-   * Read the stream in order from `fromSeq` (inclusive; 0 or absent: from the oldest kept), then
-   * live. An ordered consumer: no state on the server beyond this reader, recreated by the
-   * client at the right sequence after a reconnect, never redelivers.
+   * Read the stream in order from `fromSeq` (inclusive; 0: from the oldest kept), then live,
+   * each message once. An ordered consumer: no state on the server beyond this reader. It lives
+   * on the stream leader's node; when that node dies the server may answer neither messages nor
+   * "not found", so after three missed heartbeats (3 s) this reader drops it and makes a new
+   * one at the next sequence it has not seen.
    */
   async read(fromSeq: number, onEntry: (d: Delivered) => void): Promise<{ stop(): Promise<void> }> {
-    // No subject filter: the stream holds only events (multi-filter needs nats-server 2.10).
-    const consumer = await this.js.consumers.get(STREAM, {
-      ...(fromSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq } : { deliver_policy: DeliverPolicy.All }),
-    });
-    const messages = await consumer.consume();
     const log = this.opts.log;
-    const done = (async () => {
+    let next = fromSeq;
+    let stopped = false;
+    const open = async (): Promise<ConsumerMessages> => {
+      // No subject filter: the stream holds only events (multi-filter needs nats-server 2.10).
+      const consumer = await this.js.consumers.get(STREAM, next > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next } : { deliver_policy: DeliverPolicy.All });
+      return consumer.consume({ expires: 5_000, idle_heartbeat: 1_000 });
+    };
+    const drain = async (messages: ConsumerMessages) => {
+      void (async () => {
+        for await (const st of messages.status()) {
+          if (st.type === "heartbeats_missed" && st.count >= 3) {
+            log.warn({ next }, "bus reader lost its consumer, making a new one");
+            void messages.close();
+            break;
+          }
+        }
+      })();
       for await (const m of messages) {
+        if (m.seq < next) continue;
+        next = m.seq + 1;
         let entry: BusEntry;
         try {
           entry = m.json<BusEntry>();
@@ -130,9 +145,27 @@ export class JetStreamBus {
           log.error({ err, seq: m.seq }, "bus entry handler failed");
         }
       }
+    };
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // The first consumer is made before read() resolves (a missing stream is the caller's error).
+    let messages = await open();
+    const done = (async () => {
+      while (!stopped) {
+        await drain(messages).catch((err: unknown) => log.warn({ err, next }, "bus reader failed, retrying"));
+        while (!stopped) {
+          await pause(250);
+          try {
+            messages = await open();
+            break;
+          } catch (err) {
+            log.warn({ err, next }, "bus reader cannot make a consumer, retrying");
+          }
+        }
+      }
     })();
     return {
       async stop() {
+        stopped = true;
         await messages.close();
         await done;
       },

@@ -3,8 +3,11 @@
  * bucket TTL (stream max age) is the lease time. nats-server 2.9 has no per-key TTL, so:
  * the active worker renews with `update(key, holder, lastRevision)` (fails if anyone else wrote
  * since); a standby tries `create(key, holder)` (fails while the key exists) every `pollMs` and
- * when the watch shows the key deleted. A worker that cannot renew for `ttlMs` counts its lease
- * as lost on its own (it may be cut off from NATS while a standby already took over).
+ * when the watch shows the key deleted. A holder that cannot reach NATS keeps trying (a NATS
+ * node dying takes a few seconds of leader election) but is not `fresh` once a whole TTL passed
+ * without a renewal: its worker holds its events back then, since a standby may have taken over.
+ * When NATS answers again, a refused renewal means the key changed: if it merely expired and
+ * nobody took it, the holder creates it again under a new term (`onTerm`); else the lease is lost.
  *
  * The lease's term is the KV revision that created it: strictly increasing per bucket, so it
  * orders the active workers of a PBX (message ids and `pbx.failover` carry it).
@@ -26,8 +29,10 @@ export interface LeaseDeps {
   now?: () => number;
   /** Became active; `previous`: the holder whose lease it replaced, when known. */
   onAcquired: (term: number, previous: string | null) => void;
-  /** Stopped being active (renewal refused or impossible for ttlMs). */
+  /** Stopped being active (another worker holds the key now). */
   onLost: (term: number) => void;
+  /** Still active under a new term (the key had expired while NATS was away, and nobody took it). */
+  onTerm?: (term: number) => void;
 }
 
 export interface LeaseValue {
@@ -54,6 +59,11 @@ export class Lease {
 
   get currentTerm(): number {
     return this.term;
+  }
+
+  /** Active, and renewed within the last TTL: nobody else can have taken over. */
+  get fresh(): boolean {
+    return this.active && this.now() - this.lastOk < this.d.ttlMs;
   }
 
   async start(): Promise<void> {
@@ -110,11 +120,26 @@ export class Lease {
     try {
       this.rev = await this.d.kv.update(this.d.pbxId, this.value(), this.rev);
       this.lastOk = this.now();
+      return;
     } catch (err) {
       if (this.stopped) return;
-      const refused = /wrong last sequence/i.test((err as Error)?.message ?? "");
-      if (!refused && this.now() - this.lastOk < this.d.ttlMs) return void this.d.log.warn({ err, pbxId: this.d.pbxId }, "lease renewal failed, retrying");
-      const term = this.term;
+      if (!/wrong last sequence/i.test((err as Error)?.message ?? "")) {
+        // NATS unreachable or electing a leader: keep trying; `fresh` turns false after a TTL.
+        if (this.now() - this.lastOk >= this.d.ttlMs) this.d.log.warn({ err, pbxId: this.d.pbxId }, "lease renewal failed, retrying");
+        return;
+      }
+    }
+    // Refused: the key changed. Expired with nobody taking it: ours again under a new term.
+    const term = this.term;
+    try {
+      const rev = await this.d.kv.create(this.d.pbxId, this.value());
+      this.rev = rev;
+      this.term = rev;
+      this.lastOk = this.now();
+      this.d.log.warn({ pbxId: this.d.pbxId, term: rev, previous: term }, "lease expired while NATS was away, taken again");
+      this.d.onTerm?.(rev);
+    } catch (err) {
+      if (this.stopped) return;
       this.term = 0;
       this.d.log.warn({ err, pbxId: this.d.pbxId, term }, "lease lost");
       this.d.onLost(term);

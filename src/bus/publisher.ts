@@ -22,6 +22,8 @@ export interface PublisherDeps {
   /** Entries waiting past this are refused (logged once per overflow); the stream is far behind. */
   maxQueued?: number;
   retryMs?: number;
+  /** While false, nothing is sent (the worker's lease is not fresh: a standby may be active). */
+  gate?: () => boolean;
   /** Told after each stored entry. */
   onStored?: (seq: number, subject: string) => void;
   now?: () => number;
@@ -92,6 +94,10 @@ export class BusPublisher {
     this.pumping = true;
     const window = this.d.window ?? 1;
     while (this.queue.length > 0 && !this.stopped) {
+      if (this.d.gate && !this.d.gate()) {
+        await new Promise((r) => setTimeout(r, this.d.retryMs ?? 250));
+        continue;
+      }
       const batch = this.queue.slice(0, window);
       const results = await Promise.allSettled(batch.map((p) => this.d.sink.publish(p.subject, p.data, p.msgId)));
       if (this.stopped) break;

@@ -153,7 +153,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       await bus.ensureStream();
       const leases = await bus.kv(LEASE_BUCKET, cluster.leaseTtlMs);
       callsKv = await bus.kv(CALLS_BUCKET, 0);
-      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog });
+      // Events wait while the lease is not fresh (cut off from NATS a whole TTL: a standby may run).
+      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false });
       lease = new Lease({
         kv: leases,
         pbxId,
@@ -168,6 +169,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
           });
         },
         onLost: () => void lost(),
+        onTerm: (term) => publisher?.setTerm(term),
       });
       await lease.start();
       if (!lease.active) wlog.info({}, "standing by (another worker holds the lease)");

@@ -56,3 +56,46 @@ export async function startNats(extra: string[] = []): Promise<NatsServer> {
     },
   };
 }
+
+/** A free TCP port on 127.0.0.1 (bound and released; the cluster's route ports must be known up front). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `n` nats-servers in one JetStream cluster (routes on 127.0.0.1); resolves once a meta leader is elected. */
+export async function startNatsCluster(n = 3): Promise<NatsServer[]> {
+  const routes = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const routeList = routes.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const nodes = await Promise.all(
+    routes.map((rp, i) => startNats(["--cluster_name", "ctib", "-n", `n${i + 1}`, "--cluster", `nats://127.0.0.1:${rp}`, "--routes", routeList])),
+  );
+  // JetStream is usable once the nodes agreed on a meta leader.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ok = await fetchJsz(nodes[0]!).catch(() => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error("nats cluster formed no JetStream meta leader");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return nodes;
+}
+
+/** Whether the node answers a JetStream account info request (meta leader known). */
+async function fetchJsz(node: NatsServer): Promise<boolean> {
+  const { connect } = await import("@nats-io/transport-node");
+  const nc = await connect({ servers: node.url });
+  try {
+    const r = await nc.request("$JS.API.INFO", "", { timeout: 1000 });
+    return !JSON.parse(new TextDecoder().decode(r.data)).error;
+  } finally {
+    await nc.close();
+  }
+}
