@@ -143,7 +143,7 @@ async function failover(url: string, runs: number, leaseTtlMs: number) {
     const terms = seen.size;
     const killedAt = performance.now();
     active.kill("SIGKILL");
-    for (let i = 0; i < 400 && seen.size === terms; i++) await sleep(5);
+    for (let i = 0; i < 2000 && seen.size === terms; i++) await sleep(5);
     const first = [...seen.values()][terms];
     if (first !== undefined) times.push(first - killedAt);
     // The survivor is active; a new standby joins for the next run.
