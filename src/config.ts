@@ -39,6 +39,32 @@ const portOrZero = z
   .max(65535, { error: "expected an integer 0..65535" });
 const ms = (def: number) =>
   z.number({ error: "expected a number of milliseconds" }).int().min(1).default(def);
+const POSTGRES_DEFAULTS = { host: "127.0.0.1", port: 5432, database: "ctibridge", user: "ctibridge", ssl: "off" as const, poolSize: 10, connectTimeoutMs: 5_000 };
+const postgresSchema = z
+  .object({
+    /** Instead of host/port/database/user: `postgres://user@host:port/database` (no password in it). */
+    url: z
+      .string()
+      .refine((u) => /^postgres(ql)?:\/\/[^\s]+$/.test(u), "expected postgres://user@host:port/database")
+      .refine((u) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(u), "no password in the url: set CTIBRIDGE_STORE_PASSWORD, the credential store-password or passwordFile")
+      .optional(),
+    /** Host name, address, or a unix socket directory (`/var/run/postgresql`). */
+    host: z.string().min(1).default("127.0.0.1"),
+    port: port.default(5432),
+    database: z.string().min(1).default("ctibridge"),
+    user: z.string().min(1).default("ctibridge"),
+    /** Prefer CTIBRIDGE_STORE_PASSWORD, the systemd credential `store-password` or passwordFile; none: the server's trust/peer auth. */
+    password: z.string().min(1).optional(),
+    passwordFile: z.string().optional(),
+    /** TLS: `off`, `require` (encrypted, certificate not checked) or `verify-full` (checked against the system CAs or caFile). */
+    ssl: z.enum(["off", "require", "verify-full"], { error: "expected off, require or verify-full" }).default("off"),
+    caFile: z.string().optional(),
+    /** Connections this process keeps open to the server. */
+    poolSize: z.number().int().min(1).max(100).default(10),
+    connectTimeoutMs: ms(5_000),
+  })
+  .strict();
+
 const device = z
   .string({ error: "expected a device like PJSIP/1001" })
   .regex(/^[A-Za-z0-9]+\/[^\s/-][^\s]*$/, { error: "expected a device like PJSIP/1001" });
@@ -331,8 +357,16 @@ export const configSchema = z
       }),
     store: z
       .object({
+        /**
+         * The call log of record: `sqlite` (the file below, one process) or `postgres` (the
+         * server below: REST history, `ctibridge calls` and retention read it; the daemon archives
+         * every call to it; SQLite keeps the directory, keys, journal and outbox).
+         */
+        kind: z.enum(["sqlite", "postgres"], { error: "expected sqlite or postgres" }).default("sqlite"),
         /** SQLite file; `:memory:` for a throw-away database. Default: $STATE_DIRECTORY or ./data. */
         path: z.string().optional(),
+        /** The PostgreSQL server (store.kind: postgres). */
+        postgres: postgresSchema.default(POSTGRES_DEFAULTS),
         /**
          * Call snapshots waiting while writes fail. Past the bound, snapshots of calls still in
          * progress that are not already waiting are dropped (counted; the call's next change or
@@ -343,7 +377,7 @@ export const configSchema = z
         webhookRetentionDays: z.number({ error: "expected a whole number of days (0: keep)" }).int().min(0).max(3650).default(7),
       })
       .strict()
-      .default({ maxBacklogCalls: 10_000, webhookRetentionDays: 7 }),
+      .default({ kind: "sqlite", postgres: POSTGRES_DEFAULTS, maxBacklogCalls: 10_000, webhookRetentionDays: 7 }),
     server: z
       .object({
         host: z.string().default("127.0.0.1"),
@@ -588,6 +622,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (env.CTIBRIDGE_AMI_SECRET) setPath(raw, "ami.secret", env.CTIBRIDGE_AMI_SECRET);
   if (env.CTIBRIDGE_JWT_SECRET) setPath(raw, "auth.jwtSecret", env.CTIBRIDGE_JWT_SECRET);
   if (env.CTIBRIDGE_METRICS_TOKEN) setPath(raw, "server.metricsToken", env.CTIBRIDGE_METRICS_TOKEN);
+  if (env.CTIBRIDGE_STORE_PASSWORD) setPath(raw, "store.postgres.password", env.CTIBRIDGE_STORE_PASSWORD);
   for (const [k, v] of Object.entries(opts.overrides ?? {})) if (v !== undefined) setPath(raw, k, v);
 
   const result = configSchema.safeParse(raw);
@@ -606,6 +641,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (opts.requirePbx && !gateway && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
     problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, the systemd credential ami-secret, ami.secretFile or ami.secret)");
   }
+  const pgc = config.store.postgres;
+  if (pgc.passwordFile && pgc.password === undefined) {
+    try {
+      pgc.password = readFileSync(pgc.passwordFile, "utf8").trim();
+    } catch (err) {
+      if (config.store.kind === "postgres") problems.push(`store.postgres.passwordFile: cannot read ${pgc.passwordFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+  if (config.store.kind === "postgres" && pgc.caFile && pgc.ssl !== "verify-full") problems.push("store.postgres.caFile: only used with ssl: verify-full");
   const seenDevice = new Map<string, string>();
   config.users.forEach((u, i) => {
     for (const d of u.devices) {
@@ -713,6 +757,7 @@ export function describeRole(config: Config): string {
 export function redactConfig(config: Config): unknown {
   const copy = structuredClone(config) as Config;
   if (copy.ami.secret !== undefined) copy.ami.secret = "[redacted]";
+  if (copy.store.postgres.password !== undefined) copy.store.postgres.password = "[redacted]";
   if (copy.auth.jwtSecret !== undefined) copy.auth.jwtSecret = "[redacted]";
   if (copy.server.metricsToken !== undefined) copy.server.metricsToken = "[redacted]";
   for (const w of copy.webhooks) if (w.secret !== undefined) w.secret = "[redacted]";

@@ -8,6 +8,7 @@ import { join } from "node:path";
 
 /** Credential name → the setting it fills (the same settings CTIBRIDGE_* variables fill). */
 export const CREDENTIALS = {
+  "store-password": "store.postgres.password",
   "ami-secret": "ami.secret",
   "jwt-secret": "auth.jwtSecret",
   "metrics-token": "server.metricsToken",

@@ -19,6 +19,7 @@ import { runClusterRole } from "../roles/runCluster.js";
 import { addDataCommands } from "./cliData.js";
 import { addWebhookCommands } from "./cliWebhooks.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
+import { describeStore, postgresStore } from "../store/open.js";
 import { runWatch } from "./watch.js";
 import { runDemo } from "./demo.js";
 import { replayLines } from "./replayOutput.js";
@@ -160,15 +161,31 @@ export function buildCli(io: CliIo): Command {
     .option("--open", "with --missed: only those not yet called back or marked done")
     .option("--limit <n>", "at most this many", (v) => Number(v), 100)
     .option("--json", "one JSON object per line")
-    .action((o: ConfigOpts & { user?: string; since?: string; missed?: boolean; open?: boolean; limit: number; json?: boolean }) => {
+    .action(async (o: ConfigOpts & { user?: string; since?: string; missed?: boolean; open?: boolean; limit: number; json?: boolean }) => {
       const c = config(o);
       if (o.since && Number.isNaN(Date.parse(o.since))) {
         io.err(`ctibridge: --since: not a date: ${o.since}\n`);
         return io.exit(1);
       }
-      const db = dbOf(c);
-      const rows = new CallLog(db).list({ userId: o.user, since: o.since, missed: o.missed, openOnly: o.open, limit: o.limit });
-      db.close();
+      const q = { userId: o.user, since: o.since, missed: o.missed, openOnly: o.open, limit: o.limit };
+      let rows;
+      if (c.store.kind === "postgres") {
+        // The call log of record is the server (store.kind postgres), read as REST reads it.
+        const store = postgresStore(c);
+        try {
+          await store.open();
+          rows = await store.list(q);
+        } catch (err) {
+          io.err(`ctibridge: store: ${describeStore(c, "")} cannot be read: ${String((err as Error)?.message ?? err).split("\n")[0]}\n`);
+          return io.exit(1);
+        } finally {
+          await store.close().catch(() => undefined);
+        }
+      } else {
+        const db = dbOf(c);
+        rows = new CallLog(db).list(q);
+        db.close();
+      }
       for (const r of rows) io.out((o.json ? JSON.stringify(r) : formatCallRow(r)) + "\n");
     });
 
@@ -381,6 +398,7 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
       version: VERSION,
       config: configFile ?? null,
       db: c.store.path ?? defaultDbPath(io.env),
+      ...(c.store.kind === "postgres" ? { callLog: describeStore(c, "") } : {}),
       ami: `${c.ami.mode === "simulator" ? "127.0.0.1" : c.ami.host}:${amiPort}`,
       amiMode: c.ami.mode,
       http: `${c.server.tls ? "https" : "http"}://${c.server.host}:${port}`,

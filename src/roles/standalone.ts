@@ -25,7 +25,7 @@ import { toCallSnapshot } from "../publish/protocol.js";
 import { CtiServer, type CommandResult } from "../publish/server.js";
 import { PbxSimulator } from "../sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "../store/callLog.js";
-import { defaultDbPath, openDb, type Db } from "../store/db.js";
+import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
 import { RetentionPruner } from "../store/retention.js";
 import { WrapUpStore } from "../store/wrapUps.js";
 import { createDoneMarker } from "../control/done.js";
@@ -36,6 +36,10 @@ import { WRAP_UP_REASON, WrapUps } from "../wrapUp.js";
 import { Outbox } from "../store/outbox.js";
 import { Webhooks } from "../webhooks/deliver.js";
 import { InProcessBus, type EventBus } from "../bus/index.js";
+import { StoreArchiver } from "../store/archiver.js";
+import { SqliteCallStore, type CallStore } from "../store/index.js";
+import { createCallStore, describeStore } from "../store/open.js";
+import { StoreRetention } from "../store/storeRetention.js";
 import { ctiSubscriber } from "../bus/ctiSubscriber.js";
 import { VERSION } from "../version.js";
 import { healthReport } from "./health.js";
@@ -75,6 +79,8 @@ export interface Daemon {
   readonly ami: AmiClient | null;
   readonly registry: Registry;
   readonly webhooks: Webhooks;
+  /** The call log of record (store.kind): REST history reads it. SQLite: over `db`. */
+  readonly callStore: CallStore;
   /** The in-process event bus (bus/): call events, agent states, PBX status, done marks, queue boards. */
   readonly bus: EventBus;
   /** Handle one client command as the WebSocket server would (a cluster gateway's request). */
@@ -85,7 +91,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const { config } = deps;
   const log = deps.log;
   const now = deps.now ?? Date.now;
-  const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
+  const dbPath = config.store.path ?? defaultDbPath(deps.env ?? {});
+  const db = openDb(dbPath);
   // Users changed by another process (the CLI) are picked up on the next auth or heartbeat.
   const directory = new Directory({ db, log: log.child({ component: "directory" }), onRefresh: () => agents.remap() });
   directory.applyConfig(config.users);
@@ -163,6 +170,17 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     now,
   });
 
+  // store.kind postgres: every call is archived to PostgreSQL too, the log REST and retention read.
+  const record = config.store.kind === "postgres" ? createCallStore(config, db) : null;
+  const callStore: CallStore = record ?? new SqliteCallStore(db, { callbackWindowDays: config.calls.callbackWindowDays });
+  const archiver = record && new StoreArchiver({ store: record, log: log.child({ component: "archive" }), now, maxBacklog: config.store.maxBacklogCalls, onDrop: () => m.storeDropped.inc() });
+  /** Writes the record store needs beside SQLite's (done marks, annotations, wrap-ups), one at a time, in order. */
+  let mirrored: Promise<unknown> = Promise.resolve();
+  const mirror = (what: string, write: (s: CallStore) => Promise<unknown>) => {
+    if (!record) return;
+    mirrored = mirrored.then(() => write(record)).catch((err: unknown) => log.warn({ err, what }, "call archive write failed"));
+  };
+
   // The seam between the engine and its consumers (bus/): the store first, then the clients.
   const bus: EventBus = new InProcessBus((err, ev) => log.error({ err, kind: ev.kind }, "bus subscriber failed"));
   bus.subscribe((ev) => {
@@ -170,6 +188,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     const e = ev.event;
     if (e.call.queue !== null) queueBoard.touch(e.call.queue);
     writer.save(e.call, iso(e.at), webhooks.rowsFor(e));
+    archiver?.save(e.call, iso(e.at));
     if (e.name === "callEnded") log.info({ callId: e.call.callId, direction: e.call.direction, outcome: e.call.outcome, from: e.call.from.raw, to: e.call.to.raw }, "call ended");
   });
 
@@ -232,7 +251,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   // After-call work (wrap-up.ts): its state shows in agent.state, its seconds in the call record.
   const wrapUps: WrapUps = new WrapUps({
     config: () => config.agents.wrapUp,
-    store: new WrapUpStore(db),
+    store: mirroredWrapUps(new WrapUpStore(db), mirror),
     agents: {
       membersOf: (u) => agents.membersOf(u),
       memberWrapUpSeconds: (u, q) => agents.memberWrapUpSeconds(u, q),
@@ -271,7 +290,15 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     publish: (q) => bus.publish({ kind: "queue", queue: q }),
     wanted: (q) => cti?.watchesQueue(q) ?? false,
   });
-  const markDone = createDoneMarker({ store: callLog, published: (d) => bus.publish({ kind: "done", done: d }), now });
+  const doneStore = {
+    get: (callId: string) => callLog.get(callId),
+    markOpenDone: (callId: string, userIds: readonly string[] | null, at: string) => {
+      const marked = callLog.markOpenDone(callId, userIds, at);
+      if (marked.length > 0) mirror("done", (s) => s.markOpenDone(callId, marked, at));
+      return marked;
+    },
+  };
+  const markDone = createDoneMarker({ store: doneStore, published: (d) => bus.publish({ kind: "done", done: d }), now });
 
   const simulator = config.ami.mode === "simulator" ? new PbxSimulator({ ...config.ami.simulator, log: log.child({ component: "simulator" }) }) : null;
   const simSecret = deps.simulatorSecret ?? randomUUID();
@@ -285,7 +312,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
 
   /** /healthz (health.ts). */
   function health(): Record<string, unknown> {
-    return healthReport({ pbxUp: ami?.isConnected === true, pbxDownSince, writer, activeCalls: tracker.activeCalls().length, clients: cti.clientCount, now });
+    return healthReport({ pbxUp: ami?.isConnected === true, pbxDownSince, writer, archive: archiver, activeCalls: tracker.activeCalls().length, clients: cti.clientCount, now });
   }
 
   // While the CoreShowChannels listing runs, live events wait, so that the listing (a
@@ -302,6 +329,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     onPruned: (n) => m.pruned.inc(n),
     webhookRetentionDays: () => config.store.webhookRetentionDays,
   });
+
+  const recordPruner =
+    record &&
+    new StoreRetention({ store: record, retentionDays: () => config.calls.retentionDays, now, log: log.child({ component: "retention" }), onPruned: (n) => m.pruned.inc(n) });
 
   const badField: OnBadField = (f) => trackerLog.debug(f, "unusable AMI field, fallback used");
   const reaper = new CallReaper({
@@ -531,6 +562,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         const call = tracker.getCall(callId) ?? callLog.get(callId);
         const also = call ? webhooks.annotatedRows(call, merged, Date.parse(entry.at)) : undefined;
         const stored = callLog.annotate(callId, entry, merged, also);
+        mirror("annotation", (s) => s.annotate(callId, entry, merged));
         if (also) webhooks.kick();
         return stored;
       },
@@ -583,11 +615,21 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     registry,
     webhooks,
     bus,
+    callStore,
     get ami() {
       return ami;
     },
     async start() {
       // Wrap-ups running when the daemon stopped go on (ended by reconcile if past their time).
+      if (record) {
+        try {
+          await record.open();
+        } catch (err) {
+          await record.close().catch(() => undefined);
+          throw new StoreOpenError(`store: ${describeStore(config, dbPath)} cannot be opened: ${String((err as Error)?.message ?? err).split("\n")[0]}`, { cause: err });
+        }
+        log.info({ store: describeStore(config, dbPath) }, "call archive open");
+      }
       wrapUps.restore();
       let amiHost = config.ami.host;
       let amiPort = config.ami.port;
@@ -607,10 +649,10 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         registry,
         now,
         health: () => health(),
-        listCalls: (f) =>
-          callLog
-            .list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })
-            .map((c) => toCallSnapshot(c, config.pop.urlTemplate)),
+        listCalls: async (f) =>
+          (await callStore.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })).map((c) =>
+            toCallSnapshot(c, config.pop.urlTemplate),
+          ),
         markDone: (user, callId, target) => markDone(user, callId, target),
         queues: () => queueBoard.all(),
         directory: () =>
@@ -654,6 +696,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       client.start();
       reaper.start();
       pruner.start();
+      recordPruner?.start();
       webhooks.start();
       return { port, amiPort };
     },
@@ -665,6 +708,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       agentFlushTimer = null;
       reaper.stop();
       pruner.stop();
+      recordPruner?.stop();
       webhooks.stop();
       originates.clear();
       await ami?.stop();
@@ -672,6 +716,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       await http?.close();
       await simulator?.stop();
       writer.flush();
+      if (record) {
+        await archiver?.stop();
+        await mirrored;
+        await record.close();
+      }
       await bus.close();
       db.close();
     },
@@ -696,4 +745,22 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       });
     },
   };
+}
+
+/** SQLite's wrap-up rows, each write also made in the record store (store.kind postgres). */
+function mirroredWrapUps(local: WrapUpStore, mirror: (what: string, write: (s: CallStore) => Promise<unknown>) => void): WrapUpStore {
+  return Object.assign(Object.create(local) as WrapUpStore, {
+    start: (r: Parameters<WrapUpStore["start"]>[0]) => {
+      local.start(r);
+      mirror("wrap-up", (s) => s.wrapUpStart(r));
+    },
+    setPaused: (callId: string, userId: string, paused: [string, string][]) => {
+      local.setPaused(callId, userId, paused);
+      mirror("wrap-up", (s) => s.wrapUpSetPaused(callId, userId, paused));
+    },
+    end: (...a: Parameters<WrapUpStore["end"]>) => {
+      local.end(...a);
+      mirror("wrap-up", (s) => s.wrapUpEnd(...a));
+    },
+  });
 }

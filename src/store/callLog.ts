@@ -124,49 +124,10 @@ export class CallLog {
       return [];
     }
     return this.db.transaction((): DoneMark[] => {
-      this.upsertCall.run({
-        call_id: call.callId,
-        linked_ids: JSON.stringify(call.linkedIds),
-        direction: call.direction,
-        state: call.state,
-        from_raw: call.from.raw,
-        from_e164: call.from.e164,
-        from_name: call.from.name,
-        from_key: call.from.e164 ?? call.from.raw,
-        to_raw: call.to.raw,
-        to_e164: call.to.e164,
-        to_name: call.to.name,
-        did: call.did,
-        did_raw: call.didRaw,
-        queue: call.queue,
-        outcome: call.outcome,
-        answered_by_user: call.answeredBy?.userId ?? null,
-        answered_by_device: call.answeredBy?.device ?? null,
-        started_at: call.times.started,
-        ringing_at: call.times.ringing,
-        answered_at: call.times.answered,
-        ended_at: call.times.ended,
-        wait_seconds: call.times.waitSeconds,
-        talk_seconds: call.times.talkSeconds,
-        hangup_cause: call.hangupCause?.code ?? null,
-        hangup_text: call.hangupCause?.text ?? null,
-        end_reason: call.endReason,
-        transfer: json(call.transfer),
-        ivr: Object.keys(call.ivr).length > 0 ? JSON.stringify(call.ivr) : null,
-        recording: call.recording,
-        restored: call.restored ? 1 : 0,
-        click_to_dial: call.clickToDial ? 1 : 0,
-        conference: call.conference,
-        end_estimated: call.times.endEstimated ? 1 : 0,
-        answered_by_external: call.answeredBy?.external ?? null,
-        park: json(call.park),
-        updated_at: now,
-      });
+      this.upsertCall.run(callRow(call, now));
       this.updateView.run(json(call.match), JSON.stringify(call.from), JSON.stringify(call.to), json(call.annotation), call.callId);
       this.deleteLegs.run(call.callId);
-      call.legs.forEach((l, i) => {
-        this.insertLeg.run(call.callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, i, l.missedUncertain ? 1 : 0, l.transferred ? 1 : 0);
-      });
+      call.legs.forEach((l, i) => this.insertLeg.run(...legRow(call.callId, l, i)));
       if (call.state === "ended") this.deleteOpen.run(call.callId);
       else for (const id of call.linkedIds) this.upsertOpen.run(id, call.callId, JSON.stringify(call), now);
       return call.state === "ended" && call.direction !== "inbound" ? this.markCalledBack(call) : [];
@@ -316,6 +277,53 @@ export class CallLog {
   }
 }
 
+/** The searchable columns of a call (both stores write these; SQLite's named parameters, PostgreSQL's column list). */
+export function callRow(call: Call, now: string) {
+  return {
+    call_id: call.callId,
+    linked_ids: JSON.stringify(call.linkedIds),
+    direction: call.direction,
+    state: call.state,
+    from_raw: call.from.raw,
+    from_e164: call.from.e164,
+    from_name: call.from.name,
+    from_key: call.from.e164 ?? call.from.raw,
+    to_raw: call.to.raw,
+    to_e164: call.to.e164,
+    to_name: call.to.name,
+    did: call.did,
+    did_raw: call.didRaw,
+    queue: call.queue,
+    outcome: call.outcome,
+    answered_by_user: call.answeredBy?.userId ?? null,
+    answered_by_device: call.answeredBy?.device ?? null,
+    started_at: call.times.started,
+    ringing_at: call.times.ringing,
+    answered_at: call.times.answered,
+    ended_at: call.times.ended,
+    wait_seconds: call.times.waitSeconds,
+    talk_seconds: call.times.talkSeconds,
+    hangup_cause: call.hangupCause?.code ?? null,
+    hangup_text: call.hangupCause?.text ?? null,
+    end_reason: call.endReason,
+    transfer: json(call.transfer),
+    ivr: Object.keys(call.ivr).length > 0 ? JSON.stringify(call.ivr) : null,
+    recording: call.recording,
+    restored: call.restored ? 1 : 0,
+    click_to_dial: call.clickToDial ? 1 : 0,
+    conference: call.conference,
+    end_estimated: call.times.endEstimated ? 1 : 0,
+    answered_by_external: call.answeredBy?.external ?? null,
+    park: json(call.park),
+    updated_at: now,
+  };
+}
+
+/** A leg's columns in insert order (call_id, device, …, position, missed_uncertain, transferred). */
+export function legRow(callId: string, l: Leg, position: number) {
+  return [callId, l.device, l.userId, l.state, l.outcome, l.placed ? 1 : 0, l.ringingAt, l.answeredAt, l.endedAt, l.waitSeconds, l.talkSeconds, position, l.missedUncertain ? 1 : 0, l.transferred ? 1 : 0] as const;
+}
+
 /**
  * Stored calls in start order, one page at a time (keyset paging on the calls_started index):
  * an export of years of calls holds one page in memory, and no statement stays open between
@@ -354,7 +362,7 @@ function party(stored: unknown, raw: unknown, e164: unknown, name: unknown): Par
  * A stored call in the shape of the Call behind the WebSocket snapshot (the REST and CLI view);
  * an absorbed call is deleted, so `mergedInto` is always null here.
  */
-function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]): StoredCall {
+export function rowToCall(r: Record<string, unknown>, legs: Record<string, unknown>[]): StoredCall {
   return {
     callId: r.call_id as string,
     linkedIds: parse<string[]>(r.linked_ids) ?? [],

@@ -1,0 +1,98 @@
+/**
+ * The PostgreSQL schema of the call log: the same logical tables as SQLite's (store/db.ts) for
+ * calls, legs, annotations, open calls, wrap-ups and the health probe, plus what a store fed by
+ * a bus needs: each call's snapshot version (so an older, redelivered snapshot never overwrites a
+ * newer one) and the ids of calls merged into others (so a redelivered snapshot of an absorbed
+ * call does not bring it back). Columns keep SQLite's types and 0/1 flags, so one row mapper
+ * (callLog.ts rowToCall) reads both. Ids and times that are compared or sorted are `COLLATE "C"`:
+ * byte order, as in SQLite, whatever the database's locale.
+ */
+export const PG_MIGRATIONS: string[] = [
+  // 1: the call log.
+  `
+  CREATE TABLE calls (
+    call_id TEXT COLLATE "C" PRIMARY KEY,
+    linked_ids TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    state TEXT NOT NULL,
+    from_raw TEXT NOT NULL, from_e164 TEXT, from_name TEXT, from_key TEXT COLLATE "C",
+    to_raw TEXT NOT NULL, to_e164 TEXT, to_name TEXT,
+    did TEXT, did_raw TEXT,
+    queue TEXT,
+    outcome TEXT,
+    answered_by_user TEXT, answered_by_device TEXT, answered_by_external TEXT,
+    started_at TEXT COLLATE "C" NOT NULL, ringing_at TEXT, answered_at TEXT, ended_at TEXT,
+    wait_seconds DOUBLE PRECISION, talk_seconds DOUBLE PRECISION,
+    hangup_cause INTEGER, hangup_text TEXT,
+    end_reason TEXT,
+    transfer TEXT,
+    park TEXT,
+    ivr TEXT,
+    recording TEXT,
+    restored SMALLINT NOT NULL DEFAULT 0,
+    click_to_dial SMALLINT NOT NULL DEFAULT 0,
+    conference TEXT,
+    end_estimated SMALLINT NOT NULL DEFAULT 0,
+    annotation TEXT,
+    match TEXT,
+    from_party TEXT,
+    to_party TEXT,
+    updated_at TEXT NOT NULL,
+    version_at TEXT COLLATE "C" NOT NULL,
+    version_seq BIGINT NOT NULL
+  );
+  CREATE INDEX calls_started_id ON calls(started_at, call_id);
+  CREATE INDEX calls_from_key ON calls(from_key, started_at);
+  CREATE TABLE legs (
+    id BIGSERIAL NOT NULL,
+    call_id TEXT COLLATE "C" NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    device TEXT NOT NULL,
+    user_id TEXT COLLATE "C",
+    state TEXT NOT NULL,
+    outcome TEXT,
+    placed SMALLINT NOT NULL DEFAULT 0,
+    ringing_at TEXT, answered_at TEXT, ended_at TEXT,
+    wait_seconds DOUBLE PRECISION, talk_seconds DOUBLE PRECISION,
+    done SMALLINT NOT NULL DEFAULT 0,
+    done_at TEXT,
+    position INTEGER,
+    missed_uncertain SMALLINT NOT NULL DEFAULT 0,
+    transferred SMALLINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (call_id, device)
+  );
+  CREATE INDEX legs_user ON legs(user_id, outcome);
+  CREATE TABLE call_annotations (
+    id BIGSERIAL PRIMARY KEY,
+    call_id TEXT COLLATE "C" NOT NULL,
+    by_user TEXT NOT NULL,
+    at TEXT NOT NULL,
+    patch TEXT NOT NULL
+  );
+  CREATE INDEX call_annotations_call ON call_annotations(call_id, id);
+  CREATE TABLE open_calls (
+    linked_id TEXT COLLATE "C" PRIMARY KEY,
+    call_id TEXT COLLATE "C" NOT NULL,
+    snapshot TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX open_calls_call ON open_calls(call_id);
+  CREATE TABLE merged_calls (
+    call_id TEXT COLLATE "C" PRIMARY KEY,
+    merged_into TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE TABLE wrap_ups (
+    call_id TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    started_at TEXT NOT NULL,
+    until TEXT,
+    ended_at TEXT,
+    seconds DOUBLE PRECISION,
+    end_reason TEXT,
+    paused TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (call_id, user_id)
+  );
+  CREATE INDEX wrap_ups_running ON wrap_ups(user_id) WHERE ended_at IS NULL;
+  CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+  `,
+];
