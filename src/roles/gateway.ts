@@ -16,9 +16,11 @@ import { Directory } from "../directory/users.js";
 import { createHttpApi, type HttpApi } from "../http/server.js";
 import { createRegistry } from "../http/metrics.js";
 import { CtiServer, type CommandResult } from "../publish/server.js";
-import type { CallSnapshot } from "../publish/protocol.js";
+import { toCallSnapshot, type CallSnapshot } from "../publish/protocol.js";
 import { defaultDbPath, openDb } from "../store/db.js";
 import type { CallFilter } from "../http/server.js";
+import { postgresStore } from "../store/open.js";
+import type { CallStore } from "../store/index.js";
 
 export interface GatewayDeps {
   config: Config;
@@ -26,7 +28,7 @@ export interface GatewayDeps {
   version: string;
   env?: Record<string, string | undefined>;
   now?: () => number;
-  /** Stored calls for REST history (the cluster's call store); absent: none. */
+  /** Stored calls for REST history; default: the PostgreSQL call log when `store.kind: postgres` (written by the PBX workers' archivers). */
   listCalls?: (f: CallFilter) => Promise<CallSnapshot[]>;
   /** Keep bus latency samples (bench). */
   sampleLatency?: boolean;
@@ -83,6 +85,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }),
   };
   const view = new LiveView(config.calls.keepEndedMs);
+  // The shared call log: the PBX workers' archivers write it (idempotent upserts by callId).
+  const callStore: CallStore | null = config.store.kind === "postgres" ? postgresStore(config) : null;
+  const listCalls =
+    deps.listCalls ??
+    (callStore
+      ? async (f: CallFilter) =>
+          (await callStore.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })).map((c) =>
+            toCallSnapshot(c, config.pop.urlTemplate),
+          )
+      : null);
   let bus: JetStreamBus | null = null;
   let cti: CtiServer | null = null;
   let http: HttpApi | null = null;
@@ -103,6 +115,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     stats: () => feedStats ?? { lastSeq: 0, latencies: null },
     async start() {
+      await callStore?.open();
       bus = await JetStreamBus.connect({
         servers: cluster.nats.servers,
         name: `ctibridge-gateway-${cluster.workerId ?? process.pid}`,
@@ -155,7 +168,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         registry,
         now,
         health: () => (natsUp ? { status: "ok", bus: { lastSeq: feed.stats.lastSeq } } : { status: "unavailable", bus: "nats disconnected" }),
-        listCalls: (f) => deps.listCalls?.(f) ?? [],
+        listCalls: (f) => listCalls?.(f) ?? [],
         // Annotations are call control on the owning PBX's worker (its policy, its store).
         annotate: async (user, callId, body) => {
           const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.annotate", args: { callId, ...body }, connectionId: "rest" });
@@ -172,6 +185,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await cti?.close();
       await http?.close();
       await bus?.close();
+      await callStore?.close();
       db.close();
     },
   };
