@@ -139,6 +139,24 @@ describe.skipIf(!have)("standalone and cluster: the same frames per user", () =>
     expect(samCalls.every((m) => m.call.pbxId === "lab")).toBe(true);
     for (const c of clients.values()) c.ws.terminate();
   });
+
+  it("a command goes from the gateway to the owning PBX's worker by request/reply and its result comes back", async () => {
+    const alice = new TestClient(new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${await clusterRig.token("alice")}`]));
+    await alice.ready();
+    const trace = traceBytes("01-inbound-answered");
+    await pbx.replay(stripTracePreamble(trace), { raw: true });
+    const ended = await alice.nextOf("call.ended", 5000);
+    expect(ended.call.pbxId).toBe("lab");
+    // The worker's annotation policy and store answer (alice was a party of the call).
+    alice.send({ type: "command", id: "n1", action: "call.annotate", args: { callId: ended.call.callId, comment: "via the gateway" } });
+    const r1 = await alice.nextOf("command.result", 5000);
+    expect(r1).toMatchObject({ id: "n1", ok: true, data: { annotation: { comment: "via the gateway", by: "alice" } } });
+    // An unknown call: still routed (the only PBX), refused by the worker.
+    alice.send({ type: "command", id: "n2", action: "hangup", args: { callId: "no-such-call" } });
+    const r2 = await alice.nextOf("command.result", 5000);
+    expect(r2).toMatchObject({ id: "n2", ok: false, error: { code: "not_found" } });
+    alice.ws.terminate();
+  });
 });
 
 async function lastSeq(url: string): Promise<number> {
