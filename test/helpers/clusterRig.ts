@@ -99,7 +99,8 @@ export class ClusterRig {
       `cluster: { role: gateway, workerId: ${o.name}, nats: { servers: [${o.nats}] } }`,
       `auth: { jwtSecret: ${JWT_SECRET} }`,
       `store: { path: ${JSON.stringify(join(this.dir, `${o.name}.db`))} }`,
-      "server: { host: 127.0.0.1, port: 0 }",
+      // Many tabs of one user in the gateway test (default 20 per user).
+      "server: { host: 127.0.0.1, port: 0, limits: { maxClientsPerUser: 100 } }",
       "log: { level: info }",
       ClusterRig.usersYaml(),
     ].join("\n") + "\n";
