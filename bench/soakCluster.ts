@@ -22,6 +22,9 @@ import { createLogger } from "../src/log.js";
 import { SUBPROTOCOL } from "../src/publish/protocol.js";
 import { createGateway, type Gateway } from "../src/roles/gateway.js";
 import { PbxSimulator } from "../src/sim/pbxSimulator.js";
+import { JetStreamBus } from "../src/bus/jetstream.js";
+import { LEASE_BUCKET } from "../src/bus/lease.js";
+import { Kvm } from "@nats-io/kv";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SECRET = "soak-cluster-secret-long-enough-for-hs256";
@@ -49,7 +52,8 @@ async function watcher(port: number): Promise<{ w: Watch; ws: WebSocket }> {
     if (m.type === "pong" || m.type === "hello" || m.type === "snapshot" || m.type === "call.claimed") return;
     w.frames++;
     // Journaled frames only: queue.state, command.result … repeat the latest seq by design.
-    if (m.type.startsWith("call.") || m.type.startsWith("pbx.") || m.type === "agent.state") {
+    // (agent.state is also sent on connect with the current seq, like the snapshot.)
+    if (m.type.startsWith("call.") || m.type.startsWith("pbx.")) {
       if (w.seqs.has(m.seq)) w.dupSeqs++;
       w.seqs.add(m.seq);
     }
@@ -88,6 +92,7 @@ async function main() {
   const usersYaml = ["users:", ...users.map((u) => `  - ${JSON.stringify(u)}`)].join("\n");
   const main = join(HERE, "..", "src", "main.js");
   let n = 0;
+  const byId = new Map<string, ChildProcess>();
   const worker = (): ChildProcess => {
     const id = `w${n++}`;
     const file = join(dir, `${id}.yaml`);
@@ -104,11 +109,15 @@ async function main() {
         usersYaml,
       ].join("\n"),
     );
-    return spawn(process.execPath, [main, "start", "--config", file], { stdio: ["ignore", "ignore", "inherit"] });
+    const p = spawn(process.execPath, [main, "start", "--config", file], { stdio: ["ignore", "ignore", "inherit"] });
+    byId.set(id, p);
+    return p;
   };
   const procs: ChildProcess[] = [worker()];
   await sleep(3000);
   procs.push(worker());
+  const observer = await JetStreamBus.connect({ servers: [url], name: "soak-observer", replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000, log });
+  const leases = await new Kvm(observer.nc).open(LEASE_BUCKET);
   const gateways: Gateway[] = [];
   const watches: { w: Watch; ws: WebSocket }[] = [];
   for (let g = 0; g < 2; g++) {
@@ -131,9 +140,11 @@ async function main() {
   while (Date.now() < end) {
     await sleep(500);
     if (Date.now() >= nextKill) {
-      // The oldest living worker holds the lease (each new one starts as a standby).
-      const active = procs.find((p) => p.exitCode === null && p.signalCode === null);
-      if (!active) throw new Error("no worker is running (see their stderr above)");
+      // The worker that holds the lease (any standby may have won the last takeover).
+      const entry = await leases.get("sim");
+      const holder = entry ? (entry.json() as { holder: string }).holder : null;
+      const active = holder === null ? undefined : byId.get(holder);
+      if (!active || active.exitCode !== null) throw new Error(`no active worker to kill (lease holder ${holder})`);
       active.kill("SIGKILL");
       kills++;
       procs.push(worker());
@@ -153,6 +164,8 @@ async function main() {
       endedOnce: calls.filter((c) => c.ended === 1).length,
       duplicated: calls.filter((c) => c.ended > 1).length,
       neverEnded: calls.filter((c) => c.ended === 0).length,
+      // Of those, cut off by the simulator's stop (still active in the gateway's view): not lost.
+      stillRunningAtEnd: [...w.calls].filter(([id, c]) => c.ended === 0 && gateways[i]!.view.getCall(id)?.state !== "ended" && gateways[i]!.view.getCall(id) !== undefined).length,
       failoversSeen: w.failovers,
       busLatencyMs: { p50: pct(latencies, 50), p99: pct(latencies, 99), n: latencies.length },
     };
@@ -160,6 +173,7 @@ async function main() {
   console.log(JSON.stringify({ soak: "cluster", minutes, failoverEverySeconds: every, kills, report }));
   for (const { ws } of watches) ws.terminate();
   for (const g of gateways) await g.stop();
+  await observer.close();
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
   nats.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });

@@ -160,6 +160,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const deadline = now() + 60_000;
       while (feed.stats.lastSeq < caughtUpTo && now() < deadline) await new Promise((r) => setTimeout(r, 10));
       log.info({ fromSeq, caughtUpTo, calls: view.activeCalls().length }, "gateway caught up with the stream");
+      // Latency samples count live events only, not the replay of older ones.
+      feed.stats.latencies?.splice(0);
       http = createHttpApi({
         config,
         log,
