@@ -4,7 +4,7 @@
  * on a real server started here on 127.0.0.1 with its default durable settings (fsync on,
  * synchronous_commit on): every commit waits for the WAL flush, as production would.
  *
- * Input: every recorded trace replayed through the tracker (test/helpers/storeContract.ts), the
+ * Input: every recorded trace replayed through the tracker (call-level snapshots), the
  * final snapshot of each call cloned under fresh callIds until CALLS calls. Rounds:
  *   final-c1   one save per call, one writer (a standalone daemon's archiver)
  *   final-c8   the same with 8 writers at once (several archivers on one pool)
@@ -18,14 +18,39 @@
 import { parseArgs } from "node:util";
 import type { Call } from "../src/calls/model.js";
 import { PostgresCallStore } from "../src/store/postgres/store.js";
-import { postgresBin, startPostgres } from "../test/helpers/postgres.js";
-import { traceSnapshots, type Snap } from "../test/helpers/storeContract.js";
-import { percentile } from "./lab.js";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { iso } from "../src/calls/outcomes.js";
+import { replayFiles } from "../src/replay.js";
+import { benchConfig, percentile } from "./lab.js";
+import { postgresBin, startPostgres } from "./pgServer.js";
 import { machine } from "./report.js";
 
-const { values } = parseArgs({ options: { calls: { type: "string", default: "5000" }, deadline: { type: "string", default: "60" } } });
+const { values } = parseArgs({ options: { calls: { type: "string", default: "5000" }, deadline: { type: "string", default: "60" }, traces: { type: "string", default: "test/fixtures/ami" } } });
 const CALLS = Number(values.calls);
 const DEADLINE_S = Number(values.deadline);
+
+interface Snap {
+  call: Call;
+  at: string;
+}
+
+/** Every trace's call-level snapshots in order, ids prefixed by the trace (replays number calls from 1 each). */
+async function traceSnapshots(): Promise<Snap[]> {
+  const out: Snap[] = [];
+  for (const file of readdirSync(values.traces).filter((f) => f.endsWith(".ami")).sort()) {
+    const { events } = await replayFiles([join(values.traces, file)], benchConfig());
+    for (const ev of events) {
+      if (ev.userId !== null) continue;
+      const call = structuredClone(ev.call);
+      call.callId = `${file}/${call.callId}`;
+      call.linkedIds = call.linkedIds.map((l) => `${file}/${l}`);
+      if (call.mergedInto) call.mergedInto = `${file}/${call.mergedInto}`;
+      out.push({ call, at: iso(ev.at) });
+    }
+  }
+  return out;
+}
 
 interface Round {
   name: string;
@@ -67,7 +92,7 @@ async function round(name: string, store: PostgresCallStore, work: { call: Call;
 
 async function main(): Promise<void> {
   if (!postgresBin()) throw new Error("PostgreSQL binaries not found (apt-get install postgresql)");
-  const snaps: Snap[] = (await traceSnapshots()).filter((s) => !s.call.callId.includes("~open"));
+  const snaps = await traceSnapshots();
   const finals = new Map<string, Snap>();
   for (const s of snaps) if (!s.call.mergedInto) finals.set(s.call.callId, s);
   for (const s of snaps) if (s.call.mergedInto) finals.delete(s.call.callId);

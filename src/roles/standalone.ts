@@ -5,10 +5,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { AmiClient, backoffDelay } from "../ami/client.js";
+import { AmiClient } from "../ami/client.js";
 import type { AmiMessage } from "../ami/codec.js";
 import { skipUnneeded, toPbxEvent, type OnBadField } from "../ami/events.js";
-import { AgentTracker, isAgentEvent, type AgentEvent } from "../calls/agents.js";
+import { AgentTracker, isAgentEvent } from "../calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "../calls/model.js";
 import { iso } from "../calls/outcomes.js";
 import { CallTracker, trackerDepsFromConfig } from "../calls/tracker.js";
@@ -42,6 +42,7 @@ import { createCallStore, describeStore } from "../store/open.js";
 import { StoreRetention } from "../store/storeRetention.js";
 import { ctiSubscriber } from "../bus/ctiSubscriber.js";
 import { VERSION } from "../version.js";
+import { AgentResync } from "./agentResync.js";
 import { healthReport } from "./health.js";
 import { applyReload } from "./reload.js";
 import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
@@ -378,17 +379,19 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     else queueMicrotask(flushAgents);
   }
 
-  /** Agent events that arrive while an agent listing runs wait for it (the listing is older). */
-  let agentBacklog: AgentEvent[] | null = null;
-  /** The agent resync (its generation) that holds agentBacklog and must release it. */
-  let agentBacklogOwner = 0;
-
-  function releaseAgentBacklog(): void {
-    const held = agentBacklog ?? [];
-    agentBacklog = null;
-    for (const ev of held) agents.handle(ev);
-    agents.flush();
-  }
+  // Queue members and device states after each login (agentResync.ts).
+  const agentResync = new AgentResync({
+    agents,
+    listing: () => config.ami.agentListing,
+    maxQueued: () => config.ami.maxQueuedEvents,
+    isCurrent: (client) => ami === client,
+    toAgentEvent: (msg) => {
+      const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
+      return ev && isAgentEvent(ev) ? ev : null;
+    },
+    reconcile: () => wrapUps.reconcile(),
+    log,
+  });
 
   function feed(msg: AmiMessage): void {
     const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
@@ -397,7 +400,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (isAgentEvent(ev)) {
       if (debugEvents) trackerLog.debug({ event: ev.type }, "ami agent event");
       // Bounded like the resync backlog: past it, applied at once (unordered against the listing).
-      if (agentBacklog && agentBacklog.length < config.ami.maxQueuedEvents) return void agentBacklog.push(ev);
+      if (agentResync.hold(ev)) return;
       agents.handle(ev);
       if (agents.pending) queueAgentFlush();
       return;
@@ -465,68 +468,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       m.backlog.set(0);
       for (const msg of held) feed(msg);
     }
-    void resyncAgents(client);
-  }
-
-  /** Bumped on every login and at stop: an agent resync of an older connection gives up. */
-  let agentGen = 0;
-
-  /**
-   * Queue members and device states after each login: once the PBX says FullyBooted (a PBX
-   * that is still loading app_queue answers "Invalid/unknown command"), then each listing that
-   * fails is retried with backoff (`ami.agentListing`), logged once per action. Each listing
-   * that succeeds replaces its part of the agent state (members, pauses, device states from
-   * before the reconnect do not survive it); agent events that arrive meanwhile wait for it.
-   * Never throws.
-   */
-  async function resyncAgents(client: AmiClient): Promise<void> {
-    const gen = ++agentGen;
-    const cfg = config.ami.agentListing;
-    const current = () => gen === agentGen && ami === client && client.isConnected;
-    if (!(await client.whenBooted(cfg.bootWaitMs))) {
-      if (!current()) return;
-      log.warn({ waitedMs: cfg.bootWaitMs }, "pbx did not say FullyBooted, listing agent state anyway");
-    }
-    let todo: ("QueueStatus" | "DeviceStateList")[] = ["QueueStatus", "DeviceStateList"];
-    const listed = { QueueStatus: false, DeviceStateList: false };
-    const warned = new Set<string>();
-    for (let attempt = 1; current(); attempt++) {
-      agentBacklog ??= [];
-      agentBacklogOwner = gen;
-      const results = await Promise.allSettled(todo.map((a) => client.action(a, [])));
-      if (gen !== agentGen) {
-        // A newer login took over; it releases the backlog unless it never got to hold it.
-        if (agentBacklogOwner === gen) releaseAgentBacklog();
-        return;
-      }
-      agents.beginResync();
-      const failed: typeof todo = [];
-      results.forEach((r, i) => {
-        const action = todo[i]!;
-        if (r.status === "fulfilled") {
-          listed[action] = true;
-          for (const msg of r.value.events) {
-            const ev = toPbxEvent(msg, tracker.wantsVariable, badField);
-            if (ev && isAgentEvent(ev)) agents.handle(ev);
-          }
-        } else {
-          failed.push(action);
-          // Once per action and login: retries are not news. Expected for good on a PBX without
-          // app_queue or on Asterisk < 13; the reason is enough, no stack.
-          if (!warned.has(action)) log.warn({ action, reason: (r.reason as Error)?.message ?? String(r.reason), retrying: attempt < cfg.attempts }, "agent state listing failed");
-          warned.add(action);
-        }
-      });
-      agents.endResync(todo.includes("QueueStatus") && !failed.includes("QueueStatus"), todo.includes("DeviceStateList") && !failed.includes("DeviceStateList"));
-      releaseAgentBacklog();
-      todo = failed;
-      if (todo.length === 0 || attempt >= cfg.attempts || !current()) break;
-      await new Promise((r) => setTimeout(r, backoffDelay(attempt, cfg.minDelayMs, cfg.maxDelayMs, Math.random)).unref());
-    }
-    if (gen !== agentGen) return;
-    // Wrap-ups past their time end now; members left paused for wrap-up by nobody are unpaused.
-    if (listed.QueueStatus) wrapUps.reconcile();
-    log.info({ membersListed: listed.QueueStatus, devicesListed: listed.DeviceStateList }, "agent state resynced");
+    void agentResync.run(client);
   }
 
   // Rebuilt on reload when control settings change (the per-user budgets start full again).
@@ -701,7 +643,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       return { port, amiPort };
     },
     async stop() {
-      agentGen++;
+      agentResync.stop();
       wrapUps.stop();
       queueBoard.stop();
       if (agentFlushTimer) clearTimeout(agentFlushTimer);

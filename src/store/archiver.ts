@@ -30,8 +30,12 @@ export class StoreArchiver {
 
   constructor(private readonly d: ArchiverDeps) {}
 
-  /** Queue a snapshot (taken now: the caller may change the call afterwards). */
-  save(call: Call, at: string): void {
+  /**
+   * Queue a snapshot (taken now: the caller may change the call afterwards). `seq` orders
+   * snapshots with the same event time: a bus consumer passes the stream sequence; default this
+   * archiver's own counter.
+   */
+  save(call: Call, at: string, seq?: number): void {
     if (this.stopped) return;
     const max = this.d.maxBacklog ?? 10_000;
     if (!this.waiting.has(call.callId) && this.waiting.size >= max && call.state !== "ended") {
@@ -39,7 +43,7 @@ export class StoreArchiver {
       return;
     }
     // A call already waiting keeps its place (Map order): calls go out in the order first seen.
-    this.waiting.set(call.callId, { call: structuredClone(call), version: { at, seq: ++this.seq } });
+    this.waiting.set(call.callId, { call: structuredClone(call), version: { at, seq: seq ?? ++this.seq } });
     this.kick();
   }
 

@@ -106,6 +106,19 @@ describe.skipIf(!bin)("CallStore contract: PostgreSQL against the SQLite referen
     expect(t).toEqual(reference);
   });
 
+  it("retention also forgets the tombstones of merged calls older than its cutoff", async () => {
+    const store = await freshStore();
+    const merged = snaps.filter((s) => s.call.mergedInto);
+    expect(merged.length).toBeGreaterThan(0);
+    for (const [i, s] of snaps.entries()) await store.save(s.call, { at: s.at, seq: i });
+    const count = async () => (await store.pool.query("SELECT count(*)::int AS n FROM merged_calls")).rows[0].n as number;
+    expect(await count()).toBe(new Set(merged.map((s) => s.call.callId)).size);
+    await store.pruneOldCalls(merged[0]!.at, 200);
+    expect(await count()).toBe(new Set(merged.filter((s) => s.at >= merged[0]!.at).map((s) => s.call.callId)).size);
+    await store.pruneOldCalls("2100-01-01T00:00:00.000Z", 200);
+    expect(await count()).toBe(0);
+  });
+
   it("migrates once when several nodes open the same database at once, and again is a no-op", async () => {
     const first = await freshStore();
     const others = [0, 1, 2].map(() => new PostgresCallStore({ connection: { host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: `ctib_${dbN}` } }));

@@ -321,6 +321,8 @@ export class PostgresCallStore implements CallStore {
   }
 
   async pruneOldCalls(cutoff: string, batch: number): Promise<number> {
+    // Tombstones of merged calls outlive no redelivery that old (the stream keeps hours, not months).
+    await this.pool.query("DELETE FROM merged_calls WHERE at < $1", [cutoff]);
     const { rows } = await this.pool.query<{ call_id: string }>("SELECT call_id FROM calls WHERE started_at < $1 AND state = 'ended' ORDER BY started_at LIMIT $2", [cutoff, batch]);
     return this.deleteCalls(rows.map((r) => r.call_id));
   }
