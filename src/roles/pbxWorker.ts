@@ -22,7 +22,7 @@ import type { Logger } from "../log.js";
 import { iso } from "../calls/outcomes.js";
 import { JetStreamBus } from "../bus/jetstream.js";
 import { Lease, LEASE_BUCKET } from "../bus/lease.js";
-import { CALLS_BUCKET, KvOpenCalls } from "../bus/openCalls.js";
+import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
 import { BusPublisher } from "../bus/publisher.js";
 import type { CommandRequest } from "../bus/gatewayFeed.js";
 import type { StreamEvent } from "../bus/entry.js";
@@ -89,9 +89,16 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     openCalls = new KvOpenCalls(callsKv!, pbxId, wlog);
     const records = await openCalls.load();
     await seedStore(records);
-    // A failover: another worker ran this PBX before (named by the lease, or its calls are open).
-    let failover = previous !== null || records.length > 0;
-    wlog.info({ term, previous, openCalls: records.length }, failover ? "taking over the PBX" : "serving the PBX");
+    // The last active worker of this PBX, kept without a TTL beside its open calls: a standby
+    // that started after the lease had expired never saw its holder in the lease bucket.
+    const lastKey = kvToken(pbxId);
+    const lastEntry = await callsKv!.get(lastKey);
+    const last = lastEntry?.operation === "PUT" ? (lastEntry.json() as { holder: string }).holder : null;
+    await callsKv!.put(lastKey, JSON.stringify({ holder: workerId, term, since: new Date().toISOString() }));
+    // A failover: another worker ran this PBX before (named by the lease or that key, or its calls are open).
+    const before = previous ?? (last !== workerId ? last : null);
+    let failover = before !== null || records.length > 0;
+    wlog.info({ term, previous: before, openCalls: records.length }, failover ? "taking over the PBX" : "serving the PBX");
     const d = deps.createDaemon({ ...config, store: { ...config.store, path: dbPath } });
     daemon = d;
     d.bus.subscribe((ev) => {

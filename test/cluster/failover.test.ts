@@ -150,4 +150,28 @@ describe.skipIf(!have)("cluster: kill -9 the active PBX worker mid-call", () => 
       await pbx2.close();
     }
   });
+
+  it("a standby started after the dead worker's lease expired, with no call open, still reports pbx.failover", async () => {
+    const pbx3 = await startFakeAmi({ fullyBooted: true });
+    pbx3.setList("QueueStatus", []).setList("DeviceStateList", []);
+    try {
+      const worker = (id: string) => rig.workerYaml({ nats: nats.url, pbxId: "munich", workerId: id, amiPort: pbx3.port, leaseTtlMs: 1000 });
+      const m1 = rig.start("worker-m1", worker("M1"));
+      await rig.ready(m1);
+      await waitFor(() => m1.has("pbx resynced"), "worker M1 resynced", 1000);
+      const g = rig.start("gw-m", rig.gatewayYaml({ nats: nats.url, name: "gw-m" }));
+      await rig.ready(g);
+      const sam = await rig.connect(g.port()!, "sam");
+      await sam.nextOf("snapshot", 5000);
+      await rig.kill9(m1);
+      // Longer than the lease: the key is gone before the next worker even starts.
+      await new Promise((r) => setTimeout(r, 1500));
+      const m2 = rig.start("worker-m2", worker("M2"));
+      await rig.ready(m2);
+      await waitFor(() => live(sam).some((m) => m.type === "pbx.failover"), "pbx.failover for munich", 1000);
+      expect(live(sam).filter((m) => m.type.startsWith("pbx."))).toMatchObject([{ type: "pbx.failover", pbxId: "munich", calls: 0 }]);
+    } finally {
+      await pbx3.close();
+    }
+  });
 });
