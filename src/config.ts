@@ -244,6 +244,44 @@ export const agentsSchema = z
   })
   .strict();
 
+/** Cluster mode (issue 13): which role this process plays and the NATS JetStream it talks to. */
+export const clusterSchema = z
+  .object({
+    /** pbx: a PBX worker (AMI link, call engine, publishes to the stream); gateway: WebSocket/REST for every PBX. */
+    role: z.enum(["pbx", "gateway"]).optional(),
+    /** The PBX this worker serves (role pbx): one subject token, the same on its standby workers. */
+    pbxId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "expected 1-64 letters, digits, _ or -").optional(),
+    /** This process in the lease (default host:pid); unique per worker. */
+    workerId: z.string().min(1).max(200).optional(),
+    nats: z
+      .object({
+        /** NATS URLs, e.g. [nats://10.0.0.1:4222, nats://10.0.0.2:4222]. */
+        servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s/]+$/, "expected nats://host:port or tls://host:port")).default([]),
+        user: z.string().min(1).optional(),
+        /** With user (or CTIBRIDGE_NATS_PASSWORD). */
+        password: z.string().min(1).optional(),
+        /** Or a token (CTIBRIDGE_NATS_TOKEN). */
+        token: z.string().min(1).optional(),
+        /** Or a .creds file (JWT + nkey seed). */
+        credentialsFile: z.string().min(1).optional(),
+        /** Replicas of the stream and KV buckets: 1 (one NATS node) or 3/5 (a JetStream cluster). */
+        replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+        /** How long the stream keeps events (resume across gateways, a new gateway's warm-up). */
+        streamMaxAgeHours: z.number().positive().default(24),
+        /** A publish repeated within this window (same message id) is stored once. */
+        duplicateWindowMs: ms(120_000),
+      })
+      .strict()
+      .default(() => ({ servers: [], replicas: 1 as const, streamMaxAgeHours: 24, duplicateWindowMs: 120_000 })),
+    /** Lease time of the active PBX worker: a standby takes over this long after the active one died. */
+    leaseTtlMs: ms(2_000),
+    /** A gateway's wait for the PBX worker's answer to a command. */
+    commandTimeoutMs: ms(10_000),
+    /** At start a gateway reads the stream from this far back (its live view and resume window). */
+    gatewayReplayMinutes: z.number().min(0).default(60),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     ami: amiSchema.default(() => amiSchema.parse({})),
@@ -472,6 +510,9 @@ export const configSchema = z
     agents: agentsSchema.default(() => agentsSchema.parse({})),
     /** Call events POSTed to CRM back ends through the durable outbox (docs/webhooks.md). */
     webhooks: z.array(webhookSchema).default([]),
+    /** standalone: one process does everything (the default); cluster: the role in `cluster` (docs/operations.md). */
+    mode: z.enum(["standalone", "cluster"]).default("standalone"),
+    cluster: clusterSchema.default(() => clusterSchema.parse({})),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
@@ -567,7 +608,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   // A section whose settings are all commented out is YAML null: it means "the defaults".
   for (const [k, v] of Object.entries(raw)) if (v === null) delete raw[k];
-  if (opts.requireFile && opts.file && raw.ami === undefined) {
+  // A gateway talks to no PBX: it needs no ami section and no AMI secret.
+  const cluster = raw.cluster as { role?: unknown } | undefined;
+  const gateway = raw.mode === "cluster" && typeof cluster === "object" && cluster !== null && cluster.role === "gateway";
+  if (opts.requireFile && opts.file && raw.ami === undefined && !gateway) {
     throw new NoPbxConfigError(
       `${opts.file} has no ami section: name the PBX (ami.host, ami.username, ami.secretFile or CTIBRIDGE_AMI_SECRET; ` +
         "see config/ctibridge.example.yaml), or set ami.mode: simulator for the built-in simulator, or run `ctibridge demo`",
@@ -595,7 +639,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       if (opts.requirePbx) problems.push(`ami.secretFile: cannot read ${config.ami.secretFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
   }
-  if (opts.requirePbx && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
+  if (opts.requirePbx && !gateway && config.ami.mode === "live" && !config.ami.secret && !config.ami.secretFile) {
     problems.push("ami.secret: required in live mode (set CTIBRIDGE_AMI_SECRET, the systemd credential ami-secret, ami.secretFile or ami.secret)");
   }
   const pgc = config.store.postgres;
@@ -621,6 +665,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     ids.add(u.id);
   });
   problems.push(...webhookSecrets(config, env, opts.requirePbx === true));
+  problems.push(...clusterProblems(config, env));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -661,6 +706,54 @@ function webhookSecrets(config: Config, env: Record<string, string | undefined>,
   return problems;
 }
 
+/**
+ * A cluster half-configured is refused setting by setting: a role needs `mode: cluster`, NATS
+ * servers, and (pbx) its pbxId; a gateway numbers frames by the stream, so no ring debounce.
+ */
+function clusterProblems(config: Config, env: Record<string, string | undefined>): string[] {
+  const c = config.cluster;
+  const nats = c.nats;
+  if (env.CTIBRIDGE_NATS_PASSWORD) nats.password = env.CTIBRIDGE_NATS_PASSWORD;
+  if (env.CTIBRIDGE_NATS_TOKEN) nats.token = env.CTIBRIDGE_NATS_TOKEN;
+  const p: string[] = [];
+  if (config.mode === "standalone") {
+    if (c.role !== undefined) p.push(`cluster.role: set to ${c.role}, but mode is standalone (set mode: cluster)`);
+    if (c.pbxId !== undefined) p.push("cluster.pbxId: set, but mode is standalone (set mode: cluster)");
+    if (nats.servers.length > 0) p.push("cluster.nats.servers: set, but mode is standalone (set mode: cluster)");
+    return p;
+  }
+  if (c.role === undefined) p.push("cluster.role: required in cluster mode (pbx or gateway)");
+  if (nats.servers.length === 0) p.push("cluster.nats.servers: required in cluster mode (e.g. [nats://127.0.0.1:4222])");
+  if (c.role === "pbx" && c.pbxId === undefined) p.push("cluster.pbxId: required for role pbx (the PBX this worker serves)");
+  if (c.role === "gateway" && c.pbxId !== undefined) p.push("cluster.pbxId: only for role pbx (a gateway serves every PBX)");
+  if (c.role === "gateway" && config.server.ringDebounceMs > 0) p.push("server.ringDebounceMs: must be 0 on a gateway (frames are numbered by the stream)");
+  if (nats.user !== undefined && nats.password === undefined) p.push("cluster.nats.password: required with cluster.nats.user (or CTIBRIDGE_NATS_PASSWORD)");
+  if (nats.password !== undefined && nats.user === undefined) p.push("cluster.nats.user: required with cluster.nats.password");
+  const ways = [nats.user !== undefined, nats.token !== undefined, nats.credentialsFile !== undefined].filter(Boolean).length;
+  if (ways > 1) p.push("cluster.nats: one of user/password, token or credentialsFile");
+  if (nats.credentialsFile !== undefined) {
+    try {
+      readFileSync(nats.credentialsFile);
+    } catch (err) {
+      p.push(`cluster.nats.credentialsFile: cannot read ${nats.credentialsFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+  return p;
+}
+
+/** What check-config says a process of this config connects to. */
+export function describeRole(config: Config): string {
+  if (config.mode === "standalone") {
+    const pbx = config.ami.mode === "simulator" ? "the built-in PBX simulator" : `AMI ${config.ami.host}:${config.ami.port}`;
+    return `role: standalone (${pbx}, SQLite, WebSocket/REST on ${config.server.host}:${config.server.port})`;
+  }
+  const nats = `NATS ${config.cluster.nats.servers.join(", ")} (replicas ${config.cluster.nats.replicas})`;
+  if (config.cluster.role === "pbx") {
+    return `role: pbx worker for ${config.cluster.pbxId} (AMI ${config.ami.host}:${config.ami.port}, ${nats}, lease ${config.cluster.leaseTtlMs} ms)`;
+  }
+  return `role: gateway (${nats}, WebSocket/REST on ${config.server.host}:${config.server.port})`;
+}
+
 /** The config as printed by check-config: secrets replaced. */
 export function redactConfig(config: Config): unknown {
   const copy = structuredClone(config) as Config;
@@ -669,8 +762,10 @@ export function redactConfig(config: Config): unknown {
   if (copy.auth.jwtSecret !== undefined) copy.auth.jwtSecret = "[redacted]";
   if (copy.server.metricsToken !== undefined) copy.server.metricsToken = "[redacted]";
   for (const w of copy.webhooks) if (w.secret !== undefined) w.secret = "[redacted]";
+  if (copy.cluster.nats.password !== undefined) copy.cluster.nats.password = "[redacted]";
+  if (copy.cluster.nats.token !== undefined) copy.cluster.nats.token = "[redacted]";
   return copy;
 }
 
 /** Paths pino must never print. */
-export const REDACT_PATHS = ["secret", "*.secret", "*.Secret", "password", "token", "*.token", "authorization", "*.authorization", "jwtSecret", "*.jwtSecret", "*.metricsToken"];
+export const REDACT_PATHS = ["secret", "*.secret", "*.Secret", "password", "*.password", "*.nats.password", "*.nats.token", "token", "*.token", "authorization", "*.authorization", "jwtSecret", "*.jwtSecret", "*.metricsToken"];

@@ -12,6 +12,8 @@ export const CREDENTIALS = {
   "ami-secret": "ami.secret",
   "jwt-secret": "auth.jwtSecret",
   "metrics-token": "server.metricsToken",
+  "nats-password": "cluster.nats.password",
+  "nats-token": "cluster.nats.token",
 } as const;
 
 export interface CredentialValues {

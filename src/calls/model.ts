@@ -146,6 +146,8 @@ export interface Park {
 
 export interface Call {
   callId: string;
+  /** The PBX the call runs on (cluster mode, set by its PBX worker); absent standalone. */
+  pbxId?: string;
   /** Asterisk linkedids absorbed by this conversation. */
   linkedIds: string[];
   direction: Direction;
@@ -245,6 +247,8 @@ export interface WrapUpState {
 
 /** One user's agent state (calls/agents.ts), sent whole as `agent.state`. */
 export interface AgentState {
+  /** The PBX this state comes from (cluster mode); absent standalone. */
+  pbxId?: string;
   /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
   deviceState: DeviceState | null;
   queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];

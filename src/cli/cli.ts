@@ -8,13 +8,14 @@ import { Command, Option } from "commander";
 import type { DestinationStream } from "pino";
 import { captureAmi, decodeToLines } from "../ami/capture.js";
 import { replayFiles } from "../replay.js";
-import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, type Config, type LoadOptions } from "../config.js";
+import { ConfigError, loadConfig, NoPbxConfigError, redactConfig, describeRole, type Config, type LoadOptions } from "../config.js";
 import { createDaemon, VERSION } from "../roles/standalone.js";
 import { ContactDirectory } from "../directory/contacts.js";
 import { Directory } from "../directory/users.js";
 import { createLogger, type Logger } from "../log.js";
 import { createApiToken, listApiTokens, revokeApiToken } from "../publish/apiTokens.js";
 import { CallLog } from "../store/callLog.js";
+import { runClusterRole } from "../roles/runCluster.js";
 import { addDataCommands } from "./cliData.js";
 import { addWebhookCommands } from "./cliWebhooks.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
@@ -99,6 +100,7 @@ export function buildCli(io: CliIo): Command {
   withConfig(program.command("check-config").description("validate the configuration and print it, secrets redacted")).action((o: ConfigOpts) => {
     const c = config(o, {}, { requirePbx: true });
     io.out(JSON.stringify(redactConfig(c), null, 2) + "\n");
+    io.out(describeRole(c) + "\n");
     io.out("configuration is valid\n");
   });
 
@@ -342,6 +344,8 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
 
 /** Start the daemon and keep it running until a signal; SIGHUP reloads what can change at run time. */
 export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
+  // Cluster mode: this process plays one role (roles/runCluster.ts).
+  if (c.mode === "cluster") return runClusterRole(c, log, io, VERSION);
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
   const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.

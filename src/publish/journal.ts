@@ -1,7 +1,9 @@
 /**
  * The bounded in-memory journal behind `resume { afterSeq }`. Every message that takes a seq is
- * journaled, so the seqs held are contiguous and a gap (evicted entries) is detected by
- * arithmetic alone; the caller then answers `resync_required` with a fresh snapshot.
+ * journaled. Standalone, the seqs are contiguous; a cluster gateway journals under the stream's
+ * sequence (`assign`), which skips what the gateway does not journal. Either way a resume is
+ * answerable when nothing after `afterSeq` was evicted (`evictedThrough`); otherwise the caller answers
+ * `resync_required` with a fresh snapshot.
  */
 import type { RingStopReason } from "../calls/model.js";
 import type { AgentState, CallMessageType, CallSnapshot } from "./protocol.js";
@@ -31,7 +33,7 @@ export type JournalEntry =
   | (Base & { kind: "agent"; userId: string; state: AgentState })
   /** A missed leg of `userId` closed (`call.done`): to her tabs and the supervisors who see her or the queue. */
   | (Base & { kind: "done"; userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" })
-  | (Base & { kind: "pbx"; type: "pbx.disconnected" | "pbx.resynced"; reason: string | null; calls: number | null });
+  | (Base & { kind: "pbx"; type: "pbx.disconnected" | "pbx.resynced" | "pbx.failover"; reason: string | null; calls: number | null; pbxId?: string });
 
 export class Journal {
   private readonly buf: (JournalEntry | undefined)[];
@@ -41,6 +43,8 @@ export class Journal {
   lastSeq: number;
   /** The first seq of this process: an afterSeq below it comes from before a daemon restart. */
   readonly firstSeq: number;
+  /** The seq of the newest evicted entry (or firstSeq - 1): a resume from below it has lost entries. */
+  private evictedThrough: number;
 
   /**
    * `baseSeq`: where numbering starts. The server starts from the clock (ms × 1000) so that a
@@ -50,6 +54,14 @@ export class Journal {
     this.buf = new Array<JournalEntry | undefined>(size);
     this.lastSeq = baseSeq;
     this.firstSeq = baseSeq + 1;
+    this.evictedThrough = baseSeq;
+  }
+
+  /** The next entry takes `seq` (a cluster gateway: the stream sequence; never below lastSeq + 1). */
+  assign(seq: number): number {
+    if (seq <= this.lastSeq) throw new Error(`journal seq ${seq} not after ${this.lastSeq}`);
+    this.lastSeq = seq;
+    return seq;
   }
 
   /** Everything since this process started, when nothing of it was evicted (else null). */
@@ -62,11 +74,12 @@ export class Journal {
   }
 
   push(entry: JournalEntry): void {
-    if (this.size === 0) return;
+    if (this.size === 0) return void (this.evictedThrough = entry.seq);
     if (this.count < this.size) {
       this.buf[(this.start + this.count) % this.size] = entry;
       this.count++;
     } else {
+      this.evictedThrough = this.buf[this.start]!.seq;
       this.buf[this.start] = entry;
       this.start = (this.start + 1) % this.size;
     }
@@ -79,10 +92,17 @@ export class Journal {
   /** Entries with afterSeq < seq <= untilSeq in order, or null when some of them were evicted. */
   range(afterSeq: number, untilSeq: number): JournalEntry[] | null {
     if (afterSeq >= untilSeq) return [];
-    const oldest = this.oldestSeq();
-    if (oldest === null || oldest > afterSeq + 1) return null;
+    if (this.count === 0 || afterSeq < this.evictedThrough) return null;
+    // The first entry after afterSeq (seqs increase; with gaps, so search).
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.buf[(this.start + mid) % this.size]!.seq <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
     const out: JournalEntry[] = [];
-    for (let i = afterSeq + 1 - oldest; i < this.count; i++) {
+    for (let i = lo; i < this.count; i++) {
       const e = this.buf[(this.start + i) % this.size]!;
       if (e.seq > untilSeq) break;
       out.push(e);

@@ -19,6 +19,7 @@ export function viewKey(r: Recipient): string {
 export function renderEntry(r: Recipient, e: JournalEntry): OutgoingMessage {
   const base = { v: 1 as const, seq: e.seq, ts: e.ts, userId: r.userId };
   if (e.kind === "pbx") {
+    if (e.type === "pbx.failover") return { ...base, type: e.type, pbxId: e.pbxId ?? "", calls: e.calls };
     return e.type === "pbx.disconnected" ? { ...base, type: e.type, reason: e.reason } : { ...base, type: e.type, calls: e.calls };
   }
   if (e.kind === "agent") return { ...base, type: "agent.state", agent: e.userId, state: e.state };

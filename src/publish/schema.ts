@@ -168,6 +168,7 @@ export const annotation = obj({
 
 export const call = obj({
   callId: z.string(),
+  pbxId: z.string().optional().describe("The PBX the call runs on (cluster mode only)"),
   linkedIds: z.array(z.string()).describe("The Asterisk linkedids this conversation absorbed"),
   direction,
   state: callState,
@@ -203,6 +204,7 @@ export const wrapUpState = obj({
 }).meta({ id: "WrapUp" });
 
 export const agentState = obj({
+  pbxId: z.string().optional().describe("The PBX this state comes from (cluster mode only; a user with phones on several PBXs gets one per PBX)"),
   deviceState: deviceState.nullable(),
   queues: z.array(obj({ queue: z.string(), loggedIn: z.boolean(), paused: z.boolean(), reason: z.string().nullable() })),
   activity: agentActivity,
@@ -323,6 +325,10 @@ export const serverMessage = z
     frame("queue.state", { queue: queueInfo }).describe("Supervisors: one queue's figures changed (not journaled; coalesced per queue)"),
     frame("pbx.disconnected", { reason: z.string().nullable() }),
     frame("pbx.resynced", { calls: z.number().int().min(0).nullable() }),
+    frame("pbx.failover", {
+      pbxId: z.string().describe("The PBX whose active worker changed"),
+      calls: z.number().int().min(0).nullable().describe("Calls the new worker took over (rebuilt from the PBX's listing)"),
+    }).describe("Cluster mode: another PBX worker became active for this PBX; its calls keep their callIds and times"),
     frame("resync_required", { afterSeq: z.number().int().min(0), oldestSeq: z.number().int().min(0).nullable() }),
     commandResult,
     frame("error", { code: errorCode, message: z.string(), ref: z.string().optional() }),

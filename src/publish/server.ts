@@ -47,6 +47,11 @@ export interface CtiServerDeps {
   registry?: Registry;
   /** Shared with the REST API; built from config/db/directory when absent. */
   authenticator?: Authenticator;
+  /**
+   * Where seqs start (default: the clock, ms × 1000). A cluster gateway passes the stream
+   * sequence before the first message it reads and publishes each message under `withSeq`.
+   */
+  seqBase?: number;
 }
 
 type CallEntry = JournalEntry & { kind: "call" };
@@ -73,12 +78,14 @@ export class CtiServer {
   private lastFactCall: Call | null = null;
   private factCounter = 0;
   private closing = false;
+  /** withSeq: the seq the next journaled entry takes (null: the next number; -1: taken already). */
+  private forcedSeq: number | null = null;
 
   constructor(private readonly deps: CtiServerDeps) {
     this.log = deps.log.child({ component: "publish" });
     this.now = deps.now ?? Date.now;
     this.auth = deps.authenticator ?? createAuthenticator({ config: deps.config, db: deps.db, directory: deps.directory, now: this.now });
-    this.journal = new Journal(deps.config.server.journalSize, Math.floor(this.now()) * 1000);
+    this.journal = new Journal(deps.config.server.journalSize, deps.seqBase ?? Math.floor(this.now()) * 1000);
     this.gate = new RingGate<CallEntry>(deps.config.server.ringDebounceMs, (e) => this.emit(e));
     this.metrics = createCtiMetrics(deps.registry);
     this.snapshots = new SnapshotCache(deps.activeCalls, (call) => toCallSnapshot(call, deps.config.pop.urlTemplate));
@@ -177,8 +184,28 @@ export class CtiServer {
     }
   }
 
-  pbxStatus(kind: "disconnected" | "resynced", info: { reason?: string; calls?: number } = {}): void {
-    this.emit({ kind: "pbx", seq: 0, ts: isoTime(this.now()), type: `pbx.${kind}`, reason: info.reason ?? null, calls: info.calls ?? null });
+  pbxStatus(kind: "disconnected" | "resynced" | "failover", info: { reason?: string; calls?: number; pbxId?: string } = {}): void {
+    this.emit({ kind: "pbx", seq: 0, ts: isoTime(this.now()), type: `pbx.${kind}`, reason: info.reason ?? null, calls: info.calls ?? null, ...(info.pbxId !== undefined ? { pbxId: info.pbxId } : {}) });
+  }
+
+  /**
+   * Cluster gateway: what `publish` (or agentState, pbxStatus, callDone) journals inside `fn`
+   * takes the stream sequence `seq`, so every gateway numbers the same fact alike and a client
+   * resumes on any of them. One stream message journals at most one entry (the gateway runs
+   * with `server.ringDebounceMs` 0, so the ring gate never holds one back).
+   */
+  withSeq(seq: number, fn: () => void): void {
+    this.forcedSeq = seq;
+    try {
+      fn();
+    } finally {
+      this.forcedSeq = null;
+    }
+  }
+
+  /** The seq of the newest journaled fact (a gateway's position in the stream). */
+  get lastSeq(): number {
+    return this.journal.lastSeq;
   }
 
   agentState(userId: string, state: AgentState): void {
@@ -220,7 +247,11 @@ export class CtiServer {
   }
 
   private emit(e: JournalEntry): void {
-    e.seq = this.journal.nextSeq();
+    if (this.forcedSeq === -1) return void this.log.error({ kind: e.kind }, "second entry from one stream message dropped");
+    if (this.forcedSeq !== null) {
+      e.seq = this.journal.assign(this.forcedSeq);
+      this.forcedSeq = -1;
+    } else e.seq = this.journal.nextSeq();
     this.journal.push(e);
     const views = new Map<string, { text: string; pop: boolean }>();
     for (const c of this.router.targets(e)) {

@@ -22,7 +22,7 @@ import { createHttpApi, type HttpApi } from "../http/server.js";
 import { createRegistry } from "../http/metrics.js";
 import type { Logger } from "../log.js";
 import { toCallSnapshot } from "../publish/protocol.js";
-import { CtiServer } from "../publish/server.js";
+import { CtiServer, type CommandResult } from "../publish/server.js";
 import { PbxSimulator } from "../sim/pbxSimulator.js";
 import { CallLog, CallLogWriter } from "../store/callLog.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
@@ -84,6 +84,8 @@ export interface Daemon {
   readonly callStore: CallStore;
   /** The in-process event bus (bus/): call events, agent states, PBX status, done marks, queue boards. */
   readonly bus: EventBus;
+  /** Handle one client command as the WebSocket server would (a cluster gateway's request). */
+  command(user: { userId: string; role: "agent" | "supervisor" }, cmd: { id: string; action: string; args: unknown; connectionId: string }): Promise<CommandResult>;
 }
 
 export function createDaemon(deps: DaemonDeps): Daemon {
@@ -516,6 +518,16 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     return r;
   }
 
+  /** One client command (a WebSocket frame, or a gateway's request in cluster mode). */
+  function command(user: { userId: string; role: "agent" | "supervisor" }, cmd: { id: string; action: string; args: unknown; connectionId: string }) {
+    const u = directory.getUser(user.userId);
+    // A supervisor without control rights acts like an agent: only on their own calls. An
+    // annotation is no call control: supervisors may annotate any call (as over REST).
+    const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate" && cmd.action !== "call.done";
+    const role = demote ? "agent" : user.role;
+    return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
+  }
+
   cti = new CtiServer({
     config,
     log,
@@ -524,14 +536,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     activeCalls: () => tracker.activeCalls(),
     getCall: (callId) => tracker.getCall(callId),
     agentStateOf: (userId) => agents.stateOf(userId),
-    onCommand: (user, cmd) => {
-      const u = directory.getUser(user.userId);
-      // A supervisor without control rights acts like an agent: only on their own calls. An
-      // annotation is no call control: supervisors may annotate any call (as over REST).
-      const demote = user.role === "supervisor" && !config.control.supervisorsMayControl && cmd.action !== "call.annotate" && cmd.action !== "call.done";
-      const role = demote ? "agent" : user.role;
-      return onCommand({ userId: user.userId, role, devices: u?.devices ?? [] }, cmd);
-    },
+    onCommand: (user, cmd) => command(user, cmd),
     now,
     version: VERSION,
     registry,
@@ -539,6 +544,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   bus.subscribe(ctiSubscriber(cti));
 
   return {
+    command,
     tracker,
     agents,
     db,

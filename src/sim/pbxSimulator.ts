@@ -140,6 +140,21 @@ export class PbxSimulator {
   private observe(message: string): void {
     this.live.observe(message);
     if (message.startsWith("Event: DeviceStateChange")) this.updateLists();
+    else if (message.includes("\r\nUniqueid: ")) this.updateChannels();
+  }
+
+  /** CoreShowChannels as Asterisk would answer now: the channels up (a reconnecting client resyncs from it). */
+  private updateChannels(): void {
+    this.server.setList(
+      "CoreShowChannels",
+      this.live.all().map((ch): Fields => [
+        ["Event", "CoreShowChannel"],
+        ...(["Channel", "Uniqueid", "Linkedid", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "Context", "Exten"] as const).map((k) => [k, ch[k]] as const),
+        ["Application", "Dial"],
+        ["Duration", "00:00:01"],
+        ["BridgeId", ch.bridge ?? ""],
+      ]),
+    );
   }
 
   async start(): Promise<number> {

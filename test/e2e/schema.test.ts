@@ -177,11 +177,24 @@ describe("the agent desktop frames and REST bodies validate too", () => {
   });
 });
 
+describe("the cluster frames validate too", () => {
+  it("pbx.failover, as a gateway's WebSocket server renders it (test/cluster/ drives it through real workers)", async () => {
+    const d = await rig.start({ users: E2E_USERS });
+    const sam = d.connect("sam");
+    await sam.ready();
+    d.daemon.cti.pbxStatus("failover", { pbxId: "berlin", calls: 2 });
+    await sam.sync();
+    expect(sam.messages.find((m) => m.type === "pbx.failover")).toMatchObject({ pbxId: "berlin", calls: 2 });
+    expect(invalidFrames("sam", sam.messages)).toEqual([]);
+    note([sam]);
+  });
+});
+
 describe("coverage", () => {
   it("every server frame type of the schema was received and validated above", () => {
     const all = serverMessage.options.flatMap((o: any) => (o.options ?? [o]).map((x: any) => x.shape.type.value as string));
     expect(all.filter((t) => !validated.has(t))).toEqual([]);
-    expect(new Set(all).size).toBe(22);
+    expect(new Set(all).size).toBe(23);
   });
 });
 

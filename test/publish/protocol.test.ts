@@ -209,4 +209,18 @@ describe("Journal", () => {
     expect(j.range(101, 105)).toBeNull();
     expect(new Journal(0).range(0, 1)).toBeNull();
   });
+
+  it("journals under given seqs with gaps (a cluster gateway's stream sequence) and still detects eviction", () => {
+    const j = new Journal(3, 9);
+    for (const seq of [10, 12, 13, 17]) j.push(entry(j.assign(seq)));
+    expect(() => j.assign(17)).toThrow();
+    expect(j.lastSeq).toBe(17);
+    expect(j.oldestSeq()).toBe(12);
+    expect(j.range(10, 17)!.map((e) => e.seq)).toEqual([12, 13, 17]);
+    expect(j.range(11, 17)!.map((e) => e.seq)).toEqual([12, 13, 17]);
+    expect(j.range(12, 16)!.map((e) => e.seq)).toEqual([13]);
+    expect(j.range(14, 17)!.map((e) => e.seq)).toEqual([17]);
+    // 10 was evicted: a client that saw only up to 9 missed it.
+    expect(j.range(9, 17)).toBeNull();
+  });
 });

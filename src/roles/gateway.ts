@@ -1,0 +1,194 @@
+/**
+ * The gateway role (`mode: cluster`, `cluster.role: gateway`): WebSocket, REST and the panel for
+ * every PBX, built from the same parts as the standalone daemon minus the PBX side. At start it
+ * reads the stream `CTI` from `cluster.gatewayReplayMinutes` back (its live view and resume
+ * window), catches up, then listens; each stream message goes to the WebSocket server under its
+ * stream sequence, and commands go to the owning PBX's active worker by request/reply.
+ * Any number of gateways run side by side behind a plain load balancer.
+ */
+import { Counter, Gauge } from "prom-client";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { JetStreamBus, STREAM } from "../bus/jetstream.js";
+import { LiveView } from "../bus/liveView.js";
+import { forwardCommand, gatewayFeed, type CommandRequest } from "../bus/gatewayFeed.js";
+import { Directory } from "../directory/users.js";
+import { createHttpApi, type HttpApi } from "../http/server.js";
+import { createRegistry } from "../http/metrics.js";
+import { CtiServer, type CommandResult } from "../publish/server.js";
+import { toCallSnapshot, type CallSnapshot } from "../publish/protocol.js";
+import { defaultDbPath, openDb } from "../store/db.js";
+import type { CallFilter } from "../http/server.js";
+import { postgresStore } from "../store/open.js";
+import type { CallStore } from "../store/index.js";
+
+export interface GatewayDeps {
+  config: Config;
+  log: Logger;
+  version: string;
+  env?: Record<string, string | undefined>;
+  now?: () => number;
+  /** Stored calls for REST history; default: the PostgreSQL call log when `store.kind: postgres` (written by the PBX workers' archivers). */
+  listCalls?: (f: CallFilter) => Promise<CallSnapshot[]>;
+  /** Keep bus latency samples (bench). */
+  sampleLatency?: boolean;
+}
+
+export interface Gateway {
+  start(): Promise<{ port: number }>;
+  stop(): Promise<void>;
+  readonly view: LiveView;
+  readonly cti: CtiServer | null;
+  /** Bus latency samples in ms (sampleLatency), and the last stream sequence applied. */
+  stats(): { lastSeq: number; latencies: number[] | null };
+}
+
+/** The first stream sequence stored at or after `sinceMs` (a binary search over message times). */
+async function seqSince(bus: JetStreamBus, sinceMs: number): Promise<number> {
+  const info = await bus.jsm.streams.info(STREAM);
+  let lo = info.state.first_seq;
+  let hi = info.state.last_seq + 1;
+  if (info.state.messages === 0) return hi;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    let t: number;
+    try {
+      t = (await bus.jsm.streams.getMessage(STREAM, { seq: mid }))!.time.getTime();
+    } catch {
+      lo = mid + 1; // expired under us: later
+      continue;
+    }
+    if (t < sinceMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, log } = deps;
+  const now = deps.now ?? Date.now;
+  const cluster = config.cluster;
+  // Users and API keys: the gateway's own SQLite (the same users config on every gateway).
+  const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
+  const directory = new Directory({ db, log: log.child({ component: "directory" }) });
+  directory.applyConfig(config.users);
+  const registry = createRegistry({ defaultMetrics: true });
+  const m = {
+    applied: new Counter({ name: "ctibridge_bus_events_total", help: "Stream messages applied by this gateway", registers: [registry] }),
+    lastSeq: new Gauge({
+      name: "ctibridge_bus_last_seq",
+      help: "The last stream sequence applied",
+      registers: [registry],
+      collect(this: Gauge) {
+        this.set(feedStats?.lastSeq ?? 0);
+      },
+    }),
+  };
+  const view = new LiveView(config.calls.keepEndedMs);
+  // The shared call log: the PBX workers' archivers write it (idempotent upserts by callId).
+  const callStore: CallStore | null = config.store.kind === "postgres" ? postgresStore(config) : null;
+  const listCalls =
+    deps.listCalls ??
+    (callStore
+      ? async (f: CallFilter) =>
+          (await callStore.list({ userId: f.userId ?? undefined, since: f.since ?? undefined, missed: f.missed, openOnly: f.open, limit: f.limit, ...(f.before ? { before: f.before } : {}) })).map((c) =>
+            toCallSnapshot(c, config.pop.urlTemplate),
+          )
+      : null);
+  let bus: JetStreamBus | null = null;
+  let cti: CtiServer | null = null;
+  let http: HttpApi | null = null;
+  let reader: { stop(): Promise<void> } | null = null;
+  let feedStats: { lastSeq: number; latencies: number[] | null } | null = null;
+  let natsUp = false;
+
+  const request = (pbxId: string, body: CommandRequest, timeoutMs: number) => {
+    if (!bus) return Promise.reject(new Error("bus not connected"));
+    return bus.command<CommandResult>(pbxId, body, timeoutMs);
+  };
+  const forward = forwardCommand({ view, request, timeoutMs: cluster.commandTimeoutMs, log: log.child({ component: "control" }) });
+
+  return {
+    view,
+    get cti() {
+      return cti;
+    },
+    stats: () => feedStats ?? { lastSeq: 0, latencies: null },
+    async start() {
+      await callStore?.open();
+      bus = await JetStreamBus.connect({
+        servers: cluster.nats.servers,
+        name: `ctibridge-gateway-${cluster.workerId ?? process.pid}`,
+        user: cluster.nats.user,
+        pass: cluster.nats.password,
+        token: cluster.nats.token,
+        credentialsFile: cluster.nats.credentialsFile,
+        replicas: cluster.nats.replicas,
+        maxAgeMs: cluster.nats.streamMaxAgeHours * 3_600_000,
+        duplicateWindowMs: cluster.nats.duplicateWindowMs,
+        log: log.child({ component: "bus" }),
+      });
+      natsUp = true;
+      void (async () => {
+        for await (const s of bus!.nc.status()) if (s.type === "disconnect" || s.type === "reconnect") natsUp = s.type === "reconnect";
+      })();
+      await bus.ensureStream();
+      const fromSeq = await seqSince(bus, now() - cluster.gatewayReplayMinutes * 60_000);
+      const caughtUpTo = await bus.lastSeq();
+      const server = new CtiServer({
+        config,
+        log,
+        db,
+        directory,
+        activeCalls: () => view.activeCalls(),
+        getCall: (callId) => view.getCall(callId),
+        agentStateOf: (userId) => view.agentStateOf(userId),
+        onCommand: (user, cmd) => forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, cmd),
+        now,
+        version: deps.version,
+        registry,
+        seqBase: fromSeq - 1,
+      });
+      cti = server;
+      const feed = gatewayFeed({ cti: server, view, log, now, ...(deps.sampleLatency ? { sampleLatency: true } : {}) });
+      feedStats = feed.stats;
+      reader = await bus.read(fromSeq, (d) => {
+        m.applied.inc();
+        feed.onEntry(d);
+      });
+      // Snapshots must be whole before the first client: catch up with what was there at start.
+      const deadline = now() + 60_000;
+      while (feed.stats.lastSeq < caughtUpTo && now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      log.info({ fromSeq, caughtUpTo, calls: view.activeCalls().length }, "gateway caught up with the stream");
+      // Latency samples count live events only, not the replay of older ones.
+      feed.stats.latencies?.splice(0);
+      http = createHttpApi({
+        config,
+        log,
+        cti: server,
+        version: deps.version,
+        registry,
+        now,
+        health: () => (natsUp ? { status: "ok", bus: { lastSeq: feed.stats.lastSeq } } : { status: "unavailable", bus: "nats disconnected" }),
+        listCalls: (f) => listCalls?.(f) ?? [],
+        // Annotations are call control on the owning PBX's worker (its policy, its store).
+        annotate: async (user, callId, body) => {
+          const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.annotate", args: { callId, ...body }, connectionId: "rest" });
+          return r.ok ? { ok: true, data: r.data ?? {} } : { ok: false, error: r.error };
+        },
+        annotations: () => ({ ok: false, error: { code: "not_supported", message: "annotation history is read from the call store" } }),
+        directory: () => directory.listUsers().map((u) => ({ id: u.id, name: u.name, role: u.role, devices: [...u.devices], extensions: [] })),
+      });
+      const port = await http.listen();
+      return { port };
+    },
+    async stop() {
+      await reader?.stop().catch(() => undefined);
+      await cti?.close();
+      await http?.close();
+      await bus?.close();
+      await callStore?.close();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The PBX worker role (`mode: cluster`, `cluster.role: pbx`): one PBX's AMI link, codec, call
+ * and agent trackers, publishing every bus event to the stream `CTI` and answering commands
+ * for its PBX (`cti.<pbxId>.cmd`). Two or more run per PBX; the lease (bus/lease.ts) makes one
+ * active. A standby holds no AMI link. When it takes over it reads the PBX's open calls from KV
+ * (`cti-calls`), seeds a fresh local SQLite store with them and starts the standalone engine on
+ * it: the kill -9 restore (calls/restore.ts, closeVanishedCalls) then keeps every callId and
+ * original time, from the KV copy instead of the dead worker's disk. The worker's SQLite is
+ * scratch; the cluster's call log is written from the stream.
+ *
+ * A worker that loses its lease (cut off from NATS while a standby took over) stops at once
+ * and `done` resolves: the process exits and its supervisor starts it again as a standby.
+ */
+import { randomUUID } from "node:crypto";
+import { rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subscription } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { iso } from "../calls/outcomes.js";
+import { JetStreamBus } from "../bus/jetstream.js";
+import { Lease, LEASE_BUCKET } from "../bus/lease.js";
+import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
+import { BusPublisher } from "../bus/publisher.js";
+import type { CommandRequest } from "../bus/gatewayFeed.js";
+import type { StreamEvent } from "../bus/entry.js";
+import { CallLog } from "../store/callLog.js";
+import { openDb } from "../store/db.js";
+import type { Daemon } from "./standalone.js";
+
+export interface PbxWorkerDeps {
+  config: Config;
+  log: Logger;
+  env?: Record<string, string | undefined>;
+  /** The standalone engine (roles/standalone.ts createDaemon), built at takeover. */
+  createDaemon: (config: Config) => Daemon;
+}
+
+export interface PbxWorker {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves with the reason when the worker stopped on its own (lease lost). */
+  readonly done: Promise<string>;
+  readonly active: boolean;
+  readonly daemon: Daemon | null;
+  /** Resolves once every event offered so far is stored in the stream. */
+  flushed(): Promise<void>;
+}
+
+export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
+  const { config, log } = deps;
+  const cluster = config.cluster;
+  const pbxId = cluster.pbxId!;
+  const workerId = cluster.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const wlog = log.child({ component: "worker", pbxId, workerId });
+  let bus: JetStreamBus | null = null;
+  let lease: Lease | null = null;
+  let publisher: BusPublisher | null = null;
+  let openCalls: KvOpenCalls | null = null;
+  let callsKv: KV | null = null;
+  let daemon: Daemon | null = null;
+  let commands: Subscription | null = null;
+  let stopping = false;
+  let finish: (reason: string) => void = () => undefined;
+  const done = new Promise<string>((r) => (finish = r));
+  const dbPath = config.store.path ?? join(tmpdir(), `ctibridge-worker-${pbxId}-${process.pid}.db`);
+
+  /** The scratch store, seeded with the open calls the previous worker left in KV. */
+  async function seedStore(records: Awaited<ReturnType<KvOpenCalls["load"]>>): Promise<void> {
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+    const db = openDb(dbPath);
+    try {
+      const log = new CallLog(db, { callbackWindowDays: config.calls.callbackWindowDays });
+      const seen = new Set<string>();
+      for (const r of records) {
+        if (seen.has(r.callId)) continue;
+        seen.add(r.callId);
+        log.save(r.snapshot, r.updatedAt);
+      }
+    } finally {
+      db.close();
+    }
+  }
+
+  async function takeOver(term: number, previous: string | null): Promise<void> {
+    publisher!.setTerm(term);
+    openCalls = new KvOpenCalls(callsKv!, pbxId, wlog);
+    const records = await openCalls.load();
+    await seedStore(records);
+    // The last active worker of this PBX, kept without a TTL beside its open calls: a standby
+    // that started after the lease had expired never saw its holder in the lease bucket.
+    const lastKey = kvToken(pbxId);
+    const lastEntry = await callsKv!.get(lastKey);
+    const last = lastEntry?.operation === "PUT" ? (lastEntry.json() as { holder: string }).holder : null;
+    await callsKv!.put(lastKey, JSON.stringify({ holder: workerId, term, since: new Date().toISOString() }));
+    // A failover: another worker ran this PBX before (named by the lease or that key, or its calls are open).
+    const before = previous ?? (last !== workerId ? last : null);
+    let failover = before !== null || records.length > 0;
+    wlog.info({ term, previous: before, openCalls: records.length }, failover ? "taking over the PBX" : "serving the PBX");
+    const d = deps.createDaemon({ ...config, store: { ...config.store, path: dbPath } });
+    daemon = d;
+    d.bus.subscribe((ev) => {
+      if (ev.kind === "call" && ev.event.userId === null) openCalls?.note(ev.event.call, iso(ev.event.at));
+      // The first resync after a takeover is the failover clients see.
+      if (failover && ev.kind === "pbx" && ev.status === "resynced") {
+        failover = false;
+        return publisher?.offer({ kind: "pbx", status: "failover", info: { ...ev.info, pbxId } });
+      }
+      publisher?.offer(ev as StreamEvent);
+    });
+    commands = bus!.serveCommands(pbxId, async (req) => {
+      const r = req as CommandRequest;
+      return d.command(r.user, r.cmd);
+    });
+    await d.start();
+  }
+
+  async function lost(): Promise<void> {
+    if (stopping) return;
+    wlog.error({}, "lease lost, stopping (another worker serves the PBX)");
+    await shutdown(false);
+    finish("lease lost");
+  }
+
+  async function shutdown(release: boolean): Promise<void> {
+    stopping = true;
+    commands?.unsubscribe();
+    openCalls?.close();
+    await daemon?.stop().catch((err: unknown) => wlog.warn({ err }, "engine stop failed"));
+    if (release) await publisher?.flushed();
+    publisher?.stop();
+    await lease?.stop(release);
+    await bus?.close();
+  }
+
+  return {
+    done,
+    get active() {
+      return lease?.active ?? false;
+    },
+    get daemon() {
+      return daemon;
+    },
+    flushed: () => publisher?.flushed() ?? Promise.resolve(),
+    async start() {
+      bus = await JetStreamBus.connect({
+        servers: cluster.nats.servers,
+        name: `ctibridge-pbx-${pbxId}-${workerId}`,
+        user: cluster.nats.user,
+        pass: cluster.nats.password,
+        token: cluster.nats.token,
+        credentialsFile: cluster.nats.credentialsFile,
+        replicas: cluster.nats.replicas,
+        maxAgeMs: cluster.nats.streamMaxAgeHours * 3_600_000,
+        duplicateWindowMs: cluster.nats.duplicateWindowMs,
+        log: log.child({ component: "bus" }),
+      });
+      await bus.ensureStream();
+      const leases = await bus.kv(LEASE_BUCKET, cluster.leaseTtlMs);
+      callsKv = await bus.kv(CALLS_BUCKET, 0);
+      // Events wait while the lease is not fresh (cut off from NATS a whole TTL: a standby may run).
+      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false });
+      lease = new Lease({
+        kv: leases,
+        pbxId,
+        holder: workerId,
+        ttlMs: cluster.leaseTtlMs,
+        log: wlog,
+        onAcquired: (term, previous) => {
+          takeOver(term, previous).catch(async (err: unknown) => {
+            wlog.error({ err }, "takeover failed, stopping");
+            await shutdown(true);
+            finish("takeover failed");
+          });
+        },
+        onLost: () => void lost(),
+        onTerm: (term) => publisher?.setTerm(term),
+      });
+      await lease.start();
+      if (!lease.active) wlog.info({}, "standing by (another worker holds the lease)");
+    },
+    async stop() {
+      if (stopping) return;
+      await shutdown(true);
+      finish("stopped");
+    },
+  };
+}

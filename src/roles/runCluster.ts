@@ -1,0 +1,74 @@
+/**
+ * `ctibridge start` in cluster mode: runs the configured role (a PBX worker or a gateway) with
+ * the standalone daemon's process rules: one `ctibridge started` line, one `shuttingDown`
+ * guard, a forced exit after the stop timeout, a second signal exits at once. A PBX worker
+ * that loses its lease exits 1, so its supervisor starts it again as a standby.
+ */
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { createGateway } from "./gateway.js";
+import { createPbxWorker } from "./pbxWorker.js";
+import { createDaemon } from "./standalone.js";
+
+export interface RoleIo {
+  env: Record<string, string | undefined>;
+  exit(code: number): void;
+  onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", fn: () => void): void;
+  notify?: (fields: Record<string, string>) => Promise<void>;
+}
+
+const STOP_TIMEOUT_MS = 9_000;
+
+export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version: string): Promise<void> {
+  const role = c.cluster.role!;
+  let stopRole: () => Promise<void>;
+  let shuttingDown = false;
+  const shutdown = (signal: string, code = 0) => {
+    if (shuttingDown) {
+      log.warn({ signal }, "second signal, exiting now");
+      return io.exit(1);
+    }
+    shuttingDown = true;
+    log.info({ signal }, "shutting down");
+    void io.notify?.({ STOPPING: "1", STATUS: "stopping" }).catch(() => undefined);
+    const force = setTimeout(() => {
+      log.error({ timeoutMs: STOP_TIMEOUT_MS }, "shutdown took too long, exiting");
+      log.flush(() => io.exit(1));
+    }, STOP_TIMEOUT_MS);
+    force.unref();
+    stopRole().then(
+      () => {
+        log.info({ version, role }, "ctibridge stopped");
+        log.flush(() => io.exit(code));
+      },
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        log.flush(() => io.exit(1));
+      },
+    );
+  };
+  io.onSignal("SIGINT", () => shutdown("SIGINT"));
+  io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
+  io.onSignal("SIGHUP", () => log.warn({ role }, "SIGHUP: reload is not supported in cluster mode yet, nothing changed"));
+
+  if (role === "gateway") {
+    const gw = createGateway({ config: c, log, version, env: io.env });
+    stopRole = () => gw.stop();
+    const { port } = await gw.start();
+    log.info({ version, role, nats: c.cluster.nats.servers, http: `${c.server.tls ? "https" : "http"}://${c.server.host}:${port}` }, "ctibridge started");
+    void io.notify?.({ READY: "1", STATUS: `gateway serving on ${c.server.host}:${port}` }).catch(() => undefined);
+    return;
+  }
+  const worker = createPbxWorker({ config: c, log, env: io.env, createDaemon: (cfg) => createDaemon({ config: cfg, log, env: io.env }) });
+  stopRole = () => worker.stop();
+  void worker.done.then((reason) => {
+    if (reason !== "stopped" && !shuttingDown) {
+      log.error({ reason }, "pbx worker stopped, exiting");
+      shuttingDown = true;
+      log.flush(() => io.exit(1));
+    }
+  });
+  await worker.start();
+  log.info({ version, role, pbxId: c.cluster.pbxId, nats: c.cluster.nats.servers, active: worker.active }, "ctibridge started");
+  void io.notify?.({ READY: "1", STATUS: `pbx worker for ${c.cluster.pbxId}` }).catch(() => undefined);
+}

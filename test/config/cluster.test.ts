@@ -1,0 +1,70 @@
+/**
+ * Cluster roles in the config (issue 13): standalone stays the default; a half-configured
+ * cluster is refused with one line per missing or contradicting setting; check-config names
+ * the role and what it connects to.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, describeRole, loadConfig, redactConfig } from "../../src/config.js";
+
+const dir = mkdtempSync(join(tmpdir(), "ctib-cluster-cfg-"));
+let n = 0;
+function load(yaml: string, env: Record<string, string> = {}) {
+  const file = join(dir, `c${++n}.yaml`);
+  writeFileSync(file, yaml);
+  return loadConfig({ file, env, requirePbx: true, requireFile: true });
+}
+function problems(yaml: string): string[] {
+  try {
+    load(yaml);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+const AMI = "ami: { host: pbx.example, username: ctib, secret: s3cret }\n";
+
+describe("cluster roles in the config", () => {
+  it("defaults to standalone and says so", () => {
+    const c = load(AMI);
+    expect(c.mode).toBe("standalone");
+    expect(describeRole(c)).toBe("role: standalone (AMI pbx.example:5038, SQLite, WebSocket/REST on 127.0.0.1:8088)");
+  });
+
+  it("refuses cluster settings in standalone mode and half-configured clusters, setting by setting", () => {
+    expect(problems(AMI + "cluster: { role: pbx, pbxId: berlin, nats: { servers: [nats://127.0.0.1:4222] } }\n")).toEqual([
+      "cluster.role: set to pbx, but mode is standalone (set mode: cluster)",
+      "cluster.pbxId: set, but mode is standalone (set mode: cluster)",
+      "cluster.nats.servers: set, but mode is standalone (set mode: cluster)",
+    ]);
+    expect(problems(AMI + "mode: cluster\n")).toEqual([
+      "cluster.role: required in cluster mode (pbx or gateway)",
+      "cluster.nats.servers: required in cluster mode (e.g. [nats://127.0.0.1:4222])",
+    ]);
+    expect(problems(AMI + "mode: cluster\ncluster: { role: pbx, nats: { servers: [nats://127.0.0.1:4222], user: ctib } }\n")).toEqual([
+      "cluster.pbxId: required for role pbx (the PBX this worker serves)",
+      "cluster.nats.password: required with cluster.nats.user (or CTIBRIDGE_NATS_PASSWORD)",
+    ]);
+    expect(problems("mode: cluster\ncluster: { role: gateway, pbxId: berlin, nats: { servers: [nats://127.0.0.1:4222], token: t, credentialsFile: /nonexistent/x.creds } }\nserver: { ringDebounceMs: 300 }\n")).toEqual([
+      "cluster.pbxId: only for role pbx (a gateway serves every PBX)",
+      "server.ringDebounceMs: must be 0 on a gateway (frames are numbered by the stream)",
+      "cluster.nats: one of user/password, token or credentialsFile",
+      "cluster.nats.credentialsFile: cannot read /nonexistent/x.creds (ENOENT)",
+    ]);
+    expect(problems(AMI + "mode: cluster\ncluster: { role: pbx, pbxId: 'a.b', nats: { servers: [http://x] } }\n")).toEqual([
+      "cluster.pbxId: expected 1-64 letters, digits, _ or -",
+      "cluster.nats.servers.0: expected nats://host:port or tls://host:port",
+    ]);
+  });
+
+  it("a PBX worker and a gateway: check-config names the role and what it connects to; a gateway needs no PBX", () => {
+    const w = load(AMI + "mode: cluster\ncluster: { role: pbx, pbxId: berlin, nats: { servers: [nats://10.0.0.1:4222, nats://10.0.0.2:4222], replicas: 3, user: ctib } }\n", { CTIBRIDGE_NATS_PASSWORD: "pw" });
+    expect(describeRole(w)).toBe("role: pbx worker for berlin (AMI pbx.example:5038, NATS nats://10.0.0.1:4222, nats://10.0.0.2:4222 (replicas 3), lease 2000 ms)");
+    expect((redactConfig(w) as { cluster: { nats: { password: string } } }).cluster.nats.password).toBe("[redacted]");
+    const g = load("mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n");
+    expect(describeRole(g)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088)");
+  });
+});
