@@ -31,6 +31,7 @@ const LABELS: Record<string, string> = {
   "agent.state": "AGENT",
   "pbx.disconnected": "PBX DOWN",
   "pbx.resynced": "PBX UP",
+  "pbx.failover": "FAILOVER",
   resync_required: "RESYNC",
   "command.result": "RESULT",
   error: "ERROR",
@@ -139,6 +140,8 @@ function body(type: string, m: Obj, utc: boolean): string {
       return `AMI link lost${str(m.reason) ? `: ${str(m.reason)}` : ""}`;
     case "pbx.resynced":
       return `resynced${num(m.calls) !== null ? `, ${num(m.calls)} active calls` : ""}`;
+    case "pbx.failover":
+      return `${str(m.pbxId) ?? "?"}: another worker took over${num(m.calls) !== null ? `, ${num(m.calls)} active calls` : ""}`;
     case "resync_required":
       return `events after seq ${num(m.afterSeq) ?? "?"} are gone; a fresh snapshot follows`;
     case "command.result": {

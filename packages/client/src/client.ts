@@ -309,6 +309,7 @@ class Client extends Actions implements CtiClient {
         return this.state.agentMessage(m);
       case "pbx.disconnected":
       case "pbx.resynced":
+      case "pbx.failover":
         return this.state.pbxMessage(m);
       case "resync_required":
         this.log("info", "resync required", { afterSeq: m.afterSeq, oldestSeq: m.oldestSeq });

@@ -1,6 +1,6 @@
 /** The events a client emits (`client.on(name, listener)`), with their payloads. */
 import type { CtiError } from "./errors.js";
-import type { AgentState, Call, CallMessage, PbxDisconnectedMessage, PbxResyncedMessage, ServerMessage, SnapshotMessage } from "./wire.js";
+import type { AgentState, Call, CallMessage, PbxDisconnectedMessage, PbxFailoverMessage, PbxResyncedMessage, ServerMessage, SnapshotMessage } from "./wire.js";
 
 export type ConnectionStatus = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -23,7 +23,7 @@ export interface ClientEvents {
   snapshot: { calls: Call[] };
   /** Status changes; `code`/`reason` of the close that caused it; `delayMs` before the next attempt. */
   connection: { status: ConnectionStatus; code?: number; reason?: string; attempt?: number; delayMs?: number };
-  pbx: { connected: boolean; message: PbxDisconnectedMessage | PbxResyncedMessage };
+  pbx: { connected: boolean; message: PbxDisconnectedMessage | PbxResyncedMessage | PbxFailoverMessage };
   error: CtiError;
   message: ServerMessage;
 }

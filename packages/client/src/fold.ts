@@ -5,7 +5,7 @@
  * folded, so a replay never turns a connected call back into a ringing one.
  */
 import type { Emit } from "./events.js";
-import type { AgentState, AgentStateMessage, Call, CallMessage, Leg, PbxDisconnectedMessage, PbxResyncedMessage, SnapshotMessage } from "./wire.js";
+import type { AgentState, AgentStateMessage, Call, CallMessage, Leg, PbxDisconnectedMessage, PbxFailoverMessage, PbxResyncedMessage, SnapshotMessage } from "./wire.js";
 
 /** When a call found in a snapshot pops: the user's pop timing on the server (`pop.timing`, `users[].popTiming`). */
 export type PopTiming = "ringing" | "answered" | "off";
@@ -107,10 +107,11 @@ export class FoldedState {
     this.emit("agent", { agent: m.agent, state: m.state });
   }
 
-  pbxMessage(m: PbxDisconnectedMessage | PbxResyncedMessage): void {
+  pbxMessage(m: PbxDisconnectedMessage | PbxResyncedMessage | PbxFailoverMessage): void {
     if (m.seq < this.pbxSeq) return;
     this.pbxSeq = m.seq;
-    this.pbxConnected = m.type === "pbx.resynced";
+    // A failover (cluster) is a resync by another worker: the link is up again.
+    this.pbxConnected = m.type !== "pbx.disconnected";
     this.emit("pbx", { connected: this.pbxConnected, message: m });
   }
 }

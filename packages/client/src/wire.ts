@@ -106,6 +106,8 @@ export interface AnnotationPatch {
 /** The call as one recipient sees it (the server's `CallSnapshot`): legs narrowed, pop URL rendered. */
 export interface Call {
   callId: string;
+  /** The PBX the call runs on (cluster mode only). */
+  pbxId?: string;
   linkedIds: string[];
   direction: Direction;
   state: CallState;
@@ -149,6 +151,8 @@ export interface WrapUp {
 }
 
 export interface AgentState {
+  /** The PBX this state comes from (cluster mode only). */
+  pbxId?: string;
   deviceState: DeviceState | null;
   queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
   activity: AgentActivity;
@@ -252,6 +256,8 @@ export type CallDoneMessage = Envelope<"call.done"> & { callId: string; user: st
 export type QueueStateMessage = Envelope<"queue.state"> & { queue: QueueInfo };
 export type PbxDisconnectedMessage = Envelope<"pbx.disconnected"> & { reason: string | null };
 export type PbxResyncedMessage = Envelope<"pbx.resynced"> & { calls: number | null };
+/** Cluster mode: another PBX worker became active for `pbxId`; its calls keep their callIds and times. */
+export type PbxFailoverMessage = Envelope<"pbx.failover"> & { pbxId: string; calls: number | null };
 export type ResyncRequiredMessage = Envelope<"resync_required"> & { afterSeq: number; oldestSeq: number | null };
 /** What a successful command answers in `data`, by action (the others answer none). */
 export interface DialResult {
@@ -291,6 +297,7 @@ export type ServerMessage =
   | QueueStateMessage
   | PbxDisconnectedMessage
   | PbxResyncedMessage
+  | PbxFailoverMessage
   | ResyncRequiredMessage
   | CommandResultMessage
   | ErrorMessage

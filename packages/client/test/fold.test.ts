@@ -58,4 +58,19 @@ describe("FoldedState", () => {
     expect(of("agent").map((a) => a.state.deviceState)).toEqual(["inuse", "not_inuse"]);
     expect(s.agents.get("bob")?.deviceState).toBe("not_inuse");
   });
+
+  it("the PBX link: down on pbx.disconnected, up again on pbx.resynced or a cluster's pbx.failover; older frames ignored", () => {
+    const { s, of } = folded();
+    const env = (seq: number) => ({ v: 1 as const, seq, ts, userId: "alice" });
+    s.pbxMessage({ ...env(10), type: "pbx.disconnected", reason: "connection reset" });
+    expect(s.pbxConnected).toBe(false);
+    s.pbxMessage({ ...env(11), type: "pbx.failover", pbxId: "berlin", calls: 2 });
+    expect(s.pbxConnected).toBe(true);
+    s.pbxMessage({ ...env(9), type: "pbx.disconnected", reason: null });
+    expect(s.pbxConnected).toBe(true);
+    expect(of("pbx").map((e) => [e.connected, e.message.type])).toEqual([
+      [false, "pbx.disconnected"],
+      [true, "pbx.failover"],
+    ]);
+  });
 });
