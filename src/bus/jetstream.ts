@@ -13,6 +13,7 @@ import { connect, credsAuthenticator, type NatsConnection, type Subscription } f
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { readFileSync } from "node:fs";
+import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { BusEntry } from "./entry.js";
 
@@ -53,6 +54,22 @@ export class JetStreamBus {
     readonly jsm: JetStreamManager,
     private readonly opts: BusOptions,
   ) {}
+
+  /** The bus as `cluster.nats` configures it, under this client name. */
+  static fromConfig(cluster: Config["cluster"], name: string, log: Logger): Promise<JetStreamBus> {
+    return JetStreamBus.connect({
+      servers: cluster.nats.servers,
+      name,
+      user: cluster.nats.user,
+      pass: cluster.nats.password,
+      token: cluster.nats.token,
+      credentialsFile: cluster.nats.credentialsFile,
+      replicas: cluster.nats.replicas,
+      maxAgeMs: cluster.nats.streamMaxAgeHours * 3_600_000,
+      duplicateWindowMs: cluster.nats.duplicateWindowMs,
+      log,
+    });
+  }
 
   static async connect(opts: BusOptions): Promise<JetStreamBus> {
     const nc = await connect({

@@ -116,18 +116,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     stats: () => feedStats ?? { lastSeq: 0, latencies: null },
     async start() {
       await callStore?.open();
-      bus = await JetStreamBus.connect({
-        servers: cluster.nats.servers,
-        name: `ctibridge-gateway-${cluster.workerId ?? process.pid}`,
-        user: cluster.nats.user,
-        pass: cluster.nats.password,
-        token: cluster.nats.token,
-        credentialsFile: cluster.nats.credentialsFile,
-        replicas: cluster.nats.replicas,
-        maxAgeMs: cluster.nats.streamMaxAgeHours * 3_600_000,
-        duplicateWindowMs: cluster.nats.duplicateWindowMs,
-        log: log.child({ component: "bus" }),
-      });
+      bus = await JetStreamBus.fromConfig(cluster, `ctibridge-gateway-${cluster.workerId ?? process.pid}`, log.child({ component: "bus" }));
       natsUp = true;
       void (async () => {
         for await (const s of bus!.nc.status()) if (s.type === "disconnect" || s.type === "reconnect") natsUp = s.type === "reconnect";

@@ -145,18 +145,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     },
     flushed: () => publisher?.flushed() ?? Promise.resolve(),
     async start() {
-      bus = await JetStreamBus.connect({
-        servers: cluster.nats.servers,
-        name: `ctibridge-pbx-${pbxId}-${workerId}`,
-        user: cluster.nats.user,
-        pass: cluster.nats.password,
-        token: cluster.nats.token,
-        credentialsFile: cluster.nats.credentialsFile,
-        replicas: cluster.nats.replicas,
-        maxAgeMs: cluster.nats.streamMaxAgeHours * 3_600_000,
-        duplicateWindowMs: cluster.nats.duplicateWindowMs,
-        log: log.child({ component: "bus" }),
-      });
+      bus = await JetStreamBus.fromConfig(cluster, `ctibridge-pbx-${pbxId}-${workerId}`, log.child({ component: "bus" }));
       await bus.ensureStream();
       const leases = await bus.kv(LEASE_BUCKET, cluster.leaseTtlMs);
       callsKv = await bus.kv(CALLS_BUCKET, 0);

@@ -205,17 +205,7 @@ export class CallLog {
 
   /** linkedid → the last snapshot of each call that was open when the daemon stopped (a bad row is skipped). */
   openCallSnapshots(): Map<string, Call> {
-    const rows = this.db.prepare("SELECT linked_id, snapshot FROM open_calls").all() as { linked_id: string; snapshot: string }[];
-    const out = new Map<string, Call>();
-    for (const r of rows) {
-      try {
-        const call = JSON.parse(r.snapshot) as Call;
-        if (call && typeof call === "object" && typeof call.callId === "string") out.set(r.linked_id, call);
-      } catch {
-        // A snapshot that does not parse restores nothing; the callId still comes from openCallIds.
-      }
-    }
-    return out;
+    return openSnapshotsByLinkedId(this.db.prepare("SELECT linked_id, snapshot FROM open_calls").all() as { linked_id: string; snapshot: string }[]);
   }
 
   /**
@@ -574,4 +564,18 @@ export class CallLogWriter {
   get failingSince(): number | null {
     return this.failing;
   }
+}
+
+/** open_calls rows → linkedid → the call's last snapshot; a row that does not parse restores nothing (its callId still comes from the callId map). Both stores. */
+export function openSnapshotsByLinkedId(rows: readonly { linked_id: string; snapshot: string }[]): Map<string, Call> {
+  const out = new Map<string, Call>();
+  for (const r of rows) {
+    try {
+      const call = JSON.parse(r.snapshot) as Call;
+      if (call && typeof call === "object" && typeof call.callId === "string") out.set(r.linked_id, call);
+    } catch {
+      // skipped: see above
+    }
+  }
+  return out;
 }

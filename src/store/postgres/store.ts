@@ -7,7 +7,7 @@
  */
 import pg from "pg";
 import type { Annotation, AnnotationEntry, Call } from "../../calls/model.js";
-import { callRow, legRow, rowToCall, type CallQuery, type DoneMark, type StoredCall } from "../callLog.js";
+import { callRow, legRow, openSnapshotsByLinkedId, rowToCall, type CallQuery, type DoneMark, type StoredCall } from "../callLog.js";
 import type { CallStore, QueueStat, SnapshotVersion, WrapUpEndReason, WrapUpRow } from "../index.js";
 import { PG_MIGRATIONS } from "./schema.js";
 
@@ -273,16 +273,7 @@ export class PostgresCallStore implements CallStore {
 
   async openCallSnapshots(): Promise<Map<string, Call>> {
     const { rows } = await this.pool.query<{ linked_id: string; snapshot: string }>("SELECT linked_id, snapshot FROM open_calls ORDER BY linked_id");
-    const out = new Map<string, Call>();
-    for (const r of rows) {
-      try {
-        const call = JSON.parse(r.snapshot) as Call;
-        if (call && typeof call === "object" && typeof call.callId === "string") out.set(r.linked_id, call);
-      } catch {
-        // A snapshot that does not parse restores nothing; the callId still comes from openCallIds.
-      }
-    }
-    return out;
+    return openSnapshotsByLinkedId(rows);
   }
 
   async openCalls(): Promise<(Call & { updatedAt: string })[]> {
