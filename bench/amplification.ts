@@ -78,6 +78,8 @@ export const amplificationBench: Bench = {
         // Each ring is due at t0 + i × PACE_MS and latency counts from then: the fake PBX shares
         // the daemon's process, so while the daemon is blocked the rings cannot even be written,
         // where a real PBX would have sent them on time (no coordinated omission).
+        // Built before the clock, as in popLatency.ts: this process is also the daemon's.
+        const rings = cs.map(ringBytes);
         const due = new Map<string, bigint>();
         const t0 = process.hrtime.bigint();
         for (const [i, c] of cs.entries()) {
@@ -85,7 +87,7 @@ export const amplificationBench: Bench = {
           const wait = Number(at - process.hrtime.bigint()) / 1e6;
           if (wait > 0) await sleep(wait);
           due.set(c.linkedId, at);
-          conn.socket.write(ringBytes(c));
+          conn.socket.write(rings[i]!);
         }
         const complete = (await done) !== null;
         const got = (await pops.ask({ type: "collect" }, "collected", 5_000))!;

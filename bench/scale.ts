@@ -133,10 +133,12 @@ export function scaleBench(clients: number, label: string): Bench {
           await sleep(100);
           await collectAll();
           const done = Promise.all(procs.map((p, k) => p.ask({ type: "expect", n: cs.filter((_, i) => i % nProc === k).length }, "done", ROUND_WAIT_MS)));
+          // Built before the clock, as in popLatency.ts: this process is also the daemon's.
+          const rings = cs.map(ringBytes);
           const written = new Map<string, bigint>();
-          for (const c of cs) {
-            written.set(c.linkedId, process.hrtime.bigint());
-            conn.socket.write(ringBytes(c));
+          for (let i = 0; i < cs.length; i++) {
+            written.set(cs[i]!.linkedId, process.hrtime.bigint());
+            conn.socket.write(rings[i]!);
             await sleep(1);
           }
           const complete = (await done).every((r) => r !== null);

@@ -224,6 +224,23 @@ describe("CallLogWriter", () => {
     expect(log.list()[0]).toMatchObject({ state: "ended", outcome: "answered" });
   });
 
+  it("wraps its transactions once: a write builds no new transaction function (garbage per pop, docs/benchmarks.md)", async () => {
+    const db = openDb(":memory:");
+    const log = new CallLog(db);
+    const writer = new CallLogWriter(log, db, () => undefined);
+    const wrap = db.transaction.bind(db);
+    let wrapped = 0;
+    db.transaction = ((fn: Parameters<typeof wrap>[0]) => (wrapped++, wrap(fn))) as typeof db.transaction;
+    const calls = await snapshots("06-ringgroup-answered");
+    for (const c of calls) {
+      writer.save(c, c.times.started);
+      await turn();
+    }
+    expect(calls.length).toBeGreaterThan(3);
+    expect(wrapped).toBe(0);
+    expect(log.list()[0]).toMatchObject({ state: "ended", outcome: "answered" });
+  });
+
   it("keeps snapshots when a write fails and writes them later", async () => {
     const db = openDb(":memory:");
     const log = new CallLog(db);
