@@ -154,7 +154,10 @@ class Client extends Actions implements CtiClient {
     const ws = this.ws;
     this.ws = null;
     if (ws) {
-      ws.onmessage = ws.onclose = ws.onerror = ws.onopen = null;
+      ws.onmessage = ws.onclose = ws.onopen = null;
+      // Not null: Node's `ws` reports closing a socket that is still connecting as an `error`
+      // event, which with no listener is an uncaught exception (browsers only log it).
+      ws.onerror = () => undefined;
       try {
         ws.close(code, reason);
       } catch {

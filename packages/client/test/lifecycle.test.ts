@@ -250,3 +250,30 @@ describe("heartbeat and bounds", () => {
     expect(seen).toEqual([0]);
   });
 });
+
+describe("closing while the handshake is under way", () => {
+  it("close() on a socket still connecting (a server that accepts TCP and never answers) raises nothing uncaught in Node", async () => {
+    const { createServer } = await import("node:net");
+    const held: import("node:net").Socket[] = [];
+    const server = createServer((sock) => void held.push(sock));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => void uncaught.push(err);
+    process.prependListener("uncaughtException", onUncaught);
+    try {
+      const c = recordingClient({ url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`, token: "ctb_x" });
+      for (let i = 0; i < 200 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(held.length).toBe(1);
+      c.client.close();
+      // `ws` reports the aborted handshake on a later tick.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(uncaught).toEqual([]);
+      expect(c.client.status).toBe("closed");
+    } finally {
+      process.removeListener("uncaughtException", onUncaught);
+      for (const s of held) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
