@@ -4,9 +4,9 @@
  * the mean wait from the stored calls (today: since midnight in `agents.timezone`). Changes
  * are coalesced: at most one `queue.state` per queue per `agents.queueStateIntervalMs`.
  */
-import type { QueueMemberView } from "./calls/agents.js";
-import type { Call } from "./calls/model.js";
-import type { QueueInfo } from "./publish/protocol.js";
+import type { QueueMemberView } from "../calls/agents.js";
+import type { Call } from "../calls/model.js";
+import type { QueueInfo } from "../publish/protocol.js";
 
 export interface QueueBoardDeps {
   queueView(): { queue: string; members: QueueMemberView[] }[];

@@ -11,12 +11,12 @@
  * each agent listing `reconcile` ends those past their time and unpauses members paused for
  * `wrap-up` that no running wrap-up owns (the reason is ctibridge's own).
  */
-import type { Call, WrapUpState } from "./calls/model.js";
-import type { Config } from "./config.js";
-import type { Logger } from "./log.js";
-import type { WrapUpEndReason, WrapUpRow, WrapUpStore } from "./store/wrapUps.js";
+import type { Call, WrapUpState } from "../calls/model.js";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import type { WrapUpEndReason, WrapUpRow, WrapUpStore } from "../store/wrapUps.js";
 
-import { WRAP_UP_PAUSE_REASON } from "./calls/agents.js";
+import { WRAP_UP_PAUSE_REASON } from "../calls/agents.js";
 
 /** The QueuePause reason ctibridge uses, and recognises as its own. */
 export const WRAP_UP_REASON = WRAP_UP_PAUSE_REASON;

@@ -1,7 +1,7 @@
 /** The queue board's coalescing (fake timers) and "today" in a time zone (DST days included). */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { QueueBoard, startOfDay } from "../src/queueBoard.js";
-import type { QueueInfo } from "../src/publish/protocol.js";
+import { QueueBoard, startOfDay } from "../../src/desk/queueBoard.js";
+import type { QueueInfo } from "../../src/publish/protocol.js";
 
 afterEach(() => void vi.useRealTimers());
 
