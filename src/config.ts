@@ -279,6 +279,23 @@ export const clusterSchema = z
     commandTimeoutMs: ms(10_000),
     /** At start a gateway reads the stream from this far back (its live view and resume window). */
     gatewayReplayMinutes: z.number().min(0).default(60),
+    /**
+     * The call log writer (gateways with store.kind postgres): a durable consumer of the stream;
+     * one gateway at a time archives (a lease), the others stand by.
+     */
+    archive: z
+      .object({
+        /** This gateway may archive (false: it only reads the call log). */
+        enabled: z.boolean().default(true),
+        /** Stream messages stored per batch (then each acknowledged). */
+        batchSize: z.number().int().min(1).max(10_000).default(256),
+        /** The server delivers a message again when its batch is not acknowledged in this time. */
+        ackWaitMs: ms(30_000),
+        /** Calls written at once (PostgreSQL connections; at most store.postgres.poolSize). */
+        concurrency: z.number().int().min(1).max(64).default(4),
+      })
+      .strict()
+      .default(() => ({ enabled: true, batchSize: 256, ackWaitMs: 30_000, concurrency: 4 })),
   })
   .strict();
 
@@ -726,6 +743,9 @@ function clusterProblems(config: Config, env: Record<string, string | undefined>
   if (nats.servers.length === 0) p.push("cluster.nats.servers: required in cluster mode (e.g. [nats://127.0.0.1:4222])");
   if (c.role === "pbx" && c.pbxId === undefined) p.push("cluster.pbxId: required for role pbx (the PBX this worker serves)");
   if (c.role === "gateway" && c.pbxId !== undefined) p.push("cluster.pbxId: only for role pbx (a gateway serves every PBX)");
+  if (c.role === "pbx" && config.store.kind === "postgres") p.push("store.kind: postgres is for gateways in cluster mode (they write the call log from the stream); a pbx worker keeps a scratch SQLite (remove store.kind)");
+  if (c.role === "gateway" && config.store.kind === "postgres" && c.archive.concurrency > config.store.postgres.poolSize)
+    p.push(`cluster.archive.concurrency: ${c.archive.concurrency} is more than store.postgres.poolSize ${config.store.postgres.poolSize}`);
   if (c.role === "gateway" && config.server.ringDebounceMs > 0) p.push("server.ringDebounceMs: must be 0 on a gateway (frames are numbered by the stream)");
   if (nats.user !== undefined && nats.password === undefined) p.push("cluster.nats.password: required with cluster.nats.user (or CTIBRIDGE_NATS_PASSWORD)");
   if (nats.password !== undefined && nats.user === undefined) p.push("cluster.nats.user: required with cluster.nats.password");
@@ -751,7 +771,8 @@ export function describeRole(config: Config): string {
   if (config.cluster.role === "pbx") {
     return `role: pbx worker for ${config.cluster.pbxId} (AMI ${config.ami.host}:${config.ami.port}, ${nats}, lease ${config.cluster.leaseTtlMs} ms)`;
   }
-  return `role: gateway (${nats}, WebSocket/REST on ${config.server.host}:${config.server.port})`;
+  const archive = config.store.kind !== "postgres" ? "no call log (store.kind sqlite)" : config.cluster.archive.enabled ? "archives the stream into the call log when it holds the archive lease" : "reads the call log, never archives";
+  return `role: gateway (${nats}, WebSocket/REST on ${config.server.host}:${config.server.port}, ${archive})`;
 }
 
 /** The config as printed by check-config: secrets replaced. */

@@ -26,8 +26,9 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
   const onEntry = ({ seq, entry }: Delivered) => {
     if (seq <= stats.lastSeq) return; // an ordered consumer never redelivers; belt and braces
     stats.lastSeq = seq;
-    stats.latencies?.push(now() - entry.sentAt);
     const ev = entry.ev;
+    if (ev.kind === "record") return; // the archiver's (bus/archive.ts), no client frame
+    stats.latencies?.push(now() - entry.sentAt);
     d.cti.withSeq(seq, () => {
       switch (ev.kind) {
         case "call":

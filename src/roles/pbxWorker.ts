@@ -99,7 +99,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const before = previous ?? (last !== workerId ? last : null);
     let failover = before !== null || records.length > 0;
     wlog.info({ term, previous: before, openCalls: records.length }, failover ? "taking over the PBX" : "serving the PBX");
-    const d = deps.createDaemon({ ...config, store: { ...config.store, path: dbPath } });
+    // SQLite scratch: the cluster's call log is written from the stream (bus/archive.ts in the gateways).
+    const d = deps.createDaemon({ ...config, store: { ...config.store, kind: "sqlite", path: dbPath } });
     daemon = d;
     d.bus.subscribe((ev) => {
       if (ev.kind === "call" && ev.event.userId === null) openCalls?.note(ev.event.call, iso(ev.event.at));
@@ -153,7 +154,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false });
       lease = new Lease({
         kv: leases,
-        pbxId,
+        key: pbxId,
         holder: workerId,
         ttlMs: cluster.leaseTtlMs,
         log: wlog,
