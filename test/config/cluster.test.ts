@@ -65,6 +65,17 @@ describe("cluster roles in the config", () => {
     expect(describeRole(w)).toBe("role: pbx worker for berlin (AMI pbx.example:5038, NATS nats://10.0.0.1:4222, nats://10.0.0.2:4222 (replicas 3), lease 2000 ms)");
     expect((redactConfig(w) as { cluster: { nats: { password: string } } }).cluster.nats.password).toBe("[redacted]");
     const g = load("mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n");
-    expect(describeRole(g)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088)");
+    expect(describeRole(g)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088, no call log (store.kind sqlite))");
+    const pg = "store: { kind: postgres, postgres: { password: pw, poolSize: 2 } }\n";
+    const gp = load(pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] }, archive: { concurrency: 2 } }\n");
+    expect(describeRole(gp)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088, archives the stream into the call log when it holds the archive lease)");
+  });
+
+  it("the call log in a cluster: written by gateways, never by a PBX worker; archive writers within the pool", () => {
+    const pg = "store: { kind: postgres, postgres: { password: pw, poolSize: 2 } }\n";
+    expect(problems(AMI + pg + "mode: cluster\ncluster: { role: pbx, pbxId: berlin, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual([
+      "store.kind: postgres is for gateways in cluster mode (they write the call log from the stream); a pbx worker keeps a scratch SQLite (remove store.kind)",
+    ]);
+    expect(problems(pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual(["cluster.archive.concurrency: 4 is more than store.postgres.poolSize 2"]);
   });
 });
