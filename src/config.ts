@@ -11,6 +11,7 @@ import { parse as parseYaml } from "yaml";
 import { readCredentials } from "./credentials.js";
 import { patternRegExp } from "./calls/movements/featureCodes.js";
 import { secretEnvName, webhookSchema } from "./webhooks/config.js";
+import { splitDevice } from "./directory/pbxDevices.js";
 
 /** Asterisk's defaults: `*8` pickup, `**` + extension directed pickup (FreePBX), park at 700, spaces 701-720. */
 const FEATURE_CODES = ["*8", "_**X.", "700", "_70[1-9]", "_71X", "720"];
@@ -65,9 +66,21 @@ const postgresSchema = z
   })
   .strict();
 
-const device = z
-  .string({ error: "expected a device like PJSIP/1001" })
-  .regex(/^[A-Za-z0-9]+\/[^\s/-][^\s]*$/, { error: "expected a device like PJSIP/1001" });
+const DEVICE = /^[A-Za-z0-9]+\/[^\s/-][^\s]*$/;
+const PBX_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const device = z.string({ error: "expected a device like PJSIP/1001" }).regex(DEVICE, { error: "expected a device like PJSIP/1001" });
+
+/**
+ * A user's device: `PJSIP/1001` (on every PBX), or in cluster mode qualified with the PBX it is
+ * on, `hamburg:PJSIP/1001` (directory/pbxDevices.ts): two sites may both have a PJSIP/1001.
+ */
+const userDevice = z.string({ error: "expected a device like PJSIP/1001" }).superRefine((s, ctx) => {
+  const q = splitDevice(s);
+  if (q.pbxId !== null && !PBX_ID.test(q.pbxId)) ctx.addIssue({ code: "custom", message: `the PBX before ':' in ${s} must be a cluster.pbxId (1-64 letters, digits, _ or -)` });
+  if (!DEVICE.test(q.device)) {
+    ctx.addIssue({ code: "custom", message: q.pbxId === null ? "expected a device like PJSIP/1001 (or hamburg:PJSIP/1001 in cluster mode)" : `expected a device like PJSIP/1001 after ${q.pbxId}:` });
+  }
+});
 
 const amiSchema = z
   .object({
@@ -184,7 +197,8 @@ const userSchema = z
   .object({
     id: z.string().min(1),
     name: z.string().min(1),
-    devices: z.array(device).default([]),
+    /** `PJSIP/1001`; in cluster mode `hamburg:PJSIP/1001` is that device on the PBX hamburg only. */
+    devices: z.array(userDevice).default([]),
     role: z.enum(["agent", "supervisor"]).default("agent"),
     /** When this user's front end should open the pop; default: pop.timing. */
     popTiming: z.enum(["ringing", "answered"]).optional(),
@@ -250,7 +264,7 @@ export const clusterSchema = z
     /** pbx: a PBX worker (AMI link, call engine, publishes to the stream); gateway: WebSocket/REST for every PBX. */
     role: z.enum(["pbx", "gateway"]).optional(),
     /** The PBX this worker serves (role pbx): one subject token, the same on its standby workers. */
-    pbxId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "expected 1-64 letters, digits, _ or -").optional(),
+    pbxId: z.string().regex(PBX_ID, "expected 1-64 letters, digits, _ or -").optional(),
     /** This process in the lease (default host:pid); unique per worker. */
     workerId: z.string().min(1).max(200).optional(),
     nats: z
@@ -668,14 +682,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   if (config.store.kind === "postgres" && pgc.caFile && pgc.ssl !== "verify-full") problems.push("store.postgres.caFile: only used with ssl: verify-full");
-  const seenDevice = new Map<string, string>();
-  config.users.forEach((u, i) => {
-    for (const d of u.devices) {
-      const other = seenDevice.get(d);
-      if (other !== undefined && other !== u.id) problems.push(`users.${i}.devices: ${d} already belongs to user ${other}`);
-      seenDevice.set(d, u.id);
-    }
-  });
+  problems.push(...deviceProblems(config));
   const ids = new Set<string>();
   config.users.forEach((u, i) => {
     if (ids.has(u.id)) problems.push(`users.${i}.id: duplicate user id ${u.id}`);
@@ -685,6 +692,30 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   problems.push(...clusterProblems(config, env));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * A device belongs to one user: `PJSIP/1001` (every PBX) collides with any `x:PJSIP/1001` of
+ * another user, `hamburg:PJSIP/1001` only with the same PBX's. Standalone has one PBX: a
+ * qualified device is refused there (it would map to nobody or to the wrong user silently).
+ */
+function deviceProblems(config: Config): string[] {
+  const p: string[] = [];
+  const seen = new Map<string, { pbxId: string | null; user: string; raw: string }[]>();
+  config.users.forEach((u, i) => {
+    for (const d of u.devices) {
+      const q = splitDevice(d);
+      if (q.pbxId !== null && config.mode === "standalone") {
+        p.push(`users.${i}.devices: ${d} names a PBX, but mode is standalone (write ${q.device}, or set mode: cluster)`);
+      }
+      const list = seen.get(q.device) ?? [];
+      const other = list.find((o) => o.user !== u.id && (o.pbxId === null || q.pbxId === null || o.pbxId === q.pbxId));
+      if (other) p.push(`users.${i}.devices: ${d} already belongs to user ${other.user}${other.raw === d ? "" : ` (as ${other.raw})`}`);
+      list.push({ pbxId: q.pbxId, user: u.id, raw: d });
+      seen.set(q.device, list);
+    }
+  });
+  return p;
 }
 
 /**

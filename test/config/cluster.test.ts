@@ -78,4 +78,26 @@ describe("cluster roles in the config", () => {
     ]);
     expect(problems(pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual(["cluster.archive.concurrency: 4 is more than store.postgres.poolSize 2"]);
   });
+
+  it("devices qualified with their PBX: valid in cluster mode, checked part by part, refused standalone, collisions per PBX", () => {
+    const GW = "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n";
+    const ok = load(GW + "users:\n  - { id: alice, name: A, devices: [hamburg:PJSIP/1001, PJSIP/2001] }\n  - { id: xavier, name: X, devices: [berlin:PJSIP/1001] }\n");
+    expect(ok.users.map((u) => u.devices)).toEqual([["hamburg:PJSIP/1001", "PJSIP/2001"], ["berlin:PJSIP/1001"]]);
+    expect(problems(GW + "users:\n  - { id: alice, name: A, devices: ['ham burg:PJSIP/1001', 'hamburg:1001', 'PJSIP/10:01', 'x:y:PJSIP/1'] }\n")).toEqual([
+      "users.0.devices.0: the PBX before ':' in ham burg:PJSIP/1001 must be a cluster.pbxId (1-64 letters, digits, _ or -)",
+      "users.0.devices.1: expected a device like PJSIP/1001 after hamburg:",
+      "users.0.devices.3: expected a device like PJSIP/1001 after x:",
+    ]);
+    expect(problems(GW + "users:\n  - { id: alice, name: A, devices: [PJSIP/1001] }\n  - { id: xavier, name: X, devices: [hamburg:PJSIP/1001] }\n  - { id: yves, name: Y, devices: [berlin:PJSIP/1001] }\n  - { id: zoe, name: Z, devices: [hamburg:PJSIP/1001] }\n")).toEqual([
+      "users.1.devices: hamburg:PJSIP/1001 already belongs to user alice (as PJSIP/1001)",
+      "users.2.devices: berlin:PJSIP/1001 already belongs to user alice (as PJSIP/1001)",
+      "users.3.devices: hamburg:PJSIP/1001 already belongs to user alice (as PJSIP/1001)",
+    ]);
+    expect(problems(GW + "users:\n  - { id: xavier, name: X, devices: [hamburg:PJSIP/1001] }\n  - { id: zoe, name: Z, devices: [hamburg:PJSIP/1001] }\n")).toEqual([
+      "users.1.devices: hamburg:PJSIP/1001 already belongs to user xavier",
+    ]);
+    expect(problems(AMI + "users:\n  - { id: alice, name: A, devices: [hamburg:PJSIP/1001, PJSIP/1002] }\n")).toEqual([
+      "users.0.devices: hamburg:PJSIP/1001 names a PBX, but mode is standalone (write PJSIP/1001, or set mode: cluster)",
+    ]);
+  });
 });
