@@ -25,7 +25,7 @@ import type { Logger } from "../log.js";
 import type { CallStore } from "../store/index.js";
 import { applyRecord } from "../store/records.js";
 import type { BusEntry } from "./entry.js";
-import { isNotFound, STREAM, type JetStreamBus } from "./jetstream.js";
+import { isNotFound, natsRetry, STREAM, type JetStreamBus } from "./jetstream.js";
 import { Lease } from "./lease.js";
 
 export const ARCHIVE_CONSUMER = "ctibridge-archive";
@@ -102,6 +102,31 @@ export class StreamArchiver {
 
   /** Make (or update) the durable consumer, then compete for the lease. */
   async start(): Promise<void> {
+    // A JetStream cluster electing leaders (every node just started) is waited for.
+    await natsRetry("archive consumer", () => this.ensureConsumer(), this.o.log);
+    const kv: KV = await natsRetry("archive lease bucket", () => this.o.bus.kv(ARCHIVE_BUCKET, this.o.leaseTtlMs), this.o.log);
+    this.lease = new Lease({
+      kv,
+      key: LEASE_KEY,
+      holder: this.o.holder,
+      ttlMs: this.o.leaseTtlMs,
+      log: this.o.log,
+      onAcquired: (term) => {
+        this.o.log.info({ term }, "archiving the stream into the call log");
+        this.stats.active = true;
+        this.running = this.run().catch((err: unknown) => this.o.log.error({ err }, "archiver stopped"));
+      },
+      onLost: () => {
+        this.o.log.warn({}, "archive lease lost, standing by");
+        this.stats.active = false;
+        void this.messages?.close();
+      },
+    });
+    await this.lease.start();
+    if (!this.lease.active) this.o.log.info({}, "archiver standing by (another gateway archives)");
+  }
+
+  private async ensureConsumer(): Promise<void> {
     const { jsm } = this.o.bus;
     const cfg = { ack_wait: this.o.ackWaitMs * 1_000_000, max_ack_pending: this.o.batchSize * 4 };
     let exists = false;
@@ -124,26 +149,6 @@ export class StreamArchiver {
           if (!/already (exists|in use)/i.test(String((e as Error)?.message))) throw e;
         });
     }
-    const kv: KV = await this.o.bus.kv(ARCHIVE_BUCKET, this.o.leaseTtlMs);
-    this.lease = new Lease({
-      kv,
-      key: LEASE_KEY,
-      holder: this.o.holder,
-      ttlMs: this.o.leaseTtlMs,
-      log: this.o.log,
-      onAcquired: (term) => {
-        this.o.log.info({ term }, "archiving the stream into the call log");
-        this.stats.active = true;
-        this.running = this.run().catch((err: unknown) => this.o.log.error({ err }, "archiver stopped"));
-      },
-      onLost: () => {
-        this.o.log.warn({}, "archive lease lost, standing by");
-        this.stats.active = false;
-        void this.messages?.close();
-      },
-    });
-    await this.lease.start();
-    if (!this.lease.active) this.o.log.info({}, "archiver standing by (another gateway archives)");
   }
 
   /** Stop: what is held and not stored stays unacknowledged (delivered again to the next archiver). */

@@ -95,8 +95,16 @@ export class JetStreamBus {
     }
   }
 
-  /** Create the stream, or bring its limits to the configured ones. Idempotent; any role may call it. */
-  async ensureStream(): Promise<void> {
+  /**
+   * Create the stream, or bring its limits to the configured ones. Idempotent; any role may call
+   * it. A JetStream cluster that is still electing its meta leader (every node just started)
+   * answers nothing or "unavailable": that is retried, with a warning, for up to `waitMs`.
+   */
+  async ensureStream(waitMs = 60_000): Promise<void> {
+    return natsRetry("stream", () => this.ensureStreamOnce(), this.opts.log, waitMs);
+  }
+
+  private async ensureStreamOnce(): Promise<void> {
     const cfg: Partial<StreamConfig> & { name: string } = {
       name: STREAM,
       subjects: STREAM_SUBJECTS,
@@ -229,6 +237,25 @@ export class JetStreamBus {
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
     await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+/**
+ * Run `fn`, again while NATS answers as a JetStream cluster does while it elects leaders (every
+ * node just started, a node just died): a timeout, "unavailable", no responders. Pauses grow to
+ * 2 s; after `waitMs` the last error is thrown. Any other error is thrown at once.
+ */
+export async function natsRetry<T>(what: string, fn: () => Promise<T>, log: Logger, waitMs = 30_000): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const msg = String((err as Error)?.message ?? err);
+      if (Date.now() >= deadline || !/timeout|unavailable|no responders|not ready|leader/i.test(msg)) throw err;
+      log.warn({ err: msg, attempt, what }, "JetStream not ready yet, retrying");
+      await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 2_000)));
+    }
   }
 }
 

@@ -34,6 +34,8 @@ interface Pending {
   /** Serialized when offered: later changes to the objects never reach the stream. */
   data: string;
   msgId: string;
+  /** Run once the stream stored it (never for an entry dropped by stop()). */
+  then?: (() => void) | undefined;
 }
 
 export class BusPublisher {
@@ -62,8 +64,10 @@ export class BusPublisher {
   /**
    * Queue one event. Calls and agent states are stamped with the PBX id (the call object is the
    * tracker's snapshot copy of this emission, shared by its user copies: stamping is idempotent).
+   * `then` runs once the stream stored it, in order: what must not get ahead of the stream (the
+   * open-call map in KV) is written there.
    */
-  offer(ev: StreamEvent): void {
+  offer(ev: StreamEvent, then?: () => void): void {
     if (this.stopped) return;
     if (this.queue.length >= (this.d.maxQueued ?? 100_000)) {
       this.dropped++;
@@ -74,7 +78,7 @@ export class BusPublisher {
     if (ev.kind === "call") ev.event.call.pbxId = this.d.pbxId;
     else if (ev.kind === "agent") ev = { ...ev, state: { ...ev.state, pbxId: this.d.pbxId } };
     const entry: BusEntry = { pbxId: this.d.pbxId, term: this.term, sentAt: (this.d.now ?? Date.now)(), ev };
-    this.queue.push({ subject: subjectOf(entry), data: JSON.stringify(entry), msgId: `${this.d.pbxId}:${this.term}:${++this.n}` });
+    this.queue.push({ subject: subjectOf(entry), data: JSON.stringify(entry), msgId: `${this.d.pbxId}:${this.term}:${++this.n}`, then });
     if (!this.pumping) void this.pump();
   }
 
@@ -107,6 +111,7 @@ export class BusPublisher {
         const r = results[i] as PromiseFulfilledResult<{ seq: number; duplicate: boolean }>;
         this.stored++;
         this.d.onStored?.(r.value.seq, batch[i]!.subject);
+        batch[i]!.then?.();
       }
       this.queue.splice(0, ok);
       if (ok < batch.length) {

@@ -181,6 +181,7 @@ interface Rare {
   departed: readonly string[] | null;
   mergeKind: MergeKind | null;
   restoredLegs: ReadonlyMap<string, Leg> | null;
+  deferredUpdateAt: number | null;
 }
 
 /** What every conversation of one tracker shares (one object, not three fields per call). */
@@ -189,6 +190,12 @@ export interface ConversationEnv {
   userOf: (device: string) => string | null;
   /** Contact lookup for the pop; null while the external number is not known yet. */
   lookup?: (call: Call) => Match | null;
+  /**
+   * True while a status listing is applied (tracker resync): the call-level `callRinging` /
+   * `callUpdated` of a restored call wait and go out once, as one `callUpdated` with the whole
+   * rebuilt call, when the listing is complete (`flushDeferredUpdate`).
+   */
+  deferUpdates?: () => boolean;
 }
 
 export class Conversation {
@@ -219,7 +226,7 @@ export class Conversation {
 
   private setRare<K extends keyof Rare>(key: K, value: Rare[K]): void {
     if (value === null && this.rare === null) return;
-    (this.rare ??= { pendingOriginate: null, departed: null, mergeKind: null, restoredLegs: null })[key] = value;
+    (this.rare ??= { pendingOriginate: null, departed: null, mergeKind: null, restoredLegs: null, deferredUpdateAt: null })[key] = value;
   }
 
   /** A click-to-dial's channel, counted live before the PBX reports it. */
@@ -266,6 +273,15 @@ export class Conversation {
     if (this.call.match === null && this.env.lookup && !this.call.mergedInto) this.call.match = this.env.lookup(this.call);
     const call = cloneCall(this.call);
     for (const userId of new Set(users)) this.env.emit({ name, userId, call: this.viewFor(userId, call), at, ...extra } as AnyCallEvent);
+    // A call rebuilt from a listing after a restart or a takeover rings (or changes) again leg
+    // by leg: its call-level copy (supervisors, the store) goes out once, whole, at the end of
+    // the listing, not once per leg with the legs not listed yet missing.
+    if ((name === "callRinging" || name === "callUpdated") && this.rare?.restoredLegs && this.env.deferUpdates?.()) {
+      this.setRare("deferredUpdateAt", at);
+      return;
+    }
+    // Any other fact carries the whole call: a held-back update is covered.
+    if (this.rare?.deferredUpdateAt != null) this.setRare("deferredUpdateAt", null);
     this.env.emit({ name, userId: null, call, at, ...extra } as AnyCallEvent);
   }
 
@@ -448,6 +464,14 @@ export class Conversation {
 
   updated(at: number): void {
     if (this.users.length > 0 || this.call.times.ringing) this.emit("callUpdated", this.users, at);
+  }
+
+  /** The listing is complete: the call-level update it held back, if any (see ConversationEnv.deferUpdates). */
+  flushDeferredUpdate(): void {
+    const at = this.rare?.deferredUpdateAt ?? null;
+    if (at === null) return;
+    this.setRare("deferredUpdateAt", null);
+    if (!this.silent) this.env.emit({ name: "callUpdated", userId: null, call: cloneCall(this.call), at });
   }
 
   /** Close the call: outcome, leg outcomes, `callEnded` to everyone, `callMissed` by policy. */

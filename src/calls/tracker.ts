@@ -80,7 +80,7 @@ export class CallTracker {
 
   constructor(private readonly deps: TrackerDeps) {
     this.ivr = new Set(deps.ivrVariables);
-    this.convEnv = { emit: deps.onEvent, userOf: deps.userForDevice, lookup: deps.lookup };
+    this.convEnv = { emit: deps.onEvent, userOf: deps.userForDevice, lookup: deps.lookup, deferUpdates: () => this.resyncing };
     this.trunkNames = new Map([...deps.trunks].map((t) => [t, t]));
     this.isFeatureCode = featureMatcher(deps.featureCodes ?? []);
   }
@@ -550,6 +550,14 @@ export class CallTracker {
       if (conv.liveParties <= 0) this.endCall(conv, at, true);
     }
     for (const conv of this.byCallId.values()) if (conv.restoredLegs) finishRestore(conv, iso(at));
+    for (const conv of this.byCallId.values()) if (!conv.ended) conv.flushDeferredUpdate();
+  }
+
+  /** The listing failed: nothing is concluded from it; updates held back for it go out now. */
+  abortResync(): void {
+    if (!this.resyncing) return;
+    this.resyncing = false;
+    for (const conv of this.byCallId.values()) if (!conv.ended) conv.flushDeferredUpdate();
   }
 
   // ---- reconcile: periodic listings while live events keep flowing ----------------------

@@ -12,7 +12,7 @@ import { Counter, Gauge } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { StreamArchiver } from "../bus/archive.js";
-import { JetStreamBus, STREAM } from "../bus/jetstream.js";
+import { JetStreamBus, natsRetry, STREAM } from "../bus/jetstream.js";
 import { LiveView } from "../bus/liveView.js";
 import { forwardCommand, gatewayFeed, type CommandRequest } from "../bus/gatewayFeed.js";
 import { isCallParty } from "../control/annotations.js";
@@ -173,8 +173,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         });
         await archiver.start();
       }
-      const fromSeq = await seqSince(bus, now() - cluster.gatewayReplayMinutes * 60_000);
-      const caughtUpTo = await bus.lastSeq();
+      const gwLog = log.child({ component: "bus" });
+      const fromSeq = await natsRetry("replay start", () => seqSince(bus!, now() - cluster.gatewayReplayMinutes * 60_000), gwLog);
+      const caughtUpTo = await natsRetry("stream end", () => bus!.lastSeq(), gwLog);
       const server = new CtiServer({
         config,
         log,

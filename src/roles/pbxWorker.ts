@@ -20,7 +20,7 @@ import type { KV } from "@nats-io/kv";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { iso } from "../calls/outcomes.js";
-import { JetStreamBus } from "../bus/jetstream.js";
+import { JetStreamBus, natsRetry } from "../bus/jetstream.js";
 import { Lease, LEASE_BUCKET } from "../bus/lease.js";
 import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
 import { BusPublisher } from "../bus/publisher.js";
@@ -88,14 +88,15 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
   async function takeOver(term: number, previous: string | null): Promise<void> {
     publisher!.setTerm(term);
     openCalls = new KvOpenCalls(callsKv!, pbxId, wlog);
-    const records = await openCalls.load();
+    // A JetStream cluster electing leaders (just started, a node just died) is waited for.
+    const records = await natsRetry("open calls", () => openCalls!.load(), wlog);
     await seedStore(records);
     // The last active worker of this PBX, kept without a TTL beside its open calls: a standby
     // that started after the lease had expired never saw its holder in the lease bucket.
     const lastKey = kvToken(pbxId);
-    const lastEntry = await callsKv!.get(lastKey);
+    const lastEntry = await natsRetry("last worker", () => callsKv!.get(lastKey), wlog);
     const last = lastEntry?.operation === "PUT" ? (lastEntry.json() as { holder: string }).holder : null;
-    await callsKv!.put(lastKey, JSON.stringify({ holder: workerId, term, since: new Date().toISOString() }));
+    await natsRetry("last worker", () => callsKv!.put(lastKey, JSON.stringify({ holder: workerId, term, since: new Date().toISOString() })), wlog);
     // A failover: another worker ran this PBX before (named by the lease or that key, or its calls are open).
     const before = previous ?? (last !== workerId ? last : null);
     let failover = before !== null || records.length > 0;
@@ -105,13 +106,20 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const d = deps.createDaemon({ ...config, users: usersForPbx(config.users, pbxId), store: { ...config.store, kind: "sqlite", path: dbPath } });
     daemon = d;
     d.bus.subscribe((ev) => {
-      if (ev.kind === "call" && ev.event.userId === null) openCalls?.note(ev.event.call, iso(ev.event.at));
+      // The open-call map follows the stream, never ahead of it: a worker that loses its lease
+      // with events not yet stored (cut off from NATS) leaves the calls open in KV, and its
+      // successor ends or rebuilds them from the PBX's listing, publishing what clients missed.
+      let note: (() => void) | undefined;
+      if (ev.kind === "call" && ev.event.userId === null) {
+        const { call, at } = ev.event;
+        note = () => openCalls?.note(call, iso(at));
+      }
       // The first resync after a takeover is the failover clients see.
       if (failover && ev.kind === "pbx" && ev.status === "resynced") {
         failover = false;
         return publisher?.offer({ kind: "pbx", status: "failover", info: { ...ev.info, pbxId } });
       }
-      publisher?.offer(ev as StreamEvent);
+      publisher?.offer(ev as StreamEvent, note);
     });
     commands = bus!.serveCommands(pbxId, async (req) => {
       const r = req as CommandRequest;
@@ -150,8 +158,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     async start() {
       bus = await JetStreamBus.fromConfig(cluster, `ctibridge-pbx-${pbxId}-${workerId}`, log.child({ component: "bus" }));
       await bus.ensureStream();
-      const leases = await bus.kv(LEASE_BUCKET, cluster.leaseTtlMs);
-      callsKv = await bus.kv(CALLS_BUCKET, 0);
+      const leases = await natsRetry("lease bucket", () => bus!.kv(LEASE_BUCKET, cluster.leaseTtlMs), wlog);
+      callsKv = await natsRetry("open-call bucket", () => bus!.kv(CALLS_BUCKET, 0), wlog);
       // Events wait while the lease is not fresh (cut off from NATS a whole TTL: a standby may run).
       publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false });
       lease = new Lease({

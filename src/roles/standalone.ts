@@ -467,6 +467,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
       log.info({ channels: listing.events.length, calls: tracker.activeCalls().length }, "pbx resynced");
       bus.publish({ kind: "pbx", status: "resynced", info: { calls: tracker.activeCalls().length } });
     } catch (err) {
+      tracker.abortResync();
       log.warn({ err }, "resync listing failed");
     } finally {
       const held = backlog ?? [];

@@ -50,6 +50,7 @@ describe("a call rebuilt after a restart", () => {
   const BOB_ANSWERED = "Event: Hangup\r\nPrivilege: call,all\r\nChannel: PJSIP/1003-0000000f";
   it.each([
     ["06: while alice's phone rings", "06-ringgroup-answered", "Event: DialBegin\r\nPrivilege: call,all\r\nChannel: PJSIP/carrier-0000000c", true, null],
+    ["06: while all three phones ring", "06-ringgroup-answered", "Event: Newstate\r\nPrivilege: call,all\r\nChannel: PJSIP/1003-0000000f\r\nChannelState: 5", true, null],
     ["06: after bob answered and alice's and carol's rings ended", "06-ringgroup-answered", BOB_ANSWERED, true, null],
     // Asterisk 11/12 list `BridgedChannel`, not `BridgeId`: the listing alone cannot say bob answered.
     ["06: after bob answered, on a PBX whose listing names no bridge", "06-ringgroup-answered", BOB_ANSWERED, false, null],
@@ -83,6 +84,15 @@ describe("a call rebuilt after a restart", () => {
     const listing = listingAfter(head).map((fields) => (bridgeIds ? fields : fields.filter(([k]) => k !== "BridgeId")));
     feed(restarted, Buffer.concat(listing.map(encodeMessage)), { t: cutAt + 60_000 });
     restarted.endResync(cutAt + 60_000);
+    // The listing rebuilds each call leg by leg: the call-level copy (supervisors, the store)
+    // of a ringing or changing call goes out once, whole, not once per leg with the legs not
+    // listed yet missing (a supervisor's view shrinking to one leg and growing again).
+    const duringListing = second.filter((e) => e.userId === null && (e.name === "callRinging" || e.name === "callUpdated"));
+    for (const id of new Set(duringListing.map((e) => e.call.callId))) {
+      const copies = duringListing.filter((e) => e.call.callId === id);
+      expect(copies.map((e) => e.name), `call-level copies of ${id} during the listing`).toEqual(["callUpdated"]);
+      expect(copies[0]!.call.legs.map((l) => l.device).sort()).toEqual(open.get(id)!.legs.map((l) => l.device).sort());
+    }
     feed(restarted, rest, { t: cutAt });
     // Calls that had ended before the restart are the first daemon's; the others end in the second.
     const endedFirst = new Set(endedCalls(first).map((c) => c.callId));

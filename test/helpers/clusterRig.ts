@@ -80,29 +80,32 @@ export class ClusterRig {
     return ["users:", ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`), '  - { id: sam, name: "Sam", devices: [], role: supervisor }'].join("\n");
   }
 
-  workerYaml(o: { nats: string; pbxId: string; workerId: string; amiPort: number; leaseTtlMs: number }): string {
+  /** `users`: a users YAML block instead of the lab users; `replicas`: stream and KV replicas; `extra`: more top-level YAML lines. */
+  workerYaml(o: { nats: string; pbxId: string; workerId: string; amiPort: number; leaseTtlMs: number; users?: string; replicas?: number; extra?: string[] }): string {
     return [
       `ami: { mode: live, host: 127.0.0.1, port: ${o.amiPort}, username: ctibridge, secret: s3cret, reconnect: { minDelayMs: 20, maxDelayMs: 50 }, agentStateSettleMs: 0, agentListing: { bootWaitMs: 2000, attempts: 3, minDelayMs: 20, maxDelayMs: 50 } }`,
       "mode: cluster",
-      `cluster: { role: pbx, pbxId: ${o.pbxId}, workerId: ${o.workerId}, leaseTtlMs: ${o.leaseTtlMs}, nats: { servers: [${o.nats}] } }`,
+      `cluster: { role: pbx, pbxId: ${o.pbxId}, workerId: ${o.workerId}, leaseTtlMs: ${o.leaseTtlMs}, nats: { servers: [${o.nats}], replicas: ${o.replicas ?? 1} } }`,
       `store: { path: ${JSON.stringify(join(this.dir, `${o.workerId}.db`))} }`,
       "server: { host: 127.0.0.1, port: 0 }",
       "trunks: [PJSIP/carrier]",
       "log: { level: info }",
-      ClusterRig.usersYaml(),
+      ...(o.extra ?? []),
+      o.users ?? ClusterRig.usersYaml(),
     ].join("\n") + "\n";
   }
 
-  gatewayYaml(o: { nats: string; name: string }): string {
+  /** `store`: extra store settings (e.g. `kind: postgres, postgres: {…}`); `cluster`: extra cluster settings. */
+  gatewayYaml(o: { nats: string; name: string; users?: string; replicas?: number; store?: string; cluster?: string }): string {
     return [
       "mode: cluster",
-      `cluster: { role: gateway, workerId: ${o.name}, nats: { servers: [${o.nats}] } }`,
+      `cluster: { role: gateway, workerId: ${o.name}, nats: { servers: [${o.nats}], replicas: ${o.replicas ?? 1} }${o.cluster ? `, ${o.cluster}` : ""} }`,
       `auth: { jwtSecret: ${JWT_SECRET} }`,
-      `store: { path: ${JSON.stringify(join(this.dir, `${o.name}.db`))} }`,
+      `store: { path: ${JSON.stringify(join(this.dir, `${o.name}.db`))}${o.store ? `, ${o.store}` : ""} }`,
       // Many tabs of one user in the gateway test (default 20 per user).
       "server: { host: 127.0.0.1, port: 0, limits: { maxClientsPerUser: 100 } }",
       "log: { level: info }",
-      ClusterRig.usersYaml(),
+      o.users ?? ClusterRig.usersYaml(),
     ].join("\n") + "\n";
   }
 
