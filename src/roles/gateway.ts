@@ -25,6 +25,8 @@ import { defaultDbPath, openDb } from "../store/db.js";
 import type { CallFilter } from "../http/server.js";
 import { postgresStore } from "../store/open.js";
 import type { CallStore } from "../store/index.js";
+import type { ReloadPlan } from "../configReload.js";
+import { applyReload } from "./reload.js";
 
 export interface GatewayDeps {
   config: Config;
@@ -47,6 +49,8 @@ export interface Gateway {
   readonly archiver: StreamArchiver | null;
   /** Bus latency samples in ms (sampleLatency), and the last stream sequence applied. */
   stats(): { lastSeq: number; latencies: number[] | null };
+  /** SIGHUP: users (the directory: sessions of removed users close at the next heartbeat), pop, log level; one log line. */
+  reload(next: Config): ReloadPlan;
 }
 
 /** The first stream sequence stored at or after `sinceMs` (a binary search over message times). */
@@ -151,6 +155,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return archiver;
     },
     stats: () => feedStats ?? { lastSeq: 0, latencies: null },
+    // Contacts, control and wrap-up settings are the workers' (reload them there); kept here, unused.
+    reload: (next) =>
+      applyReload(config, next, {
+        log,
+        usersChanged: (users) => directory.applyConfig(users),
+        contactsChanged: () => undefined,
+        popChanged: () => cti?.settingsChanged(),
+        controlChanged: () => undefined,
+        userCount: () => directory.listUsers().length,
+      }),
     async start() {
       await callStore?.open();
       bus = await JetStreamBus.fromConfig(cluster, `ctibridge-gateway-${cluster.workerId ?? process.pid}`, log.child({ component: "bus" }));
@@ -216,6 +230,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
         annotate: async (user, callId, body) => {
           const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.annotate", args: { callId, ...body }, connectionId: "rest" });
           return r.ok ? { ok: true, data: r.data ?? {} } : { ok: false, error: r.error };
+        },
+        // Missed calls done: the worker's rule and store (its done marks reach every gateway on the stream), as `call.done`.
+        markDone: async (user, callId, target) => {
+          const args = { callId, ...(target !== undefined ? { user: target } : {}) };
+          const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.done", args, connectionId: "rest" });
+          return r.ok ? { ok: true, ...(r.data as { callId: string; users: string[]; doneAt: string }) } : { ok: false, code: r.error.code, message: r.error.message };
         },
         // The history is the call log's (written from the stream), with the worker's rule: a party of the call or a supervisor.
         annotations: async (user, callId) => {
