@@ -59,7 +59,8 @@ export class KvWrapUps {
   note(r: RecordFact): void {
     if (r.op === "annotate") return;
     const k = r.op === "wrapUpStart" ? this.key(r.row.callId, r.row.userId) : this.key(r.callId, r.userId);
-    if (r.op === "wrapUpStart") this.rows.set(k, { ...r.row, paused: [...r.row.paused] });
+    // The engine's row may be its running record (timer and all): keep the row's fields only.
+    if (r.op === "wrapUpStart") this.rows.set(k, { callId: r.row.callId, userId: r.row.userId, since: r.row.since, until: r.row.until, paused: r.row.paused.map(([q, i]) => [q, i] as [string, string]) });
     else if (r.op === "wrapUpPaused") {
       const row = this.rows.get(k);
       if (!row) return; // its start was before this worker's time and not in KV: nothing to update
