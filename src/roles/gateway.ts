@@ -7,9 +7,10 @@
  * Any number of gateways run side by side behind a plain load balancer.
  */
 import { randomUUID } from "node:crypto";
+import { accessSync, constants } from "node:fs";
 import { hostname } from "node:os";
 import { Counter, Gauge } from "prom-client";
-import type { Config } from "../config.js";
+import { ConfigError, type Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { StreamArchiver } from "../bus/archive.js";
 import { JetStreamBus, STREAM } from "../bus/jetstream.js";
@@ -25,7 +26,7 @@ import { defaultDbPath, openDb } from "../store/db.js";
 import type { CallFilter } from "../http/server.js";
 import { postgresStore } from "../store/open.js";
 import type { CallStore } from "../store/index.js";
-import type { ReloadPlan } from "../configReload.js";
+import { GATEWAY_RELOADABLE, type ReloadPlan } from "../configReload.js";
 import { applyReload } from "./reload.js";
 
 export interface GatewayDeps {
@@ -49,7 +50,10 @@ export interface Gateway {
   readonly archiver: StreamArchiver | null;
   /** Bus latency samples in ms (sampleLatency), and the last stream sequence applied. */
   stats(): { lastSeq: number; latencies: number[] | null };
-  /** SIGHUP: users (the directory: sessions of removed users close at the next heartbeat), pop, log level; one log line. */
+  /**
+   * SIGHUP (configReload.ts GATEWAY_RELOADABLE): users (sessions of removed users close at the
+   * next heartbeat), pop, log level, auth, session caps; one log line, as standalone.
+   */
   reload(next: Config): ReloadPlan;
 }
 
@@ -155,16 +159,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return archiver;
     },
     stats: () => feedStats ?? { lastSeq: 0, latencies: null },
-    // Contacts, control and wrap-up settings are the workers' (reload them there); kept here, unused.
-    reload: (next) =>
-      applyReload(config, next, {
-        log,
-        usersChanged: (users) => directory.applyConfig(users),
-        contactsChanged: () => undefined,
-        popChanged: () => cti?.settingsChanged(),
-        controlChanged: () => undefined,
-        userCount: () => directory.listUsers().length,
-      }),
+    reload(next) {
+      const key = next.auth.jwtPublicKeyFile;
+      if (key !== undefined && key !== config.auth.jwtPublicKeyFile && !readable(key)) throw new ConfigError([`auth.jwtPublicKeyFile: cannot read ${key}`]);
+      const parts = { log, usersChanged: (users: Config["users"]) => directory.applyConfig(users), popChanged: () => cti?.settingsChanged(), userCount: () => directory.listUsers().length };
+      return applyReload(config, next, { ...parts, contactsChanged: () => undefined, controlChanged: () => undefined }, GATEWAY_RELOADABLE);
+    },
     async start() {
       await callStore?.open();
       bus = await JetStreamBus.fromConfig(cluster, `ctibridge-gateway-${cluster.workerId ?? process.pid}`, log.child({ component: "bus" }));
@@ -260,6 +260,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       db.close();
     },
   };
+}
+
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function archiveHealth(a: StreamArchiver): string {

@@ -9,7 +9,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ClusterRig, type RoleProc } from "../helpers/clusterRig.js";
+import { SignJWT } from "jose";
+import { ClusterRig, JWT_SECRET, type RoleProc } from "../helpers/clusterRig.js";
 import { startFakeAmi, type AmiServer } from "../helpers/fakeAmiServer.js";
 import { waitFor } from "../helpers/daemon.js";
 import { trace25Listing as listing } from "../helpers/listing.js";
@@ -121,7 +122,7 @@ describe.skipIf(!have)("cluster operations", () => {
     expect(b.has("taking over the PBX")).toBe(true);
   });
 
-  it("SIGHUP on a gateway: a new user may connect, a removed one is closed (4001) at the next heartbeat, the new pop template; a broken file changes nothing", async () => {
+  it("SIGHUP on a gateway: a new user may connect, a removed one is closed (4001) at the next heartbeat, the new pop template; a new JWT secret and session cap for new sessions; a broken file changes nothing", async () => {
     const pbx = await setup();
     const w = start("gw-reload-w", worker(pbx, "berlin", "GW1"));
     await rig.ready(w);
@@ -154,11 +155,31 @@ describe.skipIf(!have)("cluster operations", () => {
     const ringing = await alice.nextOf("call.ringing", 5000);
     expect(ringing.call.popUrl).toBe("https://crm.example/?n=%2B4930123456");
 
+    // A new JWT secret and one session per user: new sessions need the new secret, open ones stay.
+    const secret2 = "another-cluster-secret-long-enough-for-hs256";
+    writeFileSync(join(rig.dir, "gw-r.yaml"), next.replace(`jwtSecret: ${JWT_SECRET}`, `jwtSecret: ${secret2}`).replace("maxClientsPerUser: 100", "maxClientsPerUser: 1"));
+    g.proc.kill("SIGHUP");
+    await waitFor(() => reloaded(g).length === 2, "gateway reloaded again", 1000);
+    // gatewayReplayMinutes still differs from the running value: named again.
+    expect(reloaded(g)[1]).toMatchObject({ applied: ["server.limits.maxClientsPerUser", "auth.jwtSecret"], restartNeeded: ["cluster.gatewayReplayMinutes"] });
+    const signed = (userId: string, key: string) =>
+      new SignJWT({ role: "agent" }).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setExpirationTime(Math.floor(Date.now() / 1000) + 3600).sign(new TextEncoder().encode(key));
+    const upgrade = (token: string) => new TestClient(new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${token}`]));
+    expect(await upgrade(await signed("bob", JWT_SECRET)).refused).toBe(401);
+    expect((await rest(port, await signed("bob", JWT_SECRET), "GET", "/api/calls")).status).toBe(401);
+    const bob = upgrade(await signed("bob", secret2));
+    await bob.opened;
+    await bob.nextOf("snapshot", 5000);
+    bob.ws.terminate();
+    expect(await upgrade(await signed("alice", secret2)).refused).toBe(429);
+    alice.send({ type: "ping" });
+    await alice.nextOf("pong", 5000);
+
     writeFileSync(join(rig.dir, "gw-r.yaml"), "server: { port: 70000 }\n");
     g.proc.kill("SIGHUP");
     await waitFor(() => g.has("reload failed, keeping the running configuration"), "reload refused", 1000);
     expect(g.lines.find((l) => l.msg === "reload failed, keeping the running configuration")).toMatchObject({ level: "error", problems: expect.arrayContaining([expect.stringMatching(/^server\.port/)]) });
-    expect(reloaded(g)).toHaveLength(1);
+    expect(reloaded(g)).toHaveLength(2);
   });
 
   it("kill -9 the worker mid wrap-up: the new worker continues it (same until, agent.state wrap_up) and undoes the dead worker's QueuePause at its end", async () => {
