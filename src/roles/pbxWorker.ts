@@ -2,10 +2,11 @@
  * The PBX worker role (`mode: cluster`, `cluster.role: pbx`): one PBX's AMI link, codec, call
  * and agent trackers, publishing every bus event to the stream `CTI` and answering commands
  * for its PBX (`cti.<pbxId>.cmd`). Two or more run per PBX; the lease (bus/lease.ts) makes one
- * active. A standby holds no AMI link. When it takes over it reads the PBX's open calls from KV
- * (`cti-calls`), seeds a fresh local SQLite store with them and starts the standalone engine on
- * it: the kill -9 restore (calls/restore.ts, closeVanishedCalls) then keeps every callId and
- * original time, from the KV copy instead of the dead worker's disk. The worker's SQLite is
+ * active. A standby holds no AMI link. When it takes over it reads the PBX's open calls and
+ * running wrap-ups from KV (`cti-calls`), seeds a fresh local SQLite store with them and starts
+ * the standalone engine on it: the kill -9 restore (calls/restore.ts, closeVanishedCalls,
+ * WrapUps.restore) then keeps every callId, original time and wrap-up `until`, from the KV copy
+ * instead of the dead worker's disk. The worker's SQLite is
  * scratch; the cluster's call log is written from the stream.
  *
  * A worker that loses its lease (cut off from NATS while a standby took over) stops at once

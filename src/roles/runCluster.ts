@@ -1,7 +1,8 @@
 /**
  * `ctibridge start` in cluster mode: runs the configured role (a PBX worker or a gateway) with
  * the standalone daemon's process rules: one `ctibridge started` line, one `shuttingDown`
- * guard, a forced exit after the stop timeout, a second signal exits at once. A PBX worker
+ * guard, a forced exit after the stop timeout, a second signal exits at once, SIGHUP reloads
+ * what the role can change at run time (one log line). A PBX worker
  * that loses its lease exits 1, so its supervisor starts it again as a standby.
  */
 import { ConfigError, type Config } from "../config.js";
