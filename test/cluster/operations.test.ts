@@ -122,7 +122,7 @@ describe.skipIf(!have)("cluster operations", () => {
     expect(b.has("taking over the PBX")).toBe(true);
   });
 
-  it("SIGHUP on a gateway: a new user may connect, a removed one is closed (4001) at the next heartbeat, the new pop template; a new JWT secret and session cap for new sessions; a broken file changes nothing", async () => {
+  it("SIGHUP on a gateway: a new user may connect, a removed one is closed (4001) at the next heartbeat, the new pop template; a new JWT secret and session cap for new sessions; an unreadable key or a broken file changes nothing", async () => {
     const pbx = await setup();
     const w = start("gw-reload-w", worker(pbx, "berlin", "GW1"));
     await rig.ready(w);
@@ -175,11 +175,21 @@ describe.skipIf(!have)("cluster operations", () => {
     alice.send({ type: "ping" });
     await alice.nextOf("pong", 5000);
 
+    // A public key file that cannot be read, then a file that is no config: nothing changes.
+    const failed = () => g.lines.filter((l) => l.msg === "reload failed, keeping the running configuration");
+    const missing = join(rig.dir, "no-such-key.pem");
+    writeFileSync(join(rig.dir, "gw-r.yaml"), next.replace(`jwtSecret: ${JWT_SECRET}`, `jwtSecret: ${secret2}, jwtPublicKeyFile: ${missing}`));
+    g.proc.kill("SIGHUP");
+    await waitFor(() => failed().length === 1, "reload refused (key)", 1000);
+    expect(failed()[0]).toMatchObject({ level: "error", problems: [`auth.jwtPublicKeyFile: cannot read ${missing}`] });
     writeFileSync(join(rig.dir, "gw-r.yaml"), "server: { port: 70000 }\n");
     g.proc.kill("SIGHUP");
-    await waitFor(() => g.has("reload failed, keeping the running configuration"), "reload refused", 1000);
-    expect(g.lines.find((l) => l.msg === "reload failed, keeping the running configuration")).toMatchObject({ level: "error", problems: expect.arrayContaining([expect.stringMatching(/^server\.port/)]) });
+    await waitFor(() => failed().length === 2, "reload refused (file)", 1000);
+    expect(failed()[1]).toMatchObject({ level: "error", problems: expect.arrayContaining([expect.stringMatching(/^server\.port/)]) });
     expect(reloaded(g)).toHaveLength(2);
+    const bob2 = upgrade(await signed("bob", secret2));
+    await bob2.opened;
+    await bob2.nextOf("snapshot", 5000);
   });
 
   it("kill -9 the worker mid wrap-up: the new worker continues it (same until, agent.state wrap_up) and undoes the dead worker's QueuePause at its end", async () => {
