@@ -9,6 +9,13 @@ import type { Config } from "./config.js";
 /** Settings (a path or a section prefix ending in ".") a running daemon applies on reload. */
 export const RELOADABLE = ["users", "contacts.", "pop.", "control.", "log.level", "calls.retentionDays", "agents.wrapUp."] as const;
 
+/**
+ * A cluster gateway also takes the auth settings (new sessions and requests are checked with
+ * them; open sessions run to their token's expiry) and its session caps (checked at each
+ * upgrade). Contacts, control and wrap-up settings are the workers': kept, unused, on a gateway.
+ */
+export const GATEWAY_RELOADABLE = [...RELOADABLE, "auth.", "server.limits.maxClients", "server.limits.maxClientsPerUser"] as const;
+
 export interface ReloadPlan {
   applied: string[];
   restartNeeded: string[];
@@ -24,10 +31,10 @@ export function changedSettings(a: unknown, b: unknown, prefix = ""): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
 }
 
-export function planReload(running: Config, next: Config): ReloadPlan {
+export function planReload(running: Config, next: Config, reloadable: readonly string[] = RELOADABLE): ReloadPlan {
   const plan: ReloadPlan = { applied: [], restartNeeded: [] };
   for (const path of changedSettings(running, next)) {
-    const ok = RELOADABLE.some((r) => (r.endsWith(".") ? path.startsWith(r) : path === r));
+    const ok = reloadable.some((r) => (r.endsWith(".") ? path.startsWith(r) : path === r));
     (ok ? plan.applied : plan.restartNeeded).push(path);
   }
   return plan;

@@ -51,7 +51,8 @@ export class KvOpenCalls {
   /** Every open call of this PBX (at takeover). */
   async load(): Promise<OpenCallRecord[]> {
     const out: OpenCallRecord[] = [];
-    const keys = await this.kv.keys(`${kvToken(this.pbxId)}.>`);
+    // Two tokens exactly: the PBX's running wrap-ups (bus/wrapUpRows.ts) have four.
+    const keys = await this.kv.keys(`${kvToken(this.pbxId)}.*`);
     for await (const k of keys) {
       const e = await this.kv.get(k);
       if (!e || e.operation !== "PUT") continue;

@@ -345,7 +345,10 @@ function storeOrExit<T>(io: CliIo, open: () => T): T {
 /** Start the daemon and keep it running until a signal; SIGHUP reloads what can change at run time. */
 export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
   // Cluster mode: this process plays one role (roles/runCluster.ts).
-  if (c.mode === "cluster") return runClusterRole(c, log, io, VERSION);
+  if (c.mode === "cluster") {
+    const reread = configFile === undefined ? undefined : () => loadConfig({ file: configFile, env: io.env, requirePbx: true, overrides: flags });
+    return runClusterRole(c, log, io, VERSION, reread);
+  }
   const daemon = storeOrExit(io, () => createDaemon({ config: c, log, env: io.env }));
   const startedAt = Date.now();
   // A daemon outlives its log reader: it keeps bridging calls and says so once on stderr.

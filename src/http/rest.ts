@@ -51,6 +51,8 @@ export function decodeBefore(v: string): { startedAt: string; callId: string | n
 /** An absent field keeps its stored value, null clears it. */
 export type AnnotateBody = AnnotationPatch;
 
+export type RestDone = DoneResult | { ok: false; code: string; message: string };
+
 export type RestResult<T = unknown> = { ok: true; data?: T } | { ok: false; error: { code: string; message: string } };
 
 export interface RestDeps {
@@ -65,8 +67,8 @@ export interface RestDeps {
   budget?: (userId: string, cost: number) => boolean;
   /** What a call listing costs of the budget (`server.limits.resyncCost`). */
   listCost?: number;
-  /** `POST /api/calls/:id/done` (control/done.ts). */
-  markDone?: (user: AuthedUser, callId: string, target?: string) => DoneResult;
+  /** `POST /api/calls/:id/done` (control/done.ts; a cluster gateway: the owning PBX's worker, which may not answer). */
+  markDone?: (user: AuthedUser, callId: string, target?: string) => RestDone | Promise<RestDone>;
   /** `GET /api/queues` (supervisors): the board's queues. */
   queues?: () => unknown;
   /** `GET /api/directory`: every user, names and devices only. */
@@ -170,7 +172,7 @@ export async function handleRest(d: RestDeps, req: IncomingMessage, res: ServerR
     if (!p.success) sendError(res, "invalid_argument", issueText(p.error));
     else if (!d.markDone) sendError(res, "not_found", "no such endpoint");
     else {
-      const r = d.markDone(user, callId, p.data.user);
+      const r = await d.markDone(user, callId, p.data.user);
       d.log.info({ userId: user.userId, callId, ok: r.ok, code: r.ok ? undefined : r.code }, "call marked done");
       if (r.ok) sendJson(res, 200, { ok: true, data: { callId: r.callId, users: r.users, doneAt: r.doneAt } });
       else sendError(res, r.code, r.message);

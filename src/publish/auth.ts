@@ -98,11 +98,19 @@ export interface Authenticator {
 export function createAuthenticator(deps: AuthDeps): Authenticator {
   const { config, db, directory } = deps;
   const now = deps.now ?? Date.now;
-  const secret = config.auth.jwtSecret ? new TextEncoder().encode(config.auth.jwtSecret) : null;
-  const pem = config.auth.jwtPublicKeyFile ? readFileSync(config.auth.jwtPublicKeyFile, "utf8") : null;
-  const publicKeys = new Map<string, Promise<CryptoKey>>();
+  // Derived from `config.auth` again when a reload replaced it (a cluster gateway's SIGHUP).
+  let keys: { of: Config["auth"]; secret: Uint8Array | null; pem: string | null; publicKeys: Map<string, Promise<CryptoKey>> } | null = null;
+  const current = () => {
+    if (keys?.of !== config.auth) {
+      const a = config.auth;
+      keys = { of: a, secret: a.jwtSecret ? new TextEncoder().encode(a.jwtSecret) : null, pem: a.jwtPublicKeyFile ? readFileSync(a.jwtPublicKeyFile, "utf8") : null, publicKeys: new Map() };
+    }
+    return keys;
+  };
+  current();
 
   function keyFor(alg: string): Promise<CryptoKey | Uint8Array> | null {
+    const { secret, pem, publicKeys } = current();
     if (alg === "HS256") return secret ? Promise.resolve(secret) : null;
     if ((alg === "RS256" || alg === "ES256") && pem !== null) {
       let k = publicKeys.get(alg);
@@ -155,7 +163,7 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
       const role = info.role === "supervisor" && user.role === "supervisor" ? "supervisor" : "agent";
       return { ok: true, user: { userId: info.userId, role, expiresAt: null, tokenId: info.id, userUid: info.userUid } };
     }
-    if (!secret && pem === null) return { ok: false, status: 401, reason: "jwt_not_configured" };
+    if (!current().secret && current().pem === null) return { ok: false, status: 401, reason: "jwt_not_configured" };
     return verifyJwt(token);
   }
 

@@ -7,9 +7,10 @@
  * Any number of gateways run side by side behind a plain load balancer.
  */
 import { randomUUID } from "node:crypto";
+import { accessSync, constants } from "node:fs";
 import { hostname } from "node:os";
 import { Counter, Gauge } from "prom-client";
-import type { Config } from "../config.js";
+import { ConfigError, type Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { StreamArchiver } from "../bus/archive.js";
 import { JetStreamBus, natsRetry, STREAM } from "../bus/jetstream.js";
@@ -25,6 +26,8 @@ import { defaultDbPath, openDb } from "../store/db.js";
 import type { CallFilter } from "../http/server.js";
 import { postgresStore } from "../store/open.js";
 import type { CallStore } from "../store/index.js";
+import { GATEWAY_RELOADABLE, type ReloadPlan } from "../configReload.js";
+import { applyReload } from "./reload.js";
 
 export interface GatewayDeps {
   config: Config;
@@ -47,6 +50,11 @@ export interface Gateway {
   readonly archiver: StreamArchiver | null;
   /** Bus latency samples in ms (sampleLatency), and the last stream sequence applied. */
   stats(): { lastSeq: number; latencies: number[] | null };
+  /**
+   * SIGHUP (configReload.ts GATEWAY_RELOADABLE): users (sessions of removed users close at the
+   * next heartbeat), pop, log level, auth, session caps; one log line, as standalone.
+   */
+  reload(next: Config): ReloadPlan;
 }
 
 /** The first stream sequence stored at or after `sinceMs` (a binary search over message times). */
@@ -151,6 +159,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return archiver;
     },
     stats: () => feedStats ?? { lastSeq: 0, latencies: null },
+    reload(next) {
+      const key = next.auth.jwtPublicKeyFile;
+      if (key !== undefined && key !== config.auth.jwtPublicKeyFile && !readable(key)) throw new ConfigError([`auth.jwtPublicKeyFile: cannot read ${key}`]);
+      const parts = { log, usersChanged: (users: Config["users"]) => directory.applyConfig(users), popChanged: () => cti?.settingsChanged(), userCount: () => directory.listUsers().length };
+      return applyReload(config, next, { ...parts, contactsChanged: () => undefined, controlChanged: () => undefined }, GATEWAY_RELOADABLE);
+    },
     async start() {
       await callStore?.open();
       bus = await JetStreamBus.fromConfig(cluster, `ctibridge-gateway-${cluster.workerId ?? process.pid}`, log.child({ component: "bus" }));
@@ -218,6 +232,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
           const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.annotate", args: { callId, ...body }, connectionId: "rest" });
           return r.ok ? { ok: true, data: r.data ?? {} } : { ok: false, error: r.error };
         },
+        // Missed calls done: the worker's rule and store (its done marks reach every gateway on the stream), as `call.done`.
+        markDone: async (user, callId, target) => {
+          const args = { callId, ...(target !== undefined ? { user: target } : {}) };
+          const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.done", args, connectionId: "rest" });
+          return r.ok ? { ok: true, ...(r.data as { callId: string; users: string[]; doneAt: string }) } : { ok: false, code: r.error.code, message: r.error.message };
+        },
         // The history is the call log's (written from the stream), with the worker's rule: a party of the call or a supervisor.
         annotations: async (user, callId) => {
           if (!callStore) return { ok: false, error: { code: "not_supported", message: "annotation history needs the call log (store.kind postgres)" } };
@@ -241,6 +261,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       db.close();
     },
   };
+}
+
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function archiveHealth(a: StreamArchiver): string {

@@ -2,11 +2,12 @@
  * The PBX worker role (`mode: cluster`, `cluster.role: pbx`): one PBX's AMI link, codec, call
  * and agent trackers, publishing every bus event to the stream `CTI` and answering commands
  * for its PBX (`cti.<pbxId>.cmd`). Two or more run per PBX; the lease (bus/lease.ts) makes one
- * active. A standby holds no AMI link. When it takes over it reads the PBX's open calls from KV
- * (`cti-calls`), seeds a fresh local SQLite store with them and starts the standalone engine on
- * it: the kill -9 restore (calls/restore.ts, closeVanishedCalls) then keeps every callId and
- * original time, from the KV copy instead of the dead worker's disk. The worker's SQLite is
- * scratch; the cluster's call log is written from the stream.
+ * active. A standby holds no AMI link. When it takes over it reads the PBX's open calls and
+ * running wrap-ups from KV (`cti-calls`), seeds a fresh local SQLite store with them and starts
+ * the standalone engine on it: the kill -9 restore (calls/restore.ts, closeVanishedCalls,
+ * WrapUps.restore) then keeps every callId, original time and wrap-up `until`, from the KV copy
+ * instead of the dead worker's disk. The worker's SQLite is scratch; the cluster's call log is
+ * written from the stream.
  *
  * A worker that loses its lease (cut off from NATS while a standby took over) stops at once
  * and `done` resolves: the process exits and its supervisor starts it again as a standby.
@@ -23,13 +24,17 @@ import { iso } from "../calls/outcomes.js";
 import { JetStreamBus, natsRetry } from "../bus/jetstream.js";
 import { Lease, LEASE_BUCKET } from "../bus/lease.js";
 import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
+import { KvWrapUps } from "../bus/wrapUpRows.js";
 import { BusPublisher } from "../bus/publisher.js";
 import type { CommandRequest } from "../bus/gatewayFeed.js";
 import type { StreamEvent } from "../bus/entry.js";
 import { usersForPbx } from "../directory/pbxDevices.js";
 import { CallLog } from "../store/callLog.js";
 import { openDb } from "../store/db.js";
+import { WrapUpStore, type WrapUpRow } from "../store/wrapUps.js";
 import type { Daemon } from "./standalone.js";
+import type { ReloadPlan } from "../configReload.js";
+import { applyReload } from "./reload.js";
 
 export interface PbxWorkerDeps {
   config: Config;
@@ -48,6 +53,11 @@ export interface PbxWorker {
   readonly daemon: Daemon | null;
   /** Resolves once every event offered so far is stored in the stream. */
   flushed(): Promise<void>;
+  /**
+   * SIGHUP: the reloadable settings (configReload.ts) go to the engine when active (users for
+   * this PBX only); a standby keeps them for its takeover. One log line, as standalone.
+   */
+  reload(next: Config): ReloadPlan;
 }
 
 export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
@@ -60,6 +70,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
   let lease: Lease | null = null;
   let publisher: BusPublisher | null = null;
   let openCalls: KvOpenCalls | null = null;
+  let wrapUpRows: KvWrapUps | null = null;
   let callsKv: KV | null = null;
   let daemon: Daemon | null = null;
   let commands: Subscription | null = null;
@@ -68,8 +79,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
   const done = new Promise<string>((r) => (finish = r));
   const dbPath = config.store.path ?? join(tmpdir(), `ctibridge-worker-${pbxId}-${process.pid}.db`);
 
-  /** The scratch store, seeded with the open calls the previous worker left in KV. */
-  async function seedStore(records: Awaited<ReturnType<KvOpenCalls["load"]>>): Promise<void> {
+  /** The scratch store, seeded with the open calls and running wrap-ups the previous worker left in KV. */
+  async function seedStore(records: Awaited<ReturnType<KvOpenCalls["load"]>>, wrapUps: WrapUpRow[]): Promise<void> {
     for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
     const db = openDb(dbPath);
     try {
@@ -80,9 +91,21 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
         seen.add(r.callId);
         log.save(r.snapshot, r.updatedAt);
       }
+      // Restored by the engine at start (timers armed with the same until; its pauses undone at the end).
+      const rows = new WrapUpStore(db);
+      for (const w of wrapUps) rows.start(w);
     } finally {
       db.close();
     }
+  }
+
+  /**
+   * The engine's config: only this PBX's devices (plain, and `<pbxId>:…` stripped: two sites may
+   * both have a PJSIP/1001), and a scratch SQLite store (the cluster's call log is written from
+   * the stream, bus/archive.ts in the gateways).
+   */
+  function engineConfig(c: Config): Config {
+    return { ...c, users: usersForPbx(c.users, pbxId), store: { ...c.store, kind: "sqlite", path: dbPath } };
   }
 
   async function takeOver(term: number, previous: string | null): Promise<void> {
@@ -90,7 +113,9 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     openCalls = new KvOpenCalls(callsKv!, pbxId, wlog);
     // A JetStream cluster electing leaders (just started, a node just died) is waited for.
     const records = await natsRetry("open calls", () => openCalls!.load(), wlog);
-    await seedStore(records);
+    wrapUpRows = new KvWrapUps(callsKv!, pbxId, wlog);
+    const wrapUps = await natsRetry("wrap-ups", () => wrapUpRows!.load(), wlog);
+    await seedStore(records, wrapUps);
     // The last active worker of this PBX, kept without a TTL beside its open calls: a standby
     // that started after the lease had expired never saw its holder in the lease bucket.
     const lastKey = kvToken(pbxId);
@@ -100,19 +125,21 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     // A failover: another worker ran this PBX before (named by the lease or that key, or its calls are open).
     const before = previous ?? (last !== workerId ? last : null);
     let failover = before !== null || records.length > 0;
-    wlog.info({ term, previous: before, openCalls: records.length }, failover ? "taking over the PBX" : "serving the PBX");
-    // Only this PBX's devices (plain, and `<pbxId>:…` stripped): two sites may both have a PJSIP/1001.
-    // SQLite scratch: the cluster's call log is written from the stream (bus/archive.ts in the gateways).
-    const d = deps.createDaemon({ ...config, users: usersForPbx(config.users, pbxId), store: { ...config.store, kind: "sqlite", path: dbPath } });
+    wlog.info({ term, previous: before, openCalls: records.length, wrapUps: wrapUps.length }, failover ? "taking over the PBX" : "serving the PBX");
+    const d = deps.createDaemon(engineConfig(config));
     daemon = d;
     d.bus.subscribe((ev) => {
-      // The open-call map follows the stream, never ahead of it: a worker that loses its lease
-      // with events not yet stored (cut off from NATS) leaves the calls open in KV, and its
-      // successor ends or rebuilds them from the PBX's listing, publishing what clients missed.
+      // The open-call map and the running wrap-ups in KV follow the stream, never ahead of it: a
+      // worker that loses its lease with events not yet stored (cut off from NATS) leaves them as
+      // they were, and its successor ends or rebuilds the calls from the PBX's listing,
+      // publishing what clients missed.
       let note: (() => void) | undefined;
       if (ev.kind === "call" && ev.event.userId === null) {
         const { call, at } = ev.event;
         note = () => openCalls?.note(call, iso(at));
+      } else if (ev.kind === "record") {
+        const record = ev.record;
+        note = () => wrapUpRows?.note(record);
       }
       // The first resync after a takeover is the failover clients see.
       if (failover && ev.kind === "pbx" && ev.status === "resynced") {
@@ -139,6 +166,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     stopping = true;
     commands?.unsubscribe();
     openCalls?.close();
+    wrapUpRows?.close();
     await daemon?.stop().catch((err: unknown) => wlog.warn({ err }, "engine stop failed"));
     if (release) await publisher?.flushed();
     publisher?.stop();
@@ -155,6 +183,18 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       return daemon;
     },
     flushed: () => publisher?.flushed() ?? Promise.resolve(),
+    reload(next) {
+      if (daemon && !stopping) return daemon.reload(engineConfig(next));
+      // A standby: its engine is built from this config at takeover.
+      return applyReload(config, next, {
+        log,
+        usersChanged: () => undefined,
+        contactsChanged: () => undefined,
+        popChanged: () => undefined,
+        controlChanged: () => undefined,
+        userCount: () => usersForPbx(config.users, pbxId).length,
+      });
+    },
     async start() {
       bus = await JetStreamBus.fromConfig(cluster, `ctibridge-pbx-${pbxId}-${workerId}`, log.child({ component: "bus" }));
       await bus.ensureStream();

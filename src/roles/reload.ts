@@ -15,8 +15,8 @@ export interface ReloadParts {
   userCount: () => number;
 }
 
-export function applyReload(config: Config, next: Config, p: ReloadParts): ReloadPlan {
-  const plan = planReload(config, next);
+export function applyReload(config: Config, next: Config, p: ReloadParts, reloadable?: readonly string[]): ReloadPlan {
+  const plan = planReload(config, next, reloadable);
   const changed = (prefix: string) => plan.applied.some((s) => s === prefix || s.startsWith(`${prefix}.`));
   if (changed("users")) {
     config.users = next.users;
@@ -39,6 +39,9 @@ export function applyReload(config: Config, next: Config, p: ReloadParts): Reloa
     p.log.level = next.log.level;
   }
   if (changed("calls.retentionDays")) config.calls.retentionDays = next.calls.retentionDays;
+  // Only where the reloadable list names them (a gateway): read per upgrade and per token check.
+  if (changed("auth")) config.auth = next.auth;
+  for (const k of ["maxClients", "maxClientsPerUser"] as const) if (changed(`server.limits.${k}`)) config.server.limits[k] = next.server.limits[k];
   // Read at each wrap-up start and end: running wrap-ups keep their until.
   if (changed("agents.wrapUp")) config.agents.wrapUp = next.agents.wrapUp;
   p.log.info({ ...plan, users: p.userCount() }, "configuration reloaded");

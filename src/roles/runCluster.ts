@@ -1,10 +1,11 @@
 /**
  * `ctibridge start` in cluster mode: runs the configured role (a PBX worker or a gateway) with
  * the standalone daemon's process rules: one `ctibridge started` line, one `shuttingDown`
- * guard, a forced exit after the stop timeout, a second signal exits at once. A PBX worker
+ * guard, a forced exit after the stop timeout, a second signal exits at once, SIGHUP reloads
+ * what the role can change at run time (one log line). A PBX worker
  * that loses its lease exits 1, so its supervisor starts it again as a standby.
  */
-import type { Config } from "../config.js";
+import { ConfigError, type Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { createGateway } from "./gateway.js";
 import { createPbxWorker } from "./pbxWorker.js";
@@ -19,9 +20,14 @@ export interface RoleIo {
 
 const STOP_TIMEOUT_MS = 9_000;
 
-export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version: string): Promise<void> {
+/**
+ * `reloadConfig` reads the file again (flags given at start still win); absent: SIGHUP changes
+ * nothing. A broken file changes nothing and says why, as standalone.
+ */
+export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version: string, reloadConfig?: () => Config): Promise<void> {
   const role = c.cluster.role!;
   let stopRole: () => Promise<void>;
+  let reloadRole: ((next: Config) => void) | null = null;
   let shuttingDown = false;
   const shutdown = (signal: string, code = 0) => {
     if (shuttingDown) {
@@ -49,11 +55,20 @@ export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version
   };
   io.onSignal("SIGINT", () => shutdown("SIGINT"));
   io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
-  io.onSignal("SIGHUP", () => log.warn({ role }, "SIGHUP: reload is not supported in cluster mode yet, nothing changed"));
+  io.onSignal("SIGHUP", () => {
+    if (!reloadConfig || !reloadRole) return void log.warn({ role }, "SIGHUP: nothing to reload, nothing changed");
+    try {
+      reloadRole(reloadConfig());
+    } catch (err) {
+      if (err instanceof ConfigError) log.error({ problems: err.problems }, "reload failed, keeping the running configuration");
+      else log.error({ err }, "reload failed, keeping the running configuration");
+    }
+  });
 
   if (role === "gateway") {
     const gw = createGateway({ config: c, log, version, env: io.env });
     stopRole = () => gw.stop();
+    reloadRole = (next) => void gw.reload(next);
     const { port } = await gw.start();
     log.info({ version, role, nats: c.cluster.nats.servers, http: `${c.server.tls ? "https" : "http"}://${c.server.host}:${port}` }, "ctibridge started");
     void io.notify?.({ READY: "1", STATUS: `gateway serving on ${c.server.host}:${port}` }).catch(() => undefined);
@@ -61,6 +76,7 @@ export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version
   }
   const worker = createPbxWorker({ config: c, log, env: io.env, createDaemon: (cfg) => createDaemon({ config: cfg, log, env: io.env }) });
   stopRole = () => worker.stop();
+  reloadRole = (next) => void worker.reload(next);
   void worker.done.then((reason) => {
     if (reason !== "stopped" && !shuttingDown) {
       log.error({ reason }, "pbx worker stopped, exiting");

@@ -33,6 +33,13 @@ describe("the unit keeps the daemon's promises", () => {
     expect(values("StateDirectory")).toEqual(["ctibridge"]);
   });
 
+  it("the cluster units reload by SIGHUP too (a PBX worker and a gateway apply the config's reloadable settings)", () => {
+    for (const unit of ["ctibridge-gateway.service", "ctibridge-pbx@.service"]) {
+      const text = readFileSync(join(ROOT, "systemd", unit), "utf8");
+      expect(text.split("\n").filter((l) => l.startsWith("ExecReload=")), unit).toEqual(["ExecReload=/bin/kill -HUP $MAINPID"]);
+    }
+  });
+
   it("systemd's SIGKILL comes after the daemon's own 10 s watchdog, never before", () => {
     const stop = seconds(values("TimeoutStopSec")[0]!);
     expect(stop).toBeGreaterThan(10);
