@@ -7,7 +7,9 @@
  * Reports, per gateway client: calls seen, calls ended once, calls ended more than once
  * (duplicated), calls never ended (lost, or cut off by the simulator's stop at the end),
  * journaled frames seen twice (same seq), the failovers seen, and the bus latency (worker
- * offer → gateway, failover windows included).
+ * offer → gateway, failover windows included). With Debian's postgresql installed, the gateways
+ * also write the call log (store.kind postgres, the stream archiver): the report compares it
+ * with what the clients saw (calls missing from the log, not ended there, another outcome).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +27,8 @@ import { PbxSimulator } from "../src/sim/pbxSimulator.js";
 import { JetStreamBus } from "../src/bus/jetstream.js";
 import { LEASE_BUCKET } from "../src/bus/lease.js";
 import { Kvm } from "@nats-io/kv";
+import { postgresBin, startPostgres, type PgServer } from "./pgServer.js";
+import { PostgresCallStore } from "../src/store/postgres/store.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SECRET = "soak-cluster-secret-long-enough-for-hs256";
@@ -36,7 +40,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!);
 
 interface Watch {
-  calls: Map<string, { ended: number; types: string[] }>;
+  calls: Map<string, { ended: number; types: string[]; outcome: string | null }>;
   seqs: Set<number>;
   dupSeqs: number;
   failovers: number;
@@ -48,7 +52,7 @@ async function watcher(port: number): Promise<{ w: Watch; ws: WebSocket }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${token}`]);
   const w: Watch = { calls: new Map(), seqs: new Set(), dupSeqs: 0, failovers: 0, frames: 0 };
   ws.on("message", (d) => {
-    const m = JSON.parse(String(d)) as { type: string; seq: number; call?: { callId: string } };
+    const m = JSON.parse(String(d)) as { type: string; seq: number; call?: { callId: string; outcome: string | null } };
     if (m.type === "pong" || m.type === "hello" || m.type === "snapshot" || m.type === "call.claimed") return;
     w.frames++;
     // Journaled frames only: queue.state, command.result … repeat the latest seq by design.
@@ -59,8 +63,9 @@ async function watcher(port: number): Promise<{ w: Watch; ws: WebSocket }> {
     }
     if (m.type === "pbx.failover") w.failovers++;
     if (!m.call) return;
-    const c = w.calls.get(m.call.callId) ?? { ended: 0, types: [] };
+    const c = w.calls.get(m.call.callId) ?? { ended: 0, types: [], outcome: null };
     c.types.push(m.type);
+    c.outcome = m.call.outcome;
     if (m.type === "call.ended") c.ended++;
     w.calls.set(m.call.callId, c);
   });
@@ -120,13 +125,15 @@ async function main() {
   const leases = await new Kvm(observer.nc).open(LEASE_BUCKET);
   const gateways: Gateway[] = [];
   const watches: { w: Watch; ws: WebSocket }[] = [];
+  const pg: PgServer | null = postgresBin() ? await startPostgres({ durable: true }) : null;
+  const pgConn = pg && { host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: pg.database };
   for (let g = 0; g < 2; g++) {
     const config = configSchema.parse({
       mode: "cluster",
       cluster: { role: "gateway", workerId: `g${g}`, nats: { servers: [url] } },
       auth: { jwtSecret: SECRET },
       server: { host: "127.0.0.1", port: 0 },
-      store: { path: join(dir, `g${g}.db`) },
+      store: { path: join(dir, `g${g}.db`), ...(pgConn ? { kind: "postgres", postgres: pgConn } : {}) },
       users,
     });
     const gw = createGateway({ config, log, version: "soak", sampleLatency: true });
@@ -154,6 +161,28 @@ async function main() {
   }
   await sim.stop();
   await sleep(5000);
+  // The call log: the archiving gateway caught up with the stream (bounded), then read back.
+  let callLog: Record<string, number> | null = null;
+  if (pgConn) {
+    const last = await observer.lastSeq();
+    const deadline = Date.now() + 60_000;
+    while (!gateways.some((g) => g.archiver?.stats.active && g.archiver.stats.lastSeq >= last) && Date.now() < deadline) await sleep(200);
+    const store = new PostgresCallStore({ connection: pgConn });
+    const stored = new Map((await store.list({ limit: 10_000 })).map((c) => [c.callId, c]));
+    const { rows } = await store.pool.query("SELECT count(*)::int AS n, count(DISTINCT call_id)::int AS d FROM calls");
+    await store.close();
+    const seen = watches[0]!.w.calls;
+    const ended = [...seen].filter(([, c]) => c.ended > 0).map(([id]) => id);
+    callLog = {
+      rows: rows[0].n,
+      distinctCallIds: rows[0].d,
+      endedSeenByClients: ended.length,
+      missingFromLog: ended.filter((id) => !stored.has(id)).length,
+      notEndedInLog: ended.filter((id) => stored.has(id) && stored.get(id)!.state !== "ended").length,
+      otherOutcome: ended.filter((id) => stored.has(id) && stored.get(id)!.outcome !== seen.get(id)!.outcome).length,
+      archiveBatches: gateways.reduce((n, g) => n + (g.archiver?.stats.batches ?? 0), 0),
+    };
+  }
   const report = watches.map(({ w }, i) => {
     const calls = [...w.calls.values()];
     const latencies = gateways[i]!.stats().latencies ?? [];
@@ -171,12 +200,13 @@ async function main() {
       busLatencyMs: { p50: pct(latencies, 50), p99: pct(latencies, 99), n: latencies.length },
     };
   });
-  console.log(JSON.stringify({ soak: "cluster", minutes, failoverEverySeconds: every, kills, report }));
+  console.log(JSON.stringify({ soak: "cluster", minutes, failoverEverySeconds: every, kills, report, callLog: callLog ?? "not run: postgresql is not installed" }));
   for (const { ws } of watches) ws.terminate();
   for (const g of gateways) await g.stop();
   await observer.close();
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
   nats.kill("SIGKILL");
+  await pg?.destroy();
   rmSync(dir, { recursive: true, force: true });
 }
 

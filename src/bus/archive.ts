@@ -165,6 +165,16 @@ export class StreamArchiver {
   }
 
   private async run(): Promise<void> {
+    // After a reconnect the pull may go silent (the consumer's server died): read anew.
+    const undoHook = this.o.bus.onReconnect(() => void this.messages?.close());
+    try {
+      await this.runLoop();
+    } finally {
+      undoHook();
+    }
+  }
+
+  private async runLoop(): Promise<void> {
     while (!this.stopped && this.stats.active) {
       if (!this.mayWork) {
         // Cut off from NATS a whole lease time: another gateway may archive now; wait for the lease.

@@ -87,12 +87,23 @@ export class JetStreamBus {
     return bus;
   }
 
+  private readonly reconnectHooks = new Set<() => void>();
+
   private async watchStatus(): Promise<void> {
     const log = this.opts.log;
     for await (const s of this.nc.status()) {
       if (s.type === "disconnect") log.warn({ server: s.server }, "nats disconnected");
-      else if (s.type === "reconnect") log.info({ server: s.server }, "nats reconnected");
+      else if (s.type === "reconnect") {
+        log.info({ server: s.server }, "nats reconnected");
+        for (const fn of this.reconnectHooks) fn();
+      }
     }
+  }
+
+  /** Call `fn` after each reconnect (to another server, or the same one back); returns the undo. */
+  onReconnect(fn: () => void): () => void {
+    this.reconnectHooks.add(fn);
+    return () => this.reconnectHooks.delete(fn);
   }
 
   /**
@@ -133,7 +144,9 @@ export class JetStreamBus {
    * each message once. An ordered consumer: no state on the server beyond this reader. It lives
    * on the stream leader's node; when that node dies the server may answer neither messages nor
    * "not found", so after three missed heartbeats (3 s) this reader drops it and makes a new
-   * one at the next sequence it has not seen.
+   * one at the next sequence it has not seen. So it does after each reconnect of the connection
+   * (the topology test saw a consumer go silent, heartbeats and all, when the gateway's own NATS
+   * node died), and when the stream has messages past it while nothing came for 5 s.
    */
   async read(fromSeq: number, onEntry: (d: Delivered) => void): Promise<{ stop(): Promise<void> }> {
     const log = this.opts.log;
@@ -174,6 +187,27 @@ export class JetStreamBus {
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
     // The first consumer is made before read() resolves (a missing stream is the caller's error).
     let messages = await open();
+    let lastProgress = Date.now();
+    let seenNext = next;
+    const renew = (why: string) => {
+      log.warn({ next, why }, "bus reader making a new consumer");
+      void messages.close();
+    };
+    const undoHook = this.onReconnect(() => renew("reconnected"));
+    const watchdog = setInterval(() => {
+      if (next !== seenNext) {
+        seenNext = next;
+        lastProgress = Date.now();
+        return;
+      }
+      if (Date.now() - lastProgress < 5_000) return;
+      lastProgress = Date.now();
+      this.lastSeq().then(
+        (last) => (last >= next ? renew("stalled") : undefined),
+        () => undefined,
+      );
+    }, 1_000);
+    watchdog.unref();
     const done = (async () => {
       while (!stopped) {
         await drain(messages).catch((err: unknown) => log.warn({ err, next }, "bus reader failed, retrying"));
@@ -191,6 +225,8 @@ export class JetStreamBus {
     return {
       async stop() {
         stopped = true;
+        clearInterval(watchdog);
+        undoHook();
         await messages.close();
         await done;
       },

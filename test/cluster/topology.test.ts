@@ -138,7 +138,7 @@ describe.skipIf(!haveNats || !havePg)("the whole cluster: 3 NATS nodes, PostgreS
     // The calls go on and end.
     await Promise.all([pbx.hamburg!.replay(hRest, { raw: true }), pbx.berlin!.replay(bRest, { raw: true })]);
     await waitFor(() => live(sam).filter((m) => m.type === "call.ended").length >= 2, "both calls ended", 6000).catch((e) => {
-      for (const p of [hb, ba, bb, g2]) console.log(p.name, JSON.stringify(p.lines.filter((l) => (l.level as number) >= 40 || /lease|taking|serving|resynced/.test(String(l.msg))).map((l) => `${l.time} ${l.msg} ${l.err ? JSON.stringify(l.err).slice(0, 200) : ""}`)));
+      for (const p of [hb, ba, bb, g2]) console.log(p.name, JSON.stringify(p.lines.filter((l) => (l.level as number) >= 40 || /lease|taking|serving|resynced|nats|bus/.test(String(l.msg))).map((l) => `${l.time} ${l.msg} ${l.err ? JSON.stringify(l.err).slice(0, 120) : ""}`).slice(-25)));
       console.log("sam", JSON.stringify(live(sam).map((m) => `${m.seq} ${m.type} ${m.call?.pbxId ?? m.pbxId ?? ""}`)));
       throw e;
     });
