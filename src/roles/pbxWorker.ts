@@ -36,6 +36,8 @@ export interface PbxWorkerDeps {
   env?: Record<string, string | undefined>;
   /** The standalone engine (roles/standalone.ts createDaemon), built at takeover. */
   createDaemon: (config: Config) => Daemon;
+  /** The engine's clock: stamps each entry's `sentAt`, the time of an agent state or PBX status (default Date.now). */
+  now?: () => number;
 }
 
 export interface PbxWorker {
@@ -150,7 +152,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       const leases = await bus.kv(LEASE_BUCKET, cluster.leaseTtlMs);
       callsKv = await bus.kv(CALLS_BUCKET, 0);
       // Events wait while the lease is not fresh (cut off from NATS a whole TTL: a standby may run).
-      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false });
+      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false, ...(deps.now ? { now: deps.now } : {}) });
       lease = new Lease({
         kv: leases,
         pbxId,
