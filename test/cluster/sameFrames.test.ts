@@ -1,14 +1,16 @@
 /**
- * Standalone and cluster give the same frames: every recorded trace (test/fixtures/ami) replayed
- * through one long-running standalone daemon and through one PBX worker → JetStream (a real
- * nats-server) → gateway, both fed the same steps from one virtual clock. Per trace, one
- * client per lab user and a supervisor connect on each side, both PBX links are dropped and
- * resynced (a clean slate: no channel, no agent state), then the trace is replayed (a trace
- * recorded over two AMI connections gets a PBX restart between them). Every user's frames must
- * match field for field: the snapshot, agent.state, pbx.disconnected/resynced and every call
- * frame, after numbering callIds and times by first appearance and dropping what differs by
- * design: `seq` (the stream's sequence in a cluster) and the `pbxId` of calls and agent states
- * (cluster only). The supervisor's final copy of each call (its call.ended) is compared too.
+ * Standalone and cluster give the same frames and calls: every recorded trace
+ * (test/fixtures/ami, 44 files in 42 scenarios) replayed through one long-running standalone
+ * daemon and through one PBX worker → JetStream (a real nats-server) → gateway, both fed the
+ * same steps on one virtual clock. Per scenario, one client per lab user and a supervisor
+ * connect on each side, both PBX links are dropped and resynced (a clean slate: no channel, no
+ * agent state), the trace is replayed (a trace recorded over two AMI connections gets a PBX
+ * restart between them), and a second set of clients connects at its middle. Every user's
+ * frames must match field for field: the snapshot, agent.state, pbx.disconnected/resynced, every
+ * call frame and call.done, and the supervisor's last queue.state per queue, after numbering
+ * callIds and times by first appearance and dropping what differs by design: `seq` (the
+ * stream's sequence in a cluster) and the `pbxId` of calls and agent states (cluster only).
+ * The calls: the cluster's final call-level copies against the standalone call log (REST).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config.js";
@@ -20,7 +22,7 @@ import { renumberTrace } from "../../src/sim/renumber.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { ClusterRig, JWT_SECRET } from "../helpers/clusterRig.js";
 import type { TestClient } from "../helpers/cti.js";
-import { DaemonRig, E2E_USERS, waitFor, type RunningDaemon } from "../helpers/daemon.js";
+import { DaemonRig, E2E_USERS, rest, waitFor, type RunningDaemon } from "../helpers/daemon.js";
 import { memoryLogger, startFakeAmi, type AmiServer, type LogLine } from "../helpers/fakeAmiServer.js";
 import { natsAvailable, startNats, type NatsServer } from "../helpers/natsServer.js";
 import { traceBytes, traceFiles } from "../helpers/traces.js";
@@ -63,6 +65,34 @@ const SCENARIOS = scenarios();
 function body(part: string): Buffer {
   const bytes = traceBytes(part);
   return part.endsWith("-originator") ? renumberTrace(bytes, 1, { stripPreamble: true }) : stripTracePreamble(bytes);
+}
+
+/**
+ * KNOWN DIFFERENCE (open, reported to the lead): where the call engine changes a call in place
+ * without emitting a call-level copy, a standalone snapshot shows the tracker's live object and
+ * a gateway's the newest copy on the stream, so a client connecting at the middle of these
+ * traces gets an older call in its snapshot from a gateway (its live frames are the same). The
+ * test asserts these snapshots still differ: when one is fixed, drop it from the list.
+ */
+const SNAPSHOT_LAGS: Record<string, string> = {
+  "13-click-to-dial-originator": "direction and `to` learned from the dial, no copy emitted",
+  "13-click-to-dial": "direction and `to` learned from the dial, no copy emitted",
+  "24-burst-30-concurrent": "queue callers with no leg yet are in the tracker's active calls, never emitted; hangupCause 26 of a losing leg",
+  "27-blind-transfer-ami-blindtransfer": "the transferer's ended leg is only in her own call.ended copy; hangupCause",
+  "29-attended-transfer-dtmf-abandoned": "the consultation target's ringing leg, no call-level copy",
+  "32-park-ami-retrieved": "the parker's leg ended after parking, hangupCause, no copy emitted",
+  "33-park-refer-timeout": "the parker's leg ended after parking, hangupCause, no copy emitted",
+  "35-pickup-group": "hangupCause of the picker's feature-code channel, no copy emitted",
+  "41-pickup-queue-call": "hangupCause of the picker's feature-code channel, no copy emitted",
+};
+
+/** Split after the middle message: a second set of clients connects there, mid-call in most traces. */
+function halves(bytes: Buffer): [Buffer, Buffer] {
+  const text = bytes.toString("latin1");
+  const ends: number[] = [];
+  for (let i = text.indexOf("\r\n\r\n"); i >= 0; i = text.indexOf("\r\n\r\n", i + 4)) ends.push(i + 4);
+  const cut = ends[Math.floor(ends.length / 2)] ?? 0;
+  return [bytes.subarray(0, cut), bytes.subarray(cut)];
 }
 
 /**
@@ -114,10 +144,34 @@ function lastQueueStates(messages: any[]): unknown[] {
   return [...last.keys()].sort().map((q) => normalize([last.get(q)])[0]);
 }
 
-/** The supervisor's last copy of each call (its call.ended), normalized alike. */
-function finalCalls(messages: any[]): unknown[] {
-  const ended = messages.filter((m) => m.type === "call.ended").map((m) => m.call);
-  return (normalize(ended.map((call) => ({ type: "call", call }))) as { call: unknown }[]).map((x) => x.call);
+
+/**
+ * Calls as a set: each one normalized on its own (callIds, times by first appearance inside
+ * the call, no pbxId), sorted. Calls started before `since` (ended by this scenario's PBX
+ * restart, stored in an earlier one) are left out.
+ */
+function callSet(calls: any[], since: string): string[] {
+  return calls
+    .filter((c) => c.times.started >= since)
+    // `done` (a missed leg marked done) is the call log's, not the live call's.
+    .map((call) => ({ ...call, legs: call.legs.map(({ done: _, ...leg }: any) => leg) }))
+    .map((call) => JSON.stringify(normalize([{ type: "call", call }])[0]))
+    .sort();
+}
+
+/** The calls of the supervisor's call.ended frames, but a consultation merged into another (never stored on its own). */
+const endedCalls = (messages: any[]) => messages.filter((m) => m.type === "call.ended" && m.call.mergedInto === null).map((m) => m.call);
+
+/**
+ * TODO(issue 13, REST history in cluster mode): the gateway reads history from PostgreSQL only
+ * (`store.kind: postgres`), and the archiver that writes it is being moved into a durable
+ * JetStream consumer. Once that is on main, start the gateway with a PostgreSQL store
+ * (test/helpers/postgres.ts `startPostgres`, PostgreSQL 15 in /usr/lib/postgresql/15/bin) and
+ * return its `GET /api/calls?since=…&limit=1000` as the supervisor here (after the archiver
+ * caught up with the stream); each scenario then compares it with the standalone call log.
+ */
+async function clusterHistory(_since: string): Promise<any[] | null> {
+  return null;
 }
 
 /** One side of the comparison: connect clients, drop the PBX link and wait for the resync, replay, settle. */
@@ -254,8 +308,8 @@ describe.skipIf(!have)("standalone and cluster: the same frames per user", () =>
 
   it.each(SCENARIOS)("%s", async (name, parts) => {
     const open: TestClient[] = [];
-    try {
-      const [a, c] = await both(async (s) => {
+    const connectAll = () =>
+      both(async (s) => {
         const clients = new Map<string, TestClient>();
         for (const u of EVERYONE) {
           const x = await s.connect(u);
@@ -264,19 +318,40 @@ describe.skipIf(!have)("standalone and cluster: the same frames per user", () =>
         }
         return clients;
       });
+    const since = new Date(clock.ms + 1000).toISOString();
+    try {
+      const [a, c] = await connectAll();
       await both((s) => s.restartPbx());
       const before = a.get("sam")!.messages.length;
+      // Late clients connect in the middle of the first connection's trace: snapshots of calls in progress.
+      let late: [Map<string, TestClient>, Map<string, TestClient>] | null = null;
       for (const [i, part] of parts.entries()) {
         if (i > 0) await both((s) => s.restartPbx());
-        await both((s) => s.replay(body(part)));
+        const [head, tail] = i === 0 ? halves(body(part)) : [body(part), Buffer.alloc(0)];
+        await both((s) => s.replay(head));
+        if (i === 0) late = await connectAll();
+        if (tail.length > 0) await both((s) => s.replay(tail));
       }
       await Promise.all(open.map((x) => x.sync()));
       // The trace told the supervisor something (42 has no call: its agents' queue listing).
       expect(a.get("sam")!.messages.filter((m) => m.type !== "pong").length, "the supervisor's frames").toBeGreaterThan(before);
-      for (const u of EVERYONE) expect(normalize(c.get(u)!.messages), `${name}: ${u}`).toEqual(normalize(a.get(u)!.messages));
-      expect(finalCalls(c.get("sam")!.messages), `${name}: the calls`).toEqual(finalCalls(a.get("sam")!.messages));
-      expect(lastQueueStates(c.get("sam")!.messages), `${name}: the queue boards`).toEqual(lastQueueStates(a.get("sam")!.messages));
+      const snapshotsOf = (m: Map<string, TestClient>) => EVERYONE.map((u) => normalize(m.get(u)!.messages.filter((x) => x.type === "snapshot")));
+      const lags = name in SNAPSHOT_LAGS;
+      expect(JSON.stringify(snapshotsOf(late![1])) === JSON.stringify(snapshotsOf(late![0])), `${name}: mid-call snapshots alike (SNAPSHOT_LAGS)`).toBe(!lags);
+      for (const [alone, clustered, who] of [[a, c, ""], [late![0], late![1], " (late)"]] as const) {
+        const frames = (x: TestClient) => (lags && who !== "" ? x.messages.filter((m) => m.type !== "snapshot") : x.messages);
+        for (const u of EVERYONE) expect(normalize(frames(clustered.get(u)!)), `${name}: ${u}${who}`).toEqual(normalize(frames(alone.get(u)!)));
+        expect(lastQueueStates(clustered.get("sam")!.messages), `${name}: the queue boards${who}`).toEqual(lastQueueStates(alone.get("sam")!.messages));
+      }
       expect(c.get("sam")!.messages.filter((m) => m.call && m.call.pbxId !== "lab")).toEqual([]);
+
+      // The calls: the standalone call log (REST, as the supervisor) against the cluster's final
+      // call-level copies, which are what the cluster's archiver stores.
+      const stored = (await rest(standalone, "sam", "GET", `/api/calls?since=${encodeURIComponent(since)}&limit=1000`)).json.calls;
+      expect(stored.length > 0, `${name}: calls stored`).toBe(name !== "42-pbx-restart-queue-listing");
+      expect(callSet(endedCalls(c.get("sam")!.messages), since), `${name}: the cluster's calls are the standalone call log's`).toEqual(callSet(stored, since));
+      const history = await clusterHistory(since);
+      if (history !== null) expect(callSet(history, since), `${name}: the cluster's call log`).toEqual(callSet(stored, since));
     } finally {
       for (const x of open) x.ws.terminate();
     }
