@@ -11,6 +11,7 @@ import { parse as parseYaml } from "yaml";
 import { readCredentials } from "./credentials.js";
 import { patternRegExp } from "./calls/movements/featureCodes.js";
 import { secretEnvName, webhookSchema } from "./webhooks/config.js";
+import { splitDevice } from "./directory/pbxDevices.js";
 
 /** Asterisk's defaults: `*8` pickup, `**` + extension directed pickup (FreePBX), park at 700, spaces 701-720. */
 const FEATURE_CODES = ["*8", "_**X.", "700", "_70[1-9]", "_71X", "720"];
@@ -65,9 +66,21 @@ const postgresSchema = z
   })
   .strict();
 
-const device = z
-  .string({ error: "expected a device like PJSIP/1001" })
-  .regex(/^[A-Za-z0-9]+\/[^\s/-][^\s]*$/, { error: "expected a device like PJSIP/1001" });
+const DEVICE = /^[A-Za-z0-9]+\/[^\s/-][^\s]*$/;
+const PBX_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const device = z.string({ error: "expected a device like PJSIP/1001" }).regex(DEVICE, { error: "expected a device like PJSIP/1001" });
+
+/**
+ * A user's device: `PJSIP/1001` (on every PBX), or in cluster mode qualified with the PBX it is
+ * on, `hamburg:PJSIP/1001` (directory/pbxDevices.ts): two sites may both have a PJSIP/1001.
+ */
+const userDevice = z.string({ error: "expected a device like PJSIP/1001" }).superRefine((s, ctx) => {
+  const q = splitDevice(s);
+  if (q.pbxId !== null && !PBX_ID.test(q.pbxId)) ctx.addIssue({ code: "custom", message: `the PBX before ':' in ${s} must be a cluster.pbxId (1-64 letters, digits, _ or -)` });
+  if (!DEVICE.test(q.device)) {
+    ctx.addIssue({ code: "custom", message: q.pbxId === null ? "expected a device like PJSIP/1001 (or hamburg:PJSIP/1001 in cluster mode)" : `expected a device like PJSIP/1001 after ${q.pbxId}:` });
+  }
+});
 
 const amiSchema = z
   .object({
@@ -184,7 +197,8 @@ const userSchema = z
   .object({
     id: z.string().min(1),
     name: z.string().min(1),
-    devices: z.array(device).default([]),
+    /** `PJSIP/1001`; in cluster mode `hamburg:PJSIP/1001` is that device on the PBX hamburg only. */
+    devices: z.array(userDevice).default([]),
     role: z.enum(["agent", "supervisor"]).default("agent"),
     /** When this user's front end should open the pop; default: pop.timing. */
     popTiming: z.enum(["ringing", "answered"]).optional(),
@@ -250,7 +264,7 @@ export const clusterSchema = z
     /** pbx: a PBX worker (AMI link, call engine, publishes to the stream); gateway: WebSocket/REST for every PBX. */
     role: z.enum(["pbx", "gateway"]).optional(),
     /** The PBX this worker serves (role pbx): one subject token, the same on its standby workers. */
-    pbxId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "expected 1-64 letters, digits, _ or -").optional(),
+    pbxId: z.string().regex(PBX_ID, "expected 1-64 letters, digits, _ or -").optional(),
     /** This process in the lease (default host:pid); unique per worker. */
     workerId: z.string().min(1).max(200).optional(),
     nats: z
@@ -279,6 +293,23 @@ export const clusterSchema = z
     commandTimeoutMs: ms(10_000),
     /** At start a gateway reads the stream from this far back (its live view and resume window). */
     gatewayReplayMinutes: z.number().min(0).default(60),
+    /**
+     * The call log writer (gateways with store.kind postgres): a durable consumer of the stream;
+     * one gateway at a time archives (a lease), the others stand by.
+     */
+    archive: z
+      .object({
+        /** This gateway may archive (false: it only reads the call log). */
+        enabled: z.boolean().default(true),
+        /** Stream messages stored per batch (then each acknowledged). */
+        batchSize: z.number().int().min(1).max(10_000).default(256),
+        /** The server delivers a message again when its batch is not acknowledged in this time. */
+        ackWaitMs: ms(30_000),
+        /** Calls written at once (PostgreSQL connections; at most store.postgres.poolSize). */
+        concurrency: z.number().int().min(1).max(64).default(4),
+      })
+      .strict()
+      .default(() => ({ enabled: true, batchSize: 256, ackWaitMs: 30_000, concurrency: 4 })),
   })
   .strict();
 
@@ -651,14 +682,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   if (config.store.kind === "postgres" && pgc.caFile && pgc.ssl !== "verify-full") problems.push("store.postgres.caFile: only used with ssl: verify-full");
-  const seenDevice = new Map<string, string>();
-  config.users.forEach((u, i) => {
-    for (const d of u.devices) {
-      const other = seenDevice.get(d);
-      if (other !== undefined && other !== u.id) problems.push(`users.${i}.devices: ${d} already belongs to user ${other}`);
-      seenDevice.set(d, u.id);
-    }
-  });
+  problems.push(...deviceProblems(config));
   const ids = new Set<string>();
   config.users.forEach((u, i) => {
     if (ids.has(u.id)) problems.push(`users.${i}.id: duplicate user id ${u.id}`);
@@ -668,6 +692,30 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   problems.push(...clusterProblems(config, env));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * A device belongs to one user: `PJSIP/1001` (every PBX) collides with any `x:PJSIP/1001` of
+ * another user, `hamburg:PJSIP/1001` only with the same PBX's. Standalone has one PBX: a
+ * qualified device is refused there (it would map to nobody or to the wrong user silently).
+ */
+function deviceProblems(config: Config): string[] {
+  const p: string[] = [];
+  const seen = new Map<string, { pbxId: string | null; user: string; raw: string }[]>();
+  config.users.forEach((u, i) => {
+    for (const d of u.devices) {
+      const q = splitDevice(d);
+      if (q.pbxId !== null && config.mode === "standalone") {
+        p.push(`users.${i}.devices: ${d} names a PBX, but mode is standalone (write ${q.device}, or set mode: cluster)`);
+      }
+      const list = seen.get(q.device) ?? [];
+      const other = list.find((o) => o.user !== u.id && (o.pbxId === null || q.pbxId === null || o.pbxId === q.pbxId));
+      if (other) p.push(`users.${i}.devices: ${d} already belongs to user ${other.user}${other.raw === d ? "" : ` (as ${other.raw})`}`);
+      list.push({ pbxId: q.pbxId, user: u.id, raw: d });
+      seen.set(q.device, list);
+    }
+  });
+  return p;
 }
 
 /**
@@ -726,6 +774,9 @@ function clusterProblems(config: Config, env: Record<string, string | undefined>
   if (nats.servers.length === 0) p.push("cluster.nats.servers: required in cluster mode (e.g. [nats://127.0.0.1:4222])");
   if (c.role === "pbx" && c.pbxId === undefined) p.push("cluster.pbxId: required for role pbx (the PBX this worker serves)");
   if (c.role === "gateway" && c.pbxId !== undefined) p.push("cluster.pbxId: only for role pbx (a gateway serves every PBX)");
+  if (c.role === "pbx" && config.store.kind === "postgres") p.push("store.kind: postgres is for gateways in cluster mode (they write the call log from the stream); a pbx worker keeps a scratch SQLite (remove store.kind)");
+  if (c.role === "gateway" && config.store.kind === "postgres" && c.archive.concurrency > config.store.postgres.poolSize)
+    p.push(`cluster.archive.concurrency: ${c.archive.concurrency} is more than store.postgres.poolSize ${config.store.postgres.poolSize}`);
   if (c.role === "gateway" && config.server.ringDebounceMs > 0) p.push("server.ringDebounceMs: must be 0 on a gateway (frames are numbered by the stream)");
   if (nats.user !== undefined && nats.password === undefined) p.push("cluster.nats.password: required with cluster.nats.user (or CTIBRIDGE_NATS_PASSWORD)");
   if (nats.password !== undefined && nats.user === undefined) p.push("cluster.nats.user: required with cluster.nats.password");
@@ -751,7 +802,8 @@ export function describeRole(config: Config): string {
   if (config.cluster.role === "pbx") {
     return `role: pbx worker for ${config.cluster.pbxId} (AMI ${config.ami.host}:${config.ami.port}, ${nats}, lease ${config.cluster.leaseTtlMs} ms)`;
   }
-  return `role: gateway (${nats}, WebSocket/REST on ${config.server.host}:${config.server.port})`;
+  const archive = config.store.kind !== "postgres" ? "no call log (store.kind sqlite)" : config.cluster.archive.enabled ? "archives the stream into the call log when it holds the archive lease" : "reads the call log, never archives";
+  return `role: gateway (${nats}, WebSocket/REST on ${config.server.host}:${config.server.port}, ${archive})`;
 }
 
 /** The config as printed by check-config: secrets replaced. */

@@ -17,6 +17,8 @@ export function ctiSubscriber(cti: CtiSink): BusHandler {
         return cti.callDone(ev.done);
       case "queue":
         return cti.queueState(ev.queue);
+      case "record":
+        return; // the store's, not the clients'
     }
   };
 }

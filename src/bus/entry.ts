@@ -1,11 +1,13 @@
 /**
  * What travels on the stream: one bus event (a user's copy or the call-level copy of a call
- * event, an agent state, a PBX status, a missed call done, a queue's figures) stamped with the
+ * event, an agent state, a PBX status, a missed call done, a queue's figures, a call-log record
+ * for the archiver) stamped with the
  * PBX it came from. A gateway hands each to its WebSocket server exactly as the standalone
  * daemon's in-process bus does, so routing and rendering are the same code. Pure.
  */
 import type { AgentState, AnyCallEvent } from "../calls/model.js";
 import type { QueueInfo } from "../publish/protocol.js";
+import type { RecordFact } from "./index.js";
 
 export type StreamPbxStatus = "disconnected" | "resynced" | "failover";
 
@@ -14,7 +16,8 @@ export type StreamEvent =
   | { kind: "agent"; userId: string; state: AgentState }
   | { kind: "pbx"; status: StreamPbxStatus; info: { reason?: string; calls?: number; pbxId?: string } }
   | { kind: "done"; done: { userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" } }
-  | { kind: "queue"; queue: QueueInfo };
+  | { kind: "queue"; queue: QueueInfo }
+  | { kind: "record"; record: RecordFact };
 
 export interface BusEntry {
   pbxId: string;
@@ -50,6 +53,8 @@ export function subjectOf(e: BusEntry): string {
       return `cti.${pbx}.call.${token(ev.event.call.callId)}`;
     case "done":
       return `cti.${pbx}.call.${token(ev.done.callId)}`;
+    case "record":
+      return `cti.${pbx}.call.${token(ev.record.callId)}`;
     case "agent":
       return `cti.${pbx}.agent.${token(ev.userId)}`;
     case "pbx":

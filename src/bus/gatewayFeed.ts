@@ -3,13 +3,14 @@
  * to the WebSocket server under its stream sequence (`CtiServer.withSeq`), through the same
  * methods the standalone daemon calls, so routing, rendering and the journal are the same code
  * and every gateway numbers every fact alike. Out: a command goes by request/reply to the
- * active worker of the PBX that owns the call (or the user's PBX for a dial).
+ * active worker of the PBX that owns the call, or of the device it names (bus/commandRoute.ts).
  */
 import type { AuthedUser } from "../publish/auth.js";
 import type { CommandResult, CtiServer } from "../publish/server.js";
 import type { Logger } from "../log.js";
 import type { Delivered } from "./jetstream.js";
 import type { LiveView } from "./liveView.js";
+import { mergePauseResults, routeCommand, type CommandTarget } from "./commandRoute.js";
 
 export type GatewayCti = Pick<CtiServer, "withSeq" | "publish" | "agentState" | "pbxStatus" | "callDone" | "queueState">;
 
@@ -26,16 +27,19 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
   const onEntry = ({ seq, entry }: Delivered) => {
     if (seq <= stats.lastSeq) return; // an ordered consumer never redelivers; belt and braces
     stats.lastSeq = seq;
-    stats.latencies?.push(now() - entry.sentAt);
     const ev = entry.ev;
+    if (ev.kind === "record") return; // the archiver's (bus/archive.ts), no client frame
+    stats.latencies?.push(now() - entry.sentAt);
     d.cti.withSeq(seq, () => {
       switch (ev.kind) {
         case "call":
           d.view.call(ev.event, entry.pbxId);
           return d.cti.publish(ev.event);
-        case "agent":
-          d.view.agent(ev.userId, ev.state, entry.pbxId);
-          return d.cti.agentState(ev.userId, ev.state);
+        case "agent": {
+          // Clients get the user's state merged over every PBX (a phone on each of two sites).
+          const merged = d.view.agent(ev.userId, ev.state, entry.pbxId);
+          return merged === null ? undefined : d.cti.agentState(ev.userId, merged);
+        }
         case "pbx":
           return d.cti.pbxStatus(ev.status, { ...ev.info, ...(ev.status === "failover" ? { pbxId: entry.pbxId } : {}) });
         case "done":
@@ -62,16 +66,19 @@ export function forwardCommand(d: {
   timeoutMs: number;
   log: Logger;
 }): (user: AuthedUser & { devices: string[] }, cmd: CommandRequest["cmd"]) => Promise<CommandResult> {
-  return async (user, cmd) => {
-    const args = cmd.args as { callId?: unknown } | null;
-    const callId = args && typeof args === "object" && typeof args.callId === "string" ? args.callId : undefined;
-    const pbxId = d.view.pbxFor(callId, user.userId);
-    if (pbxId === null) return { ok: false, error: { code: "pbx_unavailable", message: "no PBX known for this command" } };
+  const send = async (user: AuthedUser, cmd: CommandRequest["cmd"], t: CommandTarget): Promise<CommandResult> => {
     try {
-      return await d.request(pbxId, { user: { userId: user.userId, role: user.role, devices: user.devices }, cmd }, d.timeoutMs);
+      return await d.request(t.pbxId, { user: { userId: user.userId, role: user.role, devices: t.devices }, cmd: { ...cmd, args: t.args } }, d.timeoutMs);
     } catch (err) {
-      d.log.warn({ err, pbxId, action: cmd.action }, "command not answered by the PBX worker");
-      return { ok: false, error: { code: "pbx_unavailable", message: `no active worker for PBX ${pbxId} answered` } };
+      d.log.warn({ err, pbxId: t.pbxId, action: cmd.action }, "command not answered by the PBX worker");
+      return { ok: false, error: { code: "pbx_unavailable", message: `no active worker for PBX ${t.pbxId} answered` } };
     }
+  };
+  return async (user, cmd) => {
+    const route = routeCommand(d.view, user, cmd);
+    if (!route.ok) return { ok: false, error: route.error };
+    if (cmd.action !== "queue.pause" && cmd.action !== "queue.unpause") return send(user, cmd, route.targets[0]!);
+    const results = await Promise.all(route.targets.map(async (t) => ({ pbxId: t.pbxId, result: await send(user, cmd, t) })));
+    return mergePauseResults(user, results);
   };
 }

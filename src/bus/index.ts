@@ -5,7 +5,8 @@
  * (inProcess.ts): delivery is synchronous, in subscription order, on the publisher's stack.
  * A cluster bus (JetStream) implements the same interface across processes.
  */
-import type { AnyCallEvent } from "../calls/model.js";
+import type { Annotation, AnnotationEntry, AnyCallEvent } from "../calls/model.js";
+import type { WrapUpEndReason, WrapUpRow } from "../store/wrapUps.js";
 import type { AgentState, QueueInfo } from "../publish/protocol.js";
 
 export type PbxStatusKind = "disconnected" | "resynced";
@@ -19,13 +20,25 @@ export interface CallDoneFact {
   reason: "marked" | "called_back";
 }
 
+/**
+ * A call-log write that is not a call snapshot: an annotation (with its history entry) or a
+ * wrap-up row. No client sees it; the store of record applies it (store/records.ts), in
+ * standalone from this bus, in a cluster from the stream (bus/archive.ts).
+ */
+export type RecordFact =
+  | { op: "annotate"; callId: string; entry: AnnotationEntry; merged: Annotation }
+  | { op: "wrapUpStart"; callId: string; row: WrapUpRow }
+  | { op: "wrapUpPaused"; callId: string; userId: string; paused: [string, string][] }
+  | { op: "wrapUpEnd"; callId: string; userId: string; endedAt: string; seconds: number; reason: WrapUpEndReason; since: string | null };
+
 /** Every fact the publish layer consumes, keyed by `kind`. */
 export type BusEvent =
   | { kind: "call"; event: AnyCallEvent }
   | { kind: "agent"; userId: string; state: AgentState }
   | { kind: "pbx"; status: PbxStatusKind; info: { reason?: string; calls?: number } }
   | { kind: "done"; done: CallDoneFact }
-  | { kind: "queue"; queue: QueueInfo };
+  | { kind: "queue"; queue: QueueInfo }
+  | { kind: "record"; record: RecordFact };
 
 export type BusKind = BusEvent["kind"];
 export type BusHandler = (ev: BusEvent) => void;

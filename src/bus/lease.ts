@@ -19,7 +19,8 @@ export const LEASE_BUCKET = "cti-leases";
 
 export interface LeaseDeps {
   kv: KV;
-  pbxId: string;
+  /** The key held: a PBX id (its active worker), or `archiver` in its own bucket (the active archiver). */
+  key: string;
   /** This worker (host:pid:random), written as the value. */
   holder: string;
   ttlMs: number;
@@ -67,7 +68,7 @@ export class Lease {
   }
 
   async start(): Promise<void> {
-    const w = await this.d.kv.watch({ key: this.d.pbxId });
+    const w = await this.d.kv.watch({ key: this.d.key });
     this.watchStop = () => w.stop();
     void (async () => {
       for await (const e of w) {
@@ -93,7 +94,7 @@ export class Lease {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.watchStop?.();
-    if (release && this.active) await this.d.kv.delete(this.d.pbxId, { previousSeq: this.rev }).catch(() => undefined);
+    if (release && this.active) await this.d.kv.delete(this.d.key, { previousSeq: this.rev }).catch(() => undefined);
     this.term = 0;
   }
 
@@ -118,30 +119,30 @@ export class Lease {
 
   private async renew(): Promise<void> {
     try {
-      this.rev = await this.d.kv.update(this.d.pbxId, this.value(), this.rev);
+      this.rev = await this.d.kv.update(this.d.key, this.value(), this.rev);
       this.lastOk = this.now();
       return;
     } catch (err) {
       if (this.stopped) return;
       if (!/wrong last sequence/i.test((err as Error)?.message ?? "")) {
         // NATS unreachable or electing a leader: keep trying; `fresh` turns false after a TTL.
-        if (this.now() - this.lastOk >= this.d.ttlMs) this.d.log.warn({ err, pbxId: this.d.pbxId }, "lease renewal failed, retrying");
+        if (this.now() - this.lastOk >= this.d.ttlMs) this.d.log.warn({ err, lease: this.d.key }, "lease renewal failed, retrying");
         return;
       }
     }
     // Refused: the key changed. Expired with nobody taking it: ours again under a new term.
     const term = this.term;
     try {
-      const rev = await this.d.kv.create(this.d.pbxId, this.value());
+      const rev = await this.d.kv.create(this.d.key, this.value());
       this.rev = rev;
       this.term = rev;
       this.lastOk = this.now();
-      this.d.log.warn({ pbxId: this.d.pbxId, term: rev, previous: term }, "lease expired while NATS was away, taken again");
+      this.d.log.warn({ lease: this.d.key, term: rev, previous: term }, "lease expired while NATS was away, taken again");
       this.d.onTerm?.(rev);
     } catch (err) {
       if (this.stopped) return;
       this.term = 0;
-      this.d.log.warn({ err, pbxId: this.d.pbxId, term }, "lease lost");
+      this.d.log.warn({ err, lease: this.d.key, term }, "lease lost");
       this.d.onLost(term);
     }
   }
@@ -149,16 +150,16 @@ export class Lease {
   private async acquire(): Promise<void> {
     let rev: number;
     try {
-      rev = await this.d.kv.create(this.d.pbxId, this.value());
+      rev = await this.d.kv.create(this.d.key, this.value());
     } catch {
       return; // held by another worker (or NATS unreachable): stand by
     }
-    if (this.stopped) return void (await this.d.kv.delete(this.d.pbxId, { previousSeq: rev }).catch(() => undefined));
+    if (this.stopped) return void (await this.d.kv.delete(this.d.key, { previousSeq: rev }).catch(() => undefined));
     this.rev = rev;
     this.term = rev;
     this.lastOk = this.now();
     const previous = this.lastSeenHolder;
-    this.d.log.info({ pbxId: this.d.pbxId, term: rev, previous }, "lease acquired");
+    this.d.log.info({ lease: this.d.key, term: rev, previous }, "lease acquired");
     this.d.onAcquired(rev, previous);
   }
 }

@@ -1,16 +1,21 @@
 /**
  * A gateway's view of what runs now, folded from the stream: every call's newest call-level
- * snapshot (the `userId: null` copy), each user's newest agent state, which PBX owns what. It
+ * snapshot (the `userId: null` copy), each user's newest agent state per PBX (clients get their
+ * merge, bus/agentMerge.ts: a user may have phones on several PBXs), which PBX owns what. It
  * answers what the tracker answers in a standalone daemon for snapshots, `claim` and command
  * routing (`activeCalls`, `getCall`, `agentStateOf`). Ended calls stay `keepEndedMs` for late
  * claims, as in the tracker. Pure (time comes from the events).
  */
 import type { AgentState, AnyCallEvent, Call } from "../calls/model.js";
+import { mergeAgentStates } from "./agentMerge.js";
 
 export class LiveView {
   private readonly calls = new Map<string, Call>();
   private readonly ended = new Map<string, number>();
-  private readonly agents = new Map<string, AgentState>();
+  /** userId → PBX id → that PBX's newest state of the user. */
+  private readonly agents = new Map<string, Map<string, AgentState>>();
+  /** userId → the merge sent to clients. */
+  private readonly merged = new Map<string, AgentState>();
   /** The PBX each user was last seen on (a call leg or an agent state). */
   private readonly userPbx = new Map<string, string>();
   readonly pbxs = new Set<string>();
@@ -30,10 +35,17 @@ export class LiveView {
     this.sweep(ev.at);
   }
 
-  agent(userId: string, state: AgentState, pbxId: string): void {
+  /** One PBX's state of the user; returns the new merged state, or null when the merge did not change. */
+  agent(userId: string, state: AgentState, pbxId: string): AgentState | null {
     this.pbxs.add(pbxId);
-    this.agents.set(userId, state);
     this.userPbx.set(userId, pbxId);
+    let per = this.agents.get(userId);
+    if (!per) this.agents.set(userId, (per = new Map()));
+    per.set(pbxId, state);
+    const next = mergeAgentStates(per);
+    const before = this.merged.get(userId);
+    this.merged.set(userId, next);
+    return before !== undefined && JSON.stringify(before) === JSON.stringify(next) ? null : next;
   }
 
   activeCalls(): Call[] {
@@ -46,8 +58,14 @@ export class LiveView {
     return this.calls.get(callId);
   }
 
+  /** The user's state merged over every PBX that reported one. */
   agentStateOf(userId: string): AgentState | null {
-    return this.agents.get(userId) ?? null;
+    return this.merged.get(userId) ?? null;
+  }
+
+  /** Each PBX's own state of the user (command routing: the PBX whose wrap-up runs). */
+  agentStatesOf(userId: string): ReadonlyMap<string, AgentState> {
+    return this.agents.get(userId) ?? new Map();
   }
 
   /** The PBX a command goes to: the call's, else the user's last seen, else the only one known. */

@@ -55,7 +55,8 @@ export interface AgentDeps {
   coalesce?: boolean;
 }
 
-const RANK: Readonly<Record<DeviceState, number>> = {
+/** How active a device state is (a user's deviceState is the highest of their devices'; a gateway merges PBXs by it). */
+export const DEVICE_RANK: Readonly<Record<DeviceState, number>> = {
   unknown: 0,
   invalid: 1,
   unavailable: 2,
@@ -347,7 +348,7 @@ export class AgentTracker {
 
   private build(a: Agent, userId?: string): AgentState {
     let deviceState: DeviceState | null = null;
-    for (const d of a.devices) if (deviceState === null || RANK[d.state] > RANK[deviceState]) deviceState = d.state;
+    for (const d of a.devices) if (deviceState === null || DEVICE_RANK[d.state] > DEVICE_RANK[deviceState]) deviceState = d.state;
     const queues: AgentState["queues"] = [];
     for (const m of a.members) {
       const q = queues.find((x) => x.queue === m.queue);

@@ -251,7 +251,8 @@ export interface AgentState {
   pbxId?: string;
   /** Device state of the user's phone(s): `not_inuse`, `inuse`, `ringing`, `unavailable` … */
   deviceState: DeviceState | null;
-  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+  /** `pbxId`: the queue's PBX (cluster mode: a user's state is merged over the PBXs of their devices). */
+  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null; pbxId?: string }[];
   activity: AgentActivity;
   wrapUp: WrapUpState | null;
 }

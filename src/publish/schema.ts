@@ -204,9 +204,20 @@ export const wrapUpState = obj({
 }).meta({ id: "WrapUp" });
 
 export const agentState = obj({
-  pbxId: z.string().optional().describe("The PBX this state comes from (cluster mode only; a user with phones on several PBXs gets one per PBX)"),
+  pbxId: z
+    .string()
+    .optional()
+    .describe("Cluster mode: the PBX this state comes from; absent when the user has devices on several PBXs and the state is merged over them"),
   deviceState: deviceState.nullable(),
-  queues: z.array(obj({ queue: z.string(), loggedIn: z.boolean(), paused: z.boolean(), reason: z.string().nullable() })),
+  queues: z.array(
+    obj({
+      queue: z.string(),
+      loggedIn: z.boolean(),
+      paused: z.boolean(),
+      reason: z.string().nullable(),
+      pbxId: z.string().optional().describe("Cluster mode: the PBX of this queue (two PBXs may both have a queue of this name)"),
+    }),
+  ),
   activity: agentActivity,
   wrapUp: wrapUpState.nullable().describe("The running after-call work, if any"),
 }).meta({ id: "AgentState" });

@@ -6,12 +6,16 @@
  * stream sequence, and commands go to the owning PBX's active worker by request/reply.
  * Any number of gateways run side by side behind a plain load balancer.
  */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { Counter, Gauge } from "prom-client";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
+import { StreamArchiver } from "../bus/archive.js";
 import { JetStreamBus, STREAM } from "../bus/jetstream.js";
 import { LiveView } from "../bus/liveView.js";
 import { forwardCommand, gatewayFeed, type CommandRequest } from "../bus/gatewayFeed.js";
+import { isCallParty } from "../control/annotations.js";
 import { Directory } from "../directory/users.js";
 import { createHttpApi, type HttpApi } from "../http/server.js";
 import { createRegistry } from "../http/metrics.js";
@@ -28,7 +32,7 @@ export interface GatewayDeps {
   version: string;
   env?: Record<string, string | undefined>;
   now?: () => number;
-  /** Stored calls for REST history; default: the PostgreSQL call log when `store.kind: postgres` (written by the PBX workers' archivers). */
+  /** Stored calls for REST history; default: the PostgreSQL call log when `store.kind: postgres` (written from the stream by the archive lease holder). */
   listCalls?: (f: CallFilter) => Promise<CallSnapshot[]>;
   /** Keep bus latency samples (bench). */
   sampleLatency?: boolean;
@@ -39,6 +43,8 @@ export interface Gateway {
   stop(): Promise<void>;
   readonly view: LiveView;
   readonly cti: CtiServer | null;
+  /** The call log writer (store.kind postgres, cluster.archive.enabled); active on one gateway at a time. */
+  readonly archiver: StreamArchiver | null;
   /** Bus latency samples in ms (sampleLatency), and the last stream sequence applied. */
   stats(): { lastSeq: number; latencies: number[] | null };
 }
@@ -85,8 +91,36 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }),
   };
   const view = new LiveView(config.calls.keepEndedMs);
-  // The shared call log: the PBX workers' archivers write it (idempotent upserts by callId).
+  // The shared call log: written from the stream by the gateway holding the archive lease (bus/archive.ts).
   const callStore: CallStore | null = config.store.kind === "postgres" ? postgresStore(config) : null;
+  let archiver: StreamArchiver | null = null;
+  const archiveMetrics = {
+    written: new Counter({ name: "ctibridge_archive_calls_written_total", help: "Call snapshots this gateway wrote to the call log from the stream", registers: [registry] }),
+    active: new Gauge({
+      name: "ctibridge_archive_active",
+      help: "1 while this gateway holds the archive lease",
+      registers: [registry],
+      collect(this: Gauge) {
+        this.set(archiver?.stats.active ? 1 : 0);
+      },
+    }),
+    lastSeq: new Gauge({
+      name: "ctibridge_archive_last_seq",
+      help: "The last stream sequence this gateway stored in the call log",
+      registers: [registry],
+      collect(this: Gauge) {
+        this.set(archiver?.stats.lastSeq ?? 0);
+      },
+    }),
+    failing: new Gauge({
+      name: "ctibridge_archive_failing",
+      help: "1 while call log writes fail (the batch is kept and retried)",
+      registers: [registry],
+      collect(this: Gauge) {
+        this.set(archiver?.stats.failingSince ? 1 : 0);
+      },
+    }),
+  };
   const listCalls =
     deps.listCalls ??
     (callStore
@@ -113,6 +147,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     get cti() {
       return cti;
     },
+    get archiver() {
+      return archiver;
+    },
     stats: () => feedStats ?? { lastSeq: 0, latencies: null },
     async start() {
       await callStore?.open();
@@ -122,6 +159,20 @@ export function createGateway(deps: GatewayDeps): Gateway {
         for await (const s of bus!.nc.status()) if (s.type === "disconnect" || s.type === "reconnect") natsUp = s.type === "reconnect";
       })();
       await bus.ensureStream();
+      if (callStore && cluster.archive.enabled) {
+        archiver = new StreamArchiver({
+          bus,
+          store: callStore,
+          log: log.child({ component: "archive" }),
+          holder: `${cluster.workerId ?? hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+          leaseTtlMs: cluster.leaseTtlMs,
+          batchSize: cluster.archive.batchSize,
+          ackWaitMs: cluster.archive.ackWaitMs,
+          concurrency: cluster.archive.concurrency,
+          onStored: (calls) => archiveMetrics.written.inc(calls),
+        });
+        await archiver.start();
+      }
       const fromSeq = await seqSince(bus, now() - cluster.gatewayReplayMinutes * 60_000);
       const caughtUpTo = await bus.lastSeq();
       const server = new CtiServer({
@@ -158,20 +209,29 @@ export function createGateway(deps: GatewayDeps): Gateway {
         version: deps.version,
         registry,
         now,
-        health: () => (natsUp ? { status: "ok", bus: { lastSeq: feed.stats.lastSeq } } : { status: "unavailable", bus: "nats disconnected" }),
+        // The call log's state is reported, not a reason to take the gateway out of a load balancer.
+        health: () => ({ ...(natsUp ? { status: "ok", bus: { lastSeq: feed.stats.lastSeq } } : { status: "unavailable", bus: "nats disconnected" }), ...(archiver ? { archive: archiveHealth(archiver) } : {}) }),
         listCalls: (f) => listCalls?.(f) ?? [],
         // Annotations are call control on the owning PBX's worker (its policy, its store).
         annotate: async (user, callId, body) => {
           const r = await forward({ ...user, devices: [...(directory.getUser(user.userId)?.devices ?? [])] }, { id: "rest", action: "call.annotate", args: { callId, ...body }, connectionId: "rest" });
           return r.ok ? { ok: true, data: r.data ?? {} } : { ok: false, error: r.error };
         },
-        annotations: () => ({ ok: false, error: { code: "not_supported", message: "annotation history is read from the call store" } }),
+        // The history is the call log's (written from the stream), with the worker's rule: a party of the call or a supervisor.
+        annotations: async (user, callId) => {
+          if (!callStore) return { ok: false, error: { code: "not_supported", message: "annotation history needs the call log (store.kind postgres)" } };
+          const call = view.getCall(callId) ?? (await callStore.get(callId));
+          if (!call) return { ok: false, error: { code: "not_found", message: "no such call" } };
+          if (user.role !== "supervisor" && !isCallParty(call, user.userId)) return { ok: false, error: { code: "forbidden", message: "not a call of this user" } };
+          return { ok: true, data: await callStore.annotations(callId) };
+        },
         directory: () => directory.listUsers().map((u) => ({ id: u.id, name: u.name, role: u.role, devices: [...u.devices], extensions: [] })),
       });
       const port = await http.listen();
       return { port };
     },
     async stop() {
+      await archiver?.stop().catch((err: unknown) => log.warn({ err }, "archiver stop failed"));
       await reader?.stop().catch(() => undefined);
       await cti?.close();
       await http?.close();
@@ -180,4 +240,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
       db.close();
     },
   };
+}
+
+function archiveHealth(a: StreamArchiver): string {
+  const s = a.stats;
+  if (!s.active) return "standby (another gateway archives)";
+  if (s.failingSince !== null) return `write failing since ${new Date(s.failingSince).toISOString()}, ${s.held} messages held`;
+  return "ok";
 }

@@ -26,6 +26,7 @@ import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
 import { BusPublisher } from "../bus/publisher.js";
 import type { CommandRequest } from "../bus/gatewayFeed.js";
 import type { StreamEvent } from "../bus/entry.js";
+import { usersForPbx } from "../directory/pbxDevices.js";
 import { CallLog } from "../store/callLog.js";
 import { openDb } from "../store/db.js";
 import type { Daemon } from "./standalone.js";
@@ -101,7 +102,9 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const before = previous ?? (last !== workerId ? last : null);
     let failover = before !== null || records.length > 0;
     wlog.info({ term, previous: before, openCalls: records.length }, failover ? "taking over the PBX" : "serving the PBX");
-    const d = deps.createDaemon({ ...config, store: { ...config.store, path: dbPath } });
+    // Only this PBX's devices (plain, and `<pbxId>:…` stripped): two sites may both have a PJSIP/1001.
+    // SQLite scratch: the cluster's call log is written from the stream (bus/archive.ts in the gateways).
+    const d = deps.createDaemon({ ...config, users: usersForPbx(config.users, pbxId), store: { ...config.store, kind: "sqlite", path: dbPath } });
     daemon = d;
     d.bus.subscribe((ev) => {
       if (ev.kind === "call" && ev.event.userId === null) openCalls?.note(ev.event.call, iso(ev.event.at));
@@ -155,7 +158,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false, ...(deps.now ? { now: deps.now } : {}) });
       lease = new Lease({
         kv: leases,
-        pbxId,
+        key: pbxId,
         holder: workerId,
         ttlMs: cluster.leaseTtlMs,
         log: wlog,

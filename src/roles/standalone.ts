@@ -35,8 +35,9 @@ import { QueueBoard } from "../desk/queueBoard.js";
 import { WRAP_UP_REASON, WrapUps } from "../desk/wrapUp.js";
 import { Outbox } from "../store/outbox.js";
 import { Webhooks } from "../webhooks/deliver.js";
-import { InProcessBus, type EventBus } from "../bus/index.js";
+import { InProcessBus, type EventBus, type RecordFact } from "../bus/index.js";
 import { StoreArchiver } from "../store/archiver.js";
+import { applyRecord } from "../store/records.js";
 import { SqliteCallStore, type CallStore } from "../store/index.js";
 import { createCallStore, describeStore } from "../store/open.js";
 import { StoreRetention } from "../store/storeRetention.js";
@@ -181,6 +182,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     if (!record) return;
     mirrored = mirrored.then(() => write(record)).catch((err: unknown) => log.warn({ err, what }, "call archive write failed"));
   };
+  /** A call-log write beyond the snapshot, as a bus fact: the record store here, the stream's archiver in a cluster. */
+  const recordFact = (r: RecordFact) => bus.publish({ kind: "record", record: r });
 
   // The seam between the engine and its consumers (bus/): the store first, then the clients.
   const bus: EventBus = new InProcessBus((err, ev) => log.error({ err, kind: ev.kind }, "bus subscriber failed"));
@@ -192,6 +195,11 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     archiver?.save(e.call, iso(e.at));
     if (e.name === "callEnded") log.info({ callId: e.call.callId, direction: e.call.direction, outcome: e.call.outcome, from: e.call.from.raw, to: e.call.to.raw }, "call ended");
   });
+  if (record)
+    bus.subscribe((ev) => {
+      if (ev.kind === "record") mirror(ev.record.op, (s) => applyRecord(s, ev.record));
+      else if (ev.kind === "done") mirror("done", (s) => s.markOpenDone(ev.done.callId, [ev.done.userId], ev.done.doneAt));
+    });
 
   let cti: CtiServer;
   const trackerLog = log.child({ component: "tracker" });
@@ -252,7 +260,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   // After-call work (wrap-up.ts): its state shows in agent.state, its seconds in the call record.
   const wrapUps: WrapUps = new WrapUps({
     config: () => config.agents.wrapUp,
-    store: mirroredWrapUps(new WrapUpStore(db), mirror),
+    store: recordedWrapUps(new WrapUpStore(db), recordFact),
     agents: {
       membersOf: (u) => agents.membersOf(u),
       memberWrapUpSeconds: (u, q) => agents.memberWrapUpSeconds(u, q),
@@ -295,9 +303,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const doneStore = {
     get: (callId: string) => callLog.get(callId),
     markOpenDone: (callId: string, userIds: readonly string[] | null, at: string) => {
-      const marked = callLog.markOpenDone(callId, userIds, at);
-      if (marked.length > 0) mirror("done", (s) => s.markOpenDone(callId, marked, at));
-      return marked;
+      return callLog.markOpenDone(callId, userIds, at);
     },
   };
   const markDone = createDoneMarker({ store: doneStore, published: (d) => bus.publish({ kind: "done", done: d }), now });
@@ -505,7 +511,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
         const call = tracker.getCall(callId) ?? callLog.get(callId);
         const also = call ? webhooks.annotatedRows(call, merged, Date.parse(entry.at)) : undefined;
         const stored = callLog.annotate(callId, entry, merged, also);
-        mirror("annotation", (s) => s.annotate(callId, entry, merged));
+        recordFact({ op: "annotate", callId, entry, merged });
         if (also) webhooks.kick();
         return stored;
       },
@@ -690,20 +696,29 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   };
 }
 
-/** SQLite's wrap-up rows, each write also made in the record store (store.kind postgres). */
-function mirroredWrapUps(local: WrapUpStore, mirror: (what: string, write: (s: CallStore) => Promise<unknown>) => void): WrapUpStore {
+/** SQLite's wrap-up rows, each write also a record fact on the bus (the record store's, or the stream's). */
+function recordedWrapUps(local: WrapUpStore, fact: (r: RecordFact) => void): WrapUpStore {
+  /** Start times of running wrap-ups (an end carries its start, so that a store can apply it first). */
+  const since = new Map<string, string>();
+  const key = (callId: string, userId: string) => `${callId}\n${userId}`;
   return Object.assign(Object.create(local) as WrapUpStore, {
     start: (r: Parameters<WrapUpStore["start"]>[0]) => {
       local.start(r);
-      mirror("wrap-up", (s) => s.wrapUpStart(r));
+      since.set(key(r.callId, r.userId), r.since);
+      fact({ op: "wrapUpStart", callId: r.callId, row: r });
     },
     setPaused: (callId: string, userId: string, paused: [string, string][]) => {
       local.setPaused(callId, userId, paused);
-      mirror("wrap-up", (s) => s.wrapUpSetPaused(callId, userId, paused));
+      fact({ op: "wrapUpPaused", callId, userId, paused });
     },
     end: (...a: Parameters<WrapUpStore["end"]>) => {
+      const [callId, userId, endedAt, seconds, reason] = a;
+      const k = key(callId, userId);
+      // Restored after a restart: the start is in the local rows.
+      const started = since.get(k) ?? local.running().find((r) => r.callId === callId && r.userId === userId)?.since ?? null;
+      since.delete(k);
       local.end(...a);
-      mirror("wrap-up", (s) => s.wrapUpEnd(...a));
+      fact({ op: "wrapUpEnd", callId, userId, endedAt, seconds, reason, since: started });
     },
   });
 }

@@ -416,6 +416,8 @@ export function rowToCall(r: Record<string, unknown>, legs: Record<string, unkno
     match: parse<Call["match"]>(r.match),
     annotation: parse<Annotation>(r.annotation),
     mergedInto: null,
+    // The PostgreSQL call log of a cluster keeps the PBX the call ran on.
+    ...(typeof r.pbx_id === "string" ? { pbxId: r.pbx_id } : {}),
   };
 }
 

@@ -64,7 +64,8 @@ export interface CallStore {
   wrapUpStart(r: WrapUpRow): Promise<void>;
   wrapUpExists(callId: string, userId: string): Promise<boolean>;
   wrapUpSetPaused(callId: string, userId: string, paused: [string, string][]): Promise<void>;
-  wrapUpEnd(callId: string, userId: string, endedAt: string, seconds: number, reason: WrapUpEndReason): Promise<void>;
+  /** `since`: the wrap-up's start; with it an end that arrives before its start (a redelivery) is kept (PostgreSQL). */
+  wrapUpEnd(callId: string, userId: string, endedAt: string, seconds: number, reason: WrapUpEndReason, since?: string): Promise<void>;
   wrapUpsRunning(): Promise<WrapUpRow[]>;
 
   // Retention.

@@ -36,7 +36,7 @@ class FakeKv {
 function lease(kv: FakeKv, clock: { t: number }, events: string[]) {
   return new Lease({
     kv: kv as unknown as KV,
-    pbxId: "berlin",
+    key: "berlin",
     holder: "A",
     ttlMs: 1000,
     pollMs: 60_000, // ticks driven by hand

@@ -87,7 +87,7 @@ describe.skipIf(!have)("bus on a real nats-server", () => {
     const mk = (holder: string) =>
       new Lease({
         kv,
-        pbxId: "site-l",
+        key: "site-l",
         holder,
         ttlMs: 1_000,
         pollMs: 100,

@@ -9,7 +9,7 @@
  * frames must match field for field: the snapshot, agent.state, pbx.disconnected/resynced, every
  * call frame and call.done, and the supervisor's last queue.state per queue, after numbering
  * callIds and times by first appearance and dropping what differs by design: `seq` (the
- * stream's sequence in a cluster) and the `pbxId` of calls and agent states (cluster only).
+ * stream's sequence in a cluster) and the `pbxId` of calls, agent states and their queues (cluster only).
  * The calls: the cluster's final call-level copies against the standalone call log (REST).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -108,8 +108,8 @@ const GATEWAY_SKEW_MS = 7;
 const QUEUE_BOARD = { queueStateIntervalMs: 1 };
 
 /**
- * Frames with callIds and times numbered by first appearance, without seq, the pbxId of calls
- * and agent states, and the frames in SKIP.
+ * Frames with callIds and times numbered by first appearance, without seq, the pbxId of calls,
+ * agent states and their queues (a gateway merges a user's state over PBXs), and the frames in SKIP.
  */
 function normalize(messages: any[]): unknown[] {
   const ids = new Map<string, string>();
@@ -131,7 +131,10 @@ function normalize(messages: any[]): unknown[] {
       const o = JSON.parse(text);
       delete o.seq;
       if (o.call) delete o.call.pbxId;
-      if (o.state) delete o.state.pbxId;
+      if (o.state) {
+        delete o.state.pbxId;
+        for (const q of o.state.queues ?? []) delete q.pbxId;
+      }
       if (o.type === "snapshot") for (const c of o.calls) delete c.pbxId;
       return o;
     });

@@ -65,6 +65,39 @@ describe("cluster roles in the config", () => {
     expect(describeRole(w)).toBe("role: pbx worker for berlin (AMI pbx.example:5038, NATS nats://10.0.0.1:4222, nats://10.0.0.2:4222 (replicas 3), lease 2000 ms)");
     expect((redactConfig(w) as { cluster: { nats: { password: string } } }).cluster.nats.password).toBe("[redacted]");
     const g = load("mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n");
-    expect(describeRole(g)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088)");
+    expect(describeRole(g)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088, no call log (store.kind sqlite))");
+    const pg = "store: { kind: postgres, postgres: { password: pw, poolSize: 2 } }\n";
+    const gp = load(pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] }, archive: { concurrency: 2 } }\n");
+    expect(describeRole(gp)).toBe("role: gateway (NATS nats://10.0.0.1:4222 (replicas 1), WebSocket/REST on 127.0.0.1:8088, archives the stream into the call log when it holds the archive lease)");
+  });
+
+  it("the call log in a cluster: written by gateways, never by a PBX worker; archive writers within the pool", () => {
+    const pg = "store: { kind: postgres, postgres: { password: pw, poolSize: 2 } }\n";
+    expect(problems(AMI + pg + "mode: cluster\ncluster: { role: pbx, pbxId: berlin, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual([
+      "store.kind: postgres is for gateways in cluster mode (they write the call log from the stream); a pbx worker keeps a scratch SQLite (remove store.kind)",
+    ]);
+    expect(problems(pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual(["cluster.archive.concurrency: 4 is more than store.postgres.poolSize 2"]);
+  });
+
+  it("devices qualified with their PBX: valid in cluster mode, checked part by part, refused standalone, collisions per PBX", () => {
+    const GW = "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n";
+    const ok = load(GW + "users:\n  - { id: alice, name: A, devices: [hamburg:PJSIP/1001, PJSIP/2001] }\n  - { id: xavier, name: X, devices: [berlin:PJSIP/1001] }\n");
+    expect(ok.users.map((u) => u.devices)).toEqual([["hamburg:PJSIP/1001", "PJSIP/2001"], ["berlin:PJSIP/1001"]]);
+    expect(problems(GW + "users:\n  - { id: alice, name: A, devices: ['ham burg:PJSIP/1001', 'hamburg:1001', 'PJSIP/10:01', 'x:y:PJSIP/1'] }\n")).toEqual([
+      "users.0.devices.0: the PBX before ':' in ham burg:PJSIP/1001 must be a cluster.pbxId (1-64 letters, digits, _ or -)",
+      "users.0.devices.1: expected a device like PJSIP/1001 after hamburg:",
+      "users.0.devices.3: expected a device like PJSIP/1001 after x:",
+    ]);
+    expect(problems(GW + "users:\n  - { id: alice, name: A, devices: [PJSIP/1001] }\n  - { id: xavier, name: X, devices: [hamburg:PJSIP/1001] }\n  - { id: yves, name: Y, devices: [berlin:PJSIP/1001] }\n  - { id: zoe, name: Z, devices: [hamburg:PJSIP/1001] }\n")).toEqual([
+      "users.1.devices: hamburg:PJSIP/1001 already belongs to user alice (as PJSIP/1001)",
+      "users.2.devices: berlin:PJSIP/1001 already belongs to user alice (as PJSIP/1001)",
+      "users.3.devices: hamburg:PJSIP/1001 already belongs to user alice (as PJSIP/1001)",
+    ]);
+    expect(problems(GW + "users:\n  - { id: xavier, name: X, devices: [hamburg:PJSIP/1001] }\n  - { id: zoe, name: Z, devices: [hamburg:PJSIP/1001] }\n")).toEqual([
+      "users.1.devices: hamburg:PJSIP/1001 already belongs to user xavier",
+    ]);
+    expect(problems(AMI + "users:\n  - { id: alice, name: A, devices: [hamburg:PJSIP/1001, PJSIP/1002] }\n")).toEqual([
+      "users.0.devices: hamburg:PJSIP/1001 names a PBX, but mode is standalone (write PJSIP/1001, or set mode: cluster)",
+    ]);
   });
 });

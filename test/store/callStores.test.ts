@@ -14,6 +14,7 @@ import { DaemonRig, E2E_USERS, waitFor, type RunningDaemon } from "../helpers/da
 import { traceBytes } from "../helpers/traces.js";
 import { openDb } from "../../src/store/db.js";
 import { SqliteCallStore } from "../../src/store/index.js";
+import { PG_MIGRATIONS } from "../../src/store/postgres/schema.js";
 import { PostgresCallStore } from "../../src/store/postgres/store.js";
 import { POSTGRES_MISSING, postgresBin, startPostgres, type PgServer } from "../helpers/postgres.js";
 import { runContract, traceSnapshots, type Snap, type Transcript } from "../helpers/storeContract.js";
@@ -124,9 +125,50 @@ describe.skipIf(!bin)("CallStore contract: PostgreSQL against the SQLite referen
     const others = [0, 1, 2].map(() => new PostgresCallStore({ connection: { host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: `ctib_${dbN}` } }));
     stores.push(...others);
     await Promise.all(others.map((s) => s.open()));
-    expect(await first.schemaVersion()).toBe(1);
+    expect(await first.schemaVersion()).toBe(PG_MIGRATIONS.length);
     const { rows } = await first.pool.query("SELECT count(*)::int AS n FROM ctibridge_migrations");
-    expect(rows[0].n).toBe(1);
+    expect(rows[0].n).toBe(PG_MIGRATIONS.length);
+  });
+
+  it("facts the stream archiver may see twice or out of order: done marks, wrap-ups and annotations end where in-order writes end", async () => {
+    // The last snapshot of a missed call, an answered one; the same facts in order and scrambled.
+    const last = new Map<string, Snap>();
+    for (const sn of snaps) last.set(sn.call.callId, sn);
+    const missed = [...last.values()].find((x) => x.call.state === "ended" && x.call.legs.some((l) => l.outcome === "missed" && l.userId))!;
+    const answered = [...last.values()].find((x) => x.call.state === "ended" && x.call.legs.some((l) => l.outcome === "answered_by_me" && l.userId))!;
+    const missedUser = missed.call.legs.find((l) => l.outcome === "missed" && l.userId)!.userId!;
+    const agent = answered.call.legs.find((l) => l.outcome === "answered_by_me")!.userId!;
+    const since = answered.call.times.ended!;
+    const steps: Record<string, (s: PostgresCallStore) => Promise<unknown>> = {
+      saveMissed: (s) => s.save(missed.call, { at: missed.at, seq: 1 }),
+      saveAnswered: (s) => s.save(answered.call, { at: answered.at, seq: 2 }),
+      done: (s) => s.markOpenDone(missed.call.callId, [missedUser], "2026-03-09T10:00:00.000Z"),
+      start: (s) => s.wrapUpStart({ callId: answered.call.callId, userId: agent, since, until: null, paused: [] }),
+      end: (s) => s.wrapUpEnd(answered.call.callId, agent, "2026-03-09T10:00:30.000Z", 30, "ready", since),
+      note1: (s) => s.annotate(answered.call.callId, { by: agent, at: "2026-03-09T10:00:10.000Z", comment: "one" }, { by: agent, at: "2026-03-09T10:00:10.000Z", comment: "one" }),
+      note2: (s) => s.annotate(answered.call.callId, { by: agent, at: "2026-03-09T10:00:20.000Z", disposition: "sale" }, { by: agent, at: "2026-03-09T10:00:20.000Z", comment: "one", disposition: "sale" }),
+    };
+    const outcome = async (order: string[]) => {
+      const store = await freshStore();
+      for (const k of order) await steps[k]!(store);
+      return {
+        missed: (await store.get(missed.call.callId))!.legs.find((l) => l.userId === missedUser),
+        answered: await store.get(answered.call.callId),
+        notes: await store.annotations(answered.call.callId),
+        running: await store.wrapUpsRunning(),
+      };
+    };
+    const inOrder = await outcome(["saveMissed", "saveAnswered", "done", "start", "note1", "note2", "end"]);
+    expect(inOrder.missed!.done).toBe(true);
+    expect(inOrder.answered!.legs.find((l) => l.userId === agent)!.wrapUpSeconds).toBe(30);
+    expect(inOrder.answered!.annotation).toMatchObject({ comment: "one", disposition: "sale" });
+    expect(inOrder.notes).toHaveLength(2);
+    expect(inOrder.running).toEqual([]);
+    // A crash redelivers: each fact again, later ones before earlier ones.
+    const scrambled = await outcome(["done", "end", "note2", "saveAnswered", "note1", "start", "saveMissed", "note2", "start", "end", "done", "note1"]);
+    expect(scrambled).toEqual(inOrder);
+    // Every fact once, each before what it follows.
+    expect(await outcome(["note2", "note1", "end", "done", "saveAnswered", "start", "saveMissed"])).toEqual(inOrder);
   });
 });
 

@@ -151,10 +151,11 @@ export interface WrapUp {
 }
 
 export interface AgentState {
-  /** The PBX this state comes from (cluster mode only). */
+  /** Cluster mode: the PBX this state comes from; absent when merged over several PBXs. */
   pbxId?: string;
   deviceState: DeviceState | null;
-  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null }[];
+  /** `pbxId`: the queue's PBX (cluster mode). */
+  queues: { queue: string; loggedIn: boolean; paused: boolean; reason: string | null; pbxId?: string }[];
   activity: AgentActivity;
   wrapUp: WrapUp | null;
 }

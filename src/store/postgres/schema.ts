@@ -95,4 +95,21 @@ export const PG_MIGRATIONS: string[] = [
   CREATE INDEX wrap_ups_running ON wrap_ups(user_id) WHERE ended_at IS NULL;
   CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
   `,
+  // 2: what the stream archiver needs (it may see a fact twice, or out of order, after a crash):
+  // an annotation stored once (duplicates of old writes removed, then a unique key), done marks
+  // kept for calls not stored yet, and the PBX a call ran on (cluster mode; null standalone).
+  `
+  ALTER TABLE calls ADD COLUMN pbx_id TEXT;
+  -- Missed calls marked done, kept so that a mark applied before its call's snapshot (a
+  -- redelivery) still marks the legs when the snapshot comes. user_id '*': every user.
+  CREATE TABLE done_marks (
+    call_id TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    done_at TEXT NOT NULL,
+    PRIMARY KEY (call_id, user_id)
+  );
+  DELETE FROM call_annotations a USING call_annotations b
+    WHERE a.call_id = b.call_id AND a.by_user = b.by_user AND a.at = b.at AND a.patch = b.patch AND a.id > b.id;
+  CREATE UNIQUE INDEX call_annotations_once ON call_annotations(call_id, by_user, at, md5(patch));
+  `,
 ];

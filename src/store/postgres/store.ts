@@ -6,7 +6,8 @@
  * PostgreSQL's dialect, mapped by the same rowToCall, so both stores give the same calls.
  */
 import pg from "pg";
-import type { Annotation, AnnotationEntry, Call } from "../../calls/model.js";
+import type { Annotation, AnnotationEntry, AnnotationPatch, Call } from "../../calls/model.js";
+import { mergeAnnotation } from "../../control/annotations.js";
 import { callRow, legRow, openSnapshotsByLinkedId, rowToCall, type CallQuery, type DoneMark, type StoredCall } from "../callLog.js";
 import type { CallStore, QueueStat, SnapshotVersion, WrapUpEndReason, WrapUpRow } from "../index.js";
 import { PG_MIGRATIONS } from "./schema.js";
@@ -90,6 +91,7 @@ export class PostgresCallStore implements CallStore {
         from_party: JSON.stringify(call.from),
         to_party: JSON.stringify(call.to),
         annotation: json(call.annotation),
+        pbx_id: call.pbxId ?? null,
         version_at: version.at,
         version_seq: version.seq,
       };
@@ -102,11 +104,19 @@ export class PostgresCallStore implements CallStore {
         `INSERT INTO calls (${cols.join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")})
          ON CONFLICT (call_id) DO UPDATE SET ${set.join(", ")}
          WHERE (calls.version_at, calls.version_seq) <= (excluded.version_at, excluded.version_seq)
-         RETURNING call_id`,
+         RETURNING call_id, (xmax = 0) AS inserted`,
         Object.values(row),
       );
       // Older than what is stored: a late or redelivered snapshot, nothing to do.
       if (up.rowCount === 0) return [];
+      // A first row without an annotation, while annotations of it were stored before it (facts
+      // redelivered out of order): the merge of those, in time order.
+      if (call.annotation === null && (up.rows[0] as { inserted: boolean }).inserted) {
+        const { rows: notes } = await c.query<{ by_user: string; at: string; patch: string }>("SELECT by_user, at, patch FROM call_annotations WHERE call_id = $1 ORDER BY at, id", [call.callId]);
+        let merged: Annotation | null = null;
+        for (const n of notes) merged = mergeAnnotation(merged, JSON.parse(n.patch) as AnnotationPatch, n.by_user, n.at);
+        if (merged) await c.query("UPDATE calls SET annotation = $1 WHERE call_id = $2", [JSON.stringify(merged), call.callId]);
+      }
       await c.query("DELETE FROM legs WHERE call_id = $1 AND done = 0", [call.callId]);
       if (call.legs.length > 0) {
         const values: unknown[] = [];
@@ -126,6 +136,12 @@ export class PostgresCallStore implements CallStore {
           values,
         );
       }
+      // Marks that came before this snapshot (done_marks): its missed legs are done already.
+      await c.query(
+        `UPDATE legs l SET done = 1, done_at = m.done_at FROM done_marks m
+         WHERE l.call_id = $1 AND m.call_id = $1 AND (m.user_id = l.user_id OR (m.user_id = '*' AND l.user_id IS NOT NULL)) AND l.outcome = 'missed' AND l.done = 0`,
+        [call.callId],
+      );
       if (call.state === "ended") await c.query("DELETE FROM open_calls WHERE call_id = $1", [call.callId]);
       else {
         const snap = JSON.stringify(call);
@@ -245,24 +261,37 @@ export class PostgresCallStore implements CallStore {
 
   async markOpenDone(callId: string, userIds: readonly string[] | null, at: string): Promise<string[]> {
     if (userIds !== null && userIds.length === 0) return [];
-    const { rows } = await this.pool.query<{ user_id: string }>(
-      `UPDATE legs SET done = 1, done_at = $1 WHERE call_id = $2 AND outcome = 'missed' AND done = 0 AND ${userIds === null ? "user_id IS NOT NULL" : "user_id = ANY($3)"} RETURNING user_id`,
-      userIds === null ? [at, callId] : [at, callId, [...userIds]],
-    );
-    return [...new Set(rows.map((r) => r.user_id))].sort();
+    return this.tx(async (c) => {
+      const { rows } = await c.query<{ user_id: string }>(
+        `UPDATE legs SET done = 1, done_at = $1 WHERE call_id = $2 AND outcome = 'missed' AND done = 0 AND ${userIds === null ? "user_id IS NOT NULL" : "user_id = ANY($3)"} RETURNING user_id`,
+        userIds === null ? [at, callId] : [at, callId, [...userIds]],
+      );
+      // Kept for a snapshot of this call that is still on its way (see save).
+      for (const u of userIds ?? ["*"]) await c.query("INSERT INTO done_marks (call_id, user_id, done_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", [callId, u, at]);
+      return [...new Set(rows.map((r) => r.user_id))].sort();
+    });
   }
 
   async annotate(callId: string, entry: AnnotationEntry, merged: Annotation): Promise<boolean> {
     const { by, at, ...patch } = entry;
     return this.tx(async (c) => {
-      await c.query("INSERT INTO call_annotations (call_id, by_user, at, patch) VALUES ($1, $2, $3, $4)", [callId, by, at, JSON.stringify(patch)]);
-      const r = await c.query("UPDATE calls SET annotation = $1 WHERE call_id = $2", [JSON.stringify(merged), callId]);
-      return (r.rowCount ?? 0) > 0;
+      // Once per entry; the merged annotation only from the newest entry (a late redelivery of an
+      // older one changes nothing).
+      await c.query(
+        "INSERT INTO call_annotations (call_id, by_user, at, patch) VALUES ($1, $2, $3, $4) ON CONFLICT (call_id, by_user, at, md5(patch)) DO NOTHING",
+        [callId, by, at, JSON.stringify(patch)],
+      );
+      const r = await c.query(
+        "UPDATE calls SET annotation = $1 WHERE call_id = $2 AND NOT EXISTS (SELECT 1 FROM call_annotations WHERE call_id = $2 AND at > $3)",
+        [JSON.stringify(merged), callId, at],
+      );
+      if ((r.rowCount ?? 0) > 0) return true;
+      return ((await c.query("SELECT 1 FROM calls WHERE call_id = $1", [callId])).rowCount ?? 0) > 0;
     });
   }
 
   async annotations(callId: string): Promise<AnnotationEntry[]> {
-    const { rows } = await this.pool.query<{ by_user: string; at: string; patch: string }>("SELECT by_user, at, patch FROM call_annotations WHERE call_id = $1 ORDER BY id", [callId]);
+    const { rows } = await this.pool.query<{ by_user: string; at: string; patch: string }>("SELECT by_user, at, patch FROM call_annotations WHERE call_id = $1 ORDER BY at, id", [callId]);
     return rows.map((r) => ({ by: r.by_user, at: r.at, ...(JSON.parse(r.patch) as Omit<AnnotationEntry, "by" | "at">) }));
   }
 
@@ -283,10 +312,12 @@ export class PostgresCallStore implements CallStore {
     return rows.map((r) => ({ ...(JSON.parse(r.snapshot) as Call), updatedAt: r.updated_at }));
   }
 
+  /** A new wrap-up of the call replaces the row; the same one delivered again never reopens it once ended. */
   async wrapUpStart(r: WrapUpRow): Promise<void> {
     await this.pool.query(
       `INSERT INTO wrap_ups (call_id, user_id, started_at, until, paused) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (call_id, user_id) DO UPDATE SET started_at = excluded.started_at, until = excluded.until, ended_at = NULL, seconds = NULL, end_reason = NULL, paused = excluded.paused`,
+       ON CONFLICT (call_id, user_id) DO UPDATE SET started_at = excluded.started_at, until = excluded.until, ended_at = NULL, seconds = NULL, end_reason = NULL, paused = excluded.paused
+       WHERE excluded.started_at > wrap_ups.started_at OR (excluded.started_at = wrap_ups.started_at AND wrap_ups.ended_at IS NULL)`,
       [r.callId, r.userId, r.since, r.until, JSON.stringify(r.paused)],
     );
   }
@@ -300,8 +331,21 @@ export class PostgresCallStore implements CallStore {
     await this.pool.query("UPDATE wrap_ups SET paused = $1 WHERE call_id = $2 AND user_id = $3", [JSON.stringify(paused), callId, userId]);
   }
 
-  async wrapUpEnd(callId: string, userId: string, endedAt: string, seconds: number, reason: WrapUpEndReason): Promise<void> {
-    await this.pool.query("UPDATE wrap_ups SET ended_at = $1, seconds = $2, end_reason = $3 WHERE call_id = $4 AND user_id = $5 AND ended_at IS NULL", [endedAt, seconds, reason, callId, userId]);
+  /**
+   * With `since` the end commutes with its start: it inserts the ended row when the start has not
+   * arrived yet (the start then changes nothing), and it never ends a newer wrap-up of the call.
+   */
+  async wrapUpEnd(callId: string, userId: string, endedAt: string, seconds: number, reason: WrapUpEndReason, since?: string): Promise<void> {
+    if (since === undefined) {
+      await this.pool.query("UPDATE wrap_ups SET ended_at = $1, seconds = $2, end_reason = $3 WHERE call_id = $4 AND user_id = $5 AND ended_at IS NULL", [endedAt, seconds, reason, callId, userId]);
+      return;
+    }
+    await this.pool.query(
+      `INSERT INTO wrap_ups (call_id, user_id, started_at, until, ended_at, seconds, end_reason, paused) VALUES ($1, $2, $3, NULL, $4, $5, $6, '[]')
+       ON CONFLICT (call_id, user_id) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, seconds = excluded.seconds, end_reason = excluded.end_reason
+       WHERE (wrap_ups.started_at = excluded.started_at AND wrap_ups.ended_at IS NULL) OR wrap_ups.started_at < excluded.started_at`,
+      [callId, userId, since, endedAt, seconds, reason],
+    );
   }
 
   async wrapUpsRunning(): Promise<WrapUpRow[]> {
@@ -322,7 +366,7 @@ export class PostgresCallStore implements CallStore {
     if (callIds.length === 0) return 0;
     const ids = [...callIds];
     return this.tx(async (c) => {
-      for (const t of ["call_annotations", "legs", "open_calls", "wrap_ups"]) await c.query(`DELETE FROM ${t} WHERE call_id = ANY($1)`, [ids]);
+      for (const t of ["call_annotations", "legs", "open_calls", "wrap_ups", "done_marks"]) await c.query(`DELETE FROM ${t} WHERE call_id = ANY($1)`, [ids]);
       const r = await c.query("DELETE FROM calls WHERE call_id = ANY($1)", [ids]);
       return r.rowCount ?? 0;
     });
