@@ -25,6 +25,7 @@ import { createLogger } from "../src/log.js";
 import { SUBPROTOCOL } from "../src/publish/protocol.js";
 import { createGateway } from "../src/roles/gateway.js";
 import { AmiServer } from "../src/sim/amiServer.js";
+import { startNats } from "./natsServer.js";
 import type { BusEntry } from "../src/bus/entry.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -38,20 +39,6 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function startNats(dir: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", dir], { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stderr!.on("data", (b: Buffer) => {
-      log += b.toString();
-      const m = /Listening for client connections on [\d.]+:(\d+)/.exec(log);
-      if (m && log.includes("Server is ready")) resolve(Number(m[1]));
-    });
-    proc.once("exit", () => reject(new Error(log)));
-  });
-  return { url: `nats://127.0.0.1:${port}`, proc };
-}
 
 async function busLatency(url: string, events: number, rate: number) {
   const log = createLogger({ level: "warn" });
