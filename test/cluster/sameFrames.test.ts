@@ -165,7 +165,6 @@ function lastQueueStates(messages: any[]): unknown[] {
   return [...last.keys()].sort().map((q) => normalize([last.get(q)])[0]);
 }
 
-
 /**
  * Calls as a set: each one normalized on its own (callIds, times by first appearance inside
  * the call, no pbxId), sorted. Calls started before `since` (ended by this scenario's PBX
@@ -182,7 +181,6 @@ function callSet(calls: any[], since: string, keepDone = false): string[] {
 
 /** The calls of the supervisor's call.ended frames, but a consultation merged into another (never stored on its own). */
 const endedCalls = (messages: any[]) => messages.filter((m) => m.type === "call.ended" && m.call.mergedInto === null).map((m) => m.call);
-
 
 /** One side of the comparison: connect clients, drop the PBX link and wait for the resync, replay, settle. */
 interface Side {
