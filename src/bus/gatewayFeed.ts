@@ -49,7 +49,7 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
         default:
           d.log.warn({ seq }, "unknown bus event skipped");
       }
-    });
+    }, entry.sentAt);
   };
   return { onEntry, stats };
 }

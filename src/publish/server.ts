@@ -80,6 +80,8 @@ export class CtiServer {
   private closing = false;
   /** withSeq: the seq the next journaled entry takes (null: the next number; -1: taken already). */
   private forcedSeq: number | null = null;
+  /** withSeq: when the fact happened on its PBX worker (the `ts` of an agent state, PBX status or done mark). */
+  private forcedAt: number | null = null;
 
   constructor(private readonly deps: CtiServerDeps) {
     this.log = deps.log.child({ component: "publish" });
@@ -185,22 +187,30 @@ export class CtiServer {
   }
 
   pbxStatus(kind: "disconnected" | "resynced" | "failover", info: { reason?: string; calls?: number; pbxId?: string } = {}): void {
-    this.emit({ kind: "pbx", seq: 0, ts: isoTime(this.now()), type: `pbx.${kind}`, reason: info.reason ?? null, calls: info.calls ?? null, ...(info.pbxId !== undefined ? { pbxId: info.pbxId } : {}) });
+    this.emit({ kind: "pbx", seq: 0, ts: isoTime(this.factTime()), type: `pbx.${kind}`, reason: info.reason ?? null, calls: info.calls ?? null, ...(info.pbxId !== undefined ? { pbxId: info.pbxId } : {}) });
   }
 
   /**
    * Cluster gateway: what `publish` (or agentState, pbxStatus, callDone) journals inside `fn`
    * takes the stream sequence `seq`, so every gateway numbers the same fact alike and a client
    * resumes on any of them. One stream message journals at most one entry (the gateway runs
-   * with `server.ringDebounceMs` 0, so the ring gate never holds one back).
+   * with `server.ringDebounceMs` 0, so the ring gate never holds one back). `at`: when the
+   * worker saw the fact, the `ts` of a frame without a time of its own (agent state, PBX status,
+   * done mark), as a standalone daemon stamps it, not when this gateway read it.
    */
-  withSeq(seq: number, fn: () => void): void {
+  withSeq(seq: number, fn: () => void, at?: number): void {
     this.forcedSeq = seq;
+    this.forcedAt = at ?? null;
     try {
       fn();
     } finally {
       this.forcedSeq = null;
+      this.forcedAt = null;
     }
+  }
+
+  private factTime(): number {
+    return this.forcedAt ?? this.now();
   }
 
   /** The seq of the newest journaled fact (a gateway's position in the stream). */
@@ -209,13 +219,13 @@ export class CtiServer {
   }
 
   agentState(userId: string, state: AgentState): void {
-    this.emit({ kind: "agent", seq: 0, ts: isoTime(this.now()), userId, state });
+    this.emit({ kind: "agent", seq: 0, ts: isoTime(this.factTime()), userId, state });
   }
 
   /** A missed leg of `userId` closed: `call.done` to her tabs and the supervisors who see it (journaled). */
   callDone(d: { userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" }): void {
     try {
-      this.emit({ kind: "done", seq: 0, ts: isoTime(this.now()), ...d });
+      this.emit({ kind: "done", seq: 0, ts: isoTime(this.factTime()), ...d });
     } catch (err) {
       this.log.error({ err, callId: d.callId }, "publish failed");
     }

@@ -42,6 +42,8 @@ export interface PbxWorkerDeps {
   env?: Record<string, string | undefined>;
   /** The standalone engine (roles/standalone.ts createDaemon), built at takeover. */
   createDaemon: (config: Config) => Daemon;
+  /** The engine's clock: stamps each entry's `sentAt`, the time of an agent state or PBX status (default Date.now). */
+  now?: () => number;
 }
 
 export interface PbxWorker {
@@ -201,7 +203,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       const leases = await natsRetry("lease bucket", () => bus!.kv(LEASE_BUCKET, cluster.leaseTtlMs), wlog);
       callsKv = await natsRetry("open-call bucket", () => bus!.kv(CALLS_BUCKET, 0), wlog);
       // Events wait while the lease is not fresh (cut off from NATS a whole TTL: a standby may run).
-      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false });
+      publisher = new BusPublisher({ sink: bus, pbxId, log: wlog, gate: () => lease?.fresh ?? false, ...(deps.now ? { now: deps.now } : {}) });
       lease = new Lease({
         kv: leases,
         key: pbxId,

@@ -297,7 +297,8 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     intervalMs: config.agents.queueStateIntervalMs,
     now,
     publish: (q) => bus.publish({ kind: "queue", queue: q }),
-    wanted: (q) => cti?.watchesQueue(q) ?? false,
+    // A cluster PBX worker's own WebSocket server has no clients: the gateways pick the supervisors.
+    wanted: (q) => config.cluster.role === "pbx" || (cti?.watchesQueue(q) ?? false),
   });
   const doneStore = {
     get: (callId: string) => callLog.get(callId),

@@ -55,6 +55,8 @@ export interface DaemonOptions {
   agents?: Record<string, unknown>;
   webhooks?: unknown[];
   store?: Record<string, unknown>;
+  /** The engine inside a cluster PBX worker (`mode: cluster`, `cluster.role: pbx`): nothing connects to NATS here. */
+  cluster?: Record<string, unknown>;
   /** The daemon's clock (AMI arrival times, journal, store); default Date.now. */
   now?: () => number;
   /** Return before the first resync (the PBX may be down). */
@@ -124,6 +126,7 @@ export class DaemonRig {
       ...(o.salesforce ? { salesforce: o.salesforce } : {}),
       ...(o.agents ? { agents: o.agents } : {}),
       ...(o.webhooks ? { webhooks: o.webhooks } : {}),
+      ...(o.cluster ? { mode: "cluster", cluster: o.cluster } : {}),
     });
     const { log, lines } = memoryLogger(o.logLevel ?? "info");
     const daemon = createDaemon({ config, log, ...(o.now ? { now: o.now } : {}) });
