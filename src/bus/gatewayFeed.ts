@@ -21,12 +21,37 @@ export interface FeedStats {
   latencies: number[] | null;
 }
 
-export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; now?: () => number; sampleLatency?: boolean }): { onEntry: (m: Delivered) => void; stats: FeedStats } {
+export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; now?: () => number; sampleLatency?: boolean }): {
+  onEntry: (m: Delivered) => void;
+  stats: FeedStats;
+  /** Resolves once stream sequence `seq` is applied (at once when it is), or after `timeoutMs`. */
+  applied: (seq: number, timeoutMs: number) => Promise<void>;
+} {
   const now = d.now ?? Date.now;
   const stats: FeedStats = { lastSeq: 0, latencies: d.sampleLatency ? [] : null };
-  const onEntry = ({ seq, entry }: Delivered) => {
-    if (seq <= stats.lastSeq) return; // an ordered consumer never redelivers; belt and braces
-    stats.lastSeq = seq;
+  let waiting: { seq: number; resolve: () => void }[] = [];
+  const applied = (seq: number, timeoutMs: number): Promise<void> =>
+    seq <= stats.lastSeq
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          const w = { seq, resolve: () => (clearTimeout(t), resolve()) };
+          const t = setTimeout(() => {
+            waiting = waiting.filter((x) => x !== w);
+            resolve();
+          }, timeoutMs);
+          waiting.push(w);
+        });
+  const onEntry = (m: Delivered) => {
+    if (m.seq <= stats.lastSeq) return; // an ordered consumer never redelivers; belt and braces
+    stats.lastSeq = m.seq;
+    try {
+      applyEntry(m);
+    } finally {
+      // Command results waiting for the facts their command caused.
+      if (waiting.length > 0) waiting = waiting.filter((w) => (w.seq <= stats.lastSeq ? (w.resolve(), false) : true));
+    }
+  };
+  const applyEntry = ({ seq, entry }: Delivered) => {
     const ev = entry.ev;
     if (ev.kind === "record") return; // the archiver's (bus/archive.ts), no client frame
     stats.latencies?.push(now() - entry.sentAt);
@@ -45,13 +70,14 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
         case "done":
           return d.cti.callDone(ev.done);
         case "queue":
+          d.view.queue(ev.queue, entry.pbxId);
           return d.cti.queueState(ev.queue);
         default:
           d.log.warn({ seq }, "unknown bus event skipped");
       }
     }, entry.sentAt);
   };
-  return { onEntry, stats };
+  return { onEntry, stats, applied };
 }
 
 /** What a gateway sends a PBX worker for one command. */
@@ -60,15 +86,23 @@ export interface CommandRequest {
   cmd: { id: string; action: string; args: unknown; connectionId: string };
 }
 
+/** A worker's reply: the result, and the stream sequence of the facts the command caused. */
+export type WorkerReply = CommandResult & { appliedSeq?: number };
+
 export function forwardCommand(d: {
   view: LiveView;
-  request: (pbxId: string, body: CommandRequest, timeoutMs: number) => Promise<CommandResult>;
+  request: (pbxId: string, body: CommandRequest, timeoutMs: number) => Promise<WorkerReply>;
   timeoutMs: number;
   log: Logger;
+  /** Resolves once this gateway applied stream sequence `seq` (or after `timeoutMs`). */
+  applied?: (seq: number, timeoutMs: number) => Promise<void>;
 }): (user: AuthedUser & { devices: string[] }, cmd: CommandRequest["cmd"]) => Promise<CommandResult> {
   const send = async (user: AuthedUser, cmd: CommandRequest["cmd"], t: CommandTarget): Promise<CommandResult> => {
     try {
-      return await d.request(t.pbxId, { user: { userId: user.userId, role: user.role, devices: t.devices }, cmd: { ...cmd, args: t.args } }, d.timeoutMs);
+      const { appliedSeq, ...result } = await d.request(t.pbxId, { user: { userId: user.userId, role: user.role, devices: t.devices }, cmd: { ...cmd, args: t.args } }, d.timeoutMs);
+      // The result after the facts it caused, as standalone sends them (bounded: a slow feed delays it at most 2 s).
+      if (appliedSeq !== undefined && d.applied) await d.applied(appliedSeq, 2_000);
+      return result as CommandResult;
     } catch (err) {
       d.log.warn({ err, pbxId: t.pbxId, action: cmd.action }, "command not answered by the PBX worker");
       return { ok: false, error: { code: "pbx_unavailable", message: `no active worker for PBX ${t.pbxId} answered` } };

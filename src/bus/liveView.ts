@@ -7,6 +7,7 @@
  * claims, as in the tracker. Pure (time comes from the events).
  */
 import type { AgentState, AnyCallEvent, Call } from "../calls/model.js";
+import type { QueueInfo } from "../publish/protocol.js";
 import { mergeAgentStates } from "./agentMerge.js";
 
 export class LiveView {
@@ -19,8 +20,20 @@ export class LiveView {
   /** The PBX each user was last seen on (a call leg or an agent state). */
   private readonly userPbx = new Map<string, string>();
   readonly pbxs = new Set<string>();
+  /** `<pbxId>\n<queue>` → the newest board of that queue (GET /api/queues on a gateway). */
+  private readonly boards = new Map<string, QueueInfo>();
 
   constructor(private readonly keepEndedMs: number) {}
+
+  queue(info: QueueInfo, pbxId: string): void {
+    this.pbxs.add(pbxId);
+    this.boards.set(`${pbxId}\n${info.queue}`, { ...info, pbxId });
+  }
+
+  /** Every queue board seen, by queue name then PBX. */
+  queues(): QueueInfo[] {
+    return [...this.boards.values()].sort((a, b) => (a.queue === b.queue ? (a.pbxId! < b.pbxId! ? -1 : 1) : a.queue < b.queue ? -1 : 1));
+  }
 
   call(ev: AnyCallEvent, pbxId: string): void {
     this.pbxs.add(pbxId);

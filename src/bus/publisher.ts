@@ -36,6 +36,8 @@ interface Pending {
   msgId: string;
   /** Run once the stream stored it (never for an entry dropped by stop()). */
   then?: (() => void) | undefined;
+  /** Its place among everything offered (1, 2, …). */
+  index: number;
 }
 
 export class BusPublisher {
@@ -48,6 +50,10 @@ export class BusPublisher {
   private idle: (() => void)[] = [];
   dropped = 0;
   stored = 0;
+  /** Entries offered (queued) so far, and the stream sequence of the last one stored. */
+  private offered = 0;
+  private lastSeq = 0;
+  private waiters: { upTo: number; resolve: (seq: number) => void }[] = [];
 
   constructor(private readonly d: PublisherDeps) {}
 
@@ -77,9 +83,22 @@ export class BusPublisher {
     }
     if (ev.kind === "call") ev.event.call.pbxId = this.d.pbxId;
     else if (ev.kind === "agent") ev = { ...ev, state: { ...ev.state, pbxId: this.d.pbxId } };
+    else if (ev.kind === "queue") ev = { ...ev, queue: { ...ev.queue, pbxId: this.d.pbxId } };
     const entry: BusEntry = { pbxId: this.d.pbxId, term: this.term, sentAt: (this.d.now ?? Date.now)(), ev };
-    this.queue.push({ subject: subjectOf(entry), data: JSON.stringify(entry), msgId: `${this.d.pbxId}:${this.term}:${++this.n}`, then });
+    this.queue.push({ subject: subjectOf(entry), data: JSON.stringify(entry), msgId: `${this.d.pbxId}:${this.term}:${++this.n}`, then, index: ++this.offered });
     if (!this.pumping) void this.pump();
+  }
+
+  /**
+   * The stream sequence under which everything offered until now is stored, once it is (a
+   * command's reply carries it: a gateway answers after it has applied the facts the command
+   * caused). Resolves with 0 when the publisher stops first, or nothing was ever stored.
+   */
+  storedSoFar(): Promise<number> {
+    const upTo = this.offered;
+    const storedUpTo = this.offered - this.queue.length;
+    if (storedUpTo >= upTo || this.stopped) return Promise.resolve(this.lastSeq);
+    return new Promise((resolve) => this.waiters.push({ upTo, resolve }));
   }
 
   /** Resolves when everything offered so far is stored (or the publisher stopped). */
@@ -92,6 +111,7 @@ export class BusPublisher {
     this.stopped = true;
     this.queue = [];
     for (const r of this.idle.splice(0)) r();
+    for (const w of this.waiters.splice(0)) w.resolve(0);
   }
 
   private async pump(): Promise<void> {
@@ -111,7 +131,10 @@ export class BusPublisher {
         const r = results[i] as PromiseFulfilledResult<{ seq: number; duplicate: boolean }>;
         this.stored++;
         this.d.onStored?.(r.value.seq, batch[i]!.subject);
+        this.lastSeq = r.value.seq;
         batch[i]!.then?.();
+        const index = batch[i]!.index;
+        if (this.waiters.length > 0) this.waiters = this.waiters.filter((w) => (w.upTo <= index ? (w.resolve(r.value.seq), false) : true));
       }
       this.queue.splice(0, ok);
       if (ok < batch.length) {

@@ -225,6 +225,7 @@ export const agentState = obj({
 /** One queue as the supervisor board shows it: `GET /api/queues` items and the `queue.state` frame. */
 export const queueInfo = obj({
   queue: z.string(),
+  pbxId: z.string().optional().describe("Cluster mode: the PBX of this queue (two PBXs may both have a queue of this name)"),
   members: z.array(
     obj({
       userId: z.string().nullable(),

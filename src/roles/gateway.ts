@@ -15,12 +15,13 @@ import type { Logger } from "../log.js";
 import { StreamArchiver } from "../bus/archive.js";
 import { JetStreamBus, natsRetry, STREAM } from "../bus/jetstream.js";
 import { LiveView } from "../bus/liveView.js";
-import { forwardCommand, gatewayFeed, type CommandRequest } from "../bus/gatewayFeed.js";
+import { forwardCommand, gatewayFeed, type CommandRequest, type WorkerReply } from "../bus/gatewayFeed.js";
 import { isCallParty } from "../control/annotations.js";
+import { startOfDay } from "../desk/queueBoard.js";
 import { Directory } from "../directory/users.js";
 import { createHttpApi, type HttpApi } from "../http/server.js";
 import { createRegistry } from "../http/metrics.js";
-import { CtiServer, type CommandResult } from "../publish/server.js";
+import { CtiServer } from "../publish/server.js";
 import { toCallSnapshot, type CallSnapshot } from "../publish/protocol.js";
 import { defaultDbPath, openDb } from "../store/db.js";
 import type { CallFilter } from "../http/server.js";
@@ -146,9 +147,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const request = (pbxId: string, body: CommandRequest, timeoutMs: number) => {
     if (!bus) return Promise.reject(new Error("bus not connected"));
-    return bus.command<CommandResult>(pbxId, body, timeoutMs);
+    return bus.command<WorkerReply>(pbxId, body, timeoutMs);
   };
-  const forward = forwardCommand({ view, request, timeoutMs: cluster.commandTimeoutMs, log: log.child({ component: "control" }) });
+  let applied: ((seq: number, timeoutMs: number) => Promise<void>) | undefined;
+  const forward = forwardCommand({
+    view,
+    request,
+    timeoutMs: cluster.commandTimeoutMs,
+    log: log.child({ component: "control" }),
+    applied: (seq, timeoutMs) => applied?.(seq, timeoutMs) ?? Promise.resolve(),
+  });
 
   return {
     view,
@@ -207,6 +215,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       cti = server;
       const feed = gatewayFeed({ cti: server, view, log, now, ...(deps.sampleLatency ? { sampleLatency: true } : {}) });
       feedStats = feed.stats;
+      applied = feed.applied;
       reader = await bus.read(fromSeq, (d) => {
         m.applied.inc();
         feed.onEntry(d);
@@ -246,6 +255,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
           if (user.role !== "supervisor" && !isCallParty(call, user.userId)) return { ok: false, error: { code: "forbidden", message: "not a call of this user" } };
           return { ok: true, data: await callStore.annotations(callId) };
         },
+        // The newest board of each queue of each PBX, as its worker published it (queue.state).
+        queues: () => ({ timezone: config.agents.timezone, todayFrom: new Date(startOfDay(now(), config.agents.timezone)).toISOString(), queues: view.queues() }),
         directory: () => directory.listUsers().map((u) => ({ id: u.id, name: u.name, role: u.role, devices: [...u.devices], extensions: [] })),
       });
       const port = await http.listen();

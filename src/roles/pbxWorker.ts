@@ -152,7 +152,11 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     });
     commands = bus!.serveCommands(pbxId, async (req) => {
       const r = req as CommandRequest;
-      return d.command(r.user, r.cmd);
+      const result = await d.command(r.user, r.cmd);
+      // The facts the command caused are in the stream before its reply (standalone sends them
+      // first too): `appliedSeq` lets the gateway answer once it has applied them.
+      const appliedSeq = await publisher!.storedSoFar();
+      return appliedSeq > 0 ? { ...result, appliedSeq } : result;
     });
     await d.start();
   }

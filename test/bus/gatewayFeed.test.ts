@@ -6,7 +6,7 @@
  * over every recorded trace: test/cluster/sameFrames.test.ts.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { gatewayFeed } from "../../src/bus/gatewayFeed.js";
+import { forwardCommand, gatewayFeed, type WorkerReply } from "../../src/bus/gatewayFeed.js";
 import type { BusEntry, StreamEvent } from "../../src/bus/entry.js";
 import { LiveView } from "../../src/bus/liveView.js";
 import { memoryLogger } from "../../src/log.js";
@@ -47,5 +47,34 @@ describe("gatewayFeed", () => {
     expect(live(alice.messages)).toEqual(want);
     // Replies keep the gateway's own time.
     expect(sue.messages.find((m) => m.type === "pong").ts).toBe(new Date(READ).toISOString());
+  });
+
+  it("a command's result comes after the facts it caused: the gateway answers once it applied the worker's appliedSeq", async () => {
+    h = await startHarness({ now: () => READ });
+    const view = new LiveView(60_000);
+    const feed = gatewayFeed({ cti: h.cti, view, log: memoryLogger("silent").log });
+    const entry = (ev: StreamEvent): BusEntry => ({ pbxId: "berlin", term: 1, sentAt: SAW, ev });
+    feed.onEntry({ seq: S + 1, entry: entry({ kind: "agent", userId: "alice", state: { deviceState: "not_inuse", queues: [], activity: "idle", wrapUp: null, pbxId: "berlin" } }) });
+    // The worker marked the call done (its fact stored as S + 2), then replied, naming S + 2; the
+    // gateway has not read S + 2 yet.
+    const sent: string[] = [];
+    const forward = forwardCommand({
+      view,
+      request: async (): Promise<WorkerReply> => ({ ok: true, data: { callId: "c-1", users: ["alice"], doneAt: "2026-11-30T08:59:00.000Z" }, appliedSeq: S + 2 }),
+      timeoutMs: 1_000,
+      log: memoryLogger("silent").log,
+      applied: feed.applied,
+    });
+    const result = forward({ userId: "alice", role: "agent", devices: ["PJSIP/1001"], expiresAt: null, tokenId: "t" }, { id: "d1", action: "call.done", args: { callId: "c-1" }, connectionId: "x" }).then((r) => {
+      sent.push("result");
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent).toEqual([]);
+    feed.onEntry({ seq: S + 2, entry: entry({ kind: "done", done: { userId: "alice", callId: "c-1", queue: null, doneAt: "2026-11-30T08:59:00.000Z", by: "alice", reason: "marked" } }) });
+    sent.push("fact applied");
+    // The reply's appliedSeq is the gateway's business: the client's result is the worker's result.
+    expect(await result).toEqual({ ok: true, data: { callId: "c-1", users: ["alice"], doneAt: "2026-11-30T08:59:00.000Z" } });
+    expect(sent).toEqual(["fact applied", "result"]);
   });
 });

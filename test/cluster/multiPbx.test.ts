@@ -188,6 +188,15 @@ describe.skipIf(!have)("two PBXs in one cluster", () => {
     const leg1001 = (u: string) => clients.get(u)!.messages.slice(marks.get(u)).find((m) => m.type === "call.ended").call.legs.find((l: any) => l.device === "PJSIP/1001");
     expect(leg1001("alice")).toMatchObject({ userId: "alice" });
     expect(leg1001("xavier")).toMatchObject({ userId: "xavier" });
+    // GET /api/queues on the gateway: each PBX's newest board, as its queue.state frames said.
+    const token = await rig.token("sam");
+    const board = await fetch(`http://127.0.0.1:${port}/api/queues`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json());
+    expect(board).toMatchObject({ timezone: "UTC", todayFrom: expect.stringMatching(/T00:00:00.000Z$/) });
+    const lastState = new Map<string, any>();
+    for (const m of clients.get("sam")!.messages.filter((x) => x.type === "queue.state")) lastState.set(`${m.queue.pbxId} ${m.queue.queue}`, m.queue);
+    expect(lastState.size).toBeGreaterThan(0);
+    expect(board.queues).toEqual([...lastState.values()].sort((a, b) => (a.queue === b.queue ? (a.pbxId < b.pbxId ? -1 : 1) : a.queue < b.queue ? -1 : 1)));
+    expect(board.queues.some((x: any) => x.queue === "support" && x.pbxId === "berlin")).toBe(true);
   });
 
   it("click-to-dial goes to the PBX of the device it names (else the user's first device); the other PBX receives no Originate", async () => {

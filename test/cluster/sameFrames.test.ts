@@ -44,14 +44,13 @@ const EVERYONE = ["alice", "bob", "carol", "dave", "eve", "frank", "sam"];
 /**
  * Not compared frame by frame: hello (connection id, version), pong (the sync), queue.state
  * (coalesced per queue board interval: how many depends on how TCP split a trace into reads;
- * the last one per queue is compared, `lastQueueStates`), command.result (compared per command:
- * KNOWN DIFFERENCE, open: through a gateway the result comes by request/reply and the facts the
- * command caused by the stream, so a `call.done` may arrive after the result; standalone sends
- * it first).
+ * the last one per queue is compared, `lastQueueStates`). A command.result comes after the
+ * facts its command caused in both modes (a gateway answers once it has applied the stream
+ * sequence the worker's reply names), so it is compared in frame order.
  */
-const SKIP = new Set(["hello", "pong", "queue.state", "command.result"]);
+const SKIP = new Set(["hello", "pong", "queue.state"]);
 /** A reply to one client: its ts is the sender's clock. */
-const REPLIES = new Set(["snapshot"]);
+const REPLIES = new Set(["snapshot", "command.result"]);
 
 /**
  * Every `.ami` file, as scenarios: a trace recorded across a PBX restart (`X-after-restart.ami`)

@@ -163,6 +163,8 @@ export interface AgentState {
 /** One queue as the supervisor board shows it (`queue.state`, `GET /api/queues`). */
 export interface QueueInfo {
   queue: string;
+  /** Cluster mode: the PBX of this queue (two PBXs may both have a queue of this name). */
+  pbxId?: string;
   members: {
     userId: string | null;
     name: string;
