@@ -18,7 +18,8 @@ export function ctiSubscriber(cti: CtiSink): BusHandler {
       case "queue":
         return cti.queueState(ev.queue);
       case "record":
-        return; // the store's, not the clients'
+      case "view":
+        return; // the store's and the gateways' views, not the clients'
     }
   };
 }

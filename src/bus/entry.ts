@@ -5,7 +5,7 @@
  * PBX it came from. A gateway hands each to its WebSocket server exactly as the standalone
  * daemon's in-process bus does, so routing and rendering are the same code. Pure.
  */
-import type { AgentState, AnyCallEvent } from "../calls/model.js";
+import type { AgentState, AnyCallEvent, Call } from "../calls/model.js";
 import type { QueueInfo } from "../publish/protocol.js";
 import type { RecordFact } from "./index.js";
 
@@ -17,7 +17,8 @@ export type StreamEvent =
   | { kind: "pbx"; status: StreamPbxStatus; info: { reason?: string; calls?: number; pbxId?: string } }
   | { kind: "done"; done: { userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" } }
   | { kind: "queue"; queue: QueueInfo }
-  | { kind: "record"; record: RecordFact };
+  | { kind: "record"; record: RecordFact }
+  | { kind: "view"; call: Call; at: number };
 
 export interface BusEntry {
   pbxId: string;
@@ -55,6 +56,8 @@ export function subjectOf(e: BusEntry): string {
       return `cti.${pbx}.call.${token(ev.done.callId)}`;
     case "record":
       return `cti.${pbx}.call.${token(ev.record.callId)}`;
+    case "view":
+      return `cti.${pbx}.call.${token(ev.call.callId)}`;
     case "agent":
       return `cti.${pbx}.agent.${token(ev.userId)}`;
     case "pbx":

@@ -54,6 +54,7 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
   const applyEntry = ({ seq, entry }: Delivered) => {
     const ev = entry.ev;
     if (ev.kind === "record") return; // the archiver's (bus/archive.ts), no client frame
+    if (ev.kind === "view") return d.view.refresh(ev.call, entry.pbxId); // snapshots only, no frame
     stats.latencies?.push(now() - entry.sentAt);
     d.cti.withSeq(seq, () => {
       switch (ev.kind) {

@@ -5,7 +5,7 @@
  * (inProcess.ts): delivery is synchronous, in subscription order, on the publisher's stack.
  * A cluster bus (JetStream) implements the same interface across processes.
  */
-import type { Annotation, AnnotationEntry, AnyCallEvent } from "../calls/model.js";
+import type { Annotation, AnnotationEntry, AnyCallEvent, Call } from "../calls/model.js";
 import type { WrapUpEndReason, WrapUpRow } from "../store/wrapUps.js";
 import type { AgentState, QueueInfo } from "../publish/protocol.js";
 
@@ -38,7 +38,13 @@ export type BusEvent =
   | { kind: "pbx"; status: PbxStatusKind; info: { reason?: string; calls?: number } }
   | { kind: "done"; done: CallDoneFact }
   | { kind: "queue"; queue: QueueInfo }
-  | { kind: "record"; record: RecordFact };
+  | { kind: "record"; record: RecordFact }
+  /**
+   * A running call as it is now, changed without a fact to announce (a losing channel's hangup
+   * cause, a click-to-dial's direction, a queue caller not ringing anyone yet). No frame: a
+   * cluster worker publishes it so that gateways' snapshots show what the tracker holds.
+   */
+  | { kind: "view"; call: Call; at: number };
 
 export type BusKind = BusEvent["kind"];
 export type BusHandler = (ev: BusEvent) => void;

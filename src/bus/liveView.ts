@@ -48,6 +48,13 @@ export class LiveView {
     this.sweep(ev.at);
   }
 
+  /** A running call changed without a fact (bus "view"): the snapshots show it, no frame. */
+  refresh(call: Call, pbxId: string): void {
+    this.pbxs.add(pbxId);
+    if (this.ended.has(call.callId)) return; // its end came first: the ended copy stays
+    this.calls.set(call.callId, call);
+  }
+
   /** One PBX's state of the user; returns the new merged state, or null when the merge did not change. */
   agent(userId: string, state: AgentState, pbxId: string): AgentState | null {
     this.pbxs.add(pbxId);

@@ -643,6 +643,12 @@ export class CallTracker {
     return this.byCallId.get(callId)?.call;
   }
 
+  /** The call as `activeCalls` lists it: running and not a silent feature-code dial; else undefined. */
+  getActiveCall(callId: string): Call | undefined {
+    const conv = this.byCallId.get(callId);
+    return conv && !conv.ended && !conv.silent ? conv.call : undefined;
+  }
+
   /** The call a channel (Uniqueid) or linkedid belongs to, for log lines; undefined when none. */
   callIdOf(id: string): string | undefined {
     return this.chans.get(id)?.conv?.call.callId ?? this.byLinked.get(id)?.call.callId;

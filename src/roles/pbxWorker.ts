@@ -18,9 +18,10 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
+import type { Call } from "../calls/model.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import { iso } from "../calls/outcomes.js";
+import { cloneCall, iso } from "../calls/outcomes.js";
 import { JetStreamBus, natsRetry } from "../bus/jetstream.js";
 import { Lease, LEASE_BUCKET } from "../bus/lease.js";
 import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
@@ -32,7 +33,7 @@ import { usersForPbx } from "../directory/pbxDevices.js";
 import { CallLog } from "../store/callLog.js";
 import { openDb } from "../store/db.js";
 import { WrapUpStore, type WrapUpRow } from "../store/wrapUps.js";
-import type { Daemon } from "./standalone.js";
+import type { Daemon, DaemonDeps } from "./standalone.js";
 import type { ReloadPlan } from "../configReload.js";
 import { applyReload } from "./reload.js";
 
@@ -40,8 +41,8 @@ export interface PbxWorkerDeps {
   config: Config;
   log: Logger;
   env?: Record<string, string | undefined>;
-  /** The standalone engine (roles/standalone.ts createDaemon), built at takeover. */
-  createDaemon: (config: Config) => Daemon;
+  /** The standalone engine (roles/standalone.ts createDaemon), built at takeover with the worker's hooks. */
+  createDaemon: (config: Config, hooks: Pick<DaemonDeps, "onCallsTouched">) => Daemon;
   /** The engine's clock: stamps each entry's `sentAt`, the time of an agent state or PBX status (default Date.now). */
   now?: () => number;
 }
@@ -128,7 +129,24 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const before = previous ?? (last !== workerId ? last : null);
     let failover = before !== null || records.length > 0;
     wlog.info({ term, previous: before, openCalls: records.length, wrapUps: wrapUps.length }, failover ? "taking over the PBX" : "serving the PBX");
-    const d = deps.createDaemon(engineConfig(config));
+    // What each running call looked like in its last call-level copy (without pbxId), to publish
+    // a call the tracker changed without a fact (bus "view": gateways' snapshots, no frame).
+    const lastCopy = new Map<string, string>();
+    const sig = (call: Call) => JSON.stringify({ ...call, pbxId: undefined });
+    let engine: Daemon | null = null;
+    const onCallsTouched = (callIds: ReadonlySet<string>) => {
+      for (const id of callIds) {
+        const live = engine?.tracker.getActiveCall(id);
+        if (!live) continue;
+        const copy = cloneCall(live);
+        const now = sig(copy);
+        if (lastCopy.get(id) === now) continue;
+        lastCopy.set(id, now);
+        publisher?.offer({ kind: "view", call: copy, at: (deps.now ?? Date.now)() });
+      }
+    };
+    const d = deps.createDaemon(engineConfig(config), { onCallsTouched });
+    engine = d;
     daemon = d;
     d.bus.subscribe((ev) => {
       // The open-call map and the running wrap-ups in KV follow the stream, never ahead of it: a
@@ -139,6 +157,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       if (ev.kind === "call" && ev.event.userId === null) {
         const { call, at } = ev.event;
         note = () => openCalls?.note(call, iso(at));
+        if (call.state === "ended" || call.mergedInto) lastCopy.delete(call.callId);
+        else lastCopy.set(call.callId, sig(call));
       } else if (ev.kind === "record") {
         const record = ev.record;
         note = () => wrapUpRows?.note(record);

@@ -74,7 +74,7 @@ export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version
     void io.notify?.({ READY: "1", STATUS: `gateway serving on ${c.server.host}:${port}` }).catch(() => undefined);
     return;
   }
-  const worker = createPbxWorker({ config: c, log, env: io.env, createDaemon: (cfg) => createDaemon({ config: cfg, log, env: io.env }) });
+  const worker = createPbxWorker({ config: c, log, env: io.env, createDaemon: (cfg, hooks) => createDaemon({ config: cfg, log, env: io.env, ...hooks }) });
   stopRole = () => worker.stop();
   reloadRole = (next) => void worker.reload(next);
   void worker.done.then((reason) => {

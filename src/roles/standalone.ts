@@ -8,6 +8,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import { AmiClient } from "../ami/client.js";
 import type { AmiMessage } from "../ami/codec.js";
 import { skipUnneeded, toPbxEvent, type OnBadField } from "../ami/events.js";
+import type { PbxEvent } from "../calls/pbxEvents.js";
 import { AgentTracker, isAgentEvent } from "../calls/agents.js";
 import type { AnyCallEvent, Call, Match } from "../calls/model.js";
 import { iso } from "../calls/outcomes.js";
@@ -46,7 +47,7 @@ import { VERSION } from "../version.js";
 import { AgentResync } from "./agentResync.js";
 import { healthReport } from "./health.js";
 import { applyReload } from "./reload.js";
-import { CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
+import { addEventIds, CallReaper, closeVanishedCalls, eventChannelId, externalNumber, inCreationOrder, OriginateWaiters } from "./daemonSupport.js";
 
 export { VERSION } from "../version.js";
 
@@ -57,6 +58,12 @@ export interface DaemonDeps {
   now?: () => number;
   /** Secret the simulator accepts (demo); default: a random one per start. */
   simulatorSecret?: string;
+  /**
+   * Told after each call event the tracker handled, with the calls its channels belong to
+   * (before and after it): a cluster worker publishes a call that changed without a fact
+   * (bus "view"), so that a gateway's snapshots show what a standalone daemon's show.
+   */
+  onCallsTouched?: (callIds: ReadonlySet<string>) => void;
 }
 
 export interface Daemon {
@@ -419,13 +426,26 @@ export function createDaemon(deps: DaemonDeps): Daemon {
     const before = channelId === undefined ? undefined : tracker.callIdOf(channelId);
     // An agent's answered leg hanging up starts her wrap-up, even while the caller stays on.
     const hungUp = ev.type === "hangup" ? (before ?? tracker.callIdOf(ev.ch.channelId)) : undefined;
+    const touched = deps.onCallsTouched ? callsOf(ev) : null;
     tracker.handle(ev);
+    if (touched) deps.onCallsTouched!(callsOf(ev, touched));
     if (hungUp !== undefined) legsHungUp(hungUp, ev.at);
     if (channelId !== undefined) {
       const callId = before ?? tracker.callIdOf(channelId);
       if (callId !== undefined) trackerLog.debug({ event: ev.type, channelId, callId }, "ami event");
     }
     if (ev.type === "originateResponse") originates.settle(ev.channelId, ev.ok, ev.reason);
+  }
+
+  /** The calls the channels and linkedids of `ev` belong to now, added to `into`. */
+  function callsOf(ev: PbxEvent, into = new Set<string>()): Set<string> {
+    const ids = new Set<string>();
+    addEventIds(ev, ids);
+    for (const id of ids) {
+      const callId = tracker.callIdOf(id);
+      if (callId !== undefined) into.add(callId);
+    }
+    return into;
   }
 
   function legsHungUp(callId: string, at: number): void {

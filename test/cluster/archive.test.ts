@@ -105,7 +105,7 @@ describe.skipIf(!haveNats || !havePg)("cluster: the call log written from the st
         store: { path: join(dir, "worker.db") },
       }),
       log,
-      createDaemon: (cfg) => createDaemon({ config: cfg, log }),
+      createDaemon: (cfg, hooks) => createDaemon({ config: cfg, log, ...hooks }),
     });
     await worker.start();
     await waitFor(() => worker!.daemon?.ami?.isConnected, "worker logged in", 1000);

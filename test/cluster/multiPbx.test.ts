@@ -76,7 +76,7 @@ describe.skipIf(!have)("two PBXs in one cluster", () => {
         cluster: { role: "pbx", pbxId: p, workerId: `w-${p}`, nats: { servers: [nats.url] } },
         store: { path: join(dir, `${p}.db`) },
       });
-      workers[p] = createPbxWorker({ config, log, createDaemon: (cfg) => createDaemon({ config: cfg, log }) });
+      workers[p] = createPbxWorker({ config, log, createDaemon: (cfg, hooks) => createDaemon({ config: cfg, log, ...hooks }) });
       await workers[p].start();
       // Agent states only after the first listing, which would reset them.
       await waitFor(() => lines.some((l) => l.msg === "agent state resynced"), `${p}: agent state resynced`, 3000);

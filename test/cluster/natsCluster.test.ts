@@ -69,7 +69,7 @@ describe.skipIf(!have)("a 3-node JetStream cluster, replicas 3", () => {
         store: { path: join(dir, "worker.db") },
       }),
       log,
-      createDaemon: (cfg) => createDaemon({ config: cfg, log }),
+      createDaemon: (cfg, hooks) => createDaemon({ config: cfg, log, ...hooks }),
     });
     await worker.start();
     await waitFor(() => worker.daemon?.ami?.isConnected, "worker logged in", 1000);
