@@ -200,7 +200,22 @@ async function main() {
       busLatencyMs: { p50: pct(latencies, 50), p99: pct(latencies, 99), n: latencies.length },
     };
   });
-  console.log(JSON.stringify({ soak: "cluster", minutes, failoverEverySeconds: every, kills, report, callLog: callLog ?? "not run: postgresql is not installed" }));
+  // What the stream carried, by kind (a call event's user copies and call-level copy apart).
+  const streamKinds: Record<string, number> = {};
+  {
+    const last = await observer.lastSeq();
+    let seen = 0;
+    const reader = await observer.read(1, ({ entry }) => {
+      seen++;
+      const ev = entry.ev;
+      const kind = ev.kind === "call" ? (ev.event.userId === null ? "call (call-level)" : "call (user copy)") : ev.kind;
+      streamKinds[kind] = (streamKinds[kind] ?? 0) + 1;
+    });
+    const deadline = Date.now() + 60_000;
+    while (seen < last && Date.now() < deadline) await sleep(100);
+    await reader.stop();
+  }
+  console.log(JSON.stringify({ soak: "cluster", minutes, failoverEverySeconds: every, kills, report, callLog: callLog ?? "not run: postgresql is not installed", streamKinds }));
   for (const { ws } of watches) ws.terminate();
   for (const g of gateways) await g.stop();
   await observer.close();

@@ -9,6 +9,7 @@
 import type { KV } from "@nats-io/kv";
 import type { Call } from "../calls/model.js";
 import type { Logger } from "../log.js";
+import { CoalescedKvWriter } from "./kvWriter.js";
 
 export const CALLS_BUCKET = "cti-calls";
 
@@ -31,18 +32,19 @@ export interface OpenCallRecord {
 }
 
 export class KvOpenCalls {
-  /** linkedid → the newest record not yet written, or null for a delete. */
-  private dirty = new Map<string, OpenCallRecord | null>();
-  private writing = new Set<string>();
-  private idle: (() => void)[] = [];
-  failures = 0;
-  private closed = false;
+  private readonly writer: CoalescedKvWriter<OpenCallRecord>;
 
   constructor(
     private readonly kv: KV,
     private readonly pbxId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.writer = new CoalescedKvWriter(kv, log, "open call write failed");
+  }
+
+  get failures(): number {
+    return this.writer.failures;
+  }
 
   private key(linkedId: string): string {
     return `${kvToken(this.pbxId)}.${kvToken(linkedId)}`;
@@ -67,48 +69,21 @@ export class KvOpenCalls {
 
   /** The call's state after an event (call-level copy). Ended calls are removed. */
   note(call: Call, at: string): void {
-    for (const linkedId of call.linkedIds) {
-      this.dirty.set(linkedId, call.state === "ended" ? null : { linkedId, callId: call.callId, snapshot: call, updatedAt: at });
-      if (!this.writing.has(linkedId)) void this.write(linkedId);
-    }
+    for (const linkedId of call.linkedIds) this.writer.set(this.key(linkedId), call.state === "ended" ? null : { linkedId, callId: call.callId, snapshot: call, updatedAt: at });
   }
 
   /** Removes a record that is no longer open (a vanished call closed at takeover). */
   forget(linkedId: string): void {
-    this.dirty.set(linkedId, null);
-    if (!this.writing.has(linkedId)) void this.write(linkedId);
+    this.writer.set(this.key(linkedId), null);
   }
 
   /** Stop writing (the lease is lost: the next active worker owns the map). */
   close(): void {
-    this.closed = true;
-    this.dirty.clear();
-    for (const r of this.idle.splice(0)) r();
+    this.writer.close();
   }
 
   /** Resolves when every change noted so far is written. */
   flushed(): Promise<void> {
-    if (this.writing.size === 0) return Promise.resolve();
-    return new Promise((r) => this.idle.push(r));
-  }
-
-  private async write(linkedId: string): Promise<void> {
-    this.writing.add(linkedId);
-    while (this.dirty.has(linkedId) && !this.closed) {
-      const rec = this.dirty.get(linkedId)!;
-      this.dirty.delete(linkedId);
-      try {
-        if (rec) await this.kv.put(this.key(linkedId), JSON.stringify(rec));
-        else await this.kv.purge(this.key(linkedId));
-      } catch (err) {
-        this.failures++;
-        this.log.warn({ err, linkedId }, "open call write failed");
-        // The newest state is written later unless a newer one is already waiting.
-        if (!this.dirty.has(linkedId)) this.dirty.set(linkedId, rec);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-    this.writing.delete(linkedId);
-    if (this.writing.size === 0) for (const r of this.idle.splice(0)) r();
+    return this.writer.flushed();
   }
 }

@@ -13,6 +13,7 @@ import type { KV } from "@nats-io/kv";
 import type { Logger } from "../log.js";
 import type { WrapUpRow } from "../store/wrapUps.js";
 import type { RecordFact } from "./index.js";
+import { CoalescedKvWriter } from "./kvWriter.js";
 import { kvToken } from "./openCalls.js";
 
 const TOKEN = "wrapup";
@@ -20,18 +21,19 @@ const TOKEN = "wrapup";
 export class KvWrapUps {
   /** key → the row as last noted (a paused fact names only the members). */
   private readonly rows = new Map<string, WrapUpRow>();
-  /** key → the newest row not yet written, or null for a purge. */
-  private readonly dirty = new Map<string, WrapUpRow | null>();
-  private readonly writing = new Set<string>();
-  private idle: (() => void)[] = [];
-  private closed = false;
-  failures = 0;
+  private readonly writer: CoalescedKvWriter<WrapUpRow>;
 
   constructor(
     private readonly kv: KV,
     private readonly pbxId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.writer = new CoalescedKvWriter(kv, log, "wrap-up record write failed");
+  }
+
+  get failures(): number {
+    return this.writer.failures;
+  }
 
   private key(callId: string, userId: string): string {
     return `${kvToken(this.pbxId)}.${TOKEN}.${kvToken(callId)}.${kvToken(userId)}`;
@@ -66,39 +68,16 @@ export class KvWrapUps {
       if (!row) return; // its start was before this worker's time and not in KV: nothing to update
       this.rows.set(k, { ...row, paused: r.paused.map(([q, i]) => [q, i] as [string, string]) });
     } else this.rows.delete(k);
-    this.dirty.set(k, this.rows.get(k) ?? null);
-    if (!this.writing.has(k)) void this.write(k);
+    this.writer.set(k, this.rows.get(k) ?? null);
   }
 
   /** Stop writing (the lease is lost: the next active worker owns the rows). */
   close(): void {
-    this.closed = true;
-    this.dirty.clear();
-    for (const r of this.idle.splice(0)) r();
+    this.writer.close();
   }
 
   /** Resolves when every fact noted so far is written. */
   flushed(): Promise<void> {
-    if (this.writing.size === 0) return Promise.resolve();
-    return new Promise((r) => this.idle.push(r));
-  }
-
-  private async write(k: string): Promise<void> {
-    this.writing.add(k);
-    while (this.dirty.has(k) && !this.closed) {
-      const row = this.dirty.get(k)!;
-      this.dirty.delete(k);
-      try {
-        if (row) await this.kv.put(k, JSON.stringify(row));
-        else await this.kv.purge(k);
-      } catch (err) {
-        this.failures++;
-        this.log.warn({ err, key: k }, "wrap-up record write failed");
-        if (!this.dirty.has(k)) this.dirty.set(k, row);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-    this.writing.delete(k);
-    if (this.writing.size === 0) for (const r of this.idle.splice(0)) r();
+    return this.writer.flushed();
   }
 }
