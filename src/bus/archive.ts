@@ -172,6 +172,11 @@ export class StreamArchiver {
     this.stats.active = false;
   }
 
+  /** The stream sequence up to which every message is stored and acknowledged, by whichever archiver (the consumer's ack floor). */
+  async ackFloor(): Promise<number> {
+    return (await this.o.bus.jsm.consumers.info(STREAM, ARCHIVE_CONSUMER)).ack_floor.stream_seq;
+  }
+
   private get mayWork(): boolean {
     return !this.stopped && this.stats.active && (this.lease?.fresh ?? false);
   }

@@ -20,6 +20,9 @@ export interface NewOutboxRow {
   payload: string;
   /** ISO time the event happened (and the first attempt may start). */
   at: string;
+  /** A cluster's row: the stream position of its cause (message sequence, then the row's place in it); orders a call's rows. */
+  seq?: number;
+  pos?: number;
 }
 
 export interface OutboxRow {
@@ -51,6 +54,9 @@ export interface OpenOutboxRow {
   nextAt: number;
   createdAt: number;
   retrySince: number;
+  /** Stream position (a cluster's rows): a call's rows go in this order, not in id order. */
+  seq?: number;
+  pos?: number;
 }
 
 type Awaitable<T> = T | Promise<T>;

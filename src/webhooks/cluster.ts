@@ -27,6 +27,8 @@ export interface ClusterWebhooksDeps {
   log: Logger;
   registry: Registry;
   version: string;
+  /** The archive consumer's ack floor (bus/archive.ts); null while unknown. */
+  ackFloor: () => Promise<number | null>;
   now?: () => number;
 }
 
@@ -35,10 +37,13 @@ export class ClusterWebhooks {
   readonly deliverer: Webhooks;
   private readonly rows: StreamWebhookRows;
   private purgeTimer: NodeJS.Timeout | null = null;
+  /** The last stream sequence the archiver stored, and the timer that reads again until the ack floor shows it. */
+  private stored = 0;
+  private chaseTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly d: ClusterWebhooksDeps) {
     const { config } = d;
-    this.outbox = new PgOutbox(d.store.pool);
+    this.outbox = new PgOutbox(d.store.pool, { ackFloor: d.ackFloor });
     this.deliverer = new Webhooks({
       targets: config.webhooks,
       outbox: this.outbox,
@@ -61,9 +66,25 @@ export class ClusterWebhooks {
     return { webhookRows: (seq, entry) => this.rows.rowsOf(seq, entry), onActive: (active) => this.active(active) };
   }
 
-  /** A batch was stored: read its rows on the next turn. */
-  kick(): void {
+  /**
+   * A batch up to `lastSeq` was stored: read its rows on the next turn, and again a few times
+   * until the server's ack floor shows the batch's acks (they are not waited for).
+   */
+  kick(lastSeq: number): void {
+    this.stored = Math.max(this.stored, lastSeq);
     this.deliverer.kick();
+    this.chase(0);
+  }
+
+  private chase(n: number): void {
+    if (this.chaseTimer || n >= 50) return;
+    this.chaseTimer = setTimeout(() => {
+      this.chaseTimer = null;
+      if (this.outbox.ackFloor >= this.stored) return;
+      this.deliverer.kick();
+      this.chase(n + 1);
+    }, 20);
+    this.chaseTimer.unref();
   }
 
   active(on: boolean): void {
@@ -78,6 +99,8 @@ export class ClusterWebhooks {
 
   stop(): void {
     this.deliverer.stop();
+    if (this.chaseTimer) clearTimeout(this.chaseTimer);
+    this.chaseTimer = null;
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     this.purgeTimer = null;
   }

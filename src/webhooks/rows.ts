@@ -87,7 +87,8 @@ export class StreamWebhookRows {
     }
     if (events.length === 0) return [];
     const picks = picksFor(this.o.targets, events);
-    return picks.length === 0 ? [] : rowsOf(picks, this.o.popTemplate(), (p) => streamEventId(seq, entry, p.index, p.target));
+    if (picks.length === 0) return [];
+    return rowsOf(picks, this.o.popTemplate(), (p) => streamEventId(seq, entry, p.index, p.target)).map((r, pos) => ({ ...r, seq, pos }));
   }
 
   private remember(call: Call, at: number): void {

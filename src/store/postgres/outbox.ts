@@ -10,6 +10,12 @@
  * lock first: rows get their ids and commit one transaction at a time, and a committed id means
  * every smaller one is committed (or rolled back). Only transactions that carry webhook rows take
  * it, for the insert and the commit.
+ *
+ * A call's rows go in stream order (`seq`, `pos`), and a row is handed to the deliverer only once
+ * the archive consumer's ack floor (every message up to it stored) has passed its message: after
+ * a takeover the server redelivers what the dead archiver held only after the ack wait, while
+ * newer messages come at once, so a call's `call.ended` row may be written before its
+ * `call.ringing` row; held back, it still goes after it.
  */
 import type pg from "pg";
 import { toRow, type NewOutboxRow, type OpenOutboxRow, type OutboxAdmin, type OutboxRow, type OutboxState, type WebhookOutbox } from "../outbox.js";
@@ -27,32 +33,60 @@ export async function insertOutboxRows(c: Q, rows: readonly NewOutboxRow[]): Pro
   const values: unknown[] = [];
   const tuples = rows.map((r) => {
     const b = values.length;
-    values.push(r.eventId, r.target, r.type, r.callId, r.payload, r.at);
-    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, 'pending', 0, $${b + 6}, $${b + 6}, $${b + 6})`;
+    values.push(r.eventId, r.target, r.type, r.callId, r.payload, r.at, r.seq ?? 0, r.pos ?? 0);
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, 'pending', 0, $${b + 6}, $${b + 6}, $${b + 6}, $${b + 7}, $${b + 8})`;
   });
   await c.query(
-    `INSERT INTO outbox (event_id, target, kind, call_id, payload, state, attempts, next_at, created_at, retry_since) VALUES ${tuples.join(", ")} ON CONFLICT (event_id) DO NOTHING`,
+    `INSERT INTO outbox (event_id, target, kind, call_id, payload, state, attempts, next_at, created_at, retry_since, seq, pos) VALUES ${tuples.join(", ")} ON CONFLICT (event_id) DO NOTHING`,
     values,
   );
 }
 
+export interface PgOutboxOptions {
+  /** The archive consumer's ack floor (null: unknown, keep the last one); absent: every row is final (the CLI, tests). */
+  ackFloor?: () => Promise<number | null>;
+}
+
 export class PgOutbox implements WebhookOutbox, OutboxAdmin {
-  constructor(private readonly pool: pg.Pool) {}
+  /** Rows of messages past this are held back (see above). */
+  private floor = Number.POSITIVE_INFINITY;
+  /** The smallest stream sequence of a row held back, and reads that must start over once the floor passes it. */
+  private heldFrom: number | null = null;
+  private epoch = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: PgOutboxOptions = {},
+  ) {
+    if (opts.ackFloor) this.floor = 0;
+  }
 
   async open(afterId: number): Promise<OpenOutboxRow[]> {
     const { rows } = await this.pool.query<Record<string, unknown>>(
-      `SELECT id, target, call_id, attempts, next_at, created_at, retry_since FROM outbox WHERE id > $1 AND state IN ${OPEN} ORDER BY id`,
+      `SELECT id, target, call_id, attempts, next_at, created_at, retry_since, seq, pos FROM outbox WHERE id > $1 AND state IN ${OPEN} ORDER BY id`,
       [afterId],
     );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      target: r.target as string,
-      callId: r.call_id as string,
-      attempts: r.attempts as number,
-      nextAt: Date.parse(r.next_at as string),
-      createdAt: Date.parse(r.created_at as string),
-      retrySince: Date.parse(r.retry_since as string),
-    }));
+    const out: OpenOutboxRow[] = [];
+    for (const r of rows) {
+      const seq = Number(r.seq);
+      if (seq > this.floor) {
+        // Skipped past the deliverer's id mark: a read of every row follows when the floor passes it.
+        this.heldFrom = Math.min(this.heldFrom ?? seq, seq);
+        continue;
+      }
+      out.push({
+        id: Number(r.id),
+        target: r.target as string,
+        callId: r.call_id as string,
+        attempts: r.attempts as number,
+        nextAt: Date.parse(r.next_at as string),
+        createdAt: Date.parse(r.created_at as string),
+        retrySince: Date.parse(r.retry_since as string),
+        seq,
+        pos: r.pos as number,
+      });
+    }
+    return out;
   }
 
   async payload(id: number): Promise<{ body: string; eventId: string; type: string } | null> {
@@ -61,9 +95,25 @@ export class PgOutbox implements WebhookOutbox, OutboxAdmin {
     return r ? { body: r.payload, eventId: r.event_id, type: r.kind } : null;
   }
 
+  /** The change mark of the commands, plus one for every time the ack floor passed rows held back. */
   async dataVersion(): Promise<number> {
+    if (this.opts.ackFloor) {
+      const floor = await this.opts.ackFloor().catch(() => null);
+      if (floor !== null && floor > this.floor) {
+        this.floor = floor;
+        if (this.heldFrom !== null && this.heldFrom <= floor) {
+          this.heldFrom = null;
+          this.epoch++;
+        }
+      }
+    }
     const { rows } = await this.pool.query<{ n: string }>("SELECT n FROM outbox_changes WHERE id = 1");
-    return Number(rows[0]?.n ?? 0);
+    return Number(rows[0]?.n ?? 0) * 1_000_000 + this.epoch;
+  }
+
+  /** The ack floor last read (tests). */
+  get ackFloor(): number {
+    return this.floor;
   }
 
   async delivered(id: number, at: string, status: number): Promise<void> {

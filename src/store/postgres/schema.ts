@@ -130,6 +130,10 @@ export const PG_MIGRATIONS: string[] = [
     next_at TEXT NOT NULL,
     created_at TEXT NOT NULL,
     retry_since TEXT NOT NULL,
+    -- The stream position of the cause (message sequence, place in it): a call's rows go in this
+    -- order, and none before the archive consumer's ack floor passed it (postgres/outbox.ts).
+    seq BIGINT NOT NULL DEFAULT 0,
+    pos INTEGER NOT NULL DEFAULT 0,
     delivered_at TEXT,
     last_attempt_at TEXT,
     last_status INTEGER,
