@@ -207,7 +207,6 @@ describe.skipIf(!haveNats || !havePg)("cluster: webhooks from the PostgreSQL out
     const rows = await query<{ event_id: string }>(pgs.url, "SELECT event_id FROM outbox ORDER BY id");
     expect(rx.received).toHaveLength(reference.phase1.length);
     expect(rx.received.map((r) => r.json.id).sort()).toEqual(rows.map((r) => r.event_id).sort());
-    if (process.env.WH_DUMP) (await import("node:fs")).writeFileSync("/tmp/wh1.json", JSON.stringify({ got: perCall(rx.received), want: perCall(reference.phase1) }));
     expect(perCall(rx.received)).toEqual(perCall(reference.phase1));
     expect(rx.received.some((r) => r.json.type === "call.annotated" && r.json.webhook === "alice-desk")).toBe(true);
     expect(new Set(rx.received.map((r) => r.json.type))).toEqual(new Set(["call.dialing", "call.ringing", "call.answered", "call.held", "call.transferred", "call.ended", "call.missed", "call.annotated"]));
@@ -241,7 +240,6 @@ describe.skipIf(!haveNats || !havePg)("cluster: webhooks from the PostgreSQL out
     expect(got).toHaveLength(reference.phase2.length);
     expect(phase2().filter((r) => r.json.id === held.json.id).map((r) => r.answer)).toEqual(["hang", 200]);
     // De-duplicated by id: the standalone daemon's events, each call's in order.
-    if (process.env.WH_DUMP) (await import("node:fs")).writeFileSync("/tmp/wh2.json", JSON.stringify({ got: perCall(got), want: perCall(reference.phase2) }));
     expect(perCall(got)).toEqual(perCall(reference.phase2));
     for (const r of phase2()) expect(verifySignature(SECRET, r.body, r.headers["x-ctibridge-signature"] as string, Math.floor(Date.now() / 1000)).ok).toBe(true);
   }, 60_000);
