@@ -138,10 +138,7 @@ export class Webhooks {
   private writer(events: WebhookEvent[]): (() => void) | undefined {
     const add = this.d.outbox.add?.bind(this.d.outbox);
     if (!add) throw new Error("this outbox is written by the stream archiver, not by the deliverer");
-    const picks = picksFor(
-      this.targets.map((t) => t.cfg),
-      events,
-    );
+    const picks = picksFor(this.d.targets, events);
     if (picks.length === 0) return undefined;
     let rows: ReturnType<typeof rowsOf> | null = null;
     return () => add((rows ??= rowsOf(picks, this.d.popTemplate(), () => randomUUID())));
