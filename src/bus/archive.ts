@@ -172,9 +172,10 @@ export class StreamArchiver {
     this.stats.active = false;
   }
 
-  /** The stream sequence up to which every message is stored and acknowledged, by whichever archiver (the consumer's ack floor). */
-  async ackFloor(): Promise<number> {
-    return (await this.o.bus.jsm.consumers.info(STREAM, ARCHIVE_CONSUMER)).ack_floor.stream_seq;
+  /** The consumer's progress: every message up to `ackFloor` stored and acknowledged (by whichever archiver), up to `delivered` handed out. */
+  async progress(): Promise<{ ackFloor: number; delivered: number }> {
+    const info = await this.o.bus.jsm.consumers.info(STREAM, ARCHIVE_CONSUMER);
+    return { ackFloor: info.ack_floor.stream_seq, delivered: info.delivered.stream_seq };
   }
 
   private get mayWork(): boolean {

@@ -97,7 +97,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const callStore: CallStore | null = pgStore;
   let archiver: StreamArchiver | null = null;
   // Webhooks: rows written by the archiver with their calls, delivered while this gateway holds the archive lease.
-  const webhooks = pgStore && cluster.archive.enabled && config.webhooks.length > 0 ? new ClusterWebhooks({ config, store: pgStore, log: log.child({ component: "webhooks" }), registry, version: deps.version, now, ackFloor: async () => archiver?.ackFloor() ?? null }) : null;
+  const webhooks = pgStore && cluster.archive.enabled && config.webhooks.length > 0 ? new ClusterWebhooks({ config, store: pgStore, log: log.child({ component: "webhooks" }), registry, version: deps.version, now, progress: async () => archiver?.progress() ?? null }) : null;
   const archiveMetrics = {
     written: new Counter({ name: "ctibridge_archive_calls_written_total", help: "Call snapshots this gateway wrote to the call log from the stream", registers: [registry] }),
     active: new Gauge({

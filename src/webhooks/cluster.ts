@@ -13,7 +13,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { CallStore } from "../store/index.js";
 import type { NewOutboxRow } from "../store/outbox.js";
-import { PgOutbox } from "../store/postgres/outbox.js";
+import { PgOutbox, type ArchiveProgress } from "../store/postgres/outbox.js";
 import type { PostgresCallStore } from "../store/postgres/store.js";
 import { Webhooks } from "./deliver.js";
 import { StreamWebhookRows } from "./rows.js";
@@ -27,8 +27,8 @@ export interface ClusterWebhooksDeps {
   log: Logger;
   registry: Registry;
   version: string;
-  /** The archive consumer's ack floor (bus/archive.ts); null while unknown. */
-  ackFloor: () => Promise<number | null>;
+  /** The archive consumer's progress (bus/archive.ts); null while unknown. */
+  progress: () => Promise<ArchiveProgress | null>;
   now?: () => number;
 }
 
@@ -43,7 +43,7 @@ export class ClusterWebhooks {
 
   constructor(private readonly d: ClusterWebhooksDeps) {
     const { config } = d;
-    this.outbox = new PgOutbox(d.store.pool, { ackFloor: d.ackFloor });
+    this.outbox = new PgOutbox(d.store.pool, { progress: d.progress });
     this.deliverer = new Webhooks({
       targets: config.webhooks,
       outbox: this.outbox,

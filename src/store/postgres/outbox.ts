@@ -15,7 +15,9 @@
  * the archive consumer's ack floor (every message up to it stored) has passed its message: after
  * a takeover the server redelivers what the dead archiver held only after the ack wait, while
  * newer messages come at once, so a call's `call.ended` row may be written before its
- * `call.ringing` row; held back, it still goes after it.
+ * `call.ringing` row; held back, it still goes after it. A row of a message the consumer has not
+ * delivered (yet, as far as it says: a stream or consumer made again since) is final: nothing
+ * before it is in progress, and it must not wait for a new stream to count up to it.
  */
 import type pg from "pg";
 import { toRow, type NewOutboxRow, type OpenOutboxRow, type OutboxAdmin, type OutboxRow, type OutboxState, type WebhookOutbox } from "../outbox.js";
@@ -42,15 +44,22 @@ export async function insertOutboxRows(c: Q, rows: readonly NewOutboxRow[]): Pro
   );
 }
 
+/** The archive consumer's progress: every message up to `ackFloor` stored, up to `delivered` handed to an archiver. */
+export interface ArchiveProgress {
+  ackFloor: number;
+  delivered: number;
+}
+
 export interface PgOutboxOptions {
-  /** The archive consumer's ack floor (null: unknown, keep the last one); absent: every row is final (the CLI, tests). */
-  ackFloor?: () => Promise<number | null>;
+  /** The archive consumer's progress (null: unknown, keep the last); absent: every row is final (the CLI, tests). */
+  progress?: () => Promise<ArchiveProgress | null>;
 }
 
 export class PgOutbox implements WebhookOutbox, OutboxAdmin {
-  /** Rows of messages past this are held back (see above). */
+  /** Rows of messages past this (and delivered) are held back (see above). */
   private floor = Number.POSITIVE_INFINITY;
-  /** The smallest stream sequence of a row held back, and reads that must start over once the floor passes it. */
+  private handedOut = Number.POSITIVE_INFINITY;
+  /** The smallest stream sequence of a row held back, and reads that must start over once it may go. */
   private heldFrom: number | null = null;
   private epoch = 0;
 
@@ -58,19 +67,34 @@ export class PgOutbox implements WebhookOutbox, OutboxAdmin {
     private readonly pool: pg.Pool,
     private readonly opts: PgOutboxOptions = {},
   ) {
-    if (opts.ackFloor) this.floor = 0;
+    if (opts.progress) this.floor = 0;
+  }
+
+  private async progress(): Promise<void> {
+    const p = await this.opts.progress?.().catch(() => null);
+    if (!p) return;
+    this.floor = p.ackFloor;
+    this.handedOut = p.delivered;
+    if (this.heldFrom !== null && (this.heldFrom <= this.floor || this.heldFrom > this.handedOut)) {
+      this.heldFrom = null;
+      this.epoch++;
+    }
   }
 
   async open(afterId: number): Promise<OpenOutboxRow[]> {
+    // The floor as of before the read (dataVersion), what was delivered as of after it: a row
+    // read was written from a delivered message, so only a stale one is past `delivered`.
+    const floor = this.floor;
     const { rows } = await this.pool.query<Record<string, unknown>>(
       `SELECT id, target, call_id, attempts, next_at, created_at, retry_since, seq, pos FROM outbox WHERE id > $1 AND state IN ${OPEN} ORDER BY id`,
       [afterId],
     );
+    if (this.opts.progress) await this.progress();
     const out: OpenOutboxRow[] = [];
     for (const r of rows) {
       const seq = Number(r.seq);
-      if (seq > this.floor) {
-        // Skipped past the deliverer's id mark: a read of every row follows when the floor passes it.
+      if (seq > floor && seq <= this.handedOut) {
+        // Skipped past the deliverer's id mark: a read of every row follows when it may go.
         this.heldFrom = Math.min(this.heldFrom ?? seq, seq);
         continue;
       }
@@ -95,18 +119,9 @@ export class PgOutbox implements WebhookOutbox, OutboxAdmin {
     return r ? { body: r.payload, eventId: r.event_id, type: r.kind } : null;
   }
 
-  /** The change mark of the commands, plus one for every time the ack floor passed rows held back. */
+  /** The change mark of the commands, plus one for every time rows held back may go. */
   async dataVersion(): Promise<number> {
-    if (this.opts.ackFloor) {
-      const floor = await this.opts.ackFloor().catch(() => null);
-      if (floor !== null && floor > this.floor) {
-        this.floor = floor;
-        if (this.heldFrom !== null && this.heldFrom <= floor) {
-          this.heldFrom = null;
-          this.epoch++;
-        }
-      }
-    }
+    await this.progress();
     const { rows } = await this.pool.query<{ n: string }>("SELECT n FROM outbox_changes WHERE id = 1");
     return Number(rows[0]?.n ?? 0) * 1_000_000 + this.epoch;
   }
