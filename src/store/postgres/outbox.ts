@@ -4,13 +4,6 @@
  * the call they belong to (`insertOutboxRows`), delivered by the gateway holding the archive
  * lease (webhooks/deliver.ts over `PgOutbox`), listed, retried and purged by the CLI.
  *
- * The deliverer reads new rows by id (`id > last read`). With several writers at once a sequence
- * hands out ids in one order and transactions commit in another, so a reader could see id 6
- * before id 5 commits and never read 5. The insert therefore takes a transaction-level advisory
- * lock first: rows get their ids and commit one transaction at a time, and a committed id means
- * every smaller one is committed (or rolled back). Only transactions that carry webhook rows take
- * it, for the insert and the commit.
- *
  * A call's rows go in stream order (`seq`, `pos`), and a row is handed to the deliverer only once
  * the archive consumer's ack floor (every message up to it stored) has passed its message: after
  * a takeover the server redelivers what the dead archiver held only after the ack wait, while
@@ -18,12 +11,18 @@
  * `call.ringing` row; held back, it still goes after it. A row of a message the consumer has not
  * delivered (yet, as far as it says: a stream or consumer made again since) is final: nothing
  * before it is in progress, and it must not wait for a new stream to count up to it.
+ *
+ * The floor also keeps the deliverer's read of new rows by id (`id > last read`) whole, although
+ * the archiver writes a few calls at once and a sequence hands out ids in another order than
+ * transactions commit: a row it returns is of a message acknowledged, so committed, before the
+ * read, and so is every row with a smaller id (those of later batches are numbered after it);
+ * a row held back is seen, and every row is read again once the floor passes it. A `PgOutbox`
+ * without `progress` (the CLI) returns every open row, and is not for delivery while an archiver
+ * writes.
  */
 import type pg from "pg";
 import { toRow, type NewOutboxRow, type OpenOutboxRow, type OutboxAdmin, type OutboxRow, type OutboxState, type WebhookOutbox } from "../outbox.js";
 
-/** The advisory lock that orders outbox inserts (see above). */
-const OUTBOX_LOCK = 0x63746f62; // "ctob"
 const OPEN = "('pending', 'failed')";
 
 type Q = Pick<pg.PoolClient, "query">;
@@ -31,7 +30,6 @@ type Q = Pick<pg.PoolClient, "query">;
 /** Insert rows once each (a row whose event id is stored already is skipped); call inside the transaction of their cause. */
 export async function insertOutboxRows(c: Q, rows: readonly NewOutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await c.query("SELECT pg_advisory_xact_lock($1)", [OUTBOX_LOCK]);
   const values: unknown[] = [];
   const tuples = rows.map((r) => {
     const b = values.length;

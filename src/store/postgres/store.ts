@@ -62,7 +62,7 @@ export class PostgresCallStore implements CallStore {
     return rows[0]?.v ?? 0;
   }
 
-  /** `outbox`: webhook rows written last, just before the commit (their lock is held that long only). */
+  /** `outbox`: webhook rows, written last in the transaction. */
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, outbox: readonly NewOutboxRow[] = []): Promise<T> {
     const c = await this.pool.connect();
     try {
