@@ -16,6 +16,11 @@
  * the acks means the batch is delivered again (to whichever archiver then holds the lease). Every write is an idempotent, versioned upsert
  * (version: event time, then stream sequence), so a second delivery never duplicates a call or
  * turns a newer record into an older one.
+ *
+ * Webhooks (`webhookRows`): each message's webhook outbox rows are written in the transaction of
+ * the snapshot (or annotation) they belong to; a coalesced snapshot carries the rows of every
+ * message it stands for, in stream order. Their event ids come from the message, so a
+ * redelivered batch adds no row (webhooks/rows.ts). The lease holder delivers them (`onActive`).
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -23,6 +28,7 @@ import type { Call } from "../calls/model.js";
 import { iso } from "../calls/outcomes.js";
 import type { Logger } from "../log.js";
 import type { CallStore } from "../store/index.js";
+import type { NewOutboxRow } from "../store/outbox.js";
 import { applyRecord } from "../store/records.js";
 import type { BusEntry } from "./entry.js";
 import { isNotFound, natsRetry, STREAM, type JetStreamBus } from "./jetstream.js";
@@ -49,6 +55,10 @@ export interface ArchiveOptions {
   retryMs?: number;
   /** Called after each stored batch: calls written, last stream sequence stored. */
   onStored?: (calls: number, lastSeq: number) => void;
+  /** The webhook outbox rows of one message, asked for every message in stream order. */
+  webhookRows?: (seq: number, entry: BusEntry) => Promise<NewOutboxRow[]>;
+  /** This gateway took (true) or lost or gave up (false) the archive lease. */
+  onActive?: (active: boolean) => void;
 }
 
 export interface ArchiveStats {
@@ -65,25 +75,29 @@ export interface ArchiveStats {
   held: number;
 }
 
-type Item = { kind: "snapshot"; call: Call; at: string; seq: number } | { kind: "other"; entry: BusEntry; seq: number };
+type Item = { kind: "snapshot"; call: Call; at: string; seq: number; rows: NewOutboxRow[] } | { kind: "other"; entry: BusEntry; seq: number; rows: NewOutboxRow[] };
 
-/** What a batch becomes: runs of snapshots (coalesced per call) between the other facts, in stream order. */
-export function planBatch(entries: { seq: number; entry: BusEntry }[]): Item[][] {
+/**
+ * What a batch becomes: runs of snapshots (coalesced per call) between the other facts, in stream
+ * order. A coalesced snapshot carries the webhook rows of every message it replaced, in order.
+ */
+export function planBatch(entries: { seq: number; entry: BusEntry; rows?: NewOutboxRow[] }[]): Item[][] {
   const steps: Item[][] = [];
   let run = new Map<string, Item>();
   const close = () => {
     if (run.size > 0) steps.push([...run.values()]);
     run = new Map();
   };
-  for (const { seq, entry } of entries) {
+  for (const { seq, entry, rows = [] } of entries) {
     const ev = entry.ev;
     if (ev.kind === "call") {
       if (ev.event.userId !== null) continue; // a user's copy: the call-level copy carries the same call
       // A call already waiting keeps its place; the newest snapshot is written.
-      run.set(ev.event.call.callId, { kind: "snapshot", call: ev.event.call, at: iso(ev.event.at), seq });
+      const before = run.get(ev.event.call.callId)?.rows ?? [];
+      run.set(ev.event.call.callId, { kind: "snapshot", call: ev.event.call, at: iso(ev.event.at), seq, rows: before.length ? [...before, ...rows] : rows });
     } else if (ev.kind === "done" || ev.kind === "record") {
       close();
-      steps.push([{ kind: "other", entry, seq }]);
+      steps.push([{ kind: "other", entry, seq, rows }]);
     }
   }
   close();
@@ -114,11 +128,13 @@ export class StreamArchiver {
       onAcquired: (term) => {
         this.o.log.info({ term }, "archiving the stream into the call log");
         this.stats.active = true;
+        this.o.onActive?.(true);
         this.running = this.run().catch((err: unknown) => this.o.log.error({ err }, "archiver stopped"));
       },
       onLost: () => {
         this.o.log.warn({}, "archive lease lost, standing by");
         this.stats.active = false;
+        this.o.onActive?.(false);
         void this.messages?.close();
       },
     });
@@ -157,7 +173,14 @@ export class StreamArchiver {
     await this.messages?.close().catch(() => undefined);
     await this.running;
     await this.lease?.stop(true);
+    if (this.stats.active) this.o.onActive?.(false);
     this.stats.active = false;
+  }
+
+  /** The consumer's progress: every message up to `ackFloor` stored and acknowledged (by whichever archiver), up to `delivered` handed out. */
+  async progress(): Promise<{ ackFloor: number; delivered: number }> {
+    const info = await this.o.bus.jsm.consumers.info(STREAM, ARCHIVE_CONSUMER);
+    return { ackFloor: info.ack_floor.stream_seq, delivered: info.delivered.stream_seq };
   }
 
   private get mayWork(): boolean {
@@ -215,7 +238,7 @@ export class StreamArchiver {
   /** Store what is held, retrying until it is stored (true) or this archiver may not work (false). */
   private async storeHeld(): Promise<boolean> {
     const batch = this.held;
-    const entries: { seq: number; entry: BusEntry }[] = [];
+    const entries: { seq: number; entry: BusEntry; rows?: NewOutboxRow[] }[] = [];
     for (const m of batch) {
       try {
         entries.push({ seq: m.seq, entry: m.json<BusEntry>() });
@@ -223,12 +246,17 @@ export class StreamArchiver {
         this.o.log.warn({ err, seq: m.seq, subject: m.subject }, "bad bus message not archived");
       }
     }
-    const steps = planBatch(entries);
+    let steps: Item[][] | null = null;
     let pause = this.o.retryMs ?? 1_000;
     let done = 0;
     for (;;) {
       if (!this.mayWork) return false;
       try {
+        // Webhook rows in stream order (an annotation may read its call from the store: retried with the writes).
+        if (!steps) {
+          if (this.o.webhookRows) for (const e of entries) e.rows = await this.o.webhookRows(e.seq, e.entry);
+          steps = planBatch(entries);
+        }
         let calls = 0;
         for (; done < steps.length; done++) calls += await this.apply(steps[done]!);
         for (const m of batch) m.ack();
@@ -261,7 +289,7 @@ export class StreamArchiver {
     if (first.kind === "other") {
       const ev = first.entry.ev;
       if (ev.kind === "done") await this.o.store.markOpenDone(ev.done.callId, [ev.done.userId], ev.done.doneAt);
-      else if (ev.kind === "record") await applyRecord(this.o.store, ev.record);
+      else if (ev.kind === "record") await applyRecord(this.o.store, ev.record, first.rows);
       return 0;
     }
     const width = Math.max(1, this.o.concurrency);
@@ -269,7 +297,7 @@ export class StreamArchiver {
       await Promise.all(
         step.slice(i, i + width).map((it) => {
           const s = it as Extract<Item, { kind: "snapshot" }>;
-          return this.o.store.save(s.call, { at: s.at, seq: s.seq });
+          return this.o.store.save(s.call, { at: s.at, seq: s.seq }, s.rows);
         }),
       );
     }

@@ -1,11 +1,16 @@
 /**
- * `ctibridge webhooks list|retry|purge` (docs/webhooks.md): the outbox, read and changed
- * through SQLite while the daemon runs (WAL; a running daemon sees a retried row within 5 s).
+ * `ctibridge webhooks list|retry|purge` (docs/webhooks.md): the outbox, read and changed while
+ * the daemon runs: SQLite's (WAL; a running daemon sees a retried row within 5 s), or in cluster
+ * mode with store.kind postgres the cluster's PostgreSQL outbox (the delivering gateway sees a
+ * retried row within 5 s).
  */
 import { Option, type Command } from "commander";
 import type { CliIo, ConfigOpts } from "./cli.js";
 import type { DataCommandHelpers } from "./cliData.js";
-import { Outbox, OUTBOX_STATES, type OutboxRow, type OutboxState } from "../store/outbox.js";
+import type { Config } from "../config.js";
+import { Outbox, OUTBOX_STATES, type OutboxAdmin, type OutboxRow, type OutboxState } from "../store/outbox.js";
+import { describeStore, postgresStore } from "../store/open.js";
+import { PgOutbox } from "../store/postgres/outbox.js";
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -23,6 +28,31 @@ function formatRow(r: OutboxRow): string {
 
 export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHelpers): void {
   const { withConfig, config } = h;
+  /** Run `fn` on the configured outbox: a cluster's PostgreSQL one, else the SQLite file's. False when it cannot be opened (said on stderr). */
+  async function withOutbox(c: Config, fn: (box: OutboxAdmin) => Promise<void> | void): Promise<boolean> {
+    if (c.mode === "cluster" && c.store.kind === "postgres") {
+      const store = postgresStore(c);
+      try {
+        try {
+          await store.open();
+        } catch (err) {
+          io.err(`ctibridge: store: ${describeStore(c, "")} cannot be read: ${String((err as Error)?.message ?? err).split("\n")[0]}\n`);
+          return false;
+        }
+        await fn(new PgOutbox(store.pool));
+        return true;
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    }
+    const db = h.db(c);
+    try {
+      await fn(new Outbox(db));
+      return true;
+    } finally {
+      db.close();
+    }
+  }
   const webhooks = program.command("webhooks").description("the webhook outbox: list events, send dead ones again, purge delivered ones");
 
   withConfig(webhooks.command("list").description("outbox events, newest first"))
@@ -30,28 +60,25 @@ export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHe
     .option("--webhook <name>", "only events for this target")
     .option("--limit <n>", "at most this many", (v) => Number(v), 100)
     .option("--json", "one JSON object per line (the payload as sent)")
-    .action((o: ConfigOpts & { state?: OutboxState; webhook?: string; limit: number; json?: boolean }) => {
+    .action(async (o: ConfigOpts & { state?: OutboxState; webhook?: string; limit: number; json?: boolean }) => {
       const c = config(o);
       if (!Number.isInteger(o.limit) || o.limit < 1) {
         io.err("ctibridge: --limit: expected a positive whole number\n");
         return io.exit(1);
       }
-      const db = h.db(c);
-      try {
-        const box = new Outbox(db);
-        for (const r of box.list({ state: o.state, target: o.webhook, limit: o.limit })) {
+      const ok = await withOutbox(c, async (box) => {
+        for (const r of await box.list({ state: o.state, target: o.webhook, limit: o.limit })) {
           io.out((o.json ? JSON.stringify({ ...r, payload: JSON.parse(r.payload) }) : formatRow(r)) + "\n");
         }
-        const n = box.counts();
+        const n = await box.counts();
         io.err(`pending ${n.pending}, failed ${n.failed}, delivered ${n.delivered}, dead ${n.dead}\n`);
-      } finally {
-        db.close();
-      }
+      });
+      if (!ok) io.exit(1);
     });
 
   withConfig(webhooks.command("retry [ids...]").description("send failed or dead events again from now (attempts and the retry period start over)"))
     .option("--dead", "every dead event")
-    .action((ids: string[], o: ConfigOpts & { dead?: boolean }) => {
+    .action(async (ids: string[], o: ConfigOpts & { dead?: boolean }) => {
       const c = config(o);
       if (!o.dead && ids.length === 0) {
         io.err("ctibridge: webhooks retry: name outbox ids (from `webhooks list`) or --dead\n");
@@ -62,16 +89,13 @@ export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHe
         io.err(`ctibridge: webhooks retry: not an outbox id: ${bad.join(", ")}\n`);
         return io.exit(1);
       }
-      const db = h.db(c);
-      try {
-        const box = new Outbox(db);
+      const ok = await withOutbox(c, async (box) => {
         const now = new Date().toISOString();
-        const n = o.dead ? box.retry(now, { dead: true }) : box.retry(now, { ids: ids.map(Number) });
+        const n = await (o.dead ? box.retry(now, { dead: true }) : box.retry(now, { ids: ids.map(Number) }));
         io.out(`${n} events will be sent again\n`);
         if (!o.dead && n < ids.length) io.err(`${ids.length - n} of the ids named are not failed or dead events (delivered, pending, or no such id)\n`);
-      } finally {
-        db.close();
-      }
+      });
+      if (!ok) io.exit(1);
     });
 
   withConfig(webhooks.command("purge").description("delete delivered (default), dead or open events"))
@@ -80,7 +104,7 @@ export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHe
     .option("--open", "pending and failed events too (with --webhook: a target no longer configured; they are never sent)")
     .option("--webhook <name>", "only events for this target")
     .option("--older-than <age>", "only those finished (or, open, created) more than this long ago: 30d, 12h, 90m, 45s")
-    .action((o: ConfigOpts & { delivered?: boolean; dead?: boolean; open?: boolean; webhook?: string; olderThan?: string }) => {
+    .action(async (o: ConfigOpts & { delivered?: boolean; dead?: boolean; open?: boolean; webhook?: string; olderThan?: string }) => {
       const c = config(o);
       let age = 0;
       if (o.olderThan !== undefined) {
@@ -99,12 +123,10 @@ export function addWebhookCommands(program: Command, io: CliIo, h: DataCommandHe
       if (o.delivered || (!o.dead && !o.open)) states.push("delivered");
       if (o.dead) states.push("dead");
       if (o.open) states.push("pending", "failed");
-      const db = h.db(c);
-      try {
-        const n = new Outbox(db).purge(states, new Date(Date.now() - age).toISOString(), undefined, o.webhook);
+      const ok = await withOutbox(c, async (box) => {
+        const n = await box.purge(states, new Date(Date.now() - age).toISOString(), undefined, o.webhook);
         io.out(`purged ${n} ${states.join(", ")} events${o.webhook ? ` of ${o.webhook}` : ""}\n`);
-      } finally {
-        db.close();
-      }
+      });
+      if (!ok) io.exit(1);
     });
 }

@@ -29,6 +29,7 @@ import { postgresStore } from "../store/open.js";
 import type { CallStore } from "../store/index.js";
 import { GATEWAY_RELOADABLE, type ReloadPlan } from "../configReload.js";
 import { applyReload } from "./reload.js";
+import { ClusterWebhooks } from "../webhooks/cluster.js";
 
 export interface GatewayDeps {
   config: Config;
@@ -101,8 +102,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
   };
   const view = new LiveView(config.calls.keepEndedMs);
   // The shared call log: written from the stream by the gateway holding the archive lease (bus/archive.ts).
-  const callStore: CallStore | null = config.store.kind === "postgres" ? postgresStore(config) : null;
+  const pgStore = config.store.kind === "postgres" ? postgresStore(config) : null;
+  const callStore: CallStore | null = pgStore;
   let archiver: StreamArchiver | null = null;
+  // Webhooks: rows written by the archiver with their calls, delivered while this gateway holds the archive lease.
+  const webhooks = pgStore && cluster.archive.enabled && config.webhooks.length > 0 ? new ClusterWebhooks({ config, store: pgStore, log: log.child({ component: "webhooks" }), registry, version: deps.version, now, progress: async () => archiver?.progress() ?? null }) : null;
   const archiveMetrics = {
     written: new Counter({ name: "ctibridge_archive_calls_written_total", help: "Call snapshots this gateway wrote to the call log from the stream", registers: [registry] }),
     active: new Gauge({
@@ -191,7 +195,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
           batchSize: cluster.archive.batchSize,
           ackWaitMs: cluster.archive.ackWaitMs,
           concurrency: cluster.archive.concurrency,
-          onStored: (calls) => archiveMetrics.written.inc(calls),
+          onStored: (calls, lastSeq) => {
+            archiveMetrics.written.inc(calls);
+            webhooks?.kick(lastSeq);
+          },
+          ...webhooks?.archiveHooks(),
         });
         await archiver.start();
       }
@@ -264,6 +272,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     async stop() {
       await archiver?.stop().catch((err: unknown) => log.warn({ err }, "archiver stop failed"));
+      webhooks?.stop();
       await reader?.stop().catch(() => undefined);
       await cti?.close();
       await http?.close();

@@ -11,6 +11,7 @@
  */
 import type { Annotation, AnnotationEntry, Call } from "../calls/model.js";
 import type { CallQuery, DoneMark, StoredCall } from "./callLog.js";
+import type { NewOutboxRow } from "./outbox.js";
 import type { WrapUpEndReason, WrapUpRow } from "./wrapUps.js";
 
 export type { CallQuery, DoneMark, StoredCall, StoredLeg } from "./callLog.js";
@@ -37,8 +38,12 @@ export interface CallStore {
   close(): Promise<void>;
 
   // Writing (the archiver / the call-log writer).
-  /** Upsert the call, its legs and its open-call entry; returns the missed legs an answered call back closed. */
-  save(call: Call, version: SnapshotVersion): Promise<DoneMark[]>;
+  /**
+   * Upsert the call, its legs and its open-call entry; returns the missed legs an answered call back
+   * closed. `outbox`: webhook rows of the events behind this snapshot, in the same transaction
+   * (PostgreSQL keeps each event id once, so a redelivered snapshot adds none).
+   */
+  save(call: Call, version: SnapshotVersion, outbox?: readonly NewOutboxRow[]): Promise<DoneMark[]>;
   /** A real write, for /healthz. */
   probe(at: string): Promise<void>;
 
@@ -52,7 +57,8 @@ export interface CallStore {
   // Missed calls done, annotations.
   markDone(callId: string, userId: string, at: string): Promise<boolean>;
   markOpenDone(callId: string, userIds: readonly string[] | null, at: string): Promise<string[]>;
-  annotate(callId: string, entry: AnnotationEntry, merged: Annotation): Promise<boolean>;
+  /** `outbox`: the annotation's webhook rows, in its transaction. */
+  annotate(callId: string, entry: AnnotationEntry, merged: Annotation, outbox?: readonly NewOutboxRow[]): Promise<boolean>;
   annotations(callId: string): Promise<AnnotationEntry[]>;
 
   // Open calls (restore after a restart or a failover).

@@ -3,6 +3,8 @@
  * transaction as the call-log change that caused it, delivered by webhooks/deliver.ts. The one
  * place that maps outbox rows. States: `pending` (not tried yet), `failed` (an attempt failed,
  * another is scheduled), `delivered`, `dead` (out of attempts or time; `webhooks retry` revives it).
+ * Two implementations of `WebhookOutbox`: `Outbox` here (SQLite, standalone) and `PgOutbox`
+ * (postgres/outbox.ts, a cluster's, written by the stream archiver).
  */
 import type { Db } from "./db.js";
 
@@ -18,6 +20,9 @@ export interface NewOutboxRow {
   payload: string;
   /** ISO time the event happened (and the first attempt may start). */
   at: string;
+  /** A cluster's row: the stream position of its cause (message sequence, then the row's place in it); orders a call's rows. */
+  seq?: number;
+  pos?: number;
 }
 
 export interface OutboxRow {
@@ -49,11 +54,41 @@ export interface OpenOutboxRow {
   nextAt: number;
   createdAt: number;
   retrySince: number;
+  /** Stream position (a cluster's rows): a call's rows go in this order, not in id order. */
+  seq?: number;
+  pos?: number;
 }
 
-function toRow(r: Record<string, unknown>): OutboxRow {
+type Awaitable<T> = T | Promise<T>;
+
+/** What the deliverer (webhooks/deliver.ts) needs from an outbox; SQLite answers at once, PostgreSQL in a promise. */
+export interface WebhookOutbox {
+  /** Open rows (pending, failed) with ids past `afterId`, in id order, without their payload. */
+  open(afterId: number): Awaitable<OpenOutboxRow[]>;
+  /** What one attempt sends; null when the row is gone (purged meanwhile). */
+  payload(id: number): Awaitable<{ body: string; eventId: string; type: string } | null>;
+  /** Moves when another process changed rows (`webhooks retry`, `purge`): the deliverer then reads every open row again. */
+  dataVersion(): Awaitable<number>;
+  delivered(id: number, at: string, status: number): Awaitable<void>;
+  failed(id: number, at: string, nextAt: string, status: number | null, error: string): Awaitable<void>;
+  dead(id: number, at: string, status: number | null, error: string): Awaitable<void>;
+  counts(): Awaitable<Record<OutboxState, number>>;
+  /** Insert rows inside the caller's (synchronous) transaction: SQLite only; a cluster's rows are written by the archiver. */
+  add?(rows: readonly NewOutboxRow[]): void;
+}
+
+/** What `ctibridge webhooks list|retry|purge` needs (both stores). */
+export interface OutboxAdmin {
+  list(q?: { state?: OutboxState; target?: string; limit?: number }): Awaitable<OutboxRow[]>;
+  counts(): Awaitable<Record<OutboxState, number>>;
+  retry(now: string, which: { ids: number[] } | { dead: true }): Awaitable<number>;
+  purge(states: readonly OutboxState[], before: string, limit?: number, target?: string): Awaitable<number>;
+}
+
+/** Maps a stored row (SQLite or PostgreSQL: the same columns). */
+export function toRow(r: Record<string, unknown>): OutboxRow {
   return {
-    id: r.id as number,
+    id: Number(r.id),
     eventId: r.event_id as string,
     target: r.target as string,
     type: r.kind as string,
@@ -71,7 +106,7 @@ function toRow(r: Record<string, unknown>): OutboxRow {
   };
 }
 
-export class Outbox {
+export class Outbox implements WebhookOutbox, OutboxAdmin {
   private readonly insertRow;
   private readonly openRows;
   private readonly countRows;

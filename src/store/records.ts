@@ -6,11 +6,13 @@
  */
 import type { RecordFact } from "../bus/index.js";
 import type { CallStore } from "./index.js";
+import type { NewOutboxRow } from "./outbox.js";
 
-export async function applyRecord(store: CallStore, r: RecordFact): Promise<void> {
+/** `outbox`: webhook rows the fact makes (an annotation's `call.annotated`), written with it. */
+export async function applyRecord(store: CallStore, r: RecordFact, outbox: readonly NewOutboxRow[] = []): Promise<void> {
   switch (r.op) {
     case "annotate":
-      await store.annotate(r.callId, r.entry, r.merged);
+      await store.annotate(r.callId, r.entry, r.merged, outbox);
       return;
     case "wrapUpStart":
       return store.wrapUpStart(r.row);

@@ -7,6 +7,7 @@ import type { Annotation, AnnotationEntry, Call } from "../calls/model.js";
 import { CallLog, callsInOrder, type CallLogOptions, type CallQuery, type StoredCall } from "./callLog.js";
 import type { Db } from "./db.js";
 import type { CallStore, SnapshotVersion, WrapUpEndReason, WrapUpRow } from "./index.js";
+import { Outbox, type NewOutboxRow } from "./outbox.js";
 import { deleteCalls, pruneOldCalls } from "./retention.js";
 import { WrapUpStore } from "./wrapUps.js";
 
@@ -27,8 +28,13 @@ export class SqliteCallStore implements CallStore {
   async close(): Promise<void> {
     this.db.close();
   }
-  async save(call: Call, version: SnapshotVersion) {
-    return this.callLog.save(call, version.at);
+  async save(call: Call, version: SnapshotVersion, outbox: readonly NewOutboxRow[] = []) {
+    if (outbox.length === 0) return this.callLog.save(call, version.at);
+    return this.db.transaction(() => {
+      const marks = this.callLog.save(call, version.at);
+      new Outbox(this.db).add(outbox);
+      return marks;
+    })();
   }
   async probe(at: string) {
     this.callLog.probe(at);
@@ -51,8 +57,8 @@ export class SqliteCallStore implements CallStore {
   async markOpenDone(callId: string, userIds: readonly string[] | null, at: string) {
     return this.callLog.markOpenDone(callId, userIds, at);
   }
-  async annotate(callId: string, entry: AnnotationEntry, merged: Annotation) {
-    return this.callLog.annotate(callId, entry, merged);
+  async annotate(callId: string, entry: AnnotationEntry, merged: Annotation, outbox: readonly NewOutboxRow[] = []) {
+    return this.callLog.annotate(callId, entry, merged, outbox.length > 0 ? () => new Outbox(this.db).add(outbox) : undefined);
   }
   async annotations(callId: string) {
     return this.callLog.annotations(callId);

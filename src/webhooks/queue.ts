@@ -13,6 +13,15 @@ export interface QueuedRow {
   nextAt: number;
   createdAt: number;
   retrySince: number;
+  /** Stream position (a cluster's rows, which may be written out of stream order after a takeover): the call's FIFO order. */
+  seq?: number;
+  pos?: number;
+}
+
+/** a before b in a call's FIFO: by stream position when both have one (else id order, the outbox's). */
+function before(a: QueuedRow, b: QueuedRow): boolean {
+  if (a.seq === undefined || b.seq === undefined) return a.id < b.id;
+  return a.seq < b.seq || (a.seq === b.seq && (a.pos ?? 0) < (b.pos ?? 0));
 }
 
 interface Entry {
@@ -32,15 +41,20 @@ export class TargetQueue {
     return this.rows.size;
   }
 
-  /** A row in id order (the outbox's order); one already known is ignored. */
+  /**
+   * A row, placed in its call's FIFO by id (the outbox's order) or by stream position; one
+   * already known is ignored. It never goes before a head that is taken (in flight).
+   */
   add(row: QueuedRow, inFlight = false): void {
     if (this.rows.has(row.id)) return;
     this.rows.set(row.id, row);
     let fifo = this.calls.get(row.callId);
     if (!fifo) this.calls.set(row.callId, (fifo = []));
-    fifo.push(row.id);
+    let i = fifo.length;
+    while (i > 0 && before(row, this.rows.get(fifo[i - 1]!)!) && !(i === 1 && this.taken.has(fifo[0]!))) i--;
+    fifo.splice(i, 0, row.id);
     if (inFlight) this.taken.add(row.id);
-    else if (fifo.length === 1) this.push({ at: row.nextAt, id: row.id });
+    else if (i === 0) this.push({ at: row.nextAt, id: row.id });
   }
 
   /** Up to `max` head rows due at `now`, earliest first; they count as taken until finished or rescheduled. */

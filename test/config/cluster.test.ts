@@ -79,6 +79,20 @@ describe("cluster roles in the config", () => {
     expect(problems(pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual(["cluster.archive.concurrency: 4 is more than store.postgres.poolSize 2"]);
   });
 
+  it("webhooks in a cluster: on gateways with the PostgreSQL call log, never on a PBX worker", () => {
+    const hook = "webhooks: [{ name: crm, url: 'https://crm.example/hook', events: [call.ended], secret: 0123456789abcdef }]\n";
+    const pg = "store: { kind: postgres, postgres: { password: pw } }\n";
+    expect(problems(AMI + hook + "mode: cluster\ncluster: { role: pbx, pbxId: berlin, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual([
+      "webhooks: not on a pbx worker in cluster mode (its outbox is a scratch SQLite, lost when it dies); configure them on the gateways, with store.kind: postgres",
+    ]);
+    expect(problems(hook + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n")).toEqual([
+      "webhooks: need store.kind: postgres on a gateway (the outbox is a table of the call log, written with each call by the archiver)",
+    ]);
+    expect(load(hook + pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n").webhooks.map((w) => w.name)).toEqual(["crm"]);
+    // Standalone keeps its SQLite outbox, whatever the store.
+    expect(load(AMI + hook + pg).webhooks).toHaveLength(1);
+  });
+
   it("devices qualified with their PBX: valid in cluster mode, checked part by part, refused standalone, collisions per PBX", () => {
     const GW = "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n";
     const ok = load(GW + "users:\n  - { id: alice, name: A, devices: [hamburg:PJSIP/1001, PJSIP/2001] }\n  - { id: xavier, name: X, devices: [berlin:PJSIP/1001] }\n");

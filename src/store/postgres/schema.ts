@@ -112,4 +112,36 @@ export const PG_MIGRATIONS: string[] = [
     WHERE a.call_id = b.call_id AND a.by_user = b.by_user AND a.at = b.at AND a.patch = b.patch AND a.id > b.id;
   CREATE UNIQUE INDEX call_annotations_once ON call_annotations(call_id, by_user, at, md5(patch));
   `,
+  // 3: the webhook outbox of a cluster (postgres/outbox.ts; the SQLite outbox's columns, so one
+  // row mapper reads both). Written by the stream archiver in the transaction of the call it
+  // belongs to; `event_id` is derived from the stream message (webhooks/rows.ts streamEventId),
+  // unique, so a redelivered message adds no second row. `outbox_changes` moves when a command
+  // (`webhooks retry`, `purge`) changed rows: the delivering gateway then reads them all again.
+  `
+  CREATE TABLE outbox (
+    id BIGSERIAL PRIMARY KEY,
+    event_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    target TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
+    call_id TEXT COLLATE "C" NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    retry_since TEXT NOT NULL,
+    -- The stream position of the cause (message sequence, place in it): a call's rows go in this
+    -- order, and none before the archive consumer's ack floor passed it (postgres/outbox.ts).
+    seq BIGINT NOT NULL DEFAULT 0,
+    pos INTEGER NOT NULL DEFAULT 0,
+    delivered_at TEXT,
+    last_attempt_at TEXT,
+    last_status INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX outbox_state ON outbox(state, id);
+  CREATE INDEX outbox_call ON outbox(call_id);
+  CREATE TABLE outbox_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+  INSERT INTO outbox_changes (id, n) VALUES (1, 0);
+  `,
 ];

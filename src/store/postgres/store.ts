@@ -10,6 +10,8 @@ import type { Annotation, AnnotationEntry, AnnotationPatch, Call } from "../../c
 import { mergeAnnotation } from "../../control/annotations.js";
 import { callRow, legRow, openSnapshotsByLinkedId, rowToCall, type CallQuery, type DoneMark, type StoredCall } from "../callLog.js";
 import type { CallStore, QueueStat, SnapshotVersion, WrapUpEndReason, WrapUpRow } from "../index.js";
+import type { NewOutboxRow } from "../outbox.js";
+import { insertOutboxRows } from "./outbox.js";
 import { PG_MIGRATIONS } from "./schema.js";
 
 export interface PostgresStoreOptions {
@@ -60,11 +62,13 @@ export class PostgresCallStore implements CallStore {
     return rows[0]?.v ?? 0;
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** `outbox`: webhook rows, written last in the transaction. */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, outbox: readonly NewOutboxRow[] = []): Promise<T> {
     const c = await this.pool.connect();
     try {
       await c.query("BEGIN");
       const out = await fn(c);
+      await insertOutboxRows(c, outbox);
       await c.query("COMMIT");
       return out;
     } catch (err) {
@@ -75,7 +79,11 @@ export class PostgresCallStore implements CallStore {
     }
   }
 
-  async save(call: Call, version: SnapshotVersion): Promise<DoneMark[]> {
+  /**
+   * `outbox`: the webhook rows of the events this snapshot stands for, in the same transaction,
+   * whatever the snapshot does (an older one changes no call; its rows are still kept, once).
+   */
+  async save(call: Call, version: SnapshotVersion, outbox: readonly NewOutboxRow[] = []): Promise<DoneMark[]> {
     return this.tx(async (c) => {
       if (call.mergedInto) {
         await c.query("INSERT INTO merged_calls (call_id, merged_into, at) VALUES ($1, $2, $3) ON CONFLICT (call_id) DO NOTHING", [call.callId, call.mergedInto, version.at]);
@@ -154,7 +162,7 @@ export class PostgresCallStore implements CallStore {
         }
       }
       return call.state === "ended" && call.direction !== "inbound" ? this.markCalledBack(c, call) : [];
-    });
+    }, outbox);
   }
 
   /** As CallLog.markCalledBack: missed legs of calls from the dialled number within the window. */
@@ -272,7 +280,7 @@ export class PostgresCallStore implements CallStore {
     });
   }
 
-  async annotate(callId: string, entry: AnnotationEntry, merged: Annotation): Promise<boolean> {
+  async annotate(callId: string, entry: AnnotationEntry, merged: Annotation, outbox: readonly NewOutboxRow[] = []): Promise<boolean> {
     const { by, at, ...patch } = entry;
     return this.tx(async (c) => {
       // Once per entry; the merged annotation only from the newest entry (a late redelivery of an
@@ -287,7 +295,7 @@ export class PostgresCallStore implements CallStore {
       );
       if ((r.rowCount ?? 0) > 0) return true;
       return ((await c.query("SELECT 1 FROM calls WHERE call_id = $1", [callId])).rowCount ?? 0) > 0;
-    });
+    }, outbox);
   }
 
   async annotations(callId: string): Promise<AnnotationEntry[]> {
@@ -366,7 +374,7 @@ export class PostgresCallStore implements CallStore {
     if (callIds.length === 0) return 0;
     const ids = [...callIds];
     return this.tx(async (c) => {
-      for (const t of ["call_annotations", "legs", "open_calls", "wrap_ups", "done_marks"]) await c.query(`DELETE FROM ${t} WHERE call_id = ANY($1)`, [ids]);
+      for (const t of ["call_annotations", "legs", "open_calls", "wrap_ups", "done_marks", "outbox"]) await c.query(`DELETE FROM ${t} WHERE call_id = ANY($1)`, [ids]);
       const r = await c.query("DELETE FROM calls WHERE call_id = ANY($1)", [ids]);
       return r.rowCount ?? 0;
     });
