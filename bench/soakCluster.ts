@@ -40,7 +40,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!);
 
 interface Watch {
-  calls: Map<string, { ended: number; types: string[]; outcome: string | null }>;
+  calls: Map<string, { ended: number; types: string[]; outcome: string | null; merged: boolean }>;
   seqs: Set<number>;
   dupSeqs: number;
   failovers: number;
@@ -52,7 +52,7 @@ async function watcher(port: number): Promise<{ w: Watch; ws: WebSocket }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${token}`]);
   const w: Watch = { calls: new Map(), seqs: new Set(), dupSeqs: 0, failovers: 0, frames: 0 };
   ws.on("message", (d) => {
-    const m = JSON.parse(String(d)) as { type: string; seq: number; call?: { callId: string; outcome: string | null } };
+    const m = JSON.parse(String(d)) as { type: string; seq: number; call?: { callId: string; outcome: string | null; mergedInto: string | null } };
     if (m.type === "pong" || m.type === "hello" || m.type === "snapshot" || m.type === "call.claimed") return;
     w.frames++;
     // Journaled frames only: queue.state, command.result … repeat the latest seq by design.
@@ -63,9 +63,11 @@ async function watcher(port: number): Promise<{ w: Watch; ws: WebSocket }> {
     }
     if (m.type === "pbx.failover") w.failovers++;
     if (!m.call) return;
-    const c = w.calls.get(m.call.callId) ?? { ended: 0, types: [], outcome: null };
+    const c = w.calls.get(m.call.callId) ?? { ended: 0, types: [], outcome: null, merged: false };
     c.types.push(m.type);
     c.outcome = m.call.outcome;
+    // A call merged into another (an attended transfer's consultation) is part of that one in the log.
+    if (m.call.mergedInto) c.merged = true;
     if (m.type === "call.ended") c.ended++;
     w.calls.set(m.call.callId, c);
   });
@@ -172,11 +174,12 @@ async function main() {
     const { rows } = await store.pool.query("SELECT count(*)::int AS n, count(DISTINCT call_id)::int AS d FROM calls");
     await store.close();
     const seen = watches[0]!.w.calls;
-    const ended = [...seen].filter(([, c]) => c.ended > 0).map(([id]) => id);
+    const ended = [...seen].filter(([, c]) => c.ended > 0 && !c.merged).map(([id]) => id);
     callLog = {
       rows: rows[0].n,
       distinctCallIds: rows[0].d,
       endedSeenByClients: ended.length,
+      mergedIntoOthers: [...seen.values()].filter((c) => c.merged).length,
       missingFromLog: ended.filter((id) => !stored.has(id)).length,
       notEndedInLog: ended.filter((id) => stored.has(id) && stored.get(id)!.state !== "ended").length,
       otherOutcome: ended.filter((id) => stored.has(id) && stored.get(id)!.outcome !== seen.get(id)!.outcome).length,

@@ -134,15 +134,31 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const lastCopy = new Map<string, string>();
     const sig = (call: Call) => JSON.stringify({ ...call, pbxId: undefined });
     let engine: Daemon | null = null;
+    // Compared once the AMI read that touched them is handled (setImmediate): a change followed
+    // by a fact in the same read travels with the fact, and needs no view of its own.
+    // A call no copy has announced yet goes out at once (gateways list calls in the order they
+    // learn of them, as the tracker does).
+    const touched = new Set<string>();
+    const publishView = (id: string) => {
+      const live = engine?.tracker.getActiveCall(id);
+      if (!live) return;
+      const copy = cloneCall(live);
+      const now = sig(copy);
+      if (lastCopy.get(id) === now) return;
+      lastCopy.set(id, now);
+      publisher?.offer({ kind: "view", call: copy, at: (deps.now ?? Date.now)() });
+    };
+    const publishViews = () => {
+      for (const id of touched) publishView(id);
+      touched.clear();
+    };
     const onCallsTouched = (callIds: ReadonlySet<string>) => {
       for (const id of callIds) {
-        const live = engine?.tracker.getActiveCall(id);
-        if (!live) continue;
-        const copy = cloneCall(live);
-        const now = sig(copy);
-        if (lastCopy.get(id) === now) continue;
-        lastCopy.set(id, now);
-        publisher?.offer({ kind: "view", call: copy, at: (deps.now ?? Date.now)() });
+        if (!lastCopy.has(id)) publishView(id);
+        else {
+          if (touched.size === 0) setImmediate(publishViews);
+          touched.add(id);
+        }
       }
     };
     const d = deps.createDaemon(engineConfig(config), { onCallsTouched });
@@ -208,7 +224,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     get daemon() {
       return daemon;
     },
-    flushed: () => publisher?.flushed() ?? Promise.resolve(),
+    // Views of the calls the last AMI read touched are offered at setImmediate: wait for them too.
+    flushed: () => new Promise<void>((r) => setImmediate(r)).then(() => publisher?.flushed()),
     reload(next) {
       if (daemon && !stopping) return daemon.reload(engineConfig(next));
       // A standby: its engine is built from this config at takeover.
