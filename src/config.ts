@@ -801,7 +801,8 @@ function clusterProblems(config: Config, env: Record<string, string | undefined>
 export function describeRole(config: Config): string {
   if (config.mode === "standalone") {
     const pbx = config.ami.mode === "simulator" ? "the built-in PBX simulator" : `AMI ${config.ami.host}:${config.ami.port}`;
-    return `role: standalone (${pbx}, SQLite, WebSocket/REST on ${config.server.host}:${config.server.port})`;
+    const store = config.store.kind === "postgres" ? "SQLite, call log archived to PostgreSQL" : "SQLite";
+    return `role: standalone (${pbx}, ${store}, WebSocket/REST on ${config.server.host}:${config.server.port})`;
   }
   const nats = `NATS ${config.cluster.nats.servers.join(", ")} (replicas ${config.cluster.nats.replicas})`;
   if (config.cluster.role === "pbx") {

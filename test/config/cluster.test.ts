@@ -32,6 +32,8 @@ describe("cluster roles in the config", () => {
     const c = load(AMI);
     expect(c.mode).toBe("standalone");
     expect(describeRole(c)).toBe("role: standalone (AMI pbx.example:5038, SQLite, WebSocket/REST on 127.0.0.1:8088)");
+    const pgc = load(AMI + "store: { kind: postgres, postgres: { password: pw } }\n");
+    expect(describeRole(pgc)).toBe("role: standalone (AMI pbx.example:5038, SQLite, call log archived to PostgreSQL, WebSocket/REST on 127.0.0.1:8088)");
   });
 
   it("refuses cluster settings in standalone mode and half-configured clusters, setting by setting", () => {
