@@ -191,7 +191,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       const result = await d.command(r.user, r.cmd);
       // The facts the command caused are in the stream before its reply (standalone sends them
       // first too): `appliedSeq` lets the gateway answer once it has applied them.
-      const appliedSeq = await publisher!.storedSoFar();
+      // Bounded: a reply held back while the stream is away would read as an unanswered command.
+      const appliedSeq = await Promise.race([publisher!.storedSoFar(), new Promise<number>((r) => setTimeout(() => r(0), 2_000).unref())]);
       return appliedSeq > 0 ? { ...result, appliedSeq } : result;
     });
     await d.start();
