@@ -782,6 +782,8 @@ function clusterProblems(config: Config, env: Record<string, string | undefined>
     p.push("webhooks: not on a pbx worker in cluster mode (its outbox is a scratch SQLite, lost when it dies); configure them on the gateways, with store.kind: postgres");
   if (c.role === "gateway" && config.webhooks.length > 0 && config.store.kind !== "postgres")
     p.push("webhooks: need store.kind: postgres on a gateway (the outbox is a table of the call log, written with each call by the archiver)");
+  if (c.role === "gateway" && config.webhooks.length > 0 && config.store.kind === "postgres" && !c.archive.enabled)
+    p.push("webhooks: this gateway never archives (cluster.archive.enabled: false), so it never writes or delivers them; configure them on the archiving gateways");
   if (c.role === "gateway" && config.server.ringDebounceMs > 0) p.push("server.ringDebounceMs: must be 0 on a gateway (frames are numbered by the stream)");
   if (nats.user !== undefined && nats.password === undefined) p.push("cluster.nats.password: required with cluster.nats.user (or CTIBRIDGE_NATS_PASSWORD)");
   if (nats.password !== undefined && nats.user === undefined) p.push("cluster.nats.user: required with cluster.nats.password");

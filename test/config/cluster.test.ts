@@ -91,6 +91,9 @@ describe("cluster roles in the config", () => {
       "webhooks: need store.kind: postgres on a gateway (the outbox is a table of the call log, written with each call by the archiver)",
     ]);
     expect(load(hook + pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] } }\n").webhooks.map((w) => w.name)).toEqual(["crm"]);
+    expect(problems(hook + pg + "mode: cluster\ncluster: { role: gateway, nats: { servers: [nats://10.0.0.1:4222] }, archive: { enabled: false } }\n")).toEqual([
+      "webhooks: this gateway never archives (cluster.archive.enabled: false), so it never writes or delivers them; configure them on the archiving gateways",
+    ]);
     // Standalone keeps its SQLite outbox, whatever the store.
     expect(load(AMI + hook + pg).webhooks).toHaveLength(1);
   });
