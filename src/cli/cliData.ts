@@ -13,7 +13,11 @@ import { toCallSnapshot } from "../publish/protocol.js";
 import { callsInOrder } from "../store/callLog.js";
 import type { Db } from "../store/db.js";
 import { CSV_COLUMNS, csvRow } from "../store/export.js";
-import { forgetNumber } from "../store/forget.js";
+import { forgetNumber, numberForms } from "../store/forget.js";
+import { describeStore, postgresStore } from "../store/open.js";
+import { JetStreamBus, STREAM } from "../bus/jetstream.js";
+import { token } from "../bus/entry.js";
+import { createLogger } from "../log.js";
 
 export interface DataCommandHelpers {
   withConfig: (cmd: Command) => Command;
@@ -59,7 +63,7 @@ export function addDataCommands(program: Command, io: CliIo, h: DataCommandHelpe
     .option("--until <date>", "calls started before (ISO date or time)")
     .addOption(new Option("--format <format>", "output format").choices(["jsonl", "csv"]).default("jsonl"))
     .option("-o, --out <file>", "write to this file (created 0600) instead of stdout")
-    .action((o: ConfigOpts & { since?: string; until?: string; format: "jsonl" | "csv"; out?: string }) => {
+    .action(async (o: ConfigOpts & { since?: string; until?: string; format: "jsonl" | "csv"; out?: string }) => {
       const c = config(o);
       const bounds: { since?: string; until?: string } = {};
       for (const k of ["since", "until"] as const) {
@@ -81,12 +85,30 @@ export function addDataCommands(program: Command, io: CliIo, h: DataCommandHelpe
         }
       }
       const write = fd === null ? io.out : (t: string) => void writeSync(fd, t);
-      const db = dbOf(c);
+      const line = (call: Parameters<typeof csvRow>[0]) => write((o.format === "csv" ? csvRow(call) : JSON.stringify(toCallSnapshot(call, c.pop.urlTemplate))) + "\n");
       let n = 0;
+      if (o.format === "csv") write(CSV_COLUMNS.join(",") + "\n");
+      // The call log of record: PostgreSQL when store.kind says so (a cluster's gateways), else SQLite.
+      if (c.store.kind === "postgres") {
+        const store = postgresStore(c);
+        try {
+          for await (const call of store.inOrder(bounds)) {
+            line(call);
+            n++;
+          }
+        } catch (err) {
+          io.err(`ctibridge: export from ${describeStore(c, "")} failed: ${(err as Error).message}\n`);
+          return io.exit(1);
+        } finally {
+          await store.close();
+          if (fd !== null) closeSync(fd);
+        }
+        return void io.err(`exported ${n} calls\n`);
+      }
+      const db = dbOf(c);
       try {
-        if (o.format === "csv") write(CSV_COLUMNS.join(",") + "\n");
         for (const call of callsInOrder(db, bounds)) {
-          write((o.format === "csv" ? csvRow(call) : JSON.stringify(toCallSnapshot(call, c.pop.urlTemplate))) + "\n");
+          line(call);
           n++;
         }
       } finally {
@@ -97,18 +119,48 @@ export function addDataCommands(program: Command, io: CliIo, h: DataCommandHelpe
     });
 
   withConfig(program.command("forget <number>").description("erase one phone number: its calls (with legs and annotations) and contact entries (docs/data.md)"))
-    .action((number: string, o: ConfigOpts) => {
+    .action(async (number: string, o: ConfigOpts) => {
       const c = config(o);
       if (!/[0-9]/.test(number)) {
         io.err(`ctibridge: forget: not a phone number: ${number}\n`);
         return io.exit(1);
       }
       const db = dbOf(c);
+      let r: ReturnType<typeof forgetNumber>;
       try {
-        const r = forgetNumber(db, number, c.numbers);
-        io.out(`forgot ${number}: ${r.calls} calls, ${r.contactNumbers} contact numbers, ${r.contacts} contacts deleted\n`);
+        r = forgetNumber(db, number, c.numbers);
       } finally {
         db.close();
       }
+      // The call log of record on PostgreSQL, and in a cluster the stream's copies of those calls.
+      if (c.store.kind === "postgres") {
+        const store = postgresStore(c);
+        try {
+          const calls = await store.callsOfNumber(numberForms(number, c.numbers));
+          r.calls += await store.deleteCalls(calls.map((x) => x.callId));
+          if (c.mode === "cluster" && calls.length > 0) {
+            const purged = await purgeStreamCalls(c, calls);
+            io.out(`purged ${purged} stream messages of those calls\n`);
+          }
+        } catch (err) {
+          io.err(`ctibridge: forget in ${describeStore(c, "")} failed: ${(err as Error).message}\n`);
+          return io.exit(1);
+        } finally {
+          await store.close();
+        }
+      }
+      io.out(`forgot ${number}: ${r.calls} calls, ${r.contactNumbers} contact numbers, ${r.contacts} contacts deleted\n`);
     });
+}
+
+/** Purge every stream message of these calls (subject `cti.<pbxId>.call.<callId>`); how many. */
+async function purgeStreamCalls(c: Config, calls: readonly { callId: string; pbxId: string | null }[]): Promise<number> {
+  const bus = await JetStreamBus.fromConfig(c.cluster, "ctibridge-cli-forget", createLogger({ level: "warn" }));
+  try {
+    let n = 0;
+    for (const { callId, pbxId } of calls) n += (await bus.jsm.streams.purge(STREAM, { filter: `cti.${pbxId === null ? "*" : token(pbxId)}.call.${token(callId)}` })).purged;
+    return n;
+  } finally {
+    await bus.close();
+  }
 }

@@ -14,9 +14,14 @@ export interface ForgetResult {
   contacts: number;
 }
 
-export function forgetNumber(db: Db, raw: string, numbers: NumberOptions): ForgetResult {
+/** The forms a number is matched in: as dialled and in E.164. */
+export function numberForms(raw: string, numbers: NumberOptions): string[] {
   const n = normalizeNumber(raw, numbers);
-  const forms = [...new Set([raw.trim(), n.e164].filter((v): v is string => v !== null && v !== ""))];
+  return [...new Set([raw.trim(), n.e164].filter((v): v is string => v !== null && v !== ""))];
+}
+
+export function forgetNumber(db: Db, raw: string, numbers: NumberOptions): ForgetResult {
+  const forms = numberForms(raw, numbers);
   const marks = forms.map(() => "?").join(", ");
   const callIds = db
     .prepare(

@@ -10,13 +10,14 @@
  *     an unacknowledged batch; the other gateway takes the archive lease, the server delivers the
  *     batch again, and every call is stored once.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { JetStreamBus } from "../../src/bus/jetstream.js";
+import { JetStreamBus, STREAM } from "../../src/bus/jetstream.js";
+import { token } from "../../src/bus/entry.js";
 import { configSchema } from "../../src/config.js";
 import { memoryLogger } from "../../src/log.js";
 import { SUBPROTOCOL } from "../../src/publish/protocol.js";
@@ -25,6 +26,7 @@ import { createPbxWorker, type PbxWorker } from "../../src/roles/pbxWorker.js";
 import { createDaemon } from "../../src/roles/standalone.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import { ClusterRig, JWT_SECRET } from "../helpers/clusterRig.js";
+import { runCli } from "../helpers/cliRun.js";
 import { TestClient } from "../helpers/cti.js";
 import { E2E_USERS, waitFor } from "../helpers/daemon.js";
 import { startFakeAmi, type AmiServer } from "../helpers/fakeAmiServer.js";
@@ -236,5 +238,42 @@ describe.skipIf(!haveNats || !havePg)("cluster: the call log written from the st
     const final = [...lastCopies(sam).values()].filter((c) => c.mergedInto === null);
     expect(final.map((c) => c.callId).sort()).toEqual(calls.map((c) => c.callId).sort());
     for (const c of final) expect(withoutDone(r.json.calls.find((s: any) => s.callId === c.callId)), c.callId).toEqual({ ...c, pbxId: "lab" });
+  }, 60_000);
+
+  it("ctibridge export and forget with a gateway's config work on the cluster's call log; forget also purges the stream's copies", async () => {
+    const cfg = join(mkdtempSync(join(tmpdir(), "ctib-archive-cli-")), "gateway.yaml");
+    writeFileSync(
+      cfg,
+      [
+        "mode: cluster",
+        `cluster: { role: gateway, nats: { servers: [${nats.url}] } }`,
+        `store: { kind: postgres, path: ${JSON.stringify(join(tmpdir(), `ctib-archive-cli-${process.pid}.db`))}, postgres: ${JSON.stringify(pgConfig())} }`,
+        "log: { level: silent }",
+      ].join("\n") + "\n",
+    );
+    const stored = await count(pgs.url, "SELECT count(*) AS n FROM calls");
+    const exported = await runCli(["export", "--config", cfg, "--format", "jsonl"]);
+    expect(exported.code).toBe(0);
+    const lines = exported.out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(stored);
+    expect(exported.err).toBe(`exported ${stored} calls\n`);
+    // The caller of trace 01 and 02 (+4930123456): every call from that number goes, in the log and in the stream.
+    const theirs = lines.filter((c) => c.from.e164 === "+4930123456").map((c) => c.callId);
+    expect(theirs.length).toBeGreaterThan(0);
+    const probe = await JetStreamBus.connect({ servers: [nats.url], name: "probe3", replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000, log: memoryLogger("silent").log });
+    const onStream = async (callId: string) => {
+      try {
+        return (await probe.jsm.streams.getMessage(STREAM, { last_by_subj: `cti.lab.call.${token(callId)}` })) !== null;
+      } catch {
+        return false;
+      }
+    };
+    expect(await onStream(theirs[0]!)).toBe(true);
+    const forgot = await runCli(["forget", "--config", cfg, "+49 30 123456"]);
+    expect(forgot.code).toBe(0);
+    expect(forgot.out).toMatch(new RegExp(`^purged \\d+ stream messages of those calls\nforgot \\+49 30 123456: ${theirs.length} calls, 0 contact numbers, 0 contacts deleted\n$`));
+    expect(await count(pgs.url, "SELECT count(*) AS n FROM calls")).toBe(stored - theirs.length);
+    for (const id of theirs) expect(await onStream(id), id).toBe(false);
+    await probe.close();
   }, 60_000);
 });

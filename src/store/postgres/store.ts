@@ -363,6 +363,17 @@ export class PostgresCallStore implements CallStore {
     return rows.map((r) => ({ callId: r.call_id, userId: r.user_id, since: r.started_at, until: r.until, paused: JSON.parse(r.paused) as [string, string][] }));
   }
 
+  /** Calls (and their PBX) from or to a number in any of these forms (as dialled, E.164), or reached through a transfer from it: `ctibridge forget`. */
+  async callsOfNumber(forms: readonly string[]): Promise<{ callId: string; pbxId: string | null }[]> {
+    if (forms.length === 0) return [];
+    const { rows } = await this.pool.query<{ call_id: string; pbx_id: string | null }>(
+      `SELECT call_id, pbx_id FROM calls WHERE from_raw = ANY($1) OR from_e164 = ANY($1) OR to_raw = ANY($1) OR to_e164 = ANY($1) OR from_key = ANY($1)
+       OR (transfer IS NOT NULL AND EXISTS (SELECT 1 FROM unnest($2::text[]) f WHERE strpos(transfer, f) > 0))`,
+      [[...forms], forms.map((f) => JSON.stringify(f))],
+    );
+    return rows.map((r) => ({ callId: r.call_id, pbxId: r.pbx_id }));
+  }
+
   async pruneOldCalls(cutoff: string, batch: number): Promise<number> {
     // Tombstones of merged calls outlive no redelivery that old (the stream keeps hours, not months).
     await this.pool.query("DELETE FROM merged_calls WHERE at < $1", [cutoff]);
