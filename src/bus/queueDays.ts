@@ -35,9 +35,13 @@ export interface QueueDay {
   callIds: string[];
 }
 
+const formats = new Map<string, Intl.DateTimeFormat>();
+
 /** The local date (yyyy-mm-dd) of an instant in a time zone. */
 export function localDay(ms: number, tz: string): string {
-  const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(ms);
+  let f = formats.get(tz);
+  if (!f) formats.set(tz, (f = new Intl.DateTimeFormat("en-US", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" })));
+  const parts = f.formatToParts(ms);
   const p = (t: string) => parts.find((x) => x.type === t)?.value ?? "";
   return `${p("year")}-${p("month")}-${p("day")}`;
 }
@@ -155,8 +159,7 @@ export class KvQueueDays {
 
   /** A call-level emission of the engine: an ended queue call counts on the board now. */
   seen(call: Call): void {
-    this.shown.add(call);
-    this.shown.dropBefore(this.oldest());
+    if (this.shown.add(call) !== null) this.shown.dropBefore(this.oldest());
   }
 
   /**

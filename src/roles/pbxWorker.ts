@@ -7,7 +7,7 @@
  * the standalone engine on it: the kill -9 restore (calls/restore.ts, closeVanishedCalls,
  * WrapUps.restore) then keeps every callId, original time and wrap-up `until`, from the KV copy
  * instead of the dead worker's disk. The worker's SQLite is scratch; the cluster's call log is
- * written from the stream.
+ * written from the stream, and its queue boards' `today` from the figures in KV (queueDays.ts).
  *
  * A worker that loses its lease (cut off from NATS while a standby took over) stops at once
  * and `done` resolves: the process exits and its supervisor starts it again as a standby.
