@@ -10,9 +10,11 @@
  *
  * Two copies: `shown` counts a call as soon as the engine ends it (the board's next frame has
  * it); `kept` counts it once the stream stored the call's end, and is what KV gets (never ahead
- * of the stream). Each figure names the calls it counted, so a call counted twice (a second
- * ended emission, or a call the dead worker counted that its successor closes again because its
- * open-call entry was still there) adds nothing.
+ * of the stream). A call is counted once: a worker remembers the ids it counted (a second ended
+ * emission adds nothing), and each record names the calls counted whose open-call entry is not
+ * purged yet (that entry goes only after the record is written), so a successor that closes
+ * such a call again does not count it again. A record stays small: ids leave it as their
+ * entries are purged (at its next write).
  */
 import type { KV } from "@nats-io/kv";
 import type { Call } from "../calls/model.js";
@@ -31,7 +33,10 @@ export interface QueueDay {
   abandoned: number;
   waitSum: number;
   waited: number;
-  /** The calls counted (idempotence: each once). */
+  /**
+   * The calls counted whose open-call entry may still be in KV (a successor that closes one of
+   * them again must not count it again); a call leaves the list once its entry is purged.
+   */
   callIds: string[];
 }
 
@@ -78,6 +83,13 @@ export class QueueDayCounts {
       }
     } else if (call.outcome === "abandoned") e.d.abandoned++;
     return e.d;
+  }
+
+  /** The call's open-call entry is purged: no successor will end it again, its id need not be stored. */
+  settle(call: Call): void {
+    if (call.queue === null) return;
+    const e = this.days.get(`${localDay(Date.parse(call.times.started), this.tz)}\n${call.queue}`);
+    if (e?.d.callIds.includes(call.callId)) e.d.callIds = e.d.callIds.filter((id) => id !== call.callId);
   }
 
   /** The figures of the day that began at `fromIso` (the board's `today`), as callLog.queueStats gives them. */
@@ -174,6 +186,11 @@ export class KvQueueDays {
     else if (call.state === "ended" && call.queue !== null) this.writer.whenWritten(this.key(localDay(Date.parse(call.times.started), this.d.timezone), call.queue), then);
     else then();
     for (const old of this.kept.dropBefore(this.oldest())) this.writer.set(this.key(old.day, old.queue), null);
+  }
+
+  /** The call's open-call entry is purged (it leaves the ids of its record at the next write). */
+  settled(call: Call): void {
+    this.kept.settle(call);
   }
 
   /** Stop writing (the lease is lost: the next active worker owns the figures). */

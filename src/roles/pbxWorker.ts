@@ -180,7 +180,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
         const { call, at } = ev.event;
         days.seen(call);
         // An ended queue call's open-call entry goes once its figures are written (bus/queueDays.ts).
-        note = () => days.stored(call, () => openCalls?.note(call, iso(at)));
+        note = () => days.stored(call, () => openCalls?.note(call, iso(at), () => days.settled(call)));
         if (call.state === "ended" || call.mergedInto) lastCopy.delete(call.callId);
         else lastCopy.set(call.callId, sig(call));
       } else if (ev.kind === "record") {

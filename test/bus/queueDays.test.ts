@@ -75,6 +75,18 @@ describe("QueueDayCounts", () => {
     expect(counts.stats(FROM)).toEqual(once);
   });
 
+  it("a call whose open-call entry is purged leaves the stored ids, and is still counted once by this worker", () => {
+    const counts = new QueueDayCounts(TZ);
+    const [c1, c2] = dayOfCalls();
+    counts.add(c1!);
+    counts.settle(c1!);
+    const day = counts.add(c2!)!;
+    expect(day.callIds).toEqual([c2!.callId]);
+    expect(counts.add(c1!)).toBeNull();
+    counts.settle(c1!); // again: nothing to do
+    expect(counts.stats(FROM).get("support")).toEqual({ answered: 2, abandoned: 0, avgWaitSeconds: 5.5 });
+  });
+
   it("a merged-away call is no call of the log: not counted", () => {
     const counts = new QueueDayCounts(TZ);
     expect(counts.add(queueCall("support", "2026-11-30T08:00:00.000Z", { wait: 3, mergedInto: "other" }))).toBeNull();

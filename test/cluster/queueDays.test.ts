@@ -25,6 +25,14 @@ function queueCall(callId: string, queue: string, outcome: "answered" | "abandon
   return makeCall({ callId, linkedIds: [`1764489600.${callId}`], queue, state: "ended", outcome, times: { started, ringing: started, answered: null, ended: started, waitSeconds: wait, talkSeconds: null } });
 }
 
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function stored(kv: KV, key: string): Promise<QueueDay | null> {
   const e = await kv.get(key);
   return e?.operation === "PUT" ? e.json<QueueDay>() : null;
@@ -93,8 +101,9 @@ describe.skipIf(!have)("queue figures of the day in KV", () => {
       b.seen(c);
       b.stored(c, () => undefined);
     }
-    b.seen(queueCall("c-3", "support", "answered", 9));
-    b.stored(queueCall("c-3", "support", "answered", 9), () => undefined);
+    const c3 = queueCall("c-3", "support", "answered", 9);
+    b.seen(c3);
+    b.stored(c3, () => undefined);
     await b.flushed();
     const want = new Map([["support", { answered: 2, abandoned: 1, avgWaitSeconds: 6.5 }]]);
     expect(b.stats(FROM)).toEqual(want);
@@ -102,6 +111,40 @@ describe.skipIf(!have)("queue figures of the day in KV", () => {
     await c.load();
     expect(c.stats(FROM)).toEqual(want);
     expect((await stored(kv, "site-c.qday.2026-11-30.support"))?.callIds).toEqual(["c-1", "c-2", "c-3"]);
+    // Their open-call entries purged: the next write names only the calls still open in KV.
+    for (const call of [c1, c2, c3]) b.settled(call);
+    const c4 = queueCall("c-4", "support", "abandoned", null);
+    b.stored(c4, () => undefined);
+    await b.flushed();
+    expect(await stored(kv, "site-c.qday.2026-11-30.support")).toMatchObject({ answered: 2, abandoned: 2, callIds: ["c-4"] });
+  });
+
+  it("in a PBX worker's order: an ended queue call's open-call entry is purged after its figures are written, and then leaves their ids", async () => {
+    const days = new KvQueueDays({ kv, pbxId: "site-e", log, timezone: TZ, now: () => NOW });
+    await days.load();
+    const open = new KvOpenCalls(kv, "site-e", log);
+    const running = makeCall({ callId: "e-1", linkedIds: ["1764489600.7", "1764489600.8"], queue: "support", state: "connected", times: { started: "2026-11-30T08:00:00.000Z", ringing: null, answered: null, ended: null, waitSeconds: null, talkSeconds: null } });
+    open.note(running, "2026-11-30T08:00:00.000Z");
+    await open.flushed();
+    const end = { ...running, state: "ended", outcome: "answered", times: { ...running.times, waitSeconds: 3 } } as Call;
+    const order: string[] = [];
+    days.stored(end, () => {
+      // The figures are in KV when the purge is asked for.
+      void stored(kv, "site-e.qday.2026-11-30.support").then((q) => {
+        order.push(`figures ${q?.answered} ${JSON.stringify(q?.callIds)}`);
+        open.note(end, "2026-11-30T08:01:00.000Z", () => {
+          order.push("purged");
+          days.settled(end);
+        });
+      });
+    });
+    await until(() => order.length === 2, "the purge");
+    expect(order).toEqual(['figures 1 ["e-1"]', "purged"]);
+    expect((await stored(kv, "site-e.qday.2026-11-30.support"))?.callIds).toEqual(["e-1"]);
+    expect(await new KvOpenCalls(kv, "site-e", log).load()).toEqual([]);
+    days.stored(queueCall("e-2", "support", "abandoned", null), () => undefined);
+    await days.flushed();
+    expect(await stored(kv, "site-e.qday.2026-11-30.support")).toMatchObject({ answered: 1, abandoned: 1, callIds: ["e-2"] });
   });
 
   it("a day before yesterday is purged at takeover; yesterday's and today's are kept", async () => {
