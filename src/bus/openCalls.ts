@@ -67,9 +67,12 @@ export class KvOpenCalls {
     return out;
   }
 
-  /** The call's state after an event (call-level copy). Ended calls are removed. */
-  note(call: Call, at: string): void {
-    for (const linkedId of call.linkedIds) this.writer.set(this.key(linkedId), call.state === "ended" ? null : { linkedId, callId: call.callId, snapshot: call, updatedAt: at });
+  /** The call's state after an event (call-level copy). Ended calls are removed. `written`: once every key of it is written. */
+  note(call: Call, at: string, written?: () => void): void {
+    let left = call.linkedIds.length;
+    const one = written && (() => void (--left === 0 && written()));
+    for (const linkedId of call.linkedIds) this.writer.set(this.key(linkedId), call.state === "ended" ? null : { linkedId, callId: call.callId, snapshot: call, updatedAt: at }, one);
+    if (left === 0) written?.();
   }
 
   /** Removes a record that is no longer open (a vanished call closed at takeover). */

@@ -1,7 +1,8 @@
 /**
  * The supervisor board's queue figures (`GET /api/queues`, the `queue.state` frame): members
  * from the agent tracker, waiting callers from the live calls, answered / abandoned today and
- * the mean wait from the stored calls (today: since midnight in `agents.timezone`). Changes
+ * the mean wait from the stored calls (today: since midnight in `agents.timezone`; a cluster
+ * worker's from its figures in KV, bus/queueDays.ts). Changes
  * are coalesced: at most one `queue.state` per queue per `agents.queueStateIntervalMs`.
  */
 import type { QueueMemberView } from "../calls/agents.js";

@@ -7,7 +7,7 @@
  * the standalone engine on it: the kill -9 restore (calls/restore.ts, closeVanishedCalls,
  * WrapUps.restore) then keeps every callId, original time and wrap-up `until`, from the KV copy
  * instead of the dead worker's disk. The worker's SQLite is scratch; the cluster's call log is
- * written from the stream.
+ * written from the stream, and its queue boards' `today` from the figures in KV (queueDays.ts).
  *
  * A worker that loses its lease (cut off from NATS while a standby took over) stops at once
  * and `done` resolves: the process exits and its supervisor starts it again as a standby.
@@ -26,6 +26,7 @@ import { JetStreamBus, natsRetry } from "../bus/jetstream.js";
 import { Lease, LEASE_BUCKET } from "../bus/lease.js";
 import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
 import { KvWrapUps } from "../bus/wrapUpRows.js";
+import { KvQueueDays } from "../bus/queueDays.js";
 import { BusPublisher } from "../bus/publisher.js";
 import type { CommandRequest } from "../bus/gatewayFeed.js";
 import type { StreamEvent } from "../bus/entry.js";
@@ -42,7 +43,7 @@ export interface PbxWorkerDeps {
   log: Logger;
   env?: Record<string, string | undefined>;
   /** The standalone engine (roles/standalone.ts createDaemon), built at takeover with the worker's hooks. */
-  createDaemon: (config: Config, hooks: Pick<DaemonDeps, "onCallsTouched">) => Daemon;
+  createDaemon: (config: Config, hooks: Pick<DaemonDeps, "onCallsTouched" | "queueStats">) => Daemon;
   /** The engine's clock: stamps each entry's `sentAt`, the time of an agent state or PBX status (default Date.now). */
   now?: () => number;
 }
@@ -74,6 +75,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
   let publisher: BusPublisher | null = null;
   let openCalls: KvOpenCalls | null = null;
   let wrapUpRows: KvWrapUps | null = null;
+  let queueDays: KvQueueDays | null = null;
   let callsKv: KV | null = null;
   let daemon: Daemon | null = null;
   let commands: Subscription | null = null;
@@ -119,6 +121,10 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     wrapUpRows = new KvWrapUps(callsKv!, pbxId, wlog);
     const wrapUps = await natsRetry("wrap-ups", () => wrapUpRows!.load(), wlog);
     await seedStore(records, wrapUps);
+    // The board's `today` goes on from the dead worker's figures (its SQLite had the day's calls).
+    const days = new KvQueueDays({ kv: callsKv!, pbxId, log: wlog, timezone: config.agents.timezone, now: deps.now ?? Date.now });
+    await natsRetry("queue figures", () => days.load(), wlog);
+    queueDays = days;
     // The last active worker of this PBX, kept without a TTL beside its open calls: a standby
     // that started after the lease had expired never saw its holder in the lease bucket.
     const lastKey = kvToken(pbxId);
@@ -161,7 +167,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
         }
       }
     };
-    const d = deps.createDaemon(engineConfig(config), { onCallsTouched });
+    const d = deps.createDaemon(engineConfig(config), { onCallsTouched, queueStats: (from) => days.stats(from) });
     engine = d;
     daemon = d;
     d.bus.subscribe((ev) => {
@@ -172,7 +178,9 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       let note: (() => void) | undefined;
       if (ev.kind === "call" && ev.event.userId === null) {
         const { call, at } = ev.event;
-        note = () => openCalls?.note(call, iso(at));
+        days.seen(call);
+        // An ended queue call's open-call entry goes once its figures are written (bus/queueDays.ts).
+        note = () => days.stored(call, () => openCalls?.note(call, iso(at), () => days.settled(call)));
         if (call.state === "ended" || call.mergedInto) lastCopy.delete(call.callId);
         else lastCopy.set(call.callId, sig(call));
       } else if (ev.kind === "record") {
@@ -210,6 +218,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     commands?.unsubscribe();
     openCalls?.close();
     wrapUpRows?.close();
+    queueDays?.close();
     await daemon?.stop().catch((err: unknown) => wlog.warn({ err }, "engine stop failed"));
     if (release) await publisher?.flushed();
     publisher?.stop();

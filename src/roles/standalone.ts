@@ -39,7 +39,7 @@ import { Webhooks } from "../webhooks/deliver.js";
 import { InProcessBus, type EventBus, type RecordFact } from "../bus/index.js";
 import { StoreArchiver } from "../store/archiver.js";
 import { applyRecord } from "../store/records.js";
-import { SqliteCallStore, type CallStore } from "../store/index.js";
+import { SqliteCallStore, type CallStore, type QueueStat } from "../store/index.js";
 import { createCallStore, describeStore } from "../store/open.js";
 import { StoreRetention } from "../store/storeRetention.js";
 import { ctiSubscriber } from "../bus/ctiSubscriber.js";
@@ -64,6 +64,8 @@ export interface DaemonDeps {
    * (bus "view"), so that a gateway's snapshots show what a standalone daemon's show.
    */
   onCallsTouched?: (callIds: ReadonlySet<string>) => void;
+  /** The queue board's `today` figures (default: the SQLite call log; a cluster worker's are in KV, bus/queueDays.ts). */
+  queueStats?: (fromIso: string) => Map<string, QueueStat>;
 }
 
 export interface Daemon {
@@ -299,7 +301,7 @@ export function createDaemon(deps: DaemonDeps): Daemon {
   const queueBoard = new QueueBoard({
     queueView: () => agents.queueView(),
     activeCalls: () => tracker.activeCalls(),
-    queueStats: (from) => callLog.queueStats(from),
+    queueStats: deps.queueStats ?? ((from) => callLog.queueStats(from)),
     timezone: config.agents.timezone,
     intervalMs: config.agents.queueStateIntervalMs,
     now,
