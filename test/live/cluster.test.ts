@@ -10,12 +10,12 @@
  */
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { ClusterRig } from "../helpers/clusterRig.js";
+import { ClusterRig, type RoleProc } from "../helpers/clusterRig.js";
 import type { TestClient } from "../helpers/cti.js";
 import { natsAvailable, startNats, type NatsServer } from "../helpers/natsServer.js";
 import { postgresBin, startPostgres, type PgServer } from "../helpers/postgres.js";
 import { RECORDED_FRAMES } from "../helpers/scenarioFrames.js";
-import { LAB_AMI, labUnavailable } from "./lab.js";
+import { LAB_AMI, labUnavailable, runScenario } from "./lab.js";
 import { Phones, within } from "./rig.js";
 
 const unavailable = (await labUnavailable()) ?? (natsAvailable() ? null : "nats-server is not installed");
@@ -29,6 +29,8 @@ describe.skipIf(unavailable !== null)("live: the cluster against the lab PBX", (
   let pgs: PgServer | undefined;
   const rig = new ClusterRig();
   const phones: Phones[] = [];
+  /** The gateway of the first test, reused by the scenarios. */
+  let gateway: RoleProc | undefined;
   afterAll(async () => {
     for (const p of phones) await p.quit();
     await rig.close();
@@ -57,6 +59,7 @@ describe.skipIf(unavailable !== null)("live: the cluster against the lab PBX", (
     const store = pgs ? `kind: postgres, postgres: { host: 127.0.0.1, port: ${pgs.port}, user: ${pgs.user}, password: ${pgs.password}, database: ${pgs.database} }` : undefined;
     const g = rig.start("gw", rig.gatewayYaml({ nats: nats.url, name: "gw", ...(store ? { store } : {}) }));
     await rig.ready(g);
+    gateway = g;
     const users = ["alice", "bob", "carol", "sam"];
     const clients = new Map<string, TestClient>();
     for (const u of users) {
@@ -82,6 +85,8 @@ describe.skipIf(unavailable !== null)("live: the cluster against the lab PBX", (
     await p.do("gone c1");
     for (const u of users) await within(() => live(clients.get(u)!).some((m) => m.type === "call.ended"), `${u} call.ended`, 15);
     for (const c of clients.values()) await c.sync();
+    // The scenarios below start their own phones with these extensions.
+    await p.quit();
 
     const recorded = RECORDED_FRAMES.find(([n]) => n === "06-ringgroup-answered")![1];
     for (const u of ["alice", "bob", "carol"]) expect(callFrames(clients.get(u)!), u).toEqual(recorded[u]);
@@ -118,4 +123,50 @@ describe.skipIf(unavailable !== null)("live: the cluster against the lab PBX", (
     }
     console.log(`live cluster: kill -9 of the active worker → pbx.failover at every client within ${failoverMs} ms (lease 2000 ms); call log ${pgs ? "checked" : "not checked (no postgresql)"}`);
   });
+
+  /**
+   * The lab's scenarios through the cluster (the worker that took over above, the gateway): each
+   * agent's frames must be the recorded trace's, as the standalone live test requires
+   * (test/live/scenarios.test.ts), and the call log must hold each call once, ended.
+   * `CTIBRIDGE_LIVE_CLUSTER_SCENARIOS` names them (default: transfers, a queue, a pickup, a park).
+   */
+  const NAMES = (process.env.CTIBRIDGE_LIVE_CLUSTER_SCENARIOS ?? "01-inbound-answered,07-queue-support-answered,16-blind-transfer-refer,28-attended-transfer-dtmf,35-pickup-group")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  it.each(NAMES)("%s through the cluster: each agent's frames as recorded, the call log", async (name) => {
+    const g = gateway!;
+    const agents = ["alice", "bob", "carol", "dave", "eve", "frank"];
+    const clients = new Map<string, TestClient>();
+    for (const u of agents) {
+      const c = await rig.connect(g.port()!, u);
+      await c.nextOf("snapshot", 5000);
+      clients.set(u, c);
+    }
+    const before = pgs ? await callRows() : [];
+    const json = await runScenario(name);
+    for (const c of clients.values()) await c.sync();
+    const recorded = RECORDED_FRAMES.find(([n]) => n === name)?.[1];
+    expect(recorded, `${name} has recorded frames`).toBeDefined();
+    for (const u of agents) expect(callFrames(clients.get(u)!), `${name}: ${u}`).toEqual(recorded![u] ?? []);
+    for (const c of clients.values()) c.ws.terminate();
+    if (!pgs) return;
+    const wanted = json.expected_outcomes.calls.length;
+    const added = await within(async () => {
+      const rows = (await callRows()).filter((r) => !before.some((b) => b.call_id === r.call_id));
+      return rows.length >= wanted && rows.every((r) => r.state === "ended") ? rows : null;
+    }, `${name}: calls archived`, 20);
+    expect(new Set(added!.map((r) => r.call_id)).size).toBe(added!.length);
+    expect(added!.map((r) => r.outcome).sort()).toEqual(json.expected_outcomes.calls.map((c: any) => String(c.outcome).split(/[\s(,]/)[0]).sort());
+  });
+
+  async function callRows(): Promise<{ call_id: string; state: string; outcome: string | null }[]> {
+    const db = new pg.Client({ connectionString: pgs!.url });
+    await db.connect();
+    try {
+      return (await db.query("SELECT call_id, state, outcome FROM calls")).rows;
+    } finally {
+      await db.end();
+    }
+  }
 });
