@@ -46,7 +46,7 @@ export interface AuthDeps {
   config: Config;
   db: Db;
   directory: Directory;
-  /** Keys beside the database's (a cluster gateway): tried when the database knows the key not. */
+  /** Keys beside the database's (a cluster gateway): tried when the database does not know the key. */
   keys?: SharedKeys;
   now?: () => number;
 }
