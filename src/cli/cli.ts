@@ -18,6 +18,7 @@ import { CallLog } from "../store/callLog.js";
 import { runClusterRole } from "../roles/runCluster.js";
 import { addDataCommands } from "./cliData.js";
 import { addWebhookCommands } from "./cliWebhooks.js";
+import { clusterTokenCreate, clusterTokenList, clusterTokenMigrate, clusterTokenRevoke } from "./cliTokens.js";
 import { defaultDbPath, openDb, StoreOpenError, type Db } from "../store/db.js";
 import { describeStore, postgresStore } from "../store/open.js";
 import { runWatch } from "./watch.js";
@@ -229,9 +230,11 @@ export function buildCli(io: CliIo): Command {
   });
 
   const tokens = program.command("tokens").description("per-user API keys for the WebSocket and REST API");
+  // Cluster mode: the keys are the cluster's (NATS KV), for every gateway (cliTokens.ts); log lines to stderr.
+  const cluster = (c: Config) => (c.mode === "cluster" ? createLogger({ level: "warn", destination: { write: (s: string) => io.err(s) } }) : null);
   withConfig(tokens.command("create <user>"))
     .option("--role <role>", "agent or supervisor (default: the user's role; never more than it)")
-    .action((user: string, o: ConfigOpts & { role?: string }) => {
+    .action(async (user: string, o: ConfigOpts & { role?: string }) => {
       const c = config(o);
       const db = dbOf(c);
       const dir = new Directory({ db });
@@ -242,8 +245,6 @@ export function buildCli(io: CliIo): Command {
         io.err(`ctibridge: no user ${user} (add it to the config's users or with 'ctibridge users add')\n`);
         return io.exit(1);
       }
-      // The key is bound to the user's record: create it now if the daemon has not yet.
-      if (fromConfig && !dir.getUser(user)) dir.ensureConfigUser(fromConfig);
       const userRole = dir.getUser(user)?.role ?? fromConfig?.role ?? "agent";
       if (o.role !== undefined && o.role !== "agent" && o.role !== "supervisor") {
         db.close();
@@ -255,22 +256,50 @@ export function buildCli(io: CliIo): Command {
         io.err(`ctibridge: ${user} is an agent: a key cannot give more rights than the user's role\n`);
         return io.exit(1);
       }
-      const t = createApiToken(db, user, (o.role as "agent" | "supervisor" | undefined) ?? userRole);
+      const role = (o.role as "agent" | "supervisor" | undefined) ?? userRole;
+      const clusterLog = cluster(c);
+      if (clusterLog) {
+        db.close();
+        return clusterTokenCreate(c, clusterLog, io, user, role);
+      }
+      // The key is bound to the user's record: create it now if the daemon has not yet.
+      if (fromConfig && !dir.getUser(user)) dir.ensureConfigUser(fromConfig);
+      const t = createApiToken(db, user, role);
       db.close();
       io.out(`${t.token}\n`);
       io.err(`token ${t.id} for ${user}: shown once, stored hashed\n`);
     });
-  withConfig(tokens.command("list")).action((o: ConfigOpts) => {
-    const db = dbOf(config(o));
+  withConfig(tokens.command("list")).action(async (o: ConfigOpts) => {
+    const c = config(o);
+    const clusterLog = cluster(c);
+    if (clusterLog) return clusterTokenList(c, clusterLog, io);
+    const db = dbOf(c);
     for (const t of listApiTokens(db)) io.out(JSON.stringify(t) + "\n");
     db.close();
   });
-  withConfig(tokens.command("revoke <id>")).action((id: string, o: ConfigOpts) => {
-    const db = dbOf(config(o));
+  withConfig(tokens.command("revoke <id>")).action(async (id: string, o: ConfigOpts) => {
+    const c = config(o);
+    const clusterLog = cluster(c);
+    if (clusterLog) return clusterTokenRevoke(c, clusterLog, io, id);
+    const db = dbOf(c);
     const ok = revokeApiToken(db, id);
     db.close();
     if (!ok) return io.exit(1);
     io.out(`token ${id} revoked\n`);
+  });
+  withConfig(tokens.command("migrate").description("cluster mode: copy this gateway's own keys (its SQLite) to the cluster, for every gateway")).action(async (o: ConfigOpts) => {
+    const c = config(o);
+    const clusterLog = cluster(c);
+    if (!clusterLog) {
+      io.err("ctibridge: tokens migrate is for mode: cluster (a standalone daemon's keys are in its database already)\n");
+      return io.exit(1);
+    }
+    const db = dbOf(c);
+    try {
+      await clusterTokenMigrate(c, clusterLog, io, db);
+    } finally {
+      db.close();
+    }
   });
 
   const contacts = program.command("contacts").description("the local contact directory used for screen pops");

@@ -30,14 +30,24 @@ export function looksLikeApiToken(token: string): boolean {
   return token.startsWith(API_TOKEN_PREFIX);
 }
 
+/** A fresh key and its id (the id is in the key: `ctb_<id>_<secret>`). */
+export function newApiToken(): { id: string; token: string } {
+  const id = randomBytes(6).toString("hex");
+  return { id, token: `${API_TOKEN_PREFIX}${id}_${randomBytes(32).toString("base64url")}` };
+}
+
+/** The id inside a well-formed key, or null (malformed). */
+export function apiTokenId(token: string): string | null {
+  return TOKEN_RE.exec(token)?.[1] ?? null;
+}
+
 /**
  * Create a key for the user's current record. The returned `token` is the only time the secret
  * exists outside the caller. Without a user row (a directory that is not in SQLite) the key is
  * bound to no record and only opens a user that has none either.
  */
 export function createApiToken(db: Db, userId: string, role: Role = "agent", now: () => number = Date.now): { id: string; token: string } {
-  const id = randomBytes(6).toString("hex");
-  const token = `${API_TOKEN_PREFIX}${id}_${randomBytes(32).toString("base64url")}`;
+  const { id, token } = newApiToken();
   const user = db.prepare("SELECT uid FROM users WHERE id = ?").get(userId) as { uid: string | null } | undefined;
   db.prepare("INSERT INTO api_tokens (id, user_id, role, hash, created_at, user_uid) VALUES (?, ?, ?, ?, ?, ?)").run(
     id,

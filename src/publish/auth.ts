@@ -36,10 +36,18 @@ export interface AuthedUser {
 
 export type AuthResult = { ok: true; user: AuthedUser } | { ok: false; status: 401 | 403; reason: string };
 
+/** The cluster's API keys (directory/keyMirror.ts, mirrored from NATS KV on a gateway). */
+export interface SharedKeys {
+  verify(token: string): { id: string; userId: string; role: Role; createdAt: string } | null;
+  isLive(id: string): boolean;
+}
+
 export interface AuthDeps {
   config: Config;
   db: Db;
   directory: Directory;
+  /** Keys beside the database's (a cluster gateway): tried when the database does not know the key. */
+  keys?: SharedKeys;
   now?: () => number;
 }
 
@@ -153,7 +161,7 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
     directory.refresh?.();
     if (looksLikeApiToken(token)) {
       const info = verifyApiToken(db, token);
-      if (!info) return { ok: false, status: 401, reason: "invalid_token" };
+      if (!info) return deps.keys ? sharedKey(deps.keys, token) : { ok: false, status: 401, reason: "invalid_token" };
       const user = directory.getUser(info.userId);
       if (!user) return { ok: false, status: 401, reason: "unknown_user" };
       // A key made for an earlier record of this user id (removed since) never opens the new one.
@@ -165,6 +173,20 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
     }
     if (!current().secret && current().pem === null) return { ok: false, status: 401, reason: "jwt_not_configured" };
     return verifyJwt(token);
+  }
+
+  /**
+   * A cluster key is bound to the user id, and like a JWT's `iat` to the records after its
+   * creation: one created at or before an earlier record of this id was removed is refused.
+   */
+  function sharedKey(keys: SharedKeys, token: string): AuthResult {
+    const k = keys.verify(token);
+    if (!k) return { ok: false, status: 401, reason: "invalid_token" };
+    const user = directory.getUser(k.userId);
+    if (!user) return { ok: false, status: 401, reason: "unknown_user" };
+    if (user.notBefore !== undefined && Date.parse(k.createdAt) <= Date.parse(user.notBefore)) return { ok: false, status: 401, reason: "stale_token" };
+    const role = k.role === "supervisor" && user.role === "supervisor" ? "supervisor" : "agent";
+    return { ok: true, user: { userId: k.userId, role, expiresAt: null, tokenId: k.id, userUid: user.uid ?? null } };
   }
 
   return {
@@ -182,7 +204,7 @@ export function createAuthenticator(deps: AuthDeps): Authenticator {
       if (!u || (u.uid ?? null) !== (user.userUid ?? null)) return false;
       // A supervisor session on an API key ends when the directory no longer says supervisor.
       if (user.tokenId !== null && user.role === "supervisor" && u.role !== "supervisor") return false;
-      return user.tokenId === null || isApiTokenLive(db, user.tokenId);
+      return user.tokenId === null || isApiTokenLive(db, user.tokenId) || (deps.keys?.isLive(user.tokenId) ?? false);
     },
     refresh() {
       directory.refresh?.();

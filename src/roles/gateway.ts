@@ -30,6 +30,9 @@ import type { CallStore } from "../store/index.js";
 import { GATEWAY_RELOADABLE, type ReloadPlan } from "../configReload.js";
 import { applyReload } from "./reload.js";
 import { ClusterWebhooks } from "../webhooks/cluster.js";
+import { mirrorKeys, openKeyBucket } from "../bus/apiKeys.js";
+import { KeyMirror } from "../directory/keyMirror.js";
+import { createAuthenticator, revokeApiToken } from "../publish/auth.js";
 
 export interface GatewayDeps {
   config: Config;
@@ -88,6 +91,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const db = openDb(config.store.path ?? defaultDbPath(deps.env ?? {}));
   const directory = new Directory({ db, log: log.child({ component: "directory" }) });
   directory.applyConfig(config.users);
+  // API keys of the cluster (NATS KV `cti-keys`), mirrored here; a revoked one is revoked in this
+  // SQLite too (a key moved there by `tokens migrate` has its row here as well).
+  const keys = new KeyMirror({ log: log.child({ component: "apikeys" }), onRevoked: (id) => void revokeApiToken(db, id, now) });
+  let keyWatch: { stop(): void } | null = null;
   const registry = createRegistry({ defaultMetrics: true });
   const m = {
     applied: new Counter({ name: "ctibridge_bus_events_total", help: "Stream messages applied by this gateway", registers: [registry] }),
@@ -185,6 +192,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         for await (const s of bus!.nc.status()) if (s.type === "disconnect" || s.type === "reconnect") natsUp = s.type === "reconnect";
       })();
       await bus.ensureStream();
+      keyWatch = await mirrorKeys(bus, await openKeyBucket(bus, log), keys, log.child({ component: "apikeys" }));
       if (callStore && cluster.archive.enabled) {
         archiver = new StreamArchiver({
           bus,
@@ -211,6 +219,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         log,
         db,
         directory,
+        authenticator: createAuthenticator({ config, db, directory, keys, now }),
         activeCalls: () => view.activeCalls(),
         getCall: (callId) => view.getCall(callId),
         agentStateOf: (userId) => view.agentStateOf(userId),
@@ -274,6 +283,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await archiver?.stop().catch((err: unknown) => log.warn({ err }, "archiver stop failed"));
       webhooks?.stop();
       await reader?.stop().catch(() => undefined);
+      keyWatch?.stop();
       await cti?.close();
       await http?.close();
       await bus?.close();

@@ -76,6 +76,16 @@ export class ClusterRig {
     return p;
   }
 
+  /** Run a command of the compiled CLI (`tokens create alice --config …`); its exit code and output. */
+  run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+    const proc = spawn(process.execPath, [this.main, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "" } });
+    let out = "";
+    let err = "";
+    proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+    proc.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+    return new Promise((r) => proc.once("close", (code) => r({ code, out, err })));
+  }
+
   static usersYaml(): string {
     return ["users:", ...LAB_USERS.map((u) => `  - { id: ${u.id}, name: "${u.name}", devices: [${u.devices.join(", ")}] }`), '  - { id: sam, name: "Sam", devices: [], role: supervisor }'].join("\n");
   }

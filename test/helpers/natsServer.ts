@@ -58,7 +58,7 @@ export async function startNats(extra: string[] = []): Promise<NatsServer> {
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; the cluster's route ports must be known up front). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const { createServer } = await import("node:net");
   return new Promise((resolve, reject) => {
     const s = createServer();
