@@ -146,7 +146,8 @@ describe.skipIf(unavailable !== null)("live: the cluster against the lab PBX", (
     const before = pgs ? await callRows() : [];
     const json = await runScenario(name);
     for (const c of clients.values()) await c.sync();
-    const recorded = RECORDED_FRAMES.find(([n]) => n === name)?.[1];
+    // 01 is not in the replay table (its frames are one agent's: test/live/scenarios.test.ts names them too).
+    const recorded = name === "01-inbound-answered" ? { alice: ["call.ringing", "call.answered", "call.ended"] } : RECORDED_FRAMES.find(([n]) => n === name)?.[1];
     expect(recorded, `${name} has recorded frames`).toBeDefined();
     for (const u of agents) expect(callFrames(clients.get(u)!), `${name}: ${u}`).toEqual(recorded![u] ?? []);
     for (const c of clients.values()) c.ws.terminate();
