@@ -211,8 +211,9 @@ async function main() {
     const reader = await observer.read(1, ({ entry }) => {
       seen++;
       const ev = entry.ev;
-      const kind = ev.kind === "call" ? (ev.event.userId === null ? "call (call-level)" : "call (user copy)") : ev.kind;
+      const kind = ev.kind === "call" ? (ev.event.userId === null ? "call (call-level)" : "call (user copy)") : ev.kind === "calls" ? "calls (one fact, every copy)" : ev.kind;
       streamKinds[kind] = (streamKinds[kind] ?? 0) + 1;
+      streamKinds["bytes (JSON)"] = (streamKinds["bytes (JSON)"] ?? 0) + JSON.stringify(entry).length;
     });
     const deadline = Date.now() + 60_000;
     while (seen < last && Date.now() < deadline) await sleep(100);

@@ -90,7 +90,7 @@ export function planBatch(entries: { seq: number; entry: BusEntry; rows?: NewOut
   };
   for (const { seq, entry, rows = [] } of entries) {
     const ev = entry.ev;
-    if (ev.kind === "call") {
+    if (ev.kind === "call" || ev.kind === "calls") {
       if (ev.event.userId !== null) continue; // a user's copy: the call-level copy carries the same call
       // A call already waiting keeps its place; the newest snapshot is written.
       const before = run.get(ev.event.call.callId)?.rows ?? [];

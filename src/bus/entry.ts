@@ -18,7 +18,13 @@ export type StreamEvent =
   | { kind: "done"; done: { userId: string; callId: string; queue: string | null; doneAt: string; by: string; reason: "marked" | "called_back" } }
   | { kind: "queue"; queue: QueueInfo }
   | { kind: "record"; record: RecordFact }
-  | { kind: "view"; call: Call; at: number };
+  | { kind: "view"; call: Call; at: number }
+  /**
+   * One fact of a call, all its copies in one message: the call-level copy (`event`, userId null)
+   * and the users it is for (their copy is the same call unless `call` says otherwise, e.g. a
+   * consultation's target). A lone user copy (a transferer leaving the call) stays a "call".
+   */
+  | { kind: "calls"; event: AnyCallEvent; users: { userId: string; call?: Call }[] };
 
 export interface BusEntry {
   pbxId: string;
@@ -58,6 +64,8 @@ export function subjectOf(e: BusEntry): string {
       return `cti.${pbx}.call.${token(ev.record.callId)}`;
     case "view":
       return `cti.${pbx}.call.${token(ev.call.callId)}`;
+    case "calls":
+      return `cti.${pbx}.call.${token(ev.event.call.callId)}`;
     case "agent":
       return `cti.${pbx}.agent.${token(ev.userId)}`;
     case "pbx":

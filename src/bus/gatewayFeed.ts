@@ -61,6 +61,17 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
         case "call":
           d.view.call(ev.event, entry.pbxId);
           return d.cti.publish(ev.event);
+        case "calls": {
+          // One fact's copies, in the tracker's order (the users', then the call-level one),
+          // sharing the call object as the tracker's copies do (one fact for the supervisors).
+          for (const u of ev.users) {
+            const copy = { ...ev.event, userId: u.userId, call: u.call ?? ev.event.call } as typeof ev.event;
+            d.view.call(copy, entry.pbxId);
+            d.cti.publish(copy);
+          }
+          d.view.call(ev.event, entry.pbxId);
+          return d.cti.publish(ev.event);
+        }
         case "agent": {
           // Clients get the user's state merged over every PBX (a phone on each of two sites).
           const merged = d.view.agent(ev.userId, ev.state, entry.pbxId);
@@ -76,7 +87,7 @@ export function gatewayFeed(d: { cti: GatewayCti; view: LiveView; log: Logger; n
         default:
           d.log.warn({ seq }, "unknown bus event skipped");
       }
-    }, entry.sentAt);
+    }, entry.sentAt, ev.kind === "calls");
   };
   return { onEntry, stats, applied };
 }

@@ -82,6 +82,10 @@ export class BusPublisher {
       return;
     }
     if (ev.kind === "call") ev.event.call.pbxId = this.d.pbxId;
+    else if (ev.kind === "calls") {
+      ev.event.call.pbxId = this.d.pbxId;
+      for (const u of ev.users) if (u.call) u.call.pbxId = this.d.pbxId;
+    }
     else if (ev.kind === "view") ev = { ...ev, call: { ...ev.call, pbxId: this.d.pbxId } };
     else if (ev.kind === "agent") ev = { ...ev, state: { ...ev.state, pbxId: this.d.pbxId } };
     else if (ev.kind === "queue") ev = { ...ev, queue: { ...ev.queue, pbxId: this.d.pbxId } };

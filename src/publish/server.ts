@@ -80,6 +80,9 @@ export class CtiServer {
   private closing = false;
   /** withSeq: the seq the next journaled entry takes (null: the next number; -1: taken already). */
   private forcedSeq: number | null = null;
+  /** withSeq(…, many): every entry journaled inside takes the one seq (the copies of one fact). */
+  private forcedMany = false;
+  private forcedAssigned = false;
   /** withSeq: when the fact happened on its PBX worker (the `ts` of an agent state, PBX status or done mark). */
   private forcedAt: number | null = null;
 
@@ -196,16 +199,22 @@ export class CtiServer {
    * resumes on any of them. One stream message journals at most one entry (the gateway runs
    * with `server.ringDebounceMs` 0, so the ring gate never holds one back). `at`: when the
    * worker saw the fact, the `ts` of a frame without a time of its own (agent state, PBX status,
-   * done mark), as a standalone daemon stamps it, not when this gateway read it.
+   * done mark), as a standalone daemon stamps it, not when this gateway read it. `many`: the
+   * message is one fact's copies (the users' and the call-level one, bus "calls"), journaled
+   * under the one seq; a client receives at most one copy of a fact (a supervisor reached by
+   * several routes is admitted once per fact), so no client sees a seq twice.
    */
-  withSeq(seq: number, fn: () => void, at?: number): void {
+  withSeq(seq: number, fn: () => void, at?: number, many = false): void {
     this.forcedSeq = seq;
     this.forcedAt = at ?? null;
+    this.forcedMany = many;
+    this.forcedAssigned = false;
     try {
       fn();
     } finally {
       this.forcedSeq = null;
       this.forcedAt = null;
+      this.forcedMany = false;
     }
   }
 
@@ -257,10 +266,12 @@ export class CtiServer {
   }
 
   private emit(e: JournalEntry): void {
-    if (this.forcedSeq === -1) return void this.log.error({ kind: e.kind }, "second entry from one stream message dropped");
     if (this.forcedSeq !== null) {
-      e.seq = this.journal.assign(this.forcedSeq);
-      this.forcedSeq = -1;
+      if (!this.forcedAssigned) {
+        e.seq = this.journal.assign(this.forcedSeq);
+        this.forcedAssigned = true;
+      } else if (this.forcedMany) e.seq = this.forcedSeq;
+      else return void this.log.error({ kind: e.kind }, "second entry from one stream message dropped");
     } else e.seq = this.journal.nextSeq();
     this.journal.push(e);
     const views = new Map<string, { text: string; pop: boolean }>();

@@ -27,6 +27,7 @@ import { Lease, LEASE_BUCKET } from "../bus/lease.js";
 import { CALLS_BUCKET, KvOpenCalls, kvToken } from "../bus/openCalls.js";
 import { KvWrapUps } from "../bus/wrapUpRows.js";
 import { KvQueueDays } from "../bus/queueDays.js";
+import { FactGrouper } from "../bus/facts.js";
 import { BusPublisher } from "../bus/publisher.js";
 import type { CommandRequest } from "../bus/gatewayFeed.js";
 import type { StreamEvent } from "../bus/entry.js";
@@ -170,6 +171,8 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const d = deps.createDaemon(engineConfig(config), { onCallsTouched, queueStats: (from) => days.stats(from) });
     engine = d;
     daemon = d;
+    // One stream message per fact: a call event's user copies travel with its call-level copy.
+    const facts = new FactGrouper((ev, then) => publisher?.offer(ev, then));
     d.bus.subscribe((ev) => {
       // The open-call map and the running wrap-ups in KV follow the stream, never ahead of it: a
       // worker that loses its lease with events not yet stored (cut off from NATS) leaves them as
@@ -190,9 +193,9 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       // The first resync after a takeover is the failover clients see.
       if (failover && ev.kind === "pbx" && ev.status === "resynced") {
         failover = false;
-        return publisher?.offer({ kind: "pbx", status: "failover", info: { ...ev.info, pbxId } });
+        return facts.offer({ kind: "pbx", status: "failover", info: { ...ev.info, pbxId } });
       }
-      publisher?.offer(ev as StreamEvent, note);
+      facts.offer(ev as StreamEvent, note);
     });
     commands = bus!.serveCommands(pbxId, async (req) => {
       const r = req as CommandRequest;

@@ -76,7 +76,7 @@ export class StreamWebhookRows {
   async rowsOf(seq: number, entry: BusEntry): Promise<NewOutboxRow[]> {
     const ev = entry.ev;
     let events: WebhookEvent[] = [];
-    if (ev.kind === "call" && ev.event.userId === null) {
+    if ((ev.kind === "call" || ev.kind === "calls") && ev.event.userId === null) {
       this.remember(ev.event.call, ev.event.at);
       events = webhookEventsOf(ev.event);
     } else if (ev.kind === "record" && ev.record.op === "annotate") {
