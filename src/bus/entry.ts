@@ -1,9 +1,10 @@
 /**
- * What travels on the stream: one bus event (a user's copy or the call-level copy of a call
- * event, an agent state, a PBX status, a missed call done, a queue's figures, a call-log record
- * for the archiver) stamped with the
- * PBX it came from. A gateway hands each to its WebSocket server exactly as the standalone
- * daemon's in-process bus does, so routing and rendering are the same code. Pure.
+ * What travels on the stream: one fact stamped with the PBX it came from: a call event with
+ * all its copies ("calls": the call-level copy and the users it is for, the call carried once;
+ * a lone user copy stays a "call"), an agent state, a PBX status, a missed call done, a queue's
+ * figures, a call-log record for the archiver, a call's view for the gateways' snapshots. A
+ * gateway hands each copy to its WebSocket server exactly as the standalone daemon's in-process
+ * bus does, so routing and rendering are the same code. Pure.
  */
 import type { AgentState, AnyCallEvent, Call } from "../calls/model.js";
 import type { QueueInfo } from "../publish/protocol.js";

@@ -1,8 +1,9 @@
 /**
  * The JetStream event bus (issue 13): PBX workers publish every domain event to the stream
- * `CTI`, gateways read it back in stream order. One stream message is one journal entry (a
- * user's copy of a call event, the call-level copy, an agent state, a PBX status), so a gateway
- * routes exactly as the standalone server does and the stream sequence is the client's `seq`.
+ * `CTI`, gateways read it back in stream order. One stream message is one fact (a call event
+ * with all its copies, an agent state, a PBX status, …: bus/entry.ts), so a gateway routes
+ * exactly as the standalone server does and the stream sequence is the client's `seq` (a
+ * client receives at most one copy of a fact).
  *
  * Subjects: `cti.<pbxId>.call.<callId>`, `cti.<pbxId>.agent.<userId>`, `cti.<pbxId>.pbx`;
  * commands go by core request/reply on `cti.<pbxId>.cmd` (not in the stream). Each message
