@@ -1,7 +1,9 @@
 /**
  * The bounded in-memory journal behind `resume { afterSeq }`. Every message that takes a seq is
  * journaled. Standalone, the seqs are contiguous; a cluster gateway journals under the stream's
- * sequence (`assign`), which skips what the gateway does not journal. Either way a resume is
+ * sequence (`assign`), which skips what the gateway does not journal, and journals the copies of
+ * one fact (one stream message) under one seq (a client receives one of them at most; a resume
+ * after that seq skips them all). Either way a resume is
  * answerable when nothing after `afterSeq` was evicted (`evictedThrough`); otherwise the caller answers
  * `resync_required` with a fresh snapshot.
  */
