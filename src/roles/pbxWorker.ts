@@ -146,6 +146,9 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     // A call no copy has announced yet goes out at once (gateways list calls in the order they
     // learn of them, as the tracker does).
     const touched = new Set<string>();
+    // One stream message per fact: a call event's user copies travel with its call-level copy
+    // (and whatever else is offered goes after the copies held so far).
+    const facts = new FactGrouper((ev, then) => publisher?.offer(ev, then));
     const publishView = (id: string) => {
       const live = engine?.tracker.getActiveCall(id);
       if (!live) return;
@@ -153,7 +156,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       const now = sig(copy);
       if (lastCopy.get(id) === now) return;
       lastCopy.set(id, now);
-      publisher?.offer({ kind: "view", call: copy, at: (deps.now ?? Date.now)() });
+      facts.offer({ kind: "view", call: copy, at: (deps.now ?? Date.now)() });
     };
     const publishViews = () => {
       for (const id of touched) publishView(id);
@@ -171,8 +174,6 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     const d = deps.createDaemon(engineConfig(config), { onCallsTouched, queueStats: (from) => days.stats(from) });
     engine = d;
     daemon = d;
-    // One stream message per fact: a call event's user copies travel with its call-level copy.
-    const facts = new FactGrouper((ev, then) => publisher?.offer(ev, then));
     d.bus.subscribe((ev) => {
       // The open-call map and the running wrap-ups in KV follow the stream, never ahead of it: a
       // worker that loses its lease with events not yet stored (cut off from NATS) leaves them as
