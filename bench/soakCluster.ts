@@ -27,6 +27,7 @@ import { PbxSimulator } from "../src/sim/pbxSimulator.js";
 import { JetStreamBus } from "../src/bus/jetstream.js";
 import { LEASE_BUCKET } from "../src/bus/lease.js";
 import { Kvm } from "@nats-io/kv";
+import { startNats } from "./natsServer.js";
 import { postgresBin, startPostgres, type PgServer } from "./pgServer.js";
 import { PostgresCallStore } from "../src/store/postgres/store.js";
 
@@ -81,17 +82,7 @@ async function main() {
   const every = arg("failover-every", 30);
   const dir = mkdtempSync(join(tmpdir(), "ctib-soak-"));
   const log = createLogger({ level: "warn" });
-  const nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", join(dir, "nats")], { stdio: ["ignore", "ignore", "pipe"] });
-  let natsLog = "";
-  const natsPort = await new Promise<number>((resolve, reject) => {
-    nats.stderr!.on("data", (b: Buffer) => {
-      natsLog += b.toString();
-      const m = /Listening for client connections on [\d.]+:(\d+)/.exec(natsLog);
-      if (m && natsLog.includes("Server is ready")) resolve(Number(m[1]));
-    });
-    nats.once("exit", () => reject(new Error(natsLog)));
-  });
-  const url = `nats://127.0.0.1:${natsPort}`;
+  const { url, proc: nats } = await startNats(join(dir, "nats"));
   const sim = new PbxSimulator({ speed: arg("speed", 4), loop: true, gapMs: 200, log });
   const amiPort = await sim.start();
   // The demo's users: the lab agents and the supervisor sam.
