@@ -17,11 +17,14 @@ import { JetStreamBus, natsRetry, STREAM } from "../bus/jetstream.js";
 import { LiveView } from "../bus/liveView.js";
 import { forwardCommand, gatewayFeed, type CommandRequest, type WorkerReply } from "../bus/gatewayFeed.js";
 import { isCallParty } from "../control/annotations.js";
+import { doneTargets } from "../control/done.js";
+import { subjectOf, type BusEntry } from "../bus/entry.js";
+import type { AuthedUser } from "../publish/auth.js";
 import { startOfDay } from "../desk/queueBoard.js";
 import { Directory } from "../directory/users.js";
 import { createHttpApi, type HttpApi } from "../http/server.js";
 import { createRegistry } from "../http/metrics.js";
-import { CtiServer } from "../publish/server.js";
+import { CtiServer, type CommandResult } from "../publish/server.js";
 import { toCallSnapshot, type CallSnapshot } from "../publish/protocol.js";
 import { defaultDbPath, openDb } from "../store/db.js";
 import type { CallFilter } from "../http/server.js";
@@ -161,13 +164,49 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return bus.command<WorkerReply>(pbxId, body, timeoutMs);
   };
   let applied: ((seq: number, timeoutMs: number) => Promise<void>) | undefined;
-  const forward = forwardCommand({
+  const toWorker = forwardCommand({
     view,
     request,
     timeoutMs: cluster.commandTimeoutMs,
     log: log.child({ component: "control" }),
     applied: (seq, timeoutMs) => applied?.(seq, timeoutMs) ?? Promise.resolve(),
   });
+
+  /**
+   * `call.done` for a call the PBX's current worker does not hold (it ended before that worker
+   * took over): the call log decides, with the same rule (control/done.ts), and each closed leg
+   * goes on the stream as the worker's would (every gateway sends `call.done`; the archiver
+   * applies it again, idempotent). The result comes once this gateway has sent the frames.
+   */
+  async function doneFromLog(user: AuthedUser, cmd: CommandRequest["cmd"]): Promise<CommandResult | null> {
+    const a = cmd.args as { callId?: unknown; user?: unknown } | null;
+    if (!callStore || !bus || typeof a?.callId !== "string") return null;
+    const callId = a.callId;
+    const call = await callStore.get(callId);
+    const t = doneTargets(user, call, typeof a.user === "string" ? a.user : undefined);
+    if (!t.ok) return { ok: false, error: { code: t.code, message: t.message } };
+    const doneAt = new Date(now()).toISOString();
+    const marked = await callStore.markOpenDone(callId, t.users, doneAt);
+    if (marked.length === 0) return { ok: false, error: { code: "invalid_state", message: "no open missed call to mark done" } };
+    let seq = 0;
+    for (const userId of marked) {
+      const entry: BusEntry = { pbxId: call!.pbxId ?? "gateway", term: 0, sentAt: now(), ev: { kind: "done", done: { userId, callId, queue: call!.queue, doneAt, by: user.userId, reason: "marked" } } };
+      seq = (await bus.publish(subjectOf(entry), JSON.stringify(entry), `done:${callId}:${userId}:${doneAt}`)).seq;
+    }
+    await applied?.(seq, 2_000);
+    return { ok: true, data: { callId, users: marked, doneAt } };
+  }
+
+  const forward = async (user: AuthedUser & { devices: string[] }, cmd: CommandRequest["cmd"]): Promise<CommandResult> => {
+    const r = await toWorker(user, cmd);
+    if (cmd.action !== "call.done" || r.ok || r.error.code !== "not_found") return r;
+    try {
+      return (await doneFromLog(user, cmd)) ?? r;
+    } catch (err) {
+      log.warn({ err, action: cmd.action }, "call.done from the call log failed");
+      return { ok: false, error: { code: "internal", message: "the call log could not be updated" } };
+    }
+  };
 
   return {
     view,

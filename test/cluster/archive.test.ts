@@ -276,4 +276,60 @@ describe.skipIf(!haveNats || !havePg)("cluster: the call log written from the st
     for (const id of theirs) expect(await onStream(id), id).toBe(false);
     await probe.close();
   }, 60_000);
+
+  it("call.done for a missed call the PBX's current worker never held (it ended before that worker took over): the call log decides, every tab gets call.done", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ctib-archive-done-"));
+    const base = { users: E2E_USERS, trunks: ["PJSIP/carrier"], mode: "cluster", server: { host: "127.0.0.1", port: 0 }, auth: { jwtSecret: JWT_SECRET } };
+    const { log } = memoryLogger("info");
+    const gw = createGateway({
+      config: configSchema.parse({ ...base, cluster: { role: "gateway", workerId: "gD", leaseTtlMs: 1000, nats: { servers: [nats.url] } }, store: { kind: "postgres", path: join(dir, "gD.db"), postgres: pgConfig() } }),
+      log,
+      version: "test",
+    });
+    gateways.push(gw);
+    const { port } = await gw.start();
+    // (The archive lease may be another gateway's, the second test's: any archiver will do.)
+    const alice = new TestClient(new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${await rig.token("alice")}`]));
+    const sam = new TestClient(new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${await rig.token("sam")}`]));
+    await alice.ready();
+    await sam.ready();
+    // Alice misses a call (trace 04: nobody answers in time), stored in the call log.
+    await pbx.replay(body("04-inbound-missed-dial-timeout"), { raw: true });
+    const missed = await alice.nextOf("call.missed", 5000);
+    const callId: string = missed.call.callId;
+    await waitFor(() => count(pgs.url, `SELECT count(*) AS n FROM legs WHERE call_id = '${callId}' AND outcome = 'missed' AND done = 0`).then((n) => n === 1), "the missed leg stored", 1000);
+    // The worker that saw it goes; a new one serves the PBX with no memory of the call.
+    await worker!.stop();
+    worker = createPbxWorker({
+      config: configSchema.parse({
+        ...base,
+        ami: { mode: "live", host: "127.0.0.1", port: pbx.port, secret: "s3cret", reconnect: { minDelayMs: 20, maxDelayMs: 50 }, agentStateSettleMs: 0 },
+        cluster: { role: "pbx", pbxId: "lab", workerId: "w2", nats: { servers: [nats.url] } },
+        store: { path: join(dir, "worker2.db") },
+      }),
+      log,
+      createDaemon: (cfg, hooks) => createDaemon({ config: cfg, log, ...hooks }),
+    });
+    await worker.start();
+    await waitFor(() => worker!.daemon?.ami?.isConnected, "worker 2 logged in", 1000);
+    expect(worker.daemon!.callLog.get(callId)).toBeNull();
+
+    alice.send({ type: "command", id: "d1", action: "call.done", args: { callId } });
+    const result = await alice.nextOf("command.result", 5000);
+    expect(result).toMatchObject({ id: "d1", ok: true, data: { callId, users: ["alice"] } });
+    // The frame came before the result (the gateway answers once it has sent it), to sam too.
+    const doneFrame = alice.messages.find((m) => m.type === "call.done");
+    expect(doneFrame).toMatchObject({ callId, userId: "alice", by: "alice", reason: "marked", doneAt: result.data.doneAt });
+    expect(alice.messages.indexOf(doneFrame)).toBeLessThan(alice.messages.indexOf(result));
+    await waitFor(() => sam.messages.some((m) => m.type === "call.done" && m.callId === callId), "sam's call.done", 500);
+    expect(await count(pgs.url, `SELECT count(*) AS n FROM legs WHERE call_id = '${callId}' AND done = 1 AND user_id = 'alice'`)).toBe(1);
+    // Again: nothing open to close; and bob, no party of the call, may not.
+    alice.send({ type: "command", id: "d2", action: "call.done", args: { callId } });
+    expect(await alice.nextOf("command.result", 5000)).toMatchObject({ id: "d2", ok: false, error: { code: "invalid_state" } });
+    const bob = new TestClient(new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL, `bearer.${await rig.token("bob")}`]));
+    await bob.ready();
+    bob.send({ type: "command", id: "d3", action: "call.done", args: { callId } });
+    expect(await bob.nextOf("command.result", 5000)).toMatchObject({ id: "d3", ok: false, error: { code: "forbidden" } });
+    for (const c of [alice, sam, bob]) c.ws.terminate();
+  }, 60_000);
 });
