@@ -43,6 +43,21 @@ function body(i: number, callId: string): string {
   return JSON.stringify({ id: `evt-${i}`, type: "call.ended", ts: new Date().toISOString(), webhook: "bench", call });
 }
 
+/**
+ * Resolves when the deliverer's own counter (`ctibridge_webhook_delivered_total`) reaches
+ * `events` (polled every 10 ms: an outbox count per poll would cost more than the deliveries).
+ */
+export async function deliveredAll(registry: Registry, events: number, timeoutMs: number): Promise<void> {
+  const delivered = registry.getSingleMetric("ctibridge_webhook_delivered_total")!;
+  let n = 0;
+  const poll = setInterval(() => void delivered.get().then((m) => (n = m.values.reduce((a, v) => a + v.value, 0))), 10);
+  try {
+    await waitUntil(() => n === events, "every event delivered", timeoutMs);
+  } finally {
+    clearInterval(poll);
+  }
+}
+
 export function webhookBench(concurrency: number): Bench {
   const name = `webhooks-c${concurrency}`;
   return {
@@ -74,15 +89,7 @@ export function webhookBench(concurrency: number): Bench {
         const cpu0 = process.cpuUsage();
         const t0 = process.hrtime.bigint();
         webhooks.start();
-        // The deliverer's own counter (an outbox count per poll would cost more than the deliveries).
-        const delivered = registry.getSingleMetric("ctibridge_webhook_delivered_total")!;
-        let n = 0;
-        const poll = setInterval(() => void delivered.get().then((m) => (n = m.values.reduce((a, v) => a + v.value, 0))), 10);
-        try {
-          await waitUntil(() => n === EVENTS, "every event delivered", ctx.timeoutMs);
-        } finally {
-          clearInterval(poll);
-        }
+        await deliveredAll(registry, EVENTS, ctx.timeoutMs);
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const cpu = process.cpuUsage(cpu0);
         const received = await sink.count();

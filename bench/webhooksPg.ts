@@ -22,9 +22,8 @@ import { PostgresCallStore } from "../src/store/postgres/store.js";
 import { Webhooks } from "../src/webhooks/deliver.js";
 import { benchConfig } from "./lab.js";
 import { postgresBin, startPostgres } from "./pgServer.js";
-import { waitUntil } from "./popLatency.js";
 import { machine } from "./report.js";
-import { startSink } from "./webhooks.js";
+import { deliveredAll, startSink } from "./webhooks.js";
 
 const SAVES = 4_000;
 const CALLS = 1_000;
@@ -81,14 +80,7 @@ async function deliver(store: PostgresCallStore, concurrency: number): Promise<{
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     webhooks.start();
-    const delivered = registry.getSingleMetric("ctibridge_webhook_delivered_total")!;
-    let n = 0;
-    const poll = setInterval(() => void delivered.get().then((m) => (n = m.values.reduce((a, v) => a + v.value, 0))), 10);
-    try {
-      await waitUntil(() => n === EVENTS, "every event delivered", DEADLINE_S * 1000);
-    } finally {
-      clearInterval(poll);
-    }
+    await deliveredAll(registry, EVENTS, DEADLINE_S * 1000);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
     if ((await outbox.counts()).delivered !== EVENTS) throw new Error("the outbox does not say every event was delivered");

@@ -15,6 +15,7 @@ import { Directory } from "../directory/users.js";
 import { createLogger, type Logger } from "../log.js";
 import { createApiToken, listApiTokens, revokeApiToken } from "../publish/apiTokens.js";
 import { CallLog } from "../store/callLog.js";
+import { handleSignals } from "../roles/lifecycle.js";
 import { runClusterRole } from "../roles/runCluster.js";
 import { addDataCommands } from "./cliData.js";
 import { addWebhookCommands } from "./cliWebhooks.js";
@@ -43,7 +44,7 @@ export interface CliIo {
 }
 
 /** How long a graceful daemon stop may take before it exits 1 (main.ts's watchdog kills at 10 s). */
-export const STOP_TIMEOUT_MS = 9_000;
+export { STOP_TIMEOUT_MS } from "../roles/lifecycle.js";
 
 export interface ConfigOpts {
   config?: string;
@@ -384,44 +385,19 @@ export async function runDaemon(c: Config, log: Logger, io: CliIo, configFile: s
   io.onStdoutClosed?.(() => io.err("ctibridge: stdout is closed (EPIPE); log lines are dropped from now on\n"));
   const tell = (fields: Record<string, string>) =>
     void io.notify?.(fields).catch((err: unknown) => log.warn({ reason: (err as Error).message }, "systemd notification failed"));
-  let shuttingDown = false;
-  const shutdown = (signal: string) => {
-    if (shuttingDown) {
-      log.warn({ signal }, "second signal, exiting now");
-      return io.exit(1);
-    }
-    shuttingDown = true;
-    log.info({ signal }, "shutting down");
-    tell({ STOPPING: "1", STATUS: "stopping" });
-    const force = setTimeout(() => {
-      log.error({ timeoutMs: STOP_TIMEOUT_MS }, "shutdown took too long, exiting");
-      log.flush(() => io.exit(1));
-    }, STOP_TIMEOUT_MS);
-    force.unref();
-    // The last line gets a bounded chance to reach the reader (LogSink.flush), then we exit.
-    daemon.stop().then(
-      () => {
-        log.info({ version: VERSION, signal, uptimeS: Math.round((Date.now() - startedAt) / 1000) }, "ctibridge stopped");
-        log.flush(() => io.exit(0));
-      },
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        log.flush(() => io.exit(1));
-      },
-    );
-  };
-  io.onSignal("SIGINT", () => shutdown("SIGINT"));
-  io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
   // SIGHUP: re-read the file; what can change at run time is applied (one log line says what,
   // and what needs a restart). A broken file changes nothing. Flags given at start still win.
-  io.onSignal("SIGHUP", () => {
-    if (configFile === undefined) return void log.warn("SIGHUP: no config file to reload (demo), nothing changed");
-    try {
+  handleSignals({
+    io,
+    log,
+    tell,
+    stop: () => daemon.stop(),
+    stopped: () => ({ version: VERSION, uptimeS: Math.round((Date.now() - startedAt) / 1000) }),
+    reload: () => {
+      if (configFile === undefined) return void log.warn("SIGHUP: no config file to reload (demo), nothing changed");
       daemon.reload(loadConfig({ file: configFile, env: io.env, requirePbx: true, overrides: flags }));
-    } catch (err) {
-      if (err instanceof ConfigError) log.error({ file: configFile ?? null, problems: err.problems }, "reload failed, keeping the running configuration");
-      else log.error({ err }, "reload failed, keeping the running configuration");
-    }
+    },
+    reloadFields: { file: configFile ?? null },
   });
   const { port, amiPort } = await daemon.start();
   // The one line that says what runs where (journalctl -u ctibridge | grep started).

@@ -138,7 +138,9 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
     wlog.info({ term, previous: before, openCalls: records.length, wrapUps: wrapUps.length }, failover ? "taking over the PBX" : "serving the PBX");
     // What each running call looked like in its last call-level copy (without pbxId), to publish
     // a call the tracker changed without a fact (bus "view": gateways' snapshots, no frame).
-    const lastCopy = new Map<string, string>();
+    // The copy itself is kept (no work on the emission path); its signature is made when a read
+    // touched the call, once per copy.
+    const lastCopy = new Map<string, { call: Call; sig?: string }>();
     const sig = (call: Call) => JSON.stringify({ ...call, pbxId: undefined });
     let engine: Daemon | null = null;
     // Compared once the AMI read that touched them is handled (setImmediate): a change followed
@@ -154,8 +156,10 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
       if (!live) return;
       const copy = cloneCall(live);
       const now = sig(copy);
-      if (lastCopy.get(id) === now) return;
-      lastCopy.set(id, now);
+      const last = lastCopy.get(id);
+      if (last) last.sig ??= sig(last.call);
+      if (last?.sig === now) return;
+      lastCopy.set(id, { call: copy, sig: now });
       facts.offer({ kind: "view", call: copy, at: (deps.now ?? Date.now)() });
     };
     const publishViews = () => {
@@ -186,7 +190,7 @@ export function createPbxWorker(deps: PbxWorkerDeps): PbxWorker {
         // An ended queue call's open-call entry goes once its figures are written (bus/queueDays.ts).
         note = () => days.stored(call, () => openCalls?.note(call, iso(at), () => days.settled(call)));
         if (call.state === "ended" || call.mergedInto) lastCopy.delete(call.callId);
-        else lastCopy.set(call.callId, sig(call));
+        else lastCopy.set(call.callId, { call });
       } else if (ev.kind === "record") {
         const record = ev.record;
         note = () => wrapUpRows?.note(record);

@@ -5,9 +5,10 @@
  * what the role can change at run time (one log line). A PBX worker
  * that loses its lease exits 1, so its supervisor starts it again as a standby.
  */
-import { ConfigError, type Config } from "../config.js";
+import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { createGateway } from "./gateway.js";
+import { handleSignals } from "./lifecycle.js";
 import { createPbxWorker } from "./pbxWorker.js";
 import { createDaemon } from "./standalone.js";
 
@@ -18,51 +19,24 @@ export interface RoleIo {
   notify?: (fields: Record<string, string>) => Promise<void>;
 }
 
-const STOP_TIMEOUT_MS = 9_000;
-
 /**
  * `reloadConfig` reads the file again (flags given at start still win); absent: SIGHUP changes
  * nothing. A broken file changes nothing and says why, as standalone.
  */
 export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version: string, reloadConfig?: () => Config): Promise<void> {
   const role = c.cluster.role!;
-  let stopRole: () => Promise<void>;
+  let stopRole: () => Promise<void> = async () => undefined;
   let reloadRole: ((next: Config) => void) | null = null;
-  let shuttingDown = false;
-  const shutdown = (signal: string, code = 0) => {
-    if (shuttingDown) {
-      log.warn({ signal }, "second signal, exiting now");
-      return io.exit(1);
-    }
-    shuttingDown = true;
-    log.info({ signal }, "shutting down");
-    void io.notify?.({ STOPPING: "1", STATUS: "stopping" }).catch(() => undefined);
-    const force = setTimeout(() => {
-      log.error({ timeoutMs: STOP_TIMEOUT_MS }, "shutdown took too long, exiting");
-      log.flush(() => io.exit(1));
-    }, STOP_TIMEOUT_MS);
-    force.unref();
-    stopRole().then(
-      () => {
-        log.info({ version, role }, "ctibridge stopped");
-        log.flush(() => io.exit(code));
-      },
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        log.flush(() => io.exit(1));
-      },
-    );
-  };
-  io.onSignal("SIGINT", () => shutdown("SIGINT"));
-  io.onSignal("SIGTERM", () => shutdown("SIGTERM"));
-  io.onSignal("SIGHUP", () => {
-    if (!reloadConfig || !reloadRole) return void log.warn({ role }, "SIGHUP: nothing to reload, nothing changed");
-    try {
+  const life = handleSignals({
+    io,
+    log,
+    tell: (fields) => void io.notify?.(fields).catch(() => undefined),
+    stop: () => stopRole(),
+    stopped: () => ({ version, role }),
+    reload: () => {
+      if (!reloadConfig || !reloadRole) return void log.warn({ role }, "SIGHUP: nothing to reload, nothing changed");
       reloadRole(reloadConfig());
-    } catch (err) {
-      if (err instanceof ConfigError) log.error({ problems: err.problems }, "reload failed, keeping the running configuration");
-      else log.error({ err }, "reload failed, keeping the running configuration");
-    }
+    },
   });
 
   if (role === "gateway") {
@@ -78,9 +52,8 @@ export async function runClusterRole(c: Config, log: Logger, io: RoleIo, version
   stopRole = () => worker.stop();
   reloadRole = (next) => void worker.reload(next);
   void worker.done.then((reason) => {
-    if (reason !== "stopped" && !shuttingDown) {
+    if (reason !== "stopped" && life.claim()) {
       log.error({ reason }, "pbx worker stopped, exiting");
-      shuttingDown = true;
       log.flush(() => io.exit(1));
     }
   });

@@ -134,16 +134,7 @@ export class Outbox implements WebhookOutbox, OutboxAdmin {
 
   /** Open rows (pending, failed) after `afterId`, in id order, without their payload: what the deliverer schedules. */
   open(afterId: number): OpenOutboxRow[] {
-    const rows = this.openRows.all(afterId) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      id: r.id as number,
-      target: r.target as string,
-      callId: r.call_id as string,
-      attempts: r.attempts as number,
-      nextAt: Date.parse(r.next_at as string),
-      createdAt: Date.parse(r.created_at as string),
-      retrySince: Date.parse(r.retry_since as string),
-    }));
+    return (this.openRows.all(afterId) as Record<string, unknown>[]).map(openRowOf);
   }
 
   /** What one attempt sends: the body, the event id and type; null when the row is gone (purged meanwhile). */
@@ -220,4 +211,17 @@ export class Outbox implements WebhookOutbox, OutboxAdmin {
       .prepare(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN (${marks}) AND coalesce(delivered_at, last_attempt_at, created_at) < ?${only} LIMIT ?)`)
       .run(...args).changes;
   }
+}
+
+/** An open outbox row as the deliverer schedules it, from a row of either store (SQLite, PostgreSQL). */
+export function openRowOf(r: Record<string, unknown>): OpenOutboxRow {
+  return {
+    id: Number(r.id),
+    target: r.target as string,
+    callId: r.call_id as string,
+    attempts: r.attempts as number,
+    nextAt: Date.parse(r.next_at as string),
+    createdAt: Date.parse(r.created_at as string),
+    retrySince: Date.parse(r.retry_since as string),
+  };
 }

@@ -11,21 +11,15 @@ import { ClusterRig } from "../helpers/clusterRig.js";
 import { startFakeAmi, type AmiServer } from "../helpers/fakeAmiServer.js";
 import { waitFor } from "../helpers/daemon.js";
 import { listingAfter } from "../helpers/listing.js";
-import { traceBytes } from "../helpers/traces.js";
+import { beforeFirstAnswer, traceHalves } from "../helpers/traces.js";
 import { natsAvailable, startNats, type NatsServer } from "../helpers/natsServer.js";
-import { stripTracePreamble } from "../../src/sim/replay.js";
 import type { TestClient } from "../helpers/cti.js";
 
 const have = natsAvailable();
 if (!have) console.log("cluster suite not run: nats-server is not installed (apt-get install nats-server)");
 
 /** Trace 06 (ring group 1001/1002/1003) cut just before bob answers: all three phones ring. */
-function trace06Halves(): [Buffer, Buffer] {
-  const msgs = stripTracePreamble(traceBytes("06-ringgroup-answered")).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
-  const cut = msgs.findIndex((m) => m.startsWith("Event: Newstate") && m.includes("Channel: PJSIP/1002-0000000e\r\nChannelState: 6"));
-  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
-  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
-}
+const trace06Halves = () => traceHalves("06-ringgroup-answered", beforeFirstAnswer);
 
 // queue.state is not journaled (a supervisor reads GET /api/queues after a resume): no part of a seq comparison.
 const live = (c: TestClient) => c.messages.filter((m) => m.type !== "hello" && m.type !== "snapshot" && m.type !== "agent.state" && m.type !== "pong" && m.type !== "queue.state");

@@ -16,25 +16,19 @@ import { SUBPROTOCOL } from "../../src/publish/protocol.js";
 import { createGateway, type Gateway } from "../../src/roles/gateway.js";
 import { createPbxWorker, type PbxWorker } from "../../src/roles/pbxWorker.js";
 import { createDaemon } from "../../src/roles/standalone.js";
-import { stripTracePreamble } from "../../src/sim/replay.js";
 import { ClusterRig, JWT_SECRET } from "../helpers/clusterRig.js";
 import { TestClient } from "../helpers/cti.js";
 import { E2E_USERS, waitFor } from "../helpers/daemon.js";
 import { startFakeAmi, type AmiServer } from "../helpers/fakeAmiServer.js";
 import { natsAvailable, startNatsCluster, type NatsServer } from "../helpers/natsServer.js";
 import { RECORDED_FRAMES } from "../helpers/scenarioFrames.js";
-import { traceBytes } from "../helpers/traces.js";
+import { beforeFirstAnswer, traceHalves } from "../helpers/traces.js";
 
 const have = natsAvailable();
 if (!have) console.log("cluster suite not run: nats-server is not installed (apt-get install nats-server)");
 
 /** Trace 06 cut just before bob answers. */
-function halves(): [Buffer, Buffer] {
-  const msgs = stripTracePreamble(traceBytes("06-ringgroup-answered")).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
-  const cut = msgs.findIndex((m) => m.startsWith("Event: Newstate") && m.includes("Channel: PJSIP/1002-0000000e\r\nChannelState: 6"));
-  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
-  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
-}
+const halves = () => traceHalves("06-ringgroup-answered", beforeFirstAnswer);
 
 describe.skipIf(!have)("a 3-node JetStream cluster, replicas 3", () => {
   let nodes: NatsServer[] = [];

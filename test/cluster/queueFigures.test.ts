@@ -11,7 +11,7 @@ import { ClusterRig } from "../helpers/clusterRig.js";
 import { startFakeAmi, type AmiServer } from "../helpers/fakeAmiServer.js";
 import { waitFor } from "../helpers/daemon.js";
 import { listingAfter } from "../helpers/listing.js";
-import { traceBytes } from "../helpers/traces.js";
+import { traceBytes, traceHalves } from "../helpers/traces.js";
 import { natsAvailable, startNats, type NatsServer } from "../helpers/natsServer.js";
 import { stripTracePreamble } from "../../src/sim/replay.js";
 import type { TestClient } from "../helpers/cti.js";
@@ -21,13 +21,7 @@ const have = natsAvailable();
 const trace = (name: string) => stripTracePreamble(traceBytes(name));
 
 /** Trace 08 cut once both members ring (the caller waits in `support`), and the rest. */
-function trace08Halves(): [Buffer, Buffer] {
-  const msgs = trace("08-queue-support-abandoned").toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
-  const dials = msgs.flatMap((m, i) => (m.startsWith("Event: DialBegin") ? [i] : []));
-  const cut = dials[1]! + 1;
-  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
-  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
-}
+const trace08Halves = () => traceHalves("08-queue-support-abandoned", (msgs) => msgs.flatMap((m, i) => (m.startsWith("Event: DialBegin") ? [i] : []))[1]! + 1);
 
 const ended = (c: TestClient) => c.messages.filter((m) => m.type === "call.ended");
 const lastToday = (c: TestClient) => c.messages.filter((m) => m.type === "queue.state" && m.queue.queue === "support").at(-1)?.queue.today;

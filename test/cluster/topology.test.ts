@@ -15,7 +15,6 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stripTracePreamble } from "../../src/sim/replay.js";
 import { ClusterRig } from "../helpers/clusterRig.js";
 import type { TestClient } from "../helpers/cti.js";
 import { waitFor } from "../helpers/daemon.js";
@@ -25,7 +24,7 @@ import { listingAfter } from "../helpers/listing.js";
 import { natsAvailable, startNatsCluster, type NatsServer } from "../helpers/natsServer.js";
 import { POSTGRES_MISSING, postgresBin, startPostgres, type PgServer } from "../helpers/postgres.js";
 import { RECORDED_FRAMES } from "../helpers/scenarioFrames.js";
-import { traceBytes } from "../helpers/traces.js";
+import { beforeFirstAnswer, traceHalves } from "../helpers/traces.js";
 
 const haveNats = natsAvailable();
 const havePg = postgresBin() !== null;
@@ -37,12 +36,7 @@ const B_TRACE = "07-queue-support-answered";
 const TABS = 12; // per user and gateway: 13 users × 2 gateways × 12 = 312 clients
 
 /** A trace cut just before the first agent phone answers (its calls ring). */
-function halves(name: string): [Buffer, Buffer] {
-  const msgs = stripTracePreamble(traceBytes(name)).toString("utf8").split("\r\n\r\n").filter((m) => m.trim() !== "");
-  const cut = msgs.findIndex((m) => m.startsWith("Event: Newstate") && /\r\nChannel: PJSIP\/100\d-/.test(m) && m.includes("\r\nChannelState: 6"));
-  const join2 = (ms: string[]) => Buffer.from(ms.map((m) => m + "\r\n\r\n").join(""), "utf8");
-  return [join2(msgs.slice(0, cut)), join2(msgs.slice(cut))];
-}
+const halves = (name: string) => traceHalves(name, beforeFirstAnswer);
 
 /** The lab users on hamburg under their own ids, again on berlin as `<id>-b`: two sites with the same extensions. */
 const HAMBURG = LAB_USERS.map((u) => ({ id: u.id, devices: u.devices.map((d) => `hamburg:${d}`) }));

@@ -21,7 +21,7 @@
  * writes.
  */
 import type pg from "pg";
-import { toRow, type NewOutboxRow, type OpenOutboxRow, type OutboxAdmin, type OutboxRow, type OutboxState, type WebhookOutbox } from "../outbox.js";
+import { openRowOf, toRow, type NewOutboxRow, type OpenOutboxRow, type OutboxAdmin, type OutboxRow, type OutboxState, type WebhookOutbox } from "../outbox.js";
 
 const OPEN = "('pending', 'failed')";
 
@@ -96,17 +96,7 @@ export class PgOutbox implements WebhookOutbox, OutboxAdmin {
         this.heldFrom = Math.min(this.heldFrom ?? seq, seq);
         continue;
       }
-      out.push({
-        id: Number(r.id),
-        target: r.target as string,
-        callId: r.call_id as string,
-        attempts: r.attempts as number,
-        nextAt: Date.parse(r.next_at as string),
-        createdAt: Date.parse(r.created_at as string),
-        retrySince: Date.parse(r.retry_since as string),
-        seq,
-        pos: r.pos as number,
-      });
+      out.push({ ...openRowOf(r), seq, pos: r.pos as number });
     }
     return out;
   }
