@@ -5,18 +5,10 @@
  * head rows by due time. Taking the due rows, finishing one and rescheduling one are O(log n),
  * whatever the backlog of a target that has been down for hours.
  */
-export interface QueuedRow {
-  id: number;
-  callId: string;
-  attempts: number;
-  /** Epoch ms: due time of the next attempt, the event's time, the start of its retry period. */
-  nextAt: number;
-  createdAt: number;
-  retrySince: number;
-  /** Stream position (a cluster's rows, which may be written out of stream order after a takeover): the call's FIFO order. */
-  seq?: number;
-  pos?: number;
-}
+import type { OpenOutboxRow } from "../store/outbox.js";
+
+/** An open outbox row without its target (a queue is one target's). */
+export type QueuedRow = Omit<OpenOutboxRow, "target">;
 
 /** a before b in a call's FIFO: by stream position when both have one (else id order, the outbox's). */
 function before(a: QueuedRow, b: QueuedRow): boolean {
